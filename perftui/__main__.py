@@ -1,0 +1,5 @@
+"""Allow `python -m perftui`."""
+
+from perftui.cli import main
+
+raise SystemExit(main())

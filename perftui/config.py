@@ -1,0 +1,139 @@
+"""Run settings with the legacy runner's defaults, and the exit codes every command shares."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from perftui.profiles import Profile
+
+EXIT_OK = 0
+EXIT_GATE_FAILED = 1
+EXIT_BAD_INPUT = 2
+EXIT_COULD_NOT_RUN = 3
+EXIT_INTERRUPTED = 130
+
+HISTORY_ENV = "PERFTUI_HISTORY_DIR"
+DEFAULT_HISTORY_DIR = "history"
+LOCK_FILE_NAME = ".perf_regression.lock"
+PHASES = ("burst", "long")
+
+
+def default_history_dir() -> Path:
+    """The history dir: $PERFTUI_HISTORY_DIR if set, else ./history."""
+    return Path(os.environ.get(HISTORY_ENV) or DEFAULT_HISTORY_DIR)
+
+
+@dataclass(slots=True)
+class Thresholds:
+    """The legacy runner's five gates (heap drop counts twice: internal and PSRAM)."""
+
+    max_error_rate: float = 2.0
+    max_p95_ms: float = 2000.0
+    max_p99_ms: float = 3000.0
+    max_tail_p95_ratio: float = 1.8
+    max_internal_free_drop: int = 131072
+    max_psram_free_drop: int = 524288
+
+
+@dataclass(slots=True)
+class PhaseSettings:
+    clients: int
+    duration: float
+
+
+@dataclass(slots=True)
+class RunConfig:
+    """Everything one invocation needs; picklable so it can be handed to the engine process."""
+
+    host: str
+    port: int = 8080
+    scheme: str = "http"
+    profiles: list[Profile] = field(default_factory=list)
+    runs: int = 3
+    timeout: float = 6.0
+    burst: PhaseSettings = field(default_factory=lambda: PhaseSettings(12, 20.0))
+    long: PhaseSettings = field(default_factory=lambda: PhaseSettings(8, 60.0))
+    # Phase settings the user gave on the command line win over a profile's own defaults.
+    phase_overrides: dict[str, dict[str, float]] = field(default_factory=dict)
+    metrics_retries: int = 20
+    metrics_retry_delay_ms: int = 100
+    post_phase_settle_ms: int = 250
+    between_runs_sleep_ms: int = 500
+    history_dir: Path = field(default_factory=default_history_dir)
+    lock_file: Path | None = None
+    heartbeat_ms: int = 5000
+    snapshot_interval_s: float = 0.25
+    phase_timeout_multiplier: float = 2.5
+    phase_timeout_min_s: float = 45.0
+    hard_timeout_s: float = 0.0
+    probe_path: str = "/hello"
+    probe_retries: int = 12
+    tag: str = ""
+    note: str = ""
+    thresholds: Thresholds = field(default_factory=Thresholds)
+    telemetry_interval_s: float = 2.0
+    write_history_db: bool = True
+
+    @property
+    def target(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    @property
+    def base_url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{self.scheme}://{host}:{self.port}"
+
+    @property
+    def lock_path(self) -> Path:
+        return self.lock_file or (self.history_dir / LOCK_FILE_NAME)
+
+    def phase_settings(self, profile: Profile, phase: str) -> PhaseSettings:
+        """Command line beats the profile's own defaults, which beat the reference defaults."""
+        base: PhaseSettings = getattr(self, phase)
+        clients, duration = base.clients, base.duration
+        own = profile.phases.get(phase, {})
+        clients = int(own.get("clients", clients))
+        duration = float(own.get("duration", duration))
+        given = self.phase_overrides.get(phase, {})
+        clients = int(given.get("clients", clients))
+        duration = float(given.get("duration", duration))
+        return PhaseSettings(clients, duration)
+
+    def watchdog_budget(self, duration: float) -> float:
+        """The reference's budget: max(min_s, duration × multiplier + 2 × timeout + 10)."""
+        return max(
+            self.phase_timeout_min_s,
+            duration * self.phase_timeout_multiplier + 2 * self.timeout + 10,
+        )
+
+    def settings_dict(self) -> dict[str, Any]:
+        """Every setting as plain JSON, for the run record (profiles are stored separately)."""
+        out = {
+            "host": self.host,
+            "port": self.port,
+            "runs": self.runs,
+            "timeout": self.timeout,
+            "burst_clients": self.burst.clients,
+            "burst_duration": self.burst.duration,
+            "long_clients": self.long.clients,
+            "long_duration": self.long.duration,
+            "phase_overrides": self.phase_overrides,
+            "metrics_retries": self.metrics_retries,
+            "metrics_retry_delay_ms": self.metrics_retry_delay_ms,
+            "post_phase_settle_ms": self.post_phase_settle_ms,
+            "between_runs_sleep_ms": self.between_runs_sleep_ms,
+            "history_dir": str(self.history_dir),
+            "lock_file": str(self.lock_path),
+            "heartbeat_ms": self.heartbeat_ms,
+            "phase_timeout_multiplier": self.phase_timeout_multiplier,
+            "phase_timeout_min_s": self.phase_timeout_min_s,
+            "hard_timeout_s": self.hard_timeout_s,
+            "probe_path": self.probe_path,
+            "probe_retries": self.probe_retries,
+            "tag": self.tag,
+        }
+        out.update({f"gate_{k}": v for k, v in asdict(self.thresholds).items()})
+        return out

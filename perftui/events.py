@@ -1,0 +1,118 @@
+"""Typed events the engine emits; the headless printer and the TUI both consume this one stream.
+
+Every event is a small picklable dataclass so it can cross the process boundary between the
+engine process and the UI process through a multiprocessing queue.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(slots=True)
+class RunStarted:
+    """The whole invocation began: what will be run and how many phases that makes."""
+
+    target: str
+    profiles: list[str]
+    runs: int
+    phases: list[str]
+    total_phases: int
+    started_at: str
+    settings: dict[str, Any]
+
+
+@dataclass(slots=True)
+class PhaseStarted:
+    profile: str
+    run_index: int
+    phase: str
+    clients: int
+    duration: float
+    budget_s: float
+    ordinal: int
+    total_phases: int
+
+
+@dataclass(slots=True)
+class PathCounts:
+    requests: int
+    ok: int
+    err: int
+
+
+@dataclass(slots=True)
+class Heartbeat:
+    """A snapshot of a running phase, emitted several times a second.
+
+    `window_*` values cover only the requests completed since the previous heartbeat; the others
+    are cumulative over the phase so far.
+    """
+
+    profile: str
+    run_index: int
+    phase: str
+    elapsed: float
+    duration: float
+    budget_s: float
+    requests: int
+    ok: int
+    errors: int
+    rps_now: float
+    rps_avg: float
+    window_p50_ms: float | None
+    window_p95_ms: float | None
+    window_p99_ms: float | None
+    p50_ms: float | None
+    p95_ms: float | None
+    p99_ms: float | None
+    errors_by_kind: dict[str, int]
+    status_counts: dict[str, int]
+    paths: dict[str, PathCounts] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Telemetry:
+    """Device heap/server stats read around (and, when available, during) a phase."""
+
+    profile: str
+    run_index: int
+    phase: str
+    moment: str  # "before", "during" or "after"
+    memory: dict[str, Any] | None
+    server: dict[str, Any] | None
+
+
+@dataclass(slots=True)
+class PhaseFinished:
+    profile: str
+    run_index: int
+    phase: str
+    passed: bool
+    fail_reasons: list[str]
+    report: dict[str, Any]
+    ordinal: int
+    total_phases: int
+
+
+@dataclass(slots=True)
+class Log:
+    level: str  # "info", "warning" or "error"
+    message: str
+
+
+@dataclass(slots=True)
+class RunFinished:
+    """The invocation is over, for whatever reason; `exit_code` is what the CLI exits with."""
+
+    status: str  # "finished", "stopped" or "hard_stop"
+    overall_pass: bool
+    exit_code: int
+    hard_stop_reason: str | None
+    files: dict[str, str]
+    payload: dict[str, Any] | None
+    run_id: str | None = None
+
+
+Event = RunStarted | PhaseStarted | Heartbeat | Telemetry | PhaseFinished | Log | RunFinished
