@@ -2,4 +2,5 @@
 
 from perftui.cli import main
 
-raise SystemExit(main())
+if __name__ == "__main__":  # the engine's spawned child re-imports this module
+    raise SystemExit(main())

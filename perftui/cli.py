@@ -1,0 +1,408 @@
+"""Command line: `perftui` opens the TUI; `perftui run HOST …` is the legacy runner, headless.
+
+Bad input is one line on stderr and exit 2; a run that cannot start is exit 3 (see
+`perftui.config` for every exit code). No traceback reaches the user unless PERFTUI_DEBUG is set.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import os
+import re
+import signal
+import socket
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from perftui import __version__
+from perftui.config import (
+    EXIT_BAD_INPUT,
+    EXIT_COULD_NOT_RUN,
+    EXIT_INTERRUPTED,
+    PhaseSettings,
+    RunConfig,
+    Thresholds,
+    default_history_dir,
+)
+from perftui.profiles import ProfileError, adhoc_profile, builtin_names, resolve_profiles
+
+COMMANDS = ("run", "sim", "history", "compare", "trend", "profiles", "tui")
+TAG_RE = re.compile(r"[^A-Za-z0-9_-]")
+
+
+class UsageError(ValueError):
+    """Bad input found after parsing; one line for the user, exit 2."""
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but an error is one line (no usage dump) and exit 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message}\n")
+
+
+def _number(kind: type, minimum: float | None, strict: bool, what: str) -> Callable[[str], Any]:
+    def convert(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+        if value != value or value in (float("inf"), float("-inf")):
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}")
+        if minimum is not None and (value <= minimum if strict else value < minimum):
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}")
+        return value
+
+    return convert
+
+
+POS_INT = _number(int, 0, True, "an integer > 0")
+NONNEG_INT = _number(int, 0, False, "an integer >= 0")
+POS_FLOAT = _number(float, 0, True, "a number > 0")
+NONNEG_FLOAT = _number(float, 0, False, "a number >= 0")
+
+
+def PORT(text: str) -> int:
+    value = POS_INT(text)
+    if value > 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port (1-65535)")
+    return value
+
+
+def URL_PATH(text: str) -> str:
+    if not text.startswith("/") or any(c.isspace() for c in text):
+        raise argparse.ArgumentTypeError(f"{text!r} must be a path starting with '/'")
+    return text
+
+
+def add_run_arguments(p: argparse.ArgumentParser) -> None:
+    """Every flag of the legacy runner, same names and defaults, plus perftui's own."""
+    p.add_argument("host", nargs="?", help="device host name or IP (or a URL http://host:port)")
+    p.add_argument("--port", type=PORT, default=None, help="device port (default 8080)")
+    p.add_argument("--profiles", default="api,mixed,static", help="comma list of names or .toml")
+    p.add_argument("--paths", default=None, help="ad-hoc profile: comma list of paths")
+    p.add_argument("--runs", type=POS_INT, default=3, help="runs per profile (default 3)")
+    p.add_argument("--timeout", type=POS_FLOAT, default=6.0, help="request timeout, s (6.0)")
+    for phase, clients, duration in (("burst", 12, 20), ("long", 8, 60)):
+        p.add_argument(
+            f"--{phase}-clients",
+            type=POS_INT,
+            default=None,
+            help=f"clients in phase {phase} (default {clients})",
+        )
+        p.add_argument(
+            f"--{phase}-duration",
+            type=NONNEG_FLOAT,
+            default=None,
+            help=f"seconds of phase {phase}; 0 skips it (default {duration})",
+        )
+    p.add_argument("--metrics-retries", type=NONNEG_INT, default=20)
+    p.add_argument("--metrics-retry-delay-ms", type=NONNEG_INT, default=100)
+    p.add_argument("--post-phase-settle-ms", type=NONNEG_INT, default=250)
+    p.add_argument("--between-runs-sleep-ms", type=NONNEG_INT, default=500)
+    p.add_argument(
+        "--history-dir",
+        type=Path,
+        default=argparse.SUPPRESS,
+        help="output folder (default $PERFTUI_HISTORY_DIR or ./history)",
+    )
+    p.add_argument(
+        "--lock-file",
+        type=Path,
+        default=None,
+        help="single-run lock (default HISTORY/.perf_regression.lock)",
+    )
+    p.add_argument("--heartbeat-ms", type=POS_INT, default=5000, help="progress line period")
+    p.add_argument("--phase-timeout-multiplier", type=POS_FLOAT, default=2.5)
+    p.add_argument("--phase-timeout-min-s", type=NONNEG_FLOAT, default=45.0)
+    p.add_argument("--hard-timeout-s", type=NONNEG_FLOAT, default=0.0, help="0 = off")
+    p.add_argument("--probe-path", type=URL_PATH, default="/hello")
+    p.add_argument("--probe-retries", type=POS_INT, default=12)
+    p.add_argument("--tag", default="", help="kept to [A-Za-z0-9_-], appended to file names")
+    p.add_argument("--note", default="", help="free text stored with the run")
+    p.add_argument("--max-error-rate", type=NONNEG_FLOAT, default=2.0, help="gate, %%")
+    p.add_argument("--max-p95-ms", type=POS_FLOAT, default=2000.0, help="gate")
+    p.add_argument("--max-p99-ms", type=POS_FLOAT, default=3000.0, help="gate")
+    p.add_argument("--max-tail-p95-ratio", type=POS_FLOAT, default=1.8, help="gate")
+    p.add_argument("--max-internal-free-drop", type=NONNEG_INT, default=131072, help="gate, B")
+    p.add_argument("--max-psram-free-drop", type=NONNEG_INT, default=524288, help="gate, B")
+    p.add_argument(
+        "--sim",
+        action="store_true",
+        help="start the built-in simulated device and test it (no HOST)",
+    )
+
+
+def build_parser() -> Parser:
+    parser = Parser(prog="perftui", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"perftui {__version__}")
+    parser.add_argument(
+        "--history-dir",
+        type=Path,
+        default=argparse.SUPPRESS,
+        help="history folder (default $PERFTUI_HISTORY_DIR or ./history)",
+    )
+    sub = parser.add_subparsers(dest="command", parser_class=Parser, metavar="COMMAND")
+    run = sub.add_parser("run", help="run the load suite headless (the legacy runner's flags)")
+    add_run_arguments(run)
+    run.set_defaults(func=cmd_run)
+    sim = sub.add_parser("sim", help="serve the simulated ESP32 device on loopback")
+    from perftui import sim as sim_module
+
+    sim_module.add_arguments(sim)
+    sim.set_defaults(func=sim_module.main)
+    profiles = sub.add_parser("profiles", help="list the built-in profiles")
+    profiles.set_defaults(func=cmd_profiles)
+    tui = sub.add_parser("tui", help="open the TUI (the default)")
+    tui.set_defaults(func=cmd_tui)
+    return parser
+
+
+def clean_tag(tag: str) -> str:
+    cleaned = TAG_RE.sub("", tag)
+    if tag and not cleaned:
+        raise UsageError(f"--tag {tag!r} has no character of [A-Za-z0-9_-]")
+    return cleaned
+
+
+def parse_target(host: str, port: int | None) -> tuple[str, str, int]:
+    """(scheme, host, port) from a host, `host:port`, an IPv6 literal or an http(s) URL."""
+    host = host.strip()
+    if not host:
+        raise UsageError("HOST is empty")
+    scheme = "http"
+    if "://" in host:
+        parts = urlsplit(host)
+        if parts.scheme not in ("http", "https"):
+            raise UsageError(f"{host!r}: only http:// and https:// URLs can be tested")
+        if parts.path not in ("", "/") or parts.query:
+            raise UsageError(
+                f"{host!r}: give the device, not a path (use --paths or a profile for paths)"
+            )
+        if not parts.hostname:
+            raise UsageError(f"{host!r}: no host in the URL")
+        try:
+            url_port = parts.port
+        except ValueError:
+            raise UsageError(f"{host!r}: bad port") from None
+        if url_port and port and url_port != port:
+            raise UsageError(f"{host!r} names port {url_port} but --port says {port}")
+        return parts.scheme, parts.hostname, port or url_port or 8080
+    if host.startswith("[") and "]" in host:
+        inner, _, rest = host[1:].partition("]")
+        host = inner
+        if rest.startswith(":"):
+            port = port or PORT(rest[1:])
+    elif host.count(":") == 1:
+        name, _, text = host.partition(":")
+        try:
+            host_port = PORT(text)
+        except argparse.ArgumentTypeError:
+            raise UsageError(f"{host!r}: bad port {text!r}") from None
+        if port and port != host_port:
+            raise UsageError(f"{host!r} names port {host_port} but --port says {port}")
+        host, port = name, host_port
+    if ":" in host:
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            raise UsageError(f"{host!r} is not a host name or IP address") from None
+    elif "/" in host or any(c.isspace() for c in host):
+        raise UsageError(f"{host!r} is not a host name or IP address")
+    return scheme, host, port or 8080
+
+
+def config_from_args(args: argparse.Namespace) -> RunConfig:
+    if args.sim and args.host:
+        raise UsageError("give either HOST or --sim, not both")
+    if not args.sim and not args.host:
+        raise UsageError("HOST is required (or --sim for the built-in simulated device)")
+    scheme, host, port = (
+        ("http", "127.0.0.1", 0) if args.sim else parse_target(args.host, args.port)
+    )
+    profiles = [adhoc_profile(args.paths)] if args.paths else resolve_profiles(args.profiles)
+    overrides: dict[str, dict[str, float]] = {}
+    for phase in ("burst", "long"):
+        given = {
+            k: v
+            for k, v in (
+                ("clients", getattr(args, f"{phase}_clients")),
+                ("duration", getattr(args, f"{phase}_duration")),
+            )
+            if v is not None
+        }
+        if given:
+            overrides[phase] = given
+    history_dir = getattr(args, "history_dir", None) or default_history_dir()
+    config = RunConfig(
+        host=host,
+        port=port,
+        scheme=scheme,
+        profiles=profiles,
+        runs=args.runs,
+        timeout=args.timeout,
+        burst=PhaseSettings(12, 20.0),
+        long=PhaseSettings(8, 60.0),
+        phase_overrides=overrides,
+        metrics_retries=args.metrics_retries,
+        metrics_retry_delay_ms=args.metrics_retry_delay_ms,
+        post_phase_settle_ms=args.post_phase_settle_ms,
+        between_runs_sleep_ms=args.between_runs_sleep_ms,
+        history_dir=history_dir,
+        lock_file=args.lock_file,
+        heartbeat_ms=args.heartbeat_ms,
+        phase_timeout_multiplier=args.phase_timeout_multiplier,
+        phase_timeout_min_s=args.phase_timeout_min_s,
+        hard_timeout_s=args.hard_timeout_s,
+        probe_path=args.probe_path,
+        probe_retries=args.probe_retries,
+        tag=clean_tag(args.tag),
+        note=args.note,
+        thresholds=Thresholds(
+            max_error_rate=args.max_error_rate,
+            max_p95_ms=args.max_p95_ms,
+            max_p99_ms=args.max_p99_ms,
+            max_tail_p95_ratio=args.max_tail_p95_ratio,
+            max_internal_free_drop=args.max_internal_free_drop,
+            max_psram_free_drop=args.max_psram_free_drop,
+        ),
+    )
+    if not any(
+        config.phase_settings(p, phase).duration > 0
+        for p in config.profiles
+        for phase in ("burst", "long")
+    ):
+        raise UsageError("nothing to run: every phase has a duration of 0")
+    return config
+
+
+def check_resolvable(host: str) -> None:
+    try:
+        socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise CouldNotRun(f"cannot resolve host {host!r}: {exc}") from None
+
+
+class CouldNotRun(RuntimeError):
+    """The run cannot start (lock held, history dir unwritable, host unknown): exit 3."""
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from perftui.files import HistoryDirError, check_history_dir
+    from perftui.lock import LockHeld, RunLock
+    from perftui.printer import Printer
+    from perftui.runner import EngineProcess
+
+    config = config_from_args(args)
+    if args.tag and config.tag != args.tag:
+        print(f"perftui: tag cleaned to {config.tag!r}", file=sys.stderr)
+    try:
+        check_history_dir(config.history_dir)
+    except HistoryDirError as exc:
+        raise CouldNotRun(str(exc)) from None
+    if not args.sim:
+        check_resolvable(config.host)
+    lock = RunLock(config.lock_path)
+    try:
+        lock.acquire()
+    except LockHeld as exc:
+        raise CouldNotRun(str(exc)) from None
+    sim = None
+    try:
+        if args.sim:
+            from perftui.sim import SimOptions, SimProcess
+
+            sim = SimProcess(SimOptions(), port=0)
+            sim.start()
+            config.port = sim.port
+            print(f"perftui: simulated device at {sim.base_url}", file=sys.stderr)
+        engine = EngineProcess(config)
+        printer = Printer(config.heartbeat_ms)
+        return _drive(engine, printer)
+    finally:
+        if sim is not None:
+            sim.stop()
+        lock.release()
+
+
+def _drive(engine: Any, printer: Any) -> int:
+    """Feed the engine's events to the printer; Ctrl-C/SIGTERM once stops, twice kills."""
+    stops = 0
+
+    def on_term(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, on_term)
+    engine.start()
+    try:
+        while engine.finished is None:
+            try:
+                event = engine.poll(timeout=0.5)
+                if event is not None:
+                    printer.handle(event)
+            except KeyboardInterrupt:
+                stops += 1
+                if stops == 1:
+                    print("perftui: stopping (Ctrl-C again to kill)…", file=sys.stderr)
+                    engine.stop()
+                else:
+                    engine.kill()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert engine.finished is not None
+    return engine.finished.exit_code if stops == 0 else EXIT_INTERRUPTED
+
+
+def cmd_profiles(args: argparse.Namespace) -> int:
+    from perftui.profiles import resolve_profile
+
+    for name in builtin_names():
+        profile = resolve_profile(name)
+        print(f"{name:15s} {profile.description}")
+        for path in profile.paths:
+            print(f"{'':15s}   {path}")
+    return 0
+
+
+def cmd_tui(args: argparse.Namespace) -> int:
+    from perftui.app import run_app
+
+    return run_app(getattr(args, "history_dir", None) or default_history_dir())
+
+
+def _legacy_argv(argv: list[str]) -> list[str]:
+    """`perftui HOST --flags` (the old `perf_regression.py HOST` spelling) means `run`."""
+    if argv and not argv[0].startswith("-") and argv[0] not in COMMANDS:
+        return ["run", *argv]
+    return argv
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args_list = _legacy_argv(list(sys.argv[1:] if argv is None else argv))
+    parser = build_parser()
+    args = parser.parse_args(args_list)
+    func = getattr(args, "func", cmd_tui)
+    try:
+        return int(func(args) or 0)
+    except (UsageError, ProfileError) as exc:
+        print(f"perftui: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except CouldNotRun as exc:
+        print(f"perftui: could not run: {exc}", file=sys.stderr)
+        return EXIT_COULD_NOT_RUN
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    except Exception as exc:
+        if os.environ.get("PERFTUI_DEBUG"):
+            traceback.print_exc()
+        print(
+            f"perftui: internal error: {type(exc).__name__}: {exc} "
+            "(set PERFTUI_DEBUG=1 for the traceback)",
+            file=sys.stderr,
+        )
+        return EXIT_COULD_NOT_RUN

@@ -1,0 +1,122 @@
+"""Control-plane calls to the device (health probe, debug telemetry), made with httpx.
+
+These are a handful of requests per phase, so httpx's convenience costs nothing here; the load
+itself goes through `perftui.load`. A device without the debug endpoints is normal: its
+telemetry is recorded as unavailable and the heap gates are skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+
+RETRY_STATUSES = frozenset({429, 503, 504})
+CONNECT_RETRIES = 3  # transport errors are retried fewer times than the device's "busy" answers
+MAX_DEBUG_BODY = 1_000_000  # a debug body larger than this is not telemetry; refuse it
+
+
+def client(base_url: str, timeout: float) -> httpx.AsyncClient:
+    return httpx.AsyncClient(
+        base_url=base_url,
+        timeout=httpx.Timeout(timeout),
+        follow_redirects=False,
+        headers={"User-Agent": "perftui-control"},
+    )
+
+
+async def probe(
+    http: httpx.AsyncClient,
+    path: str,
+    retries: int,
+    log: Callable[[str, str], None],
+    stop: asyncio.Event | None = None,
+) -> tuple[bool, str]:
+    """The reference's health probe: any status 200–499 is healthy; wait 0.25 s × attempt."""
+    last = "no attempt"
+    attempts = max(1, retries)
+    for attempt in range(1, attempts + 1):
+        try:
+            resp = await http.get(path)
+            if 200 <= resp.status_code < 500:
+                return True, f"HTTP {resp.status_code}"
+            last = f"HTTP {resp.status_code}"
+        except httpx.HTTPError as exc:
+            last = describe(exc)
+        if attempt < attempts:
+            log("warning", f"probe {path} attempt {attempt}/{attempts} failed: {last}; retrying")
+            if stop is not None and stop.is_set():
+                break
+            await asyncio.sleep(0.25 * attempt)
+    return False, last
+
+
+def describe(exc: BaseException) -> str:
+    """A short human description of a transport error."""
+    text = str(exc) or type(exc).__name__
+    return f"{type(exc).__name__}: {text}" if text != type(exc).__name__ else text
+
+
+async def fetch_json(
+    http: httpx.AsyncClient, path: str, retries: int, delay_ms: int
+) -> tuple[dict[str, Any] | None, str | None]:
+    """GET a debug endpoint; retry on 429/503/504 with linear backoff as the reference does.
+
+    Returns (data, None) or (None, why-unavailable).
+    """
+    transport_failures = 0
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            resp = await http.get(path)
+        except httpx.HTTPError as exc:
+            transport_failures += 1
+            if transport_failures >= CONNECT_RETRIES or attempt > retries:
+                return None, describe(exc)
+            await asyncio.sleep(delay_ms / 1000 * attempt)
+            continue
+        if resp.status_code in RETRY_STATUSES and attempt <= retries:
+            await asyncio.sleep(delay_ms / 1000 * attempt)
+            continue
+        if resp.status_code != 200:
+            return None, f"HTTP {resp.status_code}"
+        if len(resp.content) > MAX_DEBUG_BODY:
+            return None, f"body too large ({len(resp.content)} bytes)"
+        try:
+            data = json.loads(resp.content)
+        except ValueError:
+            return None, "malformed JSON"
+        if not isinstance(data, dict):
+            return None, "JSON is not an object"
+        return data, None
+
+
+def heap_value(memory: dict[str, Any] | None, key: str) -> int | None:
+    """An integer field of `{"heap": {...}}`, or None when absent or not an integer."""
+    if not memory:
+        return None
+    heap = memory.get("heap")
+    if not isinstance(heap, dict):
+        return None
+    value = heap.get(key)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def heap_drops(
+    before: dict[str, Any] | None, after: dict[str, Any] | None
+) -> tuple[int | None, int | None]:
+    """Bytes of internal and PSRAM heap lost during a phase (None where unknown)."""
+    internal = psram = None
+    b, a = heap_value(before, "internal_free"), heap_value(after, "internal_free")
+    if b is not None and a is not None:
+        internal = b - a
+    heap = (before or {}).get("heap")
+    psram_on = isinstance(heap, dict) and heap.get("psram_available") is True
+    b, a = heap_value(before, "psram_free"), heap_value(after, "psram_free")
+    if psram_on and b is not None and a is not None:
+        psram = b - a
+    return internal, psram

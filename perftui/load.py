@@ -1,0 +1,172 @@
+"""The load itself: N clients, each with one keep-alive connection, walking a profile's requests.
+
+The hot path uses aiohttp: one `ClientSession` per client with a connector limited to one
+connection, so no client ever waits on another's pool slot (the queueing that makes a shared
+httpx pool report invented latency). Timing is `perf_counter()` around send-to-last-body-byte.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+
+from perftui import __version__
+from perftui.metrics import PhaseRecorder
+from perftui.profiles import Profile
+
+USER_AGENT = f"perftui/{__version__}"
+STOP_GRACE_S = 1.0  # after a stop request, in-flight requests get this long before cancellation
+ERROR_PAUSE_S = 0.01  # a client that could not connect waits this long instead of spinning
+
+
+@dataclass(slots=True)
+class PhaseOutcome:
+    recorder: PhaseRecorder
+    elapsed: float
+    timed_out: bool
+    stopped: bool
+
+
+def classify(exc: BaseException) -> str:
+    """Map a failed request to one of the error kinds of `metrics.ERROR_KINDS`."""
+    if isinstance(exc, asyncio.TimeoutError | aiohttp.ServerTimeoutError):
+        return "timeout"
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        os_err = exc.os_error
+        if isinstance(os_err, ConnectionRefusedError) or os_err.errno == errno.ECONNREFUSED:
+            return "refused"
+        if isinstance(os_err, TimeoutError):
+            return "timeout"
+        return "other"
+    if isinstance(
+        exc,
+        aiohttp.ServerDisconnectedError
+        | aiohttp.ClientPayloadError
+        | ConnectionResetError
+        | BrokenPipeError,
+    ):
+        return "reset"
+    if isinstance(exc, aiohttp.ClientOSError) and exc.errno in (
+        errno.ECONNRESET,
+        errno.EPIPE,
+        errno.ECONNABORTED,
+    ):
+        return "reset"
+    return "other"
+
+
+def _session(timeout: float) -> aiohttp.ClientSession:
+    connector = aiohttp.TCPConnector(limit=1, ttl_dns_cache=300, enable_cleanup_closed=True)
+    return aiohttp.ClientSession(
+        connector=connector,
+        timeout=aiohttp.ClientTimeout(total=timeout),
+        headers={"User-Agent": USER_AGENT},
+        cookie_jar=aiohttp.DummyCookieJar(),
+        auto_decompress=False,
+    )
+
+
+async def _client(
+    base_url: str,
+    profile: Profile,
+    recorder: PhaseRecorder,
+    deadline: float,
+    timeout: float,
+    stop: asyncio.Event,
+) -> None:
+    """One client: one connection, round-robin over the profile's weighted request cycle."""
+    plan = [
+        (recorder.paths[r.path], r.method, base_url + r.path, dict(r.headers) or None, r.body)
+        for r in profile.sequence()
+    ]
+    n = len(plan)
+    i = 0
+    clock = time.perf_counter
+    async with _session(timeout) as session:
+        while not stop.is_set() and clock() < deadline:
+            stats, method, url, headers, body = plan[i]
+            i = (i + 1) % n
+            t0 = clock()
+            try:
+                async with session.request(
+                    method, url, headers=headers, data=body or None, allow_redirects=False
+                ) as resp:
+                    await resp.read()
+                    status = resp.status
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                kind = classify(exc)
+                stats.record_failure(kind)
+                if kind in ("refused", "reset", "other"):
+                    await asyncio.sleep(ERROR_PAUSE_S)
+                continue
+            stats.record(status, int((clock() - t0) * 1_000_000))
+
+
+async def run_phase(
+    base_url: str,
+    profile: Profile,
+    clients: int,
+    duration: float,
+    timeout: float,
+    budget_s: float,
+    stop: asyncio.Event,
+    on_snapshot: Callable[[PhaseRecorder, dict[str, Any], float], None],
+    snapshot_interval_s: float = 0.25,
+) -> PhaseOutcome:
+    """Drive one phase; never returns later than `budget_s` (the watchdog) plus a grace second."""
+    recorder = PhaseRecorder(profile.paths, tail_start_s=0.75 * duration)
+    clock = time.perf_counter
+    start = clock()
+    deadline = start + duration
+    tasks = [
+        asyncio.create_task(_client(base_url, profile, recorder, deadline, timeout, stop))
+        for _ in range(clients)
+    ]
+    done_event = asyncio.Event()
+    gathered = asyncio.gather(*tasks, return_exceptions=True)
+    gathered.add_done_callback(lambda _: done_event.set())
+
+    async def ticker() -> None:
+        next_tick = snapshot_interval_s
+        tail_at = recorder.tail_start_s
+        while True:
+            target = next_tick
+            if 0 < tail_at < target and clock() - start < tail_at:
+                target = tail_at  # close a window exactly where the tail quarter begins
+            await asyncio.sleep(max(0.0, start + target - clock()))
+            elapsed = clock() - start
+            on_snapshot(recorder, recorder.snapshot(elapsed), elapsed)
+            if target == next_tick:
+                next_tick += snapshot_interval_s
+
+    tick_task = asyncio.create_task(ticker())
+    timed_out = stopped = False
+    try:
+        watchdog = asyncio.create_task(asyncio.wait_for(done_event.wait(), budget_s))
+        stop_wait = asyncio.create_task(stop.wait())
+        await asyncio.wait({watchdog, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
+        if stop.is_set() and not done_event.is_set():
+            stopped = True
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(done_event.wait(), STOP_GRACE_S)
+        elif watchdog.done() and not done_event.is_set():
+            timed_out = True
+        stopped = stopped or stop.is_set()
+        for t in (watchdog, stop_wait, *tasks):
+            t.cancel()
+        await asyncio.gather(watchdog, stop_wait, gathered, return_exceptions=True)
+    finally:
+        tick_task.cancel()
+        await asyncio.gather(tick_task, return_exceptions=True)
+    elapsed = clock() - start
+    recorder.snapshot(elapsed)
+    return PhaseOutcome(recorder, elapsed, timed_out, stopped)

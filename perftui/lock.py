@@ -1,0 +1,71 @@
+"""The single-run lock: one run per history dir, with the holder named when a second one tries.
+
+`filelock` takes an OS-level lock (flock), which the kernel drops when the holder dies, so a stale
+lock of a killed run is taken over without any pid guessing. The holder's pid and start time go in
+a side file, because filelock truncates the lock file itself when another process opens it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+
+from filelock import FileLock, Timeout
+
+
+class LockHeld(RuntimeError):
+    """Another live run holds the lock."""
+
+
+class RunLock:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.info_path = path.with_name(path.name + ".holder.json")
+        self._lock = FileLock(str(path), timeout=0)
+
+    def holder(self) -> dict[str, object] | None:
+        try:
+            data = json.loads(self.info_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        return data if isinstance(data, dict) else None
+
+    def acquire(self) -> None:
+        try:
+            self._lock.acquire()
+        except Timeout:
+            info = self.holder() or {}
+            pid = info.get("pid", "unknown")
+            started = info.get("started_at", "unknown time")
+            raise LockHeld(
+                f"another perftui run holds {self.path} (pid {pid}, started {started})"
+            ) from None
+        info = {
+            "pid": os.getpid(),
+            "started_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "argv": sys.argv,
+        }
+        self.info_path.write_text(json.dumps(info), encoding="utf-8")
+
+    def release(self) -> None:
+        if self._lock.is_locked:
+            with contextlib.suppress(OSError):
+                self.info_path.unlink()
+            self._lock.release()
+
+    def __enter__(self) -> RunLock:
+        self.acquire()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.release()

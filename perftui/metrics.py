@@ -1,0 +1,244 @@
+"""Latency recording in HDR histograms: exact enough to trust, in memory that does not grow.
+
+Each path records into its own *window* histogram (one `record_value` per response, the only
+per-request cost). Every snapshot folds the windows into the cumulative per-path histograms, the
+overall window (for the heartbeat's p50/p95/p99) and, once the last quarter of the phase has
+begun, the tail histogram behind `p95_tail_ms`. So a phase of hours holds a fixed number of
+histograms whatever its length.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from hdrh.histogram import HdrHistogram
+
+LOWEST_US = 1
+HIGHEST_US = 3_600_000_000  # one hour: no request outlives that
+SIGNIFICANT_DIGITS = 3  # 0.1 % resolution: far inside the 5 % fidelity target
+PERCENTILES = (50.0, 90.0, 95.0, 99.0, 99.9)
+ERROR_KINDS = ("timeout", "refused", "reset", "http_4xx", "http_5xx", "other")
+
+
+def new_histogram() -> HdrHistogram:
+    return HdrHistogram(LOWEST_US, HIGHEST_US, SIGNIFICANT_DIGITS)
+
+
+def encode(hist: HdrHistogram) -> str:
+    """Compressed base64 form (HdrHistogram's own format) for the run record."""
+    data = hist.encode()
+    return data.decode("ascii") if isinstance(data, bytes) else str(data)
+
+
+def decode(text: str) -> HdrHistogram:
+    return HdrHistogram.decode(text.encode("ascii") if isinstance(text, str) else text)
+
+
+def _ms(us: float) -> float:
+    return round(us / 1000.0, 3)
+
+
+def quick_percentiles_ms(hist: HdrHistogram) -> tuple[float | None, ...]:
+    """(p50, p95, p99) in ms: the cheap subset a heartbeat needs (well under a millisecond)."""
+    if hist.get_total_count() == 0:
+        return (None, None, None)
+    values = hist.get_percentile_to_value_dict([50.0, 95.0, 99.0])
+    return (_ms(values[50.0]), _ms(values[95.0]), _ms(values[99.0]))
+
+
+def summary_ms(hist: HdrHistogram, moments: Moments) -> dict[str, float | None]:
+    """p50…p99.9, max, min, mean and stdev in milliseconds; None where there are no samples.
+
+    Mean and stdev come from exact running sums: hdrh computes them by walking every bucket in
+    Python, which takes tens of milliseconds.
+    """
+    keys = ("p50_ms", "p90_ms", "p95_ms", "p99_ms", "p999_ms", "max_ms", "min_ms")
+    if hist.get_total_count() == 0:
+        return dict.fromkeys((*keys, "mean_ms", "stdev_ms"))
+    values = hist.get_percentile_to_value_dict(list(PERCENTILES))
+    return {
+        "p50_ms": _ms(values[50.0]),
+        "p90_ms": _ms(values[90.0]),
+        "p95_ms": _ms(values[95.0]),
+        "p99_ms": _ms(values[99.0]),
+        "p999_ms": _ms(values[99.9]),
+        "max_ms": _ms(hist.get_max_value()),
+        "min_ms": _ms(hist.get_min_value()),
+        "mean_ms": _ms(moments.mean_us),
+        "stdev_ms": _ms(moments.stdev_us),
+    }
+
+
+@dataclass(slots=True)
+class Moments:
+    """Exact count, mean and stdev of latencies via running sums (µs)."""
+
+    n: int = 0
+    total: float = 0.0
+    squares: float = 0.0
+
+    def merge(self, other: Moments) -> None:
+        self.n += other.n
+        self.total += other.total
+        self.squares += other.squares
+
+    @property
+    def mean_us(self) -> float:
+        return self.total / self.n if self.n else 0.0
+
+    @property
+    def stdev_us(self) -> float:
+        if self.n < 2:
+            return 0.0
+        var = (self.squares - self.total * self.total / self.n) / (self.n - 1)
+        return math.sqrt(max(var, 0.0))
+
+
+@dataclass(slots=True)
+class PathStats:
+    """Counters and histograms of one path within one phase."""
+
+    path: str
+    window: HdrHistogram = field(default_factory=new_histogram)
+    total: HdrHistogram = field(default_factory=new_histogram)
+    moments: Moments = field(default_factory=Moments)
+    requests: int = 0
+    ok: int = 0
+    err: int = 0
+    status_counts: Counter[str] = field(default_factory=Counter)
+    errors_by_kind: Counter[str] = field(default_factory=Counter)
+
+    def record(self, status: int, latency_us: int) -> None:
+        """A response arrived: 200–399 is ok, anything else an HTTP error."""
+        self.requests += 1
+        self.status_counts[str(status)] += 1
+        self.window.record_value(min(max(latency_us, LOWEST_US), HIGHEST_US))
+        m = self.moments
+        m.n += 1
+        m.total += latency_us
+        m.squares += latency_us * latency_us
+        if 200 <= status < 400:
+            self.ok += 1
+        else:
+            self.err += 1
+            self.errors_by_kind["http_4xx" if 400 <= status < 500 else "http_5xx"] += 1
+
+    def record_failure(self, kind: str) -> None:
+        """No response at all (timeout, refused, reset, …): counted, not timed."""
+        self.requests += 1
+        self.err += 1
+        self.errors_by_kind[kind] += 1
+
+
+class PhaseRecorder:
+    """All measurements of one phase; `snapshot()` is called from the same event loop."""
+
+    def __init__(self, paths: list[str], tail_start_s: float) -> None:
+        self.paths = {p: PathStats(p) for p in dict.fromkeys(paths)}
+        self.tail_start_s = tail_start_s
+        self.tail = new_histogram()
+        self.overall = new_histogram()
+        self._last_requests = 0
+        self._last_elapsed = 0.0
+
+    def snapshot(self, elapsed: float) -> dict[str, Any]:
+        """Fold the windows into the totals and describe the window that just closed."""
+        window = new_histogram()
+        in_tail = self._last_elapsed >= self.tail_start_s - 1e-6
+        for stats in self.paths.values():
+            if stats.window.get_total_count():
+                window.add(stats.window)
+                stats.total.add(stats.window)
+                stats.window = new_histogram()
+        self.overall.add(window)
+        if in_tail:
+            self.tail.add(window)
+        requests = sum(s.requests for s in self.paths.values())
+        span = elapsed - self._last_elapsed
+        rps_now = (requests - self._last_requests) / span if span > 0 else 0.0
+        self._last_requests, self._last_elapsed = requests, elapsed
+        w50, w95, w99 = quick_percentiles_ms(window)
+        c50, c95, c99 = quick_percentiles_ms(self.overall)
+        return {
+            "requests": requests,
+            "ok": sum(s.ok for s in self.paths.values()),
+            "errors": sum(s.err for s in self.paths.values()),
+            "rps_now": rps_now,
+            "window_p50_ms": w50,
+            "window_p95_ms": w95,
+            "window_p99_ms": w99,
+            "p50_ms": c50,
+            "p95_ms": c95,
+            "p99_ms": c99,
+        }
+
+    def errors_by_kind(self) -> dict[str, int]:
+        total: Counter[str] = Counter()
+        for s in self.paths.values():
+            total.update(s.errors_by_kind)
+        return {k: total.get(k, 0) for k in ERROR_KINDS}
+
+    def status_counts(self) -> dict[str, int]:
+        total: Counter[str] = Counter()
+        for s in self.paths.values():
+            total.update(s.status_counts)
+        return dict(sorted(total.items()))
+
+    def report(self, clients: int, duration: float, elapsed: float) -> dict[str, Any]:
+        """The legacy phase report (every key of REFERENCE.md) plus what perftui adds."""
+        elapsed = max(elapsed, 1e-9)
+        requests = sum(s.requests for s in self.paths.values())
+        ok = sum(s.ok for s in self.paths.values())
+        err = requests - ok
+        moments = Moments()
+        for stats in self.paths.values():
+            moments.merge(stats.moments)
+        overall = summary_ms(self.overall, moments)
+        tail_p95 = quick_percentiles_ms(self.tail)[1]
+        path_metrics: dict[str, Any] = {}
+        for path, s in self.paths.items():
+            pp = summary_ms(s.total, s.moments)
+            path_metrics[path] = {
+                "requests_total": s.requests,
+                "ok": s.ok,
+                "err": s.err,
+                "error_rate": _rate(s.err, s.requests),
+                "rps_ok": round(s.ok / elapsed, 3),
+                "p50_ms": pp["p50_ms"],
+                "p90_ms": pp["p90_ms"],
+                "p95_ms": pp["p95_ms"],
+                "p99_ms": pp["p99_ms"],
+                "p999_ms": pp["p999_ms"],
+                "max_ms": pp["max_ms"],
+                "mean_ms": pp["mean_ms"],
+                "status_counts": dict(sorted(s.status_counts.items())),
+                "errors_by_kind": {k: s.errors_by_kind.get(k, 0) for k in ERROR_KINDS},
+            }
+        if tail_p95 is None:
+            tail_p95 = overall["p95_ms"]
+        return {
+            "clients": clients,
+            "duration": duration,
+            "elapsed": round(elapsed, 3),
+            "requests_total": requests,
+            "ok": ok,
+            "err": err,
+            "error_rate": _rate(err, requests),
+            "rps_total": round(requests / elapsed, 3),
+            "rps_ok": round(ok / elapsed, 3),
+            **overall,
+            "p95_tail_ms": tail_p95,
+            "tail_samples": self.tail.get_total_count(),
+            "status_counts": self.status_counts(),
+            "errors_by_kind": self.errors_by_kind(),
+            "path_metrics": path_metrics,
+            "histogram": encode(self.overall) if self.overall.get_total_count() else None,
+        }
+
+
+def _rate(err: int, total: int) -> float:
+    """Error rate in percent; a phase with no request at all counts as 100 % failed."""
+    return round(100.0 * err / total, 4) if total else 100.0

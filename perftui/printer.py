@@ -1,0 +1,99 @@
+"""The headless view of the event stream: heartbeat lines on stderr, a summary on stdout."""
+
+from __future__ import annotations
+
+import sys
+from typing import TextIO
+
+from perftui.events import (
+    Event,
+    Heartbeat,
+    Log,
+    PhaseFinished,
+    PhaseStarted,
+    RunFinished,
+    RunStarted,
+    Telemetry,
+)
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
+class Printer:
+    """Prints one heartbeat line per `heartbeat_ms` of phase time, plus every notable event."""
+
+    def __init__(self, heartbeat_ms: int, out: TextIO = sys.stdout, err: TextIO = sys.stderr):
+        self.period = heartbeat_ms / 1000
+        self.out = out
+        self.err = err
+        self._next_beat = self.period
+        self._runs = 1
+
+    def _say(self, text: str) -> None:
+        print(f"[perftui] {text}", file=self.err, flush=True)
+
+    def handle(self, event: Event) -> None:
+        match event:
+            case RunStarted():
+                self._runs = event.runs
+                self._say(
+                    f"target {event.target}: profiles {', '.join(event.profiles)} × "
+                    f"{event.runs} run(s), {event.total_phases} phase(s)"
+                )
+            case PhaseStarted():
+                self._next_beat = self.period
+                self._say(
+                    f"[{event.ordinal}/{event.total_phases}] {event.profile} run "
+                    f"{event.run_index}/{self._runs} {event.phase}: {event.clients} clients, "
+                    f"{event.duration:g} s (watchdog {event.budget_s:g} s)"
+                )
+            case Heartbeat() if event.elapsed + 1e-6 >= self._next_beat:
+                self._next_beat += self.period * max(
+                    1, int((event.elapsed - self._next_beat) / self.period) + 1
+                )
+                self._say(
+                    f"  {event.profile}/{event.phase} {event.elapsed:5.1f}/{event.duration:g}s "
+                    f"req={event.requests} ok={event.ok} err={event.errors} "
+                    f"rps={event.rps_now:.1f} p50={_ms(event.p50_ms)} p95={_ms(event.p95_ms)} "
+                    f"p99={_ms(event.p99_ms)} ms"
+                )
+            case PhaseFinished():
+                rep = event.report
+                verdict = "PASS" if event.passed else "FAIL: " + "; ".join(event.fail_reasons)
+                self._say(
+                    f"  done {event.profile}/{event.phase}: {rep['requests_total']} req, "
+                    f"rps_ok={rep['rps_ok']:.1f} p50={_ms(rep['p50_ms'])} "
+                    f"p95={_ms(rep['p95_ms'])} p99={_ms(rep['p99_ms'])} ms "
+                    f"err={rep['error_rate']:.2f}% → {verdict}"
+                )
+            case Log():
+                self._say(
+                    f"{event.level}: {event.message}" if event.level != "info" else event.message
+                )
+            case Telemetry():
+                pass
+            case RunFinished():
+                self.summary(event)
+
+    def summary(self, event: RunFinished) -> None:
+        payload = event.payload or {}
+        print(f"perftui: run {event.run_id or '-'} {event.status}", file=self.out)
+        for key, agg in payload.get("aggregated", {}).items():
+            med = {
+                m: (agg.get(m) or {}).get("median")
+                for m in ("rps_ok", "p50_ms", "p95_ms", "p99_ms", "error_rate")
+            }
+            print(
+                f"  {key:28s} pass {agg['pass_rate']:.0%}  rps_ok {med['rps_ok'] or 0:9.1f}  "
+                f"p50 {_ms(med['p50_ms']):>7}  p95 {_ms(med['p95_ms']):>7}  "
+                f"p99 {_ms(med['p99_ms']):>7} ms  err {med['error_rate'] or 0:.2f}%",
+                file=self.out,
+            )
+        if event.hard_stop_reason:
+            print(f"  hard stop: {event.hard_stop_reason}", file=self.out)
+        for name, path in event.files.items():
+            print(f"  {name}: {path}", file=self.out)
+        verdict = "PASS" if event.overall_pass else "FAIL"
+        print(f"  overall: {verdict} (exit {event.exit_code})", file=self.out, flush=True)

@@ -1,0 +1,153 @@
+"""The run record: the legacy payload every script reads, plus what perftui adds.
+
+One dict serves three readers: `latest.json`/`perf_*.json` (legacy keys first, so old scripts
+keep working), the history database (one compact document: aggregates and encoded histograms,
+never raw samples) and the UIs.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import secrets
+import socket
+import subprocess
+from dataclasses import asdict
+from datetime import datetime
+from typing import Any
+
+from perftui import __version__
+from perftui.aggregate import aggregate
+from perftui.config import RunConfig
+
+SCHEMA = 1
+
+
+def stamp(moment: datetime) -> str:
+    """The legacy file-name stamp, YYYYMMDDTHHMMSSZ (UTC)."""
+    return moment.strftime("%Y%m%dT%H%M%SZ")
+
+
+def new_run_id(moment: datetime) -> str:
+    """Sortable by time, unique across machines: the stamp plus six random hex digits."""
+    return f"{stamp(moment)}-{secrets.token_hex(3)}"
+
+
+def _git(*args: str) -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", *args], capture_output=True, text=True, timeout=2, cwd=os.getcwd()
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def metadata() -> dict[str, Any]:
+    """Where and with what the run was made; the git fields describe the cwd's checkout."""
+    return {
+        "tool_version": __version__,
+        "hostname": socket.gethostname(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "git_commit": _git("rev-parse", "HEAD"),
+        "git_branch": _git("rev-parse", "--abbrev-ref", "HEAD"),
+    }
+
+
+def legacy_comparison(
+    aggregated: dict[str, Any], previous: dict[str, Any] | None
+) -> dict[str, Any]:
+    """The reference's `comparison_to_previous`: differences of medians against the old latest."""
+    if not previous or not isinstance(previous.get("aggregated"), dict):
+        return {}
+    out: dict[str, Any] = {}
+    for key, entry in aggregated.items():
+        old = previous["aggregated"].get(key)
+        if not isinstance(old, dict):
+            continue
+        deltas: dict[str, float | None] = {}
+        for metric in ("p95_ms", "p99_ms", "error_rate", "rps_ok"):
+            new_m = (entry.get(metric) or {}).get("median")
+            old_m = (
+                (old.get(metric) or {}).get("median") if isinstance(old.get(metric), dict) else None
+            )
+            deltas[f"{metric}_median_delta"] = (
+                round(new_m - old_m, 4) if new_m is not None and old_m is not None else None
+            )
+        out[key] = deltas
+    return out
+
+
+def build(
+    config: RunConfig,
+    *,
+    run_id: str,
+    started: datetime,
+    finished: datetime | None,
+    status: str,
+    raw_runs: list[dict[str, Any]],
+    hard_stop_reason: str | None,
+    previous: dict[str, Any] | None,
+    meta: dict[str, Any],
+) -> dict[str, Any]:
+    """Assemble the record; legacy keys come first, in the reference's order."""
+    aggregated = aggregate(raw_runs)
+    phases_ok = all(r["pass"] for run in raw_runs for r in run["results"])
+    return {
+        "timestamp_utc": started.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "target": config.target,
+        "profiles": [p.name for p in config.profiles],
+        "runs_per_profile": config.runs,
+        "overall_pass": bool(raw_runs) and phases_ok and status == "finished",
+        "raw_runs": raw_runs,
+        "aggregated": aggregated,
+        "comparison_to_previous": legacy_comparison(aggregated, previous),
+        "hard_stop_reason": hard_stop_reason,
+        "thresholds": asdict(config.thresholds),
+        "schema": SCHEMA,
+        "run_id": run_id,
+        "status": status,
+        "started_at": started.isoformat(timespec="seconds"),
+        "finished_at": finished.isoformat(timespec="seconds") if finished else None,
+        "tag": config.tag,
+        "note": config.note,
+        "settings": config.settings_dict(),
+        "profile_definitions": {p.name: p.definition() for p in config.profiles},
+        "metadata": meta,
+    }
+
+
+def markdown(payload: dict[str, Any]) -> str:
+    """The compact `perf_<stamp>.md` summary."""
+    verdict = "PASS" if payload["overall_pass"] else "FAIL"
+    lines = [
+        f"# perftui run {payload['run_id']}",
+        "",
+        f"- target: `{payload['target']}`  status: {payload['status']}  result: **{verdict}**",
+        f"- profiles: {', '.join(payload['profiles'])}; runs per profile: "
+        f"{payload['runs_per_profile']}",
+    ]
+    if payload.get("hard_stop_reason"):
+        lines.append(f"- hard stop: {payload['hard_stop_reason']}")
+    lines += [
+        "",
+        "| profile:phase | pass rate | rps ok | p50 ms | p95 ms | p99 ms | tail p95 ms | err % |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for key, agg in payload["aggregated"].items():
+        med = {m: (agg.get(m) or {}).get("median") for m in METRIC_COLUMNS}
+        cells = " | ".join("-" if med[m] is None else f"{med[m]:g}" for m in METRIC_COLUMNS)
+        lines.append(f"| {key} | {agg['pass_rate']:.0%} | {cells} |")
+    failures = [
+        f"- {r['profile']}:{r['phase']} run {run['run_index']}: {'; '.join(r['fail_reasons'])}"
+        for run in payload["raw_runs"]
+        for r in run["results"]
+        if not r["pass"]
+    ]
+    if failures:
+        lines += ["", "## Failed gates", "", *failures]
+    return "\n".join(lines) + "\n"
+
+
+METRIC_COLUMNS = ("rps_ok", "p50_ms", "p95_ms", "p99_ms", "p95_tail_ms", "error_rate")

@@ -1,0 +1,136 @@
+"""The engine process: the suite runs in a child process with its own (uv)loop.
+
+Neither a UI's drawing nor the CLI's printing can then steal time from the clients whose
+latency we report: they do not share a GIL or an event loop. Events cross back through a
+multiprocessing queue; a stop request crosses over through a multiprocessing Event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing as mp
+import os
+import queue
+import signal
+from collections.abc import Iterator
+from typing import Any
+
+from perftui.config import EXIT_COULD_NOT_RUN, RunConfig
+from perftui.events import Event, Log, RunFinished
+
+PARENT_CHECK_S = 0.2
+
+
+def _install_fast_loop() -> None:
+    try:
+        import uvloop
+    except ImportError:  # uvloop is not available on Windows; asyncio's loop still works
+        return
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+
+
+async def _engine(config: RunConfig, events: Any, stop_flag: Any, parent: int) -> None:
+    from perftui.suite import Suite  # imported in the child only: keeps the UI's startup light
+
+    stop = asyncio.Event()
+
+    async def watch() -> None:
+        """Turn the parent's stop request, or the parent's death, into a graceful stop."""
+        while not stop.is_set():
+            if stop_flag.is_set() or os.getppid() != parent:
+                stop.set()
+                return
+            await asyncio.sleep(PARENT_CHECK_S)
+
+    watcher = asyncio.create_task(watch())
+    suite = Suite(config, events.put, stop)
+    try:
+        finished = await suite.run()
+    finally:
+        watcher.cancel()
+    if config.write_history_db and finished.payload is not None:
+        try:
+            from perftui.store import HistoryStore
+
+            HistoryStore(config.history_dir).add_run(finished.payload)
+        except Exception as exc:  # the files are written; a broken DB must not lose the run
+            events.put(Log("error", f"could not store the run in the history database: {exc}"))
+    events.put(finished)
+
+
+def _child_main(config: RunConfig, events: Any, stop_flag: Any, parent: int) -> None:
+    # Ctrl-C reaches the whole process group; only the parent decides how to stop.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, lambda *_: stop_flag.set())
+    _install_fast_loop()
+    asyncio.run(_engine(config, events, stop_flag, parent))
+    events.close()
+    events.join_thread()
+
+
+class EngineProcess:
+    """Start the engine, read its events, ask it to stop."""
+
+    def __init__(self, config: RunConfig) -> None:
+        ctx = mp.get_context("spawn")
+        self._events = ctx.Queue()
+        self._stop = ctx.Event()
+        self._process = ctx.Process(
+            target=_child_main,
+            args=(config, self._events, self._stop, os.getpid()),
+            name="perftui-engine",
+            daemon=True,
+        )
+        self.finished: RunFinished | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid
+
+    def start(self) -> None:
+        self._process.start()
+
+    def stop(self) -> None:
+        """Ask for a graceful stop: the current phase ends early and the partial run is kept."""
+        self._stop.set()
+
+    def kill(self) -> None:
+        if self._process.is_alive():
+            self._process.kill()
+
+    def poll(self, timeout: float | None = None) -> Event | None:
+        """The next event, or None if none arrived within `timeout`."""
+        if self.finished is not None:
+            return None
+        try:
+            event = self._events.get(timeout=timeout)
+        except queue.Empty:
+            if self._process.is_alive():
+                return None
+            try:  # a last event may still sit in the pipe behind the process's exit
+                event = self._events.get(timeout=0.5)
+            except queue.Empty:
+                return self._died()
+        if isinstance(event, RunFinished):
+            self.finished = event
+            self._process.join(timeout=5)
+        return event
+
+    def _died(self) -> RunFinished:
+        code = self._process.exitcode
+        self.finished = RunFinished(
+            status="hard_stop",
+            overall_pass=False,
+            exit_code=EXIT_COULD_NOT_RUN,
+            hard_stop_reason=f"engine process died (exit code {code})",
+            files={},
+            payload=None,
+        )
+        return self.finished
+
+    def events(self) -> Iterator[Event]:
+        """Every event until (and including) the final RunFinished."""
+        while self.finished is None:
+            event = self.poll(timeout=0.5)
+            if event is not None:
+                yield event

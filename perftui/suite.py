@@ -1,0 +1,338 @@
+"""The suite: profiles × runs × phases, with the legacy runner's guards, gates and files.
+
+It runs inside the engine process (see `perftui.runner`) and reports everything it does as
+events through `emit`; it never prints. The same code serves the headless CLI and the TUI.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from perftui import device, files, record
+from perftui.config import (
+    EXIT_COULD_NOT_RUN,
+    EXIT_GATE_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    PHASES,
+    RunConfig,
+)
+from perftui.events import (
+    Event,
+    Heartbeat,
+    Log,
+    PathCounts,
+    PhaseFinished,
+    PhaseStarted,
+    RunFinished,
+    RunStarted,
+    Telemetry,
+)
+from perftui.gates import evaluate
+from perftui.load import run_phase
+from perftui.metrics import PhaseRecorder
+from perftui.profiles import Profile
+
+
+class Suite:
+    def __init__(self, config: RunConfig, emit: Callable[[Event], None], stop: asyncio.Event):
+        self.config = config
+        self.emit = emit
+        self.stop = stop
+        self.started = datetime.now(UTC)
+        self.run_id = record.new_run_id(self.started)
+        self.raw_runs: list[dict[str, Any]] = []
+        self.hard_stop_reason: str | None = None
+        self.meta = record.metadata()
+        self.plan = [
+            (profile, run_index, phase)
+            for profile in config.profiles
+            for run_index in range(1, config.runs + 1)
+            for phase in PHASES
+            if config.phase_settings(profile, phase).duration > 0
+        ]
+        self.previous = files.read_json(config.history_dir / files.LATEST_NAME)
+
+    def log(self, level: str, message: str) -> None:
+        self.emit(Log(level, message))
+
+    def _record(self, status: str, finished: datetime | None) -> dict[str, Any]:
+        return record.build(
+            self.config,
+            run_id=self.run_id,
+            started=self.started,
+            finished=finished,
+            status=status,
+            raw_runs=self.raw_runs,
+            hard_stop_reason=self.hard_stop_reason,
+            previous=self.previous,
+            meta=self.meta,
+        )
+
+    def _write_partial(self, status: str = "running") -> None:
+        path = self.config.history_dir / files.PARTIAL_NAME
+        try:
+            files.atomic_write_json(path, self._record(status, None))
+        except OSError as exc:
+            self.log("error", f"could not write {path}: {exc}")
+
+    async def run(self) -> RunFinished:
+        cfg = self.config
+        phase_names = [p for p in PHASES if any(step[2] == p for step in self.plan)]
+        self.emit(
+            RunStarted(
+                target=cfg.target,
+                profiles=[p.name for p in cfg.profiles],
+                runs=cfg.runs,
+                phases=phase_names,
+                total_phases=len(self.plan),
+                started_at=self.started.isoformat(timespec="seconds"),
+                settings=cfg.settings_dict(),
+            )
+        )
+        suite_start = time.monotonic()
+        current_run: dict[str, Any] | None = None
+        unreachable_at_start = False
+        async with device.client(cfg.base_url, cfg.timeout) as http:
+            for ordinal, (profile, run_index, phase) in enumerate(self.plan, start=1):
+                if self.stop.is_set():
+                    break
+                if cfg.hard_timeout_s and time.monotonic() - suite_start > cfg.hard_timeout_s:
+                    self.hard_stop_reason = (
+                        f"hard timeout of {cfg.hard_timeout_s:g} s reached before "
+                        f"{profile.name} run {run_index} {phase}"
+                    )
+                    break
+                if current_run is None or (current_run["profile"], current_run["run_index"]) != (
+                    profile.name,
+                    run_index,
+                ):
+                    if current_run is not None and cfg.between_runs_sleep_ms:
+                        await self._sleep(cfg.between_runs_sleep_ms / 1000)
+                    current_run = {"profile": profile.name, "run_index": run_index, "results": []}
+                    self.raw_runs.append(current_run)
+                healthy, why = await device.probe(
+                    http, cfg.probe_path, cfg.probe_retries, self.log, self.stop
+                )
+                if self.stop.is_set():
+                    break
+                if not healthy:
+                    self.hard_stop_reason = (
+                        f"health probe {cfg.probe_path} failed before {profile.name} run "
+                        f"{run_index} {phase} after {cfg.probe_retries} attempts: {why}"
+                    )
+                    unreachable_at_start = ordinal == 1
+                    break
+                result = await self._phase(http, profile, run_index, phase, ordinal)
+                current_run["results"].append(result)
+                self._write_partial()
+        if self.raw_runs and not self.raw_runs[-1]["results"]:
+            self.raw_runs.pop()
+        return self._finish(unreachable_at_start)
+
+    async def _sleep(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.stop.wait(), seconds)
+
+    async def _telemetry(
+        self, http: httpx.AsyncClient, path: str
+    ) -> tuple[dict[str, Any] | None, str | None]:
+        cfg = self.config
+        return await device.fetch_json(http, path, cfg.metrics_retries, cfg.metrics_retry_delay_ms)
+
+    async def _phase(
+        self, http: httpx.AsyncClient, profile: Profile, run_index: int, phase: str, ordinal: int
+    ) -> dict[str, Any]:
+        cfg = self.config
+        settings = cfg.phase_settings(profile, phase)
+        budget = cfg.watchdog_budget(settings.duration)
+        _, why_stats = await self._telemetry(http, "/debug/server-stats?reset=1")
+        mem_before, why_mem = await self._telemetry(http, "/debug/memory-stats")
+        if why_mem:
+            self.log("info", f"device memory stats unavailable ({why_mem}); heap gates skipped")
+        self.emit(Telemetry(profile.name, run_index, phase, "before", mem_before, None))
+        self.emit(
+            PhaseStarted(
+                profile.name,
+                run_index,
+                phase,
+                settings.clients,
+                settings.duration,
+                budget,
+                ordinal,
+                len(self.plan),
+            )
+        )
+        poller = None
+        if mem_before is not None:
+            poller = asyncio.create_task(self._poll_memory(http, profile.name, run_index, phase))
+
+        def on_snapshot(rec: PhaseRecorder, snap: dict[str, Any], elapsed: float) -> None:
+            self.emit(
+                Heartbeat(
+                    profile=profile.name,
+                    run_index=run_index,
+                    phase=phase,
+                    elapsed=elapsed,
+                    duration=settings.duration,
+                    budget_s=budget,
+                    requests=snap["requests"],
+                    ok=snap["ok"],
+                    errors=snap["errors"],
+                    rps_now=snap["rps_now"],
+                    rps_avg=snap["requests"] / elapsed if elapsed > 0 else 0.0,
+                    window_p50_ms=snap["window_p50_ms"],
+                    window_p95_ms=snap["window_p95_ms"],
+                    window_p99_ms=snap["window_p99_ms"],
+                    p50_ms=snap["p50_ms"],
+                    p95_ms=snap["p95_ms"],
+                    p99_ms=snap["p99_ms"],
+                    errors_by_kind=rec.errors_by_kind(),
+                    status_counts=rec.status_counts(),
+                    paths={p: PathCounts(s.requests, s.ok, s.err) for p, s in rec.paths.items()},
+                )
+            )
+
+        outcome = await run_phase(
+            cfg.base_url,
+            profile,
+            settings.clients,
+            settings.duration,
+            cfg.timeout,
+            budget,
+            self.stop,
+            on_snapshot,
+            cfg.snapshot_interval_s,
+        )
+        if poller is not None:
+            poller.cancel()
+            await asyncio.gather(poller, return_exceptions=True)
+        if outcome.timed_out:
+            self.log("error", f"watchdog: {profile.name} {phase} exceeded its {budget:g} s budget")
+        if cfg.post_phase_settle_ms and not self.stop.is_set():
+            await self._sleep(cfg.post_phase_settle_ms / 1000)
+        stats_after, _ = (
+            await self._telemetry(http, "/debug/server-stats")
+            if why_stats is None
+            else (None, None)
+        )
+        mem_after = None
+        if mem_before is not None:
+            mem_after, why = await self._telemetry(http, "/debug/memory-stats")
+            if why:
+                self.log("warning", f"memory stats after {profile.name} {phase}: {why}")
+        self.emit(Telemetry(profile.name, run_index, phase, "after", mem_after, stats_after))
+        report = outcome.recorder.report(settings.clients, settings.duration, outcome.elapsed)
+        internal_drop, psram_drop = device.heap_drops(mem_before, mem_after)
+        report.update(
+            {
+                "stats_after": stats_after,
+                "mem_before": mem_before,
+                "mem_after": mem_after,
+                "telemetry_available": mem_before is not None,
+                "heap_internal_drop": internal_drop,
+                "heap_psram_drop": psram_drop,
+                "watchdog_budget_s": budget,
+                "timed_out": outcome.timed_out,
+                "stopped": outcome.stopped,
+            }
+        )
+        if outcome.timed_out:
+            report["error_rate"] = 100.0
+        reasons = evaluate(report, cfg.thresholds)
+        result = {
+            "profile": profile.name,
+            "phase": phase,
+            "pass": not reasons,
+            "fail_reasons": reasons,
+            "report": report,
+        }
+        self.emit(
+            PhaseFinished(
+                profile.name,
+                run_index,
+                phase,
+                not reasons,
+                reasons,
+                report,
+                ordinal,
+                len(self.plan),
+            )
+        )
+        return result
+
+    async def _poll_memory(
+        self, http: httpx.AsyncClient, profile: str, run_index: int, phase: str
+    ) -> None:
+        """Free heap while the phase runs, so a leak shows while it happens."""
+        while True:
+            await asyncio.sleep(self.config.telemetry_interval_s)
+            mem, _ = await device.fetch_json(http, "/debug/memory-stats", 0, 0)
+            if mem is not None:
+                self.emit(Telemetry(profile, run_index, phase, "during", mem, None))
+
+    def _finish(self, unreachable_at_start: bool) -> RunFinished:
+        cfg = self.config
+        finished = datetime.now(UTC)
+        if self.stop.is_set() and self.hard_stop_reason is None:
+            status = "stopped"
+        elif self.hard_stop_reason:
+            status = "hard_stop"
+        else:
+            status = "finished"
+        payload = self._record(status, finished)
+        written: dict[str, str] = {}
+        if status == "stopped":
+            self._write_partial_final(payload, written)
+            exit_code = EXIT_INTERRUPTED
+            self.log("warning", "run stopped; the partial run is kept")
+        else:
+            self._write_final(payload, written)
+            if status == "hard_stop":
+                exit_code = EXIT_COULD_NOT_RUN
+                self.log("error", f"hard stop: {self.hard_stop_reason}")
+            else:
+                exit_code = EXIT_OK if payload["overall_pass"] else EXIT_GATE_FAILED
+        if unreachable_at_start:
+            self.log("error", f"device {cfg.target} unreachable: {self.hard_stop_reason}")
+        return RunFinished(
+            status=status,
+            overall_pass=payload["overall_pass"],
+            exit_code=exit_code,
+            hard_stop_reason=self.hard_stop_reason,
+            files=written,
+            payload=payload,
+            run_id=self.run_id,
+        )
+
+    def _write_partial_final(self, payload: dict[str, Any], written: dict[str, str]) -> None:
+        path = self.config.history_dir / files.PARTIAL_NAME
+        try:
+            files.atomic_write_json(path, payload)
+            written["partial"] = str(path)
+        except OSError as exc:
+            self.log("error", f"could not write {path}: {exc}")
+
+    def _write_final(self, payload: dict[str, Any], written: dict[str, str]) -> None:
+        folder: Path = self.config.history_dir
+        stem = f"perf_{record.stamp(self.started)}" + (
+            f"_{self.config.tag}" if self.config.tag else ""
+        )
+        try:
+            json_path = files.unique_path(folder, stem, ".json")
+            files.atomic_write_json(json_path, payload)
+            md_path = json_path.with_suffix(".md")
+            files.atomic_write_text(md_path, record.markdown(payload))
+            files.atomic_write_json(folder / files.LATEST_NAME, payload)
+            (folder / files.PARTIAL_NAME).unlink(missing_ok=True)
+            written.update(json=str(json_path), md=str(md_path), latest=str(folder / "latest.json"))
+        except OSError as exc:
+            self.log("error", f"could not write the run files in {folder}: {exc}")
