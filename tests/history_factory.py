@@ -1,0 +1,244 @@
+"""Build realistic run records (the engine's contract) with chosen per-run values, for tests and
+the history benchmark. Latencies come from a seeded log-normal distribution scaled so that each
+run's p95 is exactly the value asked for, and the HDR histogram holds those same samples."""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+from hdrh.histogram import HdrHistogram
+
+PROFILE_PATHS = {
+    "c_static_only": ["/file", "/static/large.txt"],
+    "python_light": ["/hello", "/api/ping", "/deps", "/query-typed?q=abc&page=2"],
+    "python_heavy": ["/template", "/template-compat?name=Ana&count=2"],
+    "api": ["/hello", "/api/ping", "/query-typed?q=abc&page=2", "/deps", "/template"],
+}
+PHASES = {"burst": (12, 20.0), "long": (8, 60.0)}
+SIGMA = 0.35
+Z95 = 1.6448536269514722
+LOWER_IS_BETTER = {"error_rate", "p50_ms", "p95_ms", "p99_ms", "p95_tail_ms", "p999_ms", "max_ms"}
+
+
+def histogram_b64(latencies_ms: np.ndarray) -> str:
+    hist = HdrHistogram(1, 3_600_000_000, 3)
+    micros = np.maximum(1, (latencies_ms * 1000).astype(np.int64))
+    values, counts = np.unique(micros, return_counts=True)
+    for value, count in zip(values.tolist(), counts.tolist(), strict=True):
+        hist.record_value(value, count)
+    return hist.encode().decode("ascii")
+
+
+def _pct(samples: np.ndarray, q: float) -> float:
+    return float(np.percentile(samples, q)) if samples.size else 0.0
+
+
+def latency_samples(rng: np.random.Generator, p95_ms: float, n: int) -> np.ndarray:
+    """n log-normal samples whose p95 is exactly `p95_ms`."""
+    raw = rng.lognormal(0.0, SIGMA, n)
+    return raw * (p95_ms / _pct(raw, 95))
+
+
+def _metrics(samples: np.ndarray, elapsed: float, err: int) -> dict[str, Any]:
+    total = int(samples.size) + err
+    return {
+        "requests_total": total,
+        "ok": int(samples.size),
+        "err": err,
+        "error_rate": round(100.0 * err / total, 4) if total else 0.0,
+        "rps_ok": samples.size / elapsed,
+        "p50_ms": _pct(samples, 50),
+        "p90_ms": _pct(samples, 90),
+        "p95_ms": _pct(samples, 95),
+        "p99_ms": _pct(samples, 99),
+        "p999_ms": _pct(samples, 99.9),
+        "max_ms": float(samples.max()),
+        "mean_ms": float(samples.mean()),
+        "status_counts": {"200": int(samples.size), **({"503": err} if err else {})},
+    }
+
+
+def make_report(
+    rng: np.random.Generator,
+    profile: str,
+    phase: str,
+    p95_ms: float,
+    error_rate: float = 0.0,
+    heap_drop: int | None = 2048,
+    max_samples: int = 20_000,
+) -> dict[str, Any]:
+    """One phase report with every key of the contract."""
+    clients, duration = PHASES[phase]
+    n = int(min(max_samples, clients / (p95_ms / 2000.0) * duration))
+    samples = latency_samples(rng, p95_ms, n)
+    err = round(n * error_rate / (100.0 - error_rate)) if error_rate else 0
+    elapsed = duration + float(rng.uniform(0.0, 0.3))
+    paths = PROFILE_PATHS[profile]
+    parts = np.array_split(samples, len(paths))
+    path_metrics = {}
+    for i, (path, part) in enumerate(zip(paths, parts, strict=True)):
+        part_err = err if i == 0 else 0
+        path_metrics[path] = _metrics(part, elapsed, part_err)
+    tail = samples[int(n * 0.75) :]
+    report = {
+        "clients": clients,
+        "duration": duration,
+        "elapsed": elapsed,
+        **_metrics(samples, elapsed, err),
+        "rps_total": (n + err) / elapsed,
+        "p95_tail_ms": _pct(tail, 95),
+        "min_ms": float(samples.min()),
+        "stdev_ms": float(samples.std()),
+        "path_metrics": path_metrics,
+        "errors_by_kind": {
+            "timeout": 0,
+            "refused": 0,
+            "reset": 0,
+            "http_4xx": 0,
+            "http_5xx": err,
+            "other": 0,
+        },
+        "stats_after": {"server": {"requests_handled": n + err, "request_errors": err}},
+        "mem_before": {"heap": {"internal_free": 180_000, "psram_free": 4_000_000}},
+        "mem_after": {"heap": {"internal_free": 180_000 - (heap_drop or 0)}},
+        "heap_internal_drop": heap_drop,
+        "heap_psram_drop": 0 if heap_drop is not None else None,
+        "telemetry_available": heap_drop is not None,
+        "watchdog_budget_s": max(45.0, duration * 2.5 + 22),
+        "timed_out": False,
+        "stopped": False,
+        "histogram": histogram_b64(samples),
+    }
+    return report
+
+
+def summary(values: Sequence[float | None], metric: str) -> dict[str, Any]:
+    vals = [v for v in values if v is not None]
+    if not vals:
+        return {"median": None, "best": None, "worst": None, "mean": None, "stdev": None}
+    low = metric in LOWER_IS_BETTER or metric.startswith("heap")
+    return {
+        "median": statistics.median(vals),
+        "best": min(vals) if low else max(vals),
+        "worst": max(vals) if low else min(vals),
+        "mean": statistics.fmean(vals),
+        "stdev": statistics.stdev(vals) if len(vals) > 1 else 0.0,
+    }
+
+
+AGG_METRICS = ("error_rate", "p50_ms", "p95_ms", "p99_ms", "p95_tail_ms", "p999_ms", "max_ms")
+
+
+def aggregate(raw_runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The `aggregated` block the engine writes, computed from the per-run reports."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for run in raw_runs:
+        for res in run["results"]:
+            groups.setdefault(f"{res['profile']}:{res['phase']}", []).append(res)
+    out = {}
+    for key, results in groups.items():
+        reports = [r["report"] for r in results]
+        entry: dict[str, Any] = {
+            "profile": results[0]["profile"],
+            "phase": results[0]["phase"],
+            "sample_count": len(results),
+            "pass_rate": sum(1 for r in results if r["pass"]) / len(results),
+        }
+        for metric in (*AGG_METRICS, "rps_ok", "heap_internal_drop"):
+            entry[metric] = summary([r.get(metric) for r in reports], metric)
+        paths: dict[str, Any] = {}
+        for path in reports[0]["path_metrics"]:
+            pms = [r["path_metrics"][path] for r in reports if path in r["path_metrics"]]
+            paths[path] = {
+                m: summary([pm.get(m) for pm in pms], m)
+                for m in ("error_rate", "p50_ms", "p95_ms", "p99_ms", "rps_ok")
+            }
+        entry["path_metrics"] = paths
+        out[key] = entry
+    return out
+
+
+def make_record(
+    p95_ms: Sequence[float] | float = 20.0,
+    *,
+    runs: int | None = None,
+    profiles: Sequence[str] = ("c_static_only", "python_light", "python_heavy"),
+    phases: Sequence[str] = ("burst", "long"),
+    target: str = "192.168.0.135:8080",
+    seed: int = 0,
+    started_at: datetime | None = None,
+    tag: str = "",
+    status: str = "finished",
+    error_rate: float = 0.0,
+    heap_drop: int | None = 2048,
+    max_samples: int = 20_000,
+    run_id: str | None = None,
+) -> dict[str, Any]:
+    """A full run record; `p95_ms` is one value per run (or one value for every run)."""
+    per_run = [float(p95_ms)] * (runs or 3) if isinstance(p95_ms, int | float) else list(p95_ms)
+    rng = np.random.default_rng(seed)
+    start = started_at or datetime(2026, 1, 1, tzinfo=UTC) + timedelta(minutes=seed)
+    stamp = start.strftime("%Y%m%dT%H%M%SZ")
+    raw_runs = []
+    for profile in profiles:
+        for index, p95 in enumerate(per_run, start=1):
+            results = []
+            for phase in phases:
+                report = make_report(rng, profile, phase, p95, error_rate, heap_drop, max_samples)
+                ok = report["error_rate"] <= 2.0
+                reasons = [] if ok else [f"error_rate {report['error_rate']:.2f}% > 2.00%"]
+                results.append(
+                    {
+                        "profile": profile,
+                        "phase": phase,
+                        "pass": ok,
+                        "fail_reasons": reasons,
+                        "report": report,
+                    }
+                )
+            raw_runs.append({"profile": profile, "run_index": index, "results": results})
+    aggregated = aggregate(raw_runs)
+    return {
+        "schema": 1,
+        "run_id": run_id or f"{stamp}-{seed:06x}",
+        "status": status,
+        "started_at": start.isoformat().replace("+00:00", "Z"),
+        "finished_at": (start + timedelta(minutes=5)).isoformat().replace("+00:00", "Z"),
+        "tag": tag,
+        "note": "",
+        "timestamp_utc": stamp,
+        "target": target,
+        "profiles": list(profiles),
+        "runs_per_profile": len(per_run),
+        "overall_pass": all(r["pass"] for run in raw_runs for r in run["results"]),
+        "raw_runs": raw_runs,
+        "aggregated": aggregated,
+        "comparison_to_previous": {},
+        "hard_stop_reason": None,
+        "thresholds": {"max_error_rate": 2.0, "max_p95_ms": 2000.0, "max_p99_ms": 3000.0},
+        "settings": {"host": target.split(":")[0], "port": 8080, "runs": len(per_run)},
+        "profile_definitions": {
+            p: {
+                "description": p,
+                "requests": [
+                    {"path": x, "method": "GET", "headers": {}, "body": "", "weight": 1}
+                    for x in PROFILE_PATHS[p]
+                ],
+                "phases": {},
+                "source": "builtin",
+            }
+            for p in profiles
+        },
+        "metadata": {
+            "tool_version": "0.1.0",
+            "hostname": "bench",
+            "python": "3.11",
+            "platform": "linux",
+            "git_commit": None,
+            "git_branch": None,
+        },
+    }

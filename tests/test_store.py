@@ -1,0 +1,156 @@
+"""The history store on real files: crash safety, concurrent writers, corruption, resolving."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from perftui.store import (
+    DB_NAME,
+    SCHEMA_VERSION,
+    AmbiguousRun,
+    HistoryStore,
+    RunNotFound,
+    compact,
+    encode_doc,
+)
+from tests.history_factory import make_record
+
+ROOT = Path(__file__).resolve().parent.parent
+
+WRITER = """
+import json, sys
+from perftui.store import HistoryStore
+record = json.load(open(sys.argv[2]))
+store = HistoryStore(sys.argv[1])
+for i in range(int(sys.argv[4])):
+    record["run_id"] = f"{sys.argv[3]}-{i:03d}"
+    print(store.add_run(record), flush=True)
+"""
+
+
+@pytest.fixture(scope="module")
+def small_record_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("rec") / "record.json"
+    rec = make_record(20.0, runs=1, profiles=["python_light"], phases=["burst"], max_samples=500)
+    path.write_text(json.dumps(rec))
+    return path
+
+
+def _writer(history: Path, record_file: Path, prefix: str, count: int) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(history), str(record_file), prefix, str(count)],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+
+
+def test_record_is_compact(tmp_path: Path) -> None:
+    record = make_record([10.1, 10.3, 9.9])
+    assert len(encode_doc(compact(record))) < 60_000
+    store = HistoryStore(tmp_path)
+    run_id = store.add_run(record)
+    assert (tmp_path / "runs" / f"{run_id}.json.gz").stat().st_size < 60_000
+    assert store.get(run_id)["aggregated"].keys() == record["aggregated"].keys()
+
+
+def test_sigkill_during_writes_never_loses_a_returned_run(
+    tmp_path: Path, small_record_file: Path
+) -> None:
+    rng = random.Random(7)
+    confirmed: list[str] = []
+    cut_short = 0
+    for round_no in range(10):
+        proc = _writer(tmp_path, small_record_file, f"r{round_no}", 50)
+        time.sleep(rng.uniform(0.03, 0.3))
+        proc.send_signal(signal.SIGKILL)
+        out, _ = proc.communicate()
+        confirmed += out.split()
+        cut_short += 0 < len(out.split()) < 50
+        store = HistoryStore(tmp_path)
+        stored = {s["run_id"] for s in store.list_runs()}
+        assert set(confirmed) <= stored and not store.warnings
+    assert cut_short >= 3, "the kills did not land during the writes"
+
+
+def test_two_writers_lose_nothing(tmp_path: Path, small_record_file: Path) -> None:
+    procs = [_writer(tmp_path, small_record_file, name, 25) for name in ("a", "b")]
+    ids = [line for p in procs for line in p.communicate()[0].split()]
+    assert all(p.returncode == 0 for p in procs)
+    stored = {s["run_id"] for s in HistoryStore(tmp_path).list_runs()}
+    assert len(ids) == 50 and set(ids) == stored
+
+
+@pytest.mark.parametrize(
+    "content,reason",
+    [
+        (b'{"meta": {"1": {"schema": 1}}, "runs": {"1": {"run', "invalid JSON"),
+        (b"", "empty"),
+        (b"\x00\x00\x00", "invalid JSON"),
+        (json.dumps({"meta": {"1": {"schema": SCHEMA_VERSION + 1}}}).encode(), "newer perftui"),
+    ],
+)
+def test_bad_database_is_moved_aside_and_runs_rebuilt(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: bytes, reason: str
+) -> None:
+    store = HistoryStore(tmp_path)
+    run_id = store.add_run(make_record(runs=1, profiles=["api"], phases=["burst"]))
+    (tmp_path / DB_NAME).write_bytes(content)
+    runs = HistoryStore(tmp_path).list_runs()
+    assert [r["run_id"] for r in runs] == [run_id]
+    aside = list(tmp_path.glob(f"{DB_NAME}.corrupt-*"))
+    assert len(aside) == 1 and aside[0].read_bytes() == content
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and reason in err and str(aside[0]) in err
+
+
+def test_orphan_document_comes_back_when_index_is_lost(tmp_path: Path) -> None:
+    store = HistoryStore(tmp_path)
+    run_id = store.add_run(make_record(runs=1, profiles=["api"], phases=["burst"]))
+    os.unlink(tmp_path / DB_NAME)
+    assert [r["run_id"] for r in HistoryStore(tmp_path).list_runs()] == [run_id]
+
+
+def test_resolve_filters_baselines_notes_delete(tmp_path: Path) -> None:
+    store = HistoryStore(tmp_path)
+    kw = {"runs": 1, "profiles": ["api"], "phases": ["burst"]}
+    a = store.add_run(make_record(seed=1, tag="main", **kw))
+    b = store.add_run(make_record(seed=2, **kw))
+    c = store.add_run(make_record(seed=3, target="10.0.0.2:80", **kw))
+    d = store.add_run(make_record(seed=4, tag="main", error_rate=5.0, **kw))
+    assert store.add_run(store.get(a)) == a  # same content: nothing added
+    assert [r["run_id"] for r in store.list_runs()] == [d, c, b, a]
+    assert store.resolve("latest")["run_id"] == d
+    assert store.resolve("previous")["run_id"] == b  # same target and profiles as d
+    assert store.resolve("main")["run_id"] == d
+    assert store.resolve(c[:20])["run_id"] == c
+    with pytest.raises(AmbiguousRun):
+        store.resolve("2026")
+    with pytest.raises(RunNotFound):
+        store.resolve("nope")
+    with pytest.raises(RunNotFound, match="no baseline"):
+        store.resolve("baseline")
+    store.set_baseline(a)
+    store.set_baseline(b, name="v2")
+    assert store.resolve("baseline")["run_id"] == a
+    assert store.resolve("baseline:v2")["run_id"] == b
+    assert [r["run_id"] for r in store.list_runs(target="10.0.0.2:80")] == [c]
+    assert [r["run_id"] for r in store.list_runs(passed=False)] == [d]
+    assert [r["run_id"] for r in store.list_runs(tag="main", limit=1)] == [d]
+    store.set_note(b, "after the IPC fix")
+    assert store.get(b)["note"] == "after the IPC fix"
+    assert store.list_runs(limit=3)[2]["note"] == "after the IPC fix"
+    assert store.delete(a) == ["default"]
+    with pytest.raises(RunNotFound):
+        store.get(a)
+    assert store.baselines() == {"v2": b}
+    assert store.previous_of(store.get(b)) is None
