@@ -4,13 +4,14 @@ run's p95 is exactly the value asked for, and the HDR histogram holds those same
 
 from __future__ import annotations
 
-import statistics
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
 from hdrh.histogram import HdrHistogram
+
+from perftui.aggregate import aggregate
 
 PROFILE_PATHS = {
     "c_static_only": ["/file", "/static/large.txt"],
@@ -21,7 +22,6 @@ PROFILE_PATHS = {
 PHASES = {"burst": (12, 20.0), "long": (8, 60.0)}
 SIGMA = 0.35
 Z95 = 1.6448536269514722
-LOWER_IS_BETTER = {"error_rate", "p50_ms", "p95_ms", "p99_ms", "p95_tail_ms", "p999_ms", "max_ms"}
 
 
 def histogram_b64(latencies_ms: np.ndarray) -> str:
@@ -114,52 +114,6 @@ def make_report(
         "histogram": histogram_b64(samples),
     }
     return report
-
-
-def summary(values: Sequence[float | None], metric: str) -> dict[str, Any]:
-    vals = [v for v in values if v is not None]
-    if not vals:
-        return {"median": None, "best": None, "worst": None, "mean": None, "stdev": None}
-    low = metric in LOWER_IS_BETTER or metric.startswith("heap")
-    return {
-        "median": statistics.median(vals),
-        "best": min(vals) if low else max(vals),
-        "worst": max(vals) if low else min(vals),
-        "mean": statistics.fmean(vals),
-        "stdev": statistics.stdev(vals) if len(vals) > 1 else 0.0,
-    }
-
-
-AGG_METRICS = ("error_rate", "p50_ms", "p95_ms", "p99_ms", "p95_tail_ms", "p999_ms", "max_ms")
-
-
-def aggregate(raw_runs: list[dict[str, Any]]) -> dict[str, Any]:
-    """The `aggregated` block the engine writes, computed from the per-run reports."""
-    groups: dict[str, list[dict[str, Any]]] = {}
-    for run in raw_runs:
-        for res in run["results"]:
-            groups.setdefault(f"{res['profile']}:{res['phase']}", []).append(res)
-    out = {}
-    for key, results in groups.items():
-        reports = [r["report"] for r in results]
-        entry: dict[str, Any] = {
-            "profile": results[0]["profile"],
-            "phase": results[0]["phase"],
-            "sample_count": len(results),
-            "pass_rate": sum(1 for r in results if r["pass"]) / len(results),
-        }
-        for metric in (*AGG_METRICS, "rps_ok", "heap_internal_drop"):
-            entry[metric] = summary([r.get(metric) for r in reports], metric)
-        paths: dict[str, Any] = {}
-        for path in reports[0]["path_metrics"]:
-            pms = [r["path_metrics"][path] for r in reports if path in r["path_metrics"]]
-            paths[path] = {
-                m: summary([pm.get(m) for pm in pms], m)
-                for m in ("error_rate", "p50_ms", "p95_ms", "p99_ms", "rps_ok")
-            }
-        entry["path_metrics"] = paths
-        out[key] = entry
-    return out
 
 
 def make_record(
