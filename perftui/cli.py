@@ -301,12 +301,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     if args.tag and config.tag != args.tag:
         print(f"perftui: tag cleaned to {config.tag!r}", file=sys.stderr)
+    if not args.sim:
+        check_resolvable(config.host)
     try:
         check_history_dir(config.history_dir)
     except HistoryDirError as exc:
         raise CouldNotRun(str(exc)) from None
-    if not args.sim:
-        check_resolvable(config.host)
     lock = RunLock(config.lock_path)
     try:
         lock.acquire()

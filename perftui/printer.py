@@ -24,10 +24,12 @@ def _ms(value: float | None) -> str:
 class Printer:
     """Prints one heartbeat line per `heartbeat_ms` of phase time, plus every notable event."""
 
-    def __init__(self, heartbeat_ms: int, out: TextIO = sys.stdout, err: TextIO = sys.stderr):
+    def __init__(
+        self, heartbeat_ms: int, out: TextIO | None = None, err: TextIO | None = None
+    ) -> None:
         self.period = heartbeat_ms / 1000
-        self.out = out
-        self.err = err
+        self.out = out or sys.stdout
+        self.err = err or sys.stderr
         self._next_beat = self.period
         self._runs = 1
 
