@@ -1,0 +1,867 @@
+"""A simulated ESP32 web server on loopback: the demo target and the device every test runs against.
+
+It serves the paths of the built-in profiles with the costs of a small device: a pool of a few
+workers that requests queue for, and a service time per request class spent in `asyncio.sleep`
+(the load generator runs on the same two cores, so the device must not burn CPU). It answers the
+debug telemetry endpoints with the exact shapes the legacy runner reads, and it can misbehave on
+purpose (slowdown, heap leak, errors, hang, crash, resets, dripping bodies, bad telemetry) so
+that every failure path of perftui can be tested against a real socket.
+
+Three ways to run it: `SimServer` in the caller's event loop (`await start()` / `await stop()`) or
+on a background thread (`with SimServer(...) as sim:`), `SimProcess` in a child process so that a
+UI never shares a GIL with the device, and `main` for `perftui sim`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import html
+import json
+import math
+import multiprocessing
+import os
+import random
+import signal
+import socket
+import struct
+import sys
+import threading
+import time
+import weakref
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, fields
+from multiprocessing.connection import Connection
+from typing import Any
+
+from aiohttp import web
+
+from perftui.config import EXIT_BAD_INPUT, EXIT_COULD_NOT_RUN, EXIT_OK
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8080
+
+# Service time per request class, seconds (before jitter and slowdown).
+C_STATIC_SMALL_S = 0.0006
+C_STATIC_LARGE_S = 0.008
+PY_LIGHT_S = 0.006
+PY_TEMPLATE_S = 0.020
+JITTER = 0.1  # service times vary uniformly by ±10 %
+
+# Heap of a typical ESP32 with PSRAM.
+INTERNAL_FREE_START = 180_000
+INTERNAL_LARGEST_BLOCK = 110_592  # fragmentation: the largest block is smaller than the free heap
+PSRAM_FREE = 4_128_768
+PSRAM_LARGEST = 3_997_696
+
+DEBUG_BODIES = ("normal", "malformed", "huge")
+HUGE_DEBUG_BODY = 4 * 1024 * 1024
+SHUTDOWN_GRACE_S = 1.0  # in-flight requests get this long to finish when the server stops
+PARENT_CHECK_S = 0.5
+THREAD_TIMEOUT_S = 10.0
+
+
+class SimOptionError(ValueError):
+    """An option value the simulator cannot use; `name` is the SimOptions field."""
+
+    def __init__(self, name: str, problem: str) -> None:
+        super().__init__(f"{name}: {problem}")
+        self.name = name
+        self.problem = problem
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _integer(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+@dataclass(slots=True)
+class SimOptions:
+    """How the simulated device behaves; every fault is off by default."""
+
+    workers: int = 4
+    queue_limit: int | None = None  # requests waiting for a worker beyond this get 503
+    seed: int | None = None  # seeds the jitter and the fault draws
+    slowdown: float = 1.0  # multiplies every service time
+    leak_bytes: int = 0  # internal heap lost per handled request
+    error_rate: float = 0.0  # share of load requests answered 500
+    hang_after: float | None = None  # seconds; then load requests are never answered
+    crash_after: float | None = None  # seconds; then the server stops listening, drops sockets
+    no_debug: bool = False  # the debug endpoints answer 404, like a device without them
+    close_connections: bool = False  # `Connection: close` on every response
+    drip: float = 0.0  # seconds between body bytes of load responses; 0 = off
+    reset_rate: float = 0.0  # share of load requests whose connection is reset, unanswered
+    debug_body: str = "normal"  # "malformed" or "huge" telemetry bodies
+    max_lifetime_s: float | None = None  # the server stops itself after this long
+
+    def __post_init__(self) -> None:
+        def need(ok: bool, name: str, problem: str) -> None:
+            if not ok:
+                raise SimOptionError(name, f"{problem}, got {getattr(self, name)!r}")
+
+        need(_integer(self.workers) and 1 <= self.workers <= 256, "workers", "must be 1..256")
+        need(
+            self.queue_limit is None or (_integer(self.queue_limit) and self.queue_limit >= 0),
+            "queue_limit",
+            "must be an integer >= 0",
+        )
+        need(self.seed is None or _integer(self.seed), "seed", "must be an integer")
+        need(_number(self.slowdown) and self.slowdown > 0, "slowdown", "must be a factor > 0")
+        need(_integer(self.leak_bytes) and self.leak_bytes >= 0, "leak_bytes", "must be >= 0")
+        for name in ("error_rate", "reset_rate"):
+            value = getattr(self, name)
+            need(_number(value) and 0 <= value <= 1, name, "must be a share between 0 and 1")
+        for name in ("hang_after", "crash_after"):
+            value = getattr(self, name)
+            need(value is None or (_number(value) and value >= 0), name, "must be seconds >= 0")
+        need(_number(self.drip) and 0 <= self.drip <= 1, "drip", "must be seconds 0..1")
+        need(self.debug_body in DEBUG_BODIES, "debug_body", f"must be one of {DEBUG_BODIES}")
+        need(
+            self.max_lifetime_s is None
+            or (_number(self.max_lifetime_s) and self.max_lifetime_s > 0),
+            "max_lifetime_s",
+            "must be seconds > 0",
+        )
+
+    def describe(self) -> str:
+        """The worker count and every option that differs from its default, for one log line."""
+        defaults = SimOptions()
+        parts = [f"workers={self.workers}"]
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name != "workers" and value != getattr(defaults, f.name):
+                parts.append(f"{f.name}={value}")
+        return ", ".join(parts)
+
+
+@dataclass(slots=True)
+class SimStats:
+    """The device's live counters, as /debug/server-stats reports them."""
+
+    requests_handled: int = 0
+    request_errors: int = 0
+    accepts_total: int = 0
+    accepts_rejected: int = 0  # no socket limit is simulated, so this stays 0
+    backpressure_503_sent: int = 0
+    queue_high_water: int = 0
+    workers_active: int = 0  # gauge
+    queue_depth: int = 0  # gauge: requests waiting for a worker
+
+    def reset(self) -> None:
+        """Zero the counters; the gauges describe the present and stay."""
+        self.requests_handled = self.request_errors = 0
+        self.accepts_total = self.accepts_rejected = self.backpressure_503_sent = 0
+        self.queue_high_water = self.queue_depth
+
+
+# --- what the device serves ------------------------------------------------------------------
+
+Rendered = tuple[int, bytes, str]  # status, body, content type
+JSON_TYPE = "application/json"
+HTML_TYPE = "text/html; charset=utf-8"
+
+
+def _filler(size: int) -> bytes:
+    """Printable bytes of an exact size, standing in for a file on the device's flash."""
+    line = b"perftui simulated device file: 0123456789 abcdefghijklmnopqrstuvwxyz\n"
+    return (line * (size // len(line) + 1))[:size]
+
+
+def _json(status: int, payload: Mapping[str, Any]) -> Rendered:
+    return status, json.dumps(payload).encode(), JSON_TYPE
+
+
+class _BadQuery(ValueError):
+    pass
+
+
+def _typed(query: Mapping[str, str], name: str, kind: type, default: Any) -> Any:
+    raw = query.get(name)
+    if raw is None:
+        return default
+    if kind is bool:
+        if raw.lower() not in ("true", "false", "1", "0"):
+            raise _BadQuery(f"{name} must be true or false")
+        return raw.lower() in ("true", "1")
+    try:
+        return kind(raw)
+    except ValueError:
+        raise _BadQuery(f"{name} must be {kind.__name__}") from None
+
+
+def _query_typed(query: Mapping[str, str]) -> Rendered:
+    """Echo q, page, ratio, active with their types, as the device's typed-query route does."""
+    try:
+        echo = {
+            "q": _typed(query, "q", str, ""),
+            "page": _typed(query, "page", int, 1),
+            "ratio": _typed(query, "ratio", float, 1.0),
+            "active": _typed(query, "active", bool, False),
+        }
+    except _BadQuery as exc:
+        return _json(400, {"error": str(exc)})
+    return _json(200, echo)
+
+
+def _listed(query: Mapping[str, str], name: str) -> list[str]:
+    return [item for item in query.get(name, "").split(",") if item]
+
+
+def _template(query: Mapping[str, str]) -> Rendered:
+    """A small HTML page from the query, like the device's template routes."""
+    try:
+        count = _typed(query, "count", int, 1)
+    except _BadQuery as exc:
+        return 400, f"{exc}\n".encode(), "text/plain"
+    if not 0 <= count <= 100:
+        return 400, b"count must be 0..100\n", "text/plain"
+    name = html.escape(query.get("name", "guest"))
+    role = html.escape(query.get("role", "viewer"))
+    roles = "".join(f"<li>{html.escape(r)}</li>" for r in _listed(query, "roles"))
+    items = "".join(f"<li>{html.escape(i)}</li>" for i in _listed(query, "items"))
+    greetings = f"<p>Hello, {name}!</p>" * count
+    page = (
+        "<!doctype html><html><head><title>perftui sim</title></head><body>"
+        f"<h1>{name}</h1>{greetings}<p>Role: {role}</p>"
+        f"<ul class='roles'>{roles}</ul><ul class='items'>{items}</ul></body></html>"
+    )
+    return 200, page.encode(), HTML_TYPE
+
+
+def _constant(rendered: Rendered) -> Callable[[Mapping[str, str]], Rendered]:
+    return lambda _query: rendered
+
+
+@dataclass(frozen=True, slots=True)
+class _Endpoint:
+    service_s: float
+    render: Callable[[Mapping[str, str]], Rendered]
+
+
+ENDPOINTS: dict[str, _Endpoint] = {
+    "/hello": _Endpoint(PY_LIGHT_S, _constant((200, b"Hello from perftui sim\n", "text/plain"))),
+    "/api/ping": _Endpoint(PY_LIGHT_S, _constant(_json(200, {"ok": True}))),
+    "/deps": _Endpoint(
+        PY_LIGHT_S, _constant(_json(200, {"ok": True, "deps": ["json", "re", "asyncio"]}))
+    ),
+    "/query-typed": _Endpoint(PY_LIGHT_S, _query_typed),
+    "/template": _Endpoint(PY_TEMPLATE_S, _template),
+    "/template-compat": _Endpoint(PY_TEMPLATE_S, _template),
+    "/file": _Endpoint(
+        C_STATIC_SMALL_S, _constant((200, _filler(1024), "application/octet-stream"))
+    ),
+    "/static/large.txt": _Endpoint(
+        C_STATIC_LARGE_S, _constant((200, _filler(102_400), "text/plain"))
+    ),
+}
+
+
+def _reset(transport: asyncio.BaseTransport) -> None:
+    """Drop a connection with a TCP reset (linger 0), as a device that gives up on a socket."""
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    transport.abort()
+
+
+def _drop(request: web.Request) -> web.Response:
+    """Reset the request's connection; aiohttp does not write the returned response to it."""
+    if request.transport is not None:
+        _reset(request.transport)
+    return web.Response(status=500)
+
+
+async def _drip(
+    request: web.Request, status: int, body: bytes, ctype: str, delay: float
+) -> web.StreamResponse:
+    """Send the body one byte at a time, like a device on a congested link."""
+    response = web.StreamResponse(status=status, headers={"Content-Type": ctype})
+    response.content_length = len(body)
+    await response.prepare(request)
+    try:
+        for i in range(len(body)):
+            if i:
+                await asyncio.sleep(delay)
+            await response.write(body[i : i + 1])
+        await response.write_eof()
+    except ConnectionError:
+        pass  # the client gave up on the slow body
+    return response
+
+
+def _new_loop() -> asyncio.AbstractEventLoop:
+    """uvloop where it exists: the device should spend as little CPU per request as it can."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
+
+
+# --- the server ------------------------------------------------------------------------------
+
+
+class _Listening:
+    """The address of a started simulator: `port` (the bound one, even for port 0), `base_url`."""
+
+    host: str
+    _port: int | None
+
+    @property
+    def port(self) -> int:
+        if self._port is None:
+            raise RuntimeError("the simulator has not started")
+        return self._port
+
+    @property
+    def base_url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+
+class SimServer(_Listening):
+    """The simulated device on a loopback port.
+
+    From async code: `await start()` / `await stop()` in the running loop. From sync code (tests,
+    other threads): `with SimServer(...) as sim:` runs it on a background thread with its own loop.
+    It stops by itself on a simulated crash or after `max_lifetime_s`.
+    """
+
+    def __init__(
+        self, options: SimOptions | None = None, *, host: str = DEFAULT_HOST, port: int = 0
+    ) -> None:
+        self.options = options or SimOptions()
+        self.host = host
+        self.stats = SimStats()
+        self.finish_reason = ""  # "stopped", "crash" or "lifetime" once it has stopped
+        self._requested_port = port
+        self._port: int | None = None
+        self._rng = random.Random(self.options.seed)
+        self._leaked = 0
+        self._runner: web.AppRunner | None = None
+        self._workers = asyncio.Semaphore(self.options.workers)
+        self._released = asyncio.Event()  # lets hung requests go when the server stops
+        self._stopped = asyncio.Event()
+        self._started_at = 0.0
+        self._seen: weakref.WeakSet[asyncio.BaseTransport] = weakref.WeakSet()
+        self._timers: list[asyncio.TimerHandle] = []
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread_ready = threading.Event()
+        self._thread_error: BaseException | None = None
+
+    # -- state and telemetry --
+
+    @property
+    def running(self) -> bool:
+        return self._runner is not None
+
+    def server_stats(self) -> dict[str, dict[str, int]]:
+        """The /debug/server-stats payload; `ipc.ring_size` is the queue bound (0 = unbounded)."""
+        s, workers = self.stats, self.options.workers
+        return {
+            "server": {
+                "requests_handled": s.requests_handled,
+                "request_errors": s.request_errors,
+                "accepts_total": s.accepts_total,
+                "accepts_rejected": s.accepts_rejected,
+                "backpressure_503_sent": s.backpressure_503_sent,
+                "workers_active": s.workers_active,
+                "workers_limit_min": workers,
+                "workers_limit_max": workers,
+            },
+            "ipc": {
+                "ring_size": self.options.queue_limit or 0,
+                "ring_used": s.queue_depth,
+                "ring_high_water": s.queue_high_water,
+            },
+        }
+
+    def memory_stats(self) -> dict[str, dict[str, Any]]:
+        """The /debug/memory-stats payload; the internal heap falls by `leak_bytes` a request."""
+        free = max(0, INTERNAL_FREE_START - self._leaked)
+        return {
+            "heap": {
+                "psram_available": True,
+                "internal_free": free,
+                "internal_largest": min(free, INTERNAL_LARGEST_BLOCK),
+                "psram_free": PSRAM_FREE,
+                "psram_largest": PSRAM_LARGEST,
+            }
+        }
+
+    # -- lifecycle in the caller's loop --
+
+    async def start(self) -> None:
+        """Bind and serve; raises OSError when the port cannot be bound."""
+        if self._port is not None:
+            raise RuntimeError("a SimServer runs once; make a new one")
+        runner = web.AppRunner(self._make_app(), access_log=None, shutdown_timeout=SHUTDOWN_GRACE_S)
+        await runner.setup()
+        site = web.TCPSite(runner, self.host, self._requested_port)
+        try:
+            await site.start()
+        except BaseException:
+            await runner.cleanup()
+            raise
+        loop = asyncio.get_running_loop()
+        self._runner, self._port, self._started_at = runner, site.port, loop.time()
+        if self.options.crash_after is not None:
+            self._timers.append(loop.call_later(self.options.crash_after, self._spawn, self._crash))
+        if self.options.max_lifetime_s is not None:
+            self._timers.append(
+                loop.call_later(self.options.max_lifetime_s, self._spawn, self._expire)
+            )
+
+    async def stop(self) -> None:
+        """Stop listening, let in-flight requests finish briefly, close every connection."""
+        runner, self._runner = self._runner, None
+        if runner is None:
+            if self._port is not None:
+                await self._stopped.wait()  # another caller is stopping it
+            return
+        for timer in self._timers:
+            timer.cancel()
+        self.finish_reason = self.finish_reason or "stopped"
+        self._released.set()
+        try:
+            await runner.cleanup()
+        finally:
+            self._stopped.set()
+
+    async def wait_stopped(self) -> None:
+        """Until the server has stopped: by stop(), a simulated crash or its lifetime."""
+        await self._stopped.wait()
+
+    async def __aenter__(self) -> SimServer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
+
+    def _spawn(self, make: Callable[[], Awaitable[None]]) -> None:
+        task = asyncio.ensure_future(make())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _crash(self) -> None:
+        """Go away like a rebooting device: no listener, every open connection reset."""
+        runner = self._runner
+        if runner is None:
+            return
+        self.finish_reason = "crash"
+        for site in list(runner.sites):
+            await site.stop()
+        if runner.server is not None:
+            for handler in runner.server.connections:
+                if handler.transport is not None:
+                    _reset(handler.transport)
+        await self.stop()
+
+    async def _expire(self) -> None:
+        self.finish_reason = self.finish_reason or "lifetime"
+        await self.stop()
+
+    # -- lifecycle on a background thread --
+
+    def __enter__(self) -> SimServer:
+        self._thread = threading.Thread(target=self._thread_main, name="perftui-sim", daemon=True)
+        self._thread.start()
+        if not self._thread_ready.wait(THREAD_TIMEOUT_S):
+            raise TimeoutError("the simulator thread did not start in time")
+        if self._thread_error is not None:
+            self._thread.join()
+            raise self._thread_error
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        thread, loop = self._thread, self._loop
+        if thread is None or loop is None:
+            return
+        with contextlib.suppress(RuntimeError):  # loop closed: the server already stopped itself
+            loop.call_soon_threadsafe(self._spawn, self.stop)
+        thread.join(THREAD_TIMEOUT_S)
+
+    def _thread_main(self) -> None:
+        with asyncio.Runner(loop_factory=_new_loop) as runner:
+            runner.run(self._thread_serve())
+
+    async def _thread_serve(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        try:
+            await self.start()
+        except BaseException as exc:  # handed to the thread that called __enter__
+            self._thread_error = exc
+            return
+        finally:
+            self._thread_ready.set()
+        await self.wait_stopped()
+
+    # -- request handling --
+
+    def _make_app(self) -> web.Application:
+        app = web.Application(middlewares=[self._count_accepts])
+        for path, endpoint in ENDPOINTS.items():
+            app.router.add_get(path, self._load_handler(endpoint))
+        if not self.options.no_debug:
+            app.router.add_get("/debug/server-stats", self._server_stats_handler)
+            app.router.add_get("/debug/memory-stats", self._memory_stats_handler)
+        if self.options.close_connections:
+            app.on_response_prepare.append(self._close_after)
+        return app
+
+    @web.middleware
+    async def _count_accepts(
+        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        """A connection's first request marks it accepted (aiohttp has no accept hook)."""
+        transport = request.transport
+        if transport is not None and transport not in self._seen:
+            self._seen.add(transport)
+            self.stats.accepts_total += 1
+        return await handler(request)
+
+    async def _close_after(self, _request: web.Request, response: web.StreamResponse) -> None:
+        response.force_close()
+        response.headers["Connection"] = "close"
+
+    def _load_handler(
+        self, endpoint: _Endpoint
+    ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+        async def handle(request: web.Request) -> web.StreamResponse:
+            return await self._serve_load(request, endpoint)
+
+        return handle
+
+    async def _serve_load(self, request: web.Request, endpoint: _Endpoint) -> web.StreamResponse:
+        """Queue for a worker, spend the service time, then answer (or misbehave)."""
+        opts, stats = self.options, self.stats
+        if opts.hang_after is not None and self._uptime() >= opts.hang_after:
+            await self._released.wait()
+            return _drop(request)
+        if (
+            opts.queue_limit is not None
+            and self._workers.locked()
+            and stats.queue_depth >= opts.queue_limit
+        ):
+            stats.backpressure_503_sent += 1
+            return web.Response(status=503, text="busy\n")
+        stats.queue_depth += 1
+        stats.queue_high_water = max(stats.queue_high_water, stats.queue_depth)
+        try:
+            await self._workers.acquire()
+        finally:
+            stats.queue_depth -= 1
+        stats.workers_active += 1
+        try:
+            jitter = self._rng.uniform(1 - JITTER, 1 + JITTER)
+            await asyncio.sleep(endpoint.service_s * opts.slowdown * jitter)
+            return await self._answer(request, endpoint)
+        finally:
+            stats.workers_active -= 1
+            self._workers.release()
+
+    async def _answer(self, request: web.Request, endpoint: _Endpoint) -> web.StreamResponse:
+        opts, stats = self.options, self.stats
+        if opts.reset_rate and self._rng.random() < opts.reset_rate:
+            stats.request_errors += 1
+            return _drop(request)
+        stats.requests_handled += 1
+        self._leaked += opts.leak_bytes
+        if opts.error_rate and self._rng.random() < opts.error_rate:
+            stats.request_errors += 1
+            return web.Response(status=500, text="simulated error\n")
+        status, body, ctype = endpoint.render(request.query)
+        if opts.drip:
+            return await _drip(request, status, body, ctype, opts.drip)
+        return web.Response(status=status, body=body, headers={"Content-Type": ctype})
+
+    def _uptime(self) -> float:
+        return asyncio.get_running_loop().time() - self._started_at
+
+    async def _server_stats_handler(self, request: web.Request) -> web.Response:
+        response = self._debug_response(self.server_stats())
+        if request.query.get("reset") == "1":
+            self.stats.reset()
+        return response
+
+    async def _memory_stats_handler(self, _request: web.Request) -> web.Response:
+        return self._debug_response(self.memory_stats())
+
+    def _debug_response(self, payload: Mapping[str, Any]) -> web.Response:
+        body = json.dumps(payload).encode()
+        if self.options.debug_body == "malformed":
+            body = body[: len(body) // 2]
+        elif self.options.debug_body == "huge":
+            body += b" " * (HUGE_DEBUG_BODY - len(body))  # still valid JSON, just enormous
+        return web.Response(body=body, headers={"Content-Type": JSON_TYPE})
+
+
+# --- serving until told to stop (CLI and child process) ---------------------------------------
+
+
+async def _serve_until_done(
+    sim: SimServer, signals: tuple[signal.Signals, ...], parent_pid: int | None = None
+) -> None:
+    """Serve until a signal, the server's own end (crash, lifetime) or, in a child, orphanhood."""
+    loop = asyncio.get_running_loop()
+    asked = asyncio.Event()
+    for sig in signals:
+        with contextlib.suppress(NotImplementedError):  # no signal handlers on Windows loops
+            loop.add_signal_handler(sig, asked.set)
+    waits = {asyncio.ensure_future(sim.wait_stopped()), asyncio.ensure_future(asked.wait())}
+    try:
+        while not any(w.done() for w in waits):
+            await asyncio.wait(waits, timeout=PARENT_CHECK_S, return_when=asyncio.FIRST_COMPLETED)
+            if parent_pid is not None and os.getppid() != parent_pid:
+                break
+    finally:
+        for w in waits:
+            w.cancel()
+        await sim.stop()
+
+
+def _child_main(
+    options: SimOptions, host: str, port: int, conn: Connection, parent_pid: int
+) -> None:
+    """Entry point of the SimProcess child: report the port (or the bind error), then serve."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C belongs to the parent, which stops us
+
+    async def serve() -> None:
+        sim = SimServer(options, host=host, port=port)
+        try:
+            await sim.start()
+        except OSError as exc:
+            conn.send(("error", exc.errno, exc.strerror or str(exc)))
+            return
+        conn.send(("ready", sim.port))
+        await _serve_until_done(sim, (signal.SIGTERM,), parent_pid)
+
+    with asyncio.Runner(loop_factory=_new_loop) as runner:
+        runner.run(serve())
+    conn.close()
+
+
+class SimProcess(_Listening):
+    """The simulated device in a child process (spawn), so the UI and the device share no GIL.
+
+    The child exits when `stop()` is called, when this process dies (it checks its parent every
+    0.5 s), on a simulated crash, or after `options.max_lifetime_s`.
+    """
+
+    def __init__(
+        self,
+        options: SimOptions | None = None,
+        *,
+        host: str = DEFAULT_HOST,
+        port: int = 0,
+        start_timeout: float = 30.0,
+    ) -> None:
+        self.options = options or SimOptions()
+        self.host = host
+        self._requested_port = port
+        self._start_timeout = start_timeout
+        self._port: int | None = None
+        self._process: multiprocessing.process.BaseProcess | None = None
+        self._conn: Connection | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
+    def is_alive(self) -> bool:
+        return self._process is not None and self._process.is_alive()
+
+    def start(self) -> None:
+        """Start the child and return once it listens; OSError if it could not bind."""
+        if self._process is not None:
+            raise RuntimeError("a SimProcess runs once; make a new one")
+        ctx = multiprocessing.get_context("spawn")
+        self._conn, child_conn = ctx.Pipe(duplex=False)
+        self._process = ctx.Process(
+            target=_child_main,
+            args=(self.options, self.host, self._requested_port, child_conn, os.getpid()),
+            name="perftui-sim",
+            daemon=True,
+        )
+        self._process.start()
+        child_conn.close()
+        report = self._wait_report()
+        if report is not None and report[0] == "ready":
+            self._port = report[1]
+            return
+        code = self._process.exitcode
+        self.stop()
+        if report is not None:
+            raise OSError(report[1], report[2])
+        raise RuntimeError(f"the simulator process did not start (exit code {code})")
+
+    def _wait_report(self) -> tuple[Any, ...] | None:
+        """The child's ("ready", port) or ("error", errno, text); None if it died or timed out."""
+        assert self._conn is not None and self._process is not None
+        deadline = time.monotonic() + self._start_timeout
+        while not self._conn.poll(0.05):
+            if not self._process.is_alive() or time.monotonic() > deadline:
+                return None
+        try:
+            return self._conn.recv()
+        except EOFError:
+            return None
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """SIGTERM, then SIGKILL if the child has not exited within `timeout`."""
+        process = self._process
+        if process is None:
+            return
+        if process.is_alive():
+            process.terminate()
+            process.join(timeout)
+        if process.is_alive():
+            process.kill()
+            process.join()
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def __enter__(self) -> SimProcess:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
+# --- `perftui sim` ---------------------------------------------------------------------------
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The flags of `perftui sim`; each `dest` is the SimOptions field it sets."""
+    d = SimOptions()
+    parser.add_argument(
+        "--host", default=DEFAULT_HOST, help="address to bind (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--port", type=int, default=DEFAULT_PORT, help="port (default: %(default)s; 0 = any free)"
+    )
+    parser.add_argument("--workers", type=int, default=d.workers, help="worker pool size")
+    parser.add_argument(
+        "--queue-limit",
+        type=int,
+        default=d.queue_limit,
+        metavar="N",
+        help="requests that may wait for a worker; beyond this answer 503 (default: unlimited)",
+    )
+    parser.add_argument("--seed", type=int, default=d.seed, help="seed for jitter and faults")
+    parser.add_argument(
+        "--slowdown",
+        type=float,
+        default=d.slowdown,
+        metavar="FACTOR",
+        help="multiply service times",
+    )
+    parser.add_argument(
+        "--leak-bytes", type=int, default=d.leak_bytes, metavar="N", help="heap lost per request"
+    )
+    parser.add_argument(
+        "--error-rate", type=float, default=d.error_rate, metavar="SHARE", help="share answered 500"
+    )
+    parser.add_argument(
+        "--hang-after",
+        type=float,
+        default=d.hang_after,
+        metavar="S",
+        help="after S seconds, accept requests but never answer",
+    )
+    parser.add_argument(
+        "--crash-after",
+        type=float,
+        default=d.crash_after,
+        metavar="S",
+        help="after S seconds, stop listening, reset connections and exit",
+    )
+    parser.add_argument(
+        "--no-debug", action="store_true", help="no /debug endpoints (404), like a plain device"
+    )
+    parser.add_argument(
+        "--close-connections", action="store_true", help="send Connection: close on every response"
+    )
+    parser.add_argument(
+        "--drip",
+        type=float,
+        nargs="?",
+        const=0.001,
+        default=d.drip,
+        metavar="S",
+        help="send bodies byte by byte, S seconds apart (default when given: 0.001)",
+    )
+    parser.add_argument(
+        "--reset-rate",
+        type=float,
+        default=d.reset_rate,
+        metavar="SHARE",
+        help="share of requests whose connection is reset without an answer",
+    )
+    parser.add_argument(
+        "--debug-body",
+        choices=DEBUG_BODIES,
+        default=d.debug_body,
+        help="telemetry bodies: normal, malformed JSON, or several megabytes",
+    )
+    parser.add_argument(
+        "--max-lifetime-s",
+        type=float,
+        default=d.max_lifetime_s,
+        metavar="S",
+        help="stop by itself after S seconds (default: run until Ctrl-C)",
+    )
+
+
+def options_from_args(args: argparse.Namespace) -> SimOptions:
+    """SimOptions from parsed `add_arguments` flags; raises SimOptionError on a bad value."""
+    return SimOptions(**{f.name: getattr(args, f.name) for f in fields(SimOptions)})
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def main(args: argparse.Namespace) -> int:
+    """`perftui sim`: serve until Ctrl-C or SIGTERM (exit 0); 2 for bad options, 3 if unbindable."""
+    try:
+        options = options_from_args(args)
+    except SimOptionError as exc:
+        print(f"perftui sim: error: {_flag(exc.name)} {exc.problem}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if not 0 <= args.port <= 65535:
+        print(f"perftui sim: error: --port must be 0..65535, got {args.port}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    sim = SimServer(options, host=args.host, port=args.port)
+
+    async def serve() -> int:
+        try:
+            await sim.start()
+        except OSError as exc:
+            reason = os.strerror(exc.errno) if exc.errno else str(exc)
+            print(
+                f"perftui sim: error: cannot listen on {args.host}:{args.port}: {reason}",
+                file=sys.stderr,
+            )
+            return EXIT_COULD_NOT_RUN
+        print(f"perftui sim: serving {sim.base_url} ({options.describe()})", flush=True)
+        await _serve_until_done(sim, (signal.SIGINT, signal.SIGTERM))
+        if sim.finish_reason in ("crash", "lifetime"):
+            print(f"perftui sim: stopped by itself ({sim.finish_reason})", file=sys.stderr)
+        return EXIT_OK
+
+    try:
+        with asyncio.Runner(loop_factory=_new_loop) as runner:
+            return runner.run(serve())
+    except KeyboardInterrupt:  # Ctrl-C before the signal handlers were in place
+        return EXIT_OK
