@@ -28,6 +28,7 @@ Which test decides (named in every row):
 
 from __future__ import annotations
 
+import math
 import statistics
 import tomllib
 import warnings
@@ -329,6 +330,8 @@ def _row(
         base.verdict, base.test = STABLE, "threshold"
         return base
     base.test, base.p_value, note = _test(metric, values, reports, path)
+    if base.p_value is not None and math.isnan(base.p_value):
+        base.test, base.p_value, note = "insufficient data", None, "the test gave no p-value"
     if base.p_value is None or base.p_value >= thresholds.alpha:
         base.verdict = STABLE
         base.note = "; ".join(filter(None, ["no significant change", note]))

@@ -1,0 +1,368 @@
+"""Renderers for comparisons and history: Markdown (PR comments), JSON, CSV and one-file HTML.
+
+The HTML report is self-contained (inline CSS and SVG drawn here) so it can be attached to a CI
+run or mailed without any asset going missing.
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from perftui.compare import METRICS, Comparison, Row
+
+VERDICT_MARK = {
+    "REGRESSION": "🔴 REGRESSION",
+    "DEGRADED": "🟠 DEGRADED",
+    "IMPROVEMENT": "🟢 IMPROVEMENT",
+    "STABLE": "✅ STABLE",
+    "N/A": "⚠️ N/A",
+}
+LEGEND = (
+    "Change is B against A (A is the reference). A verdict needs both the threshold and a "
+    "significant test (α = {alpha}): **REGRESSION** = worse by at least the threshold; "
+    "**DEGRADED** = worse by half the threshold or more, below it; **IMPROVEMENT** = better by at "
+    "least the threshold; **STABLE** = anything else, including changes the data cannot tell "
+    'from noise ("no significant change"). Tests: `mann-whitney(runs)` on per-run values '
+    "(≥ 4 runs a side), `distribution` = quantile test on the merged latency histograms, "
+    "`fisher(counts)` on error counts, `welch(runs)` on 2–3 runs a side, `threshold` = change "
+    "under half the threshold, not tested."
+)
+CSV_METRICS = (
+    "error_rate",
+    "p50_ms",
+    "p95_ms",
+    "p99_ms",
+    "p95_tail_ms",
+    "rps_ok",
+    "p999_ms",
+    "max_ms",
+    "heap_internal_drop",
+)
+CSV_COLUMNS = (
+    "timestamp",
+    "target",
+    "tag",
+    "key",
+    "profile",
+    "phase",
+    "sample_count",
+    "pass_rate",
+    *(f"{m}_median" for m in CSV_METRICS),
+    "p95_ms_stdev",
+    "rps_ok_stdev",
+    "run_id",
+    "status",
+    "overall_pass",
+)
+
+
+def fmt(value: float | None, digits: int = 3) -> str:
+    if value is None:
+        return "–"
+    return f"{value:.{digits}g}" if abs(value) < 10**digits else f"{value:.0f}"
+
+
+def fmt_change(row: Row) -> str:
+    if row.change is None:
+        return "–"
+    return f"{row.change:+.1f} {row.unit}"
+
+
+def _run_line(label: dict[str, Any]) -> str:
+    tag = f" tag `{label['tag']}`" if label.get("tag") else ""
+    started = label.get("started_at") or label.get("timestamp_utc") or "?"
+    return f"`{label.get('run_id')}` ({started}, {label.get('target')}{tag}, {label.get('status')})"
+
+
+def summary_line(comparison: Comparison) -> str:
+    counts = comparison.counts()
+    parts = [f"{n} {v.lower()}" for v, n in counts.items() if n and v != "STABLE"]
+    return f"**{comparison.verdict}**: " + (", ".join(parts) or "nothing changed beyond noise")
+
+
+def comparison_markdown(comparison: Comparison) -> str:
+    """A PR comment: summary line, a table per `profile:phase`, per-path details folded."""
+    c = comparison
+    lines = [
+        "## perftui comparison",
+        "",
+        summary_line(c),
+        "",
+        f"- A: {_run_line(c.a)}",
+        f"- B: {_run_line(c.b)}",
+    ]
+    lines += [f"- ⚠️ {note}" for note in c.notes]
+    if c.only_in_a or c.only_in_b:
+        lines += [f"- only in A: {', '.join(c.only_in_a) or '–'}"]
+        lines += [f"- only in B: {', '.join(c.only_in_b) or '–'}"]
+    for key in dict.fromkeys(r.key for r in c.rows):
+        rows = [r for r in c.rows if r.key == key]
+        lines += ["", f"### {key}", "", *_md_table([r for r in rows if r.path is None], False)]
+        path_rows = [r for r in rows if r.path is not None]
+        if path_rows:
+            worst = Comparison(c.a, c.b, path_rows, [], [], [], {}, c.alpha).verdict
+            lines += ["", f"<details><summary>per path ({worst})</summary>", ""]
+            lines += [*_md_table(path_rows, True), "", "</details>"]
+    lines += ["", "<sub>" + LEGEND.format(alpha=c.alpha) + "</sub>", ""]
+    return "\n".join(lines)
+
+
+def _md_table(rows: Sequence[Row], with_path: bool) -> list[str]:
+    head = "| path " if with_path else ""
+    out = [
+        f"{head}| metric | A | B | change | threshold | verdict | test | p |",
+        ("|---" if with_path else "") + "|---|---:|---:|---:|---:|---|---|---:|",
+    ]
+    for r in rows:
+        cell = f"| `{r.path}` " if with_path else ""
+        note = f" ({r.note})" if r.note else ""
+        p = "–" if r.p_value is None else f"{r.p_value:.3g}"
+        out.append(
+            f"{cell}| {METRICS[r.metric].label} | {fmt(r.a)} | {fmt(r.b)} | {fmt_change(r)} | "
+            f"{r.threshold:g} {r.unit} | {VERDICT_MARK[r.verdict]}{note} | {r.test} | {p} |"
+        )
+    return out
+
+
+def comparison_json(comparison: Comparison) -> str:
+    return json.dumps(comparison.to_dict(), indent=2, allow_nan=False, default=str)
+
+
+def csv_rows(records: Iterable[dict[str, Any]]) -> Iterable[dict[str, Any]]:
+    """One row per run per `profile:phase`, the seeds' `performance_summary.csv` and more."""
+    for record in records:
+        for key, agg in (record.get("aggregated") or {}).items():
+            row: dict[str, Any] = {
+                "timestamp": record.get("started_at") or record.get("timestamp_utc"),
+                "target": record.get("target"),
+                "tag": record.get("tag") or "",
+                "key": key,
+                "profile": agg.get("profile"),
+                "phase": agg.get("phase"),
+                "sample_count": agg.get("sample_count"),
+                "pass_rate": agg.get("pass_rate"),
+                "run_id": record.get("run_id"),
+                "status": record.get("status"),
+                "overall_pass": record.get("overall_pass"),
+            }
+            for metric in CSV_METRICS:
+                row[f"{metric}_median"] = (agg.get(metric) or {}).get("median")
+            for metric in ("p95_ms", "rps_ok"):
+                row[f"{metric}_stdev"] = (agg.get(metric) or {}).get("stdev")
+            yield row
+
+
+def runs_csv(records: Iterable[dict[str, Any]]) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(csv_rows(records))
+    return out.getvalue()
+
+
+def runs_json(records: Iterable[dict[str, Any]]) -> str:
+    return json.dumps(list(records), indent=1, default=str)
+
+
+def history_markdown(summaries: Sequence[dict[str, Any]]) -> str:
+    lines = [
+        "| run | started | target | profiles | tag | status | result | note |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for s in summaries:
+        result = {True: "PASS", False: "FAIL"}.get(s.get("overall_pass"), "–")
+        lines.append(
+            f"| `{s['run_id']}` | {s.get('started_at') or '?'} | {s.get('target')} | "
+            f"{', '.join(s.get('profiles') or [])} | {s.get('tag') or ''} | {s.get('status')} | "
+            f"{result} | {s.get('note') or ''} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+# ----- HTML and SVG ------------------------------------------------------------------------------
+
+CSS = """
+body{font:14px/1.45 system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222}
+table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;padding:3px 8px}
+th{background:#f4f4f4}td.n{text-align:right;font-variant-numeric:tabular-nums}
+.REGRESSION{background:#fdd}.DEGRADED{background:#fed}.IMPROVEMENT{background:#dfd}
+.legend{color:#555;font-size:12px}svg{display:block;margin:.5em 0}
+"""
+PALETTE = ("#4e79a7", "#e15759", "#59a14f", "#f28e2b", "#76b7b2", "#b07aa1")
+
+
+def _svg_frame(width: int, height: int, title: str, body: list[str]) -> str:
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" role="img"><title>{html.escape(title)}</title>'
+        f'<text x="8" y="16" font-size="13" font-weight="bold">{html.escape(title)}</text>'
+        + "".join(body)
+        + "</svg>"
+    )
+
+
+def svg_bar_chart(
+    groups: Sequence[str], series: dict[str, Sequence[float | None]], title: str
+) -> str:
+    """Grouped bars (one group per label, one bar per series)."""
+    width, height, left, bottom, top = 640, 240, 50, 60, 28
+    peak = max((v for vals in series.values() for v in vals if v is not None), default=1.0) or 1.0
+    plot_w, plot_h = width - left - 10, height - top - bottom
+    group_w = plot_w / max(1, len(groups))
+    bar_w = group_w * 0.8 / max(1, len(series))
+    body = [
+        f'<line x1="{left}" y1="{top + plot_h}" x2="{width - 10}" y2="{top + plot_h}" '
+        'stroke="#888"/>',
+        f'<text x="4" y="{top + 10}" font-size="11">{fmt(peak)}</text>',
+    ]
+    for gi, group in enumerate(groups):
+        x0 = left + gi * group_w + group_w * 0.1
+        for si, (name, vals) in enumerate(series.items()):
+            value = vals[gi]
+            if value is None:
+                continue
+            h = plot_h * value / peak
+            body.append(
+                f'<rect x="{x0 + si * bar_w:.1f}" y="{top + plot_h - h:.1f}" width="{bar_w:.1f}" '
+                f'height="{h:.1f}" fill="{PALETTE[si % len(PALETTE)]}"><title>'
+                f"{html.escape(name)} {html.escape(group)}: {fmt(value)}</title></rect>"
+            )
+        body.append(
+            f'<text x="{left + (gi + 0.5) * group_w:.1f}" y="{top + plot_h + 14}" font-size="10" '
+            f'text-anchor="middle">{html.escape(group)}</text>'
+        )
+    body += _svg_legend(list(series), height - 14)
+    return _svg_frame(width, height, title, body)
+
+
+def svg_line_chart(series: dict[str, Sequence[float | None]], title: str) -> str:
+    """Lines over the run index (oldest left); gaps where a run lacks the value."""
+    width, height, left, bottom, top = 640, 220, 50, 36, 28
+    values = [v for vals in series.values() for v in vals if v is not None]
+    low, high = (min(values), max(values)) if values else (0.0, 1.0)
+    span = (high - low) or 1.0
+    count = max((len(v) for v in series.values()), default=1)
+    plot_w, plot_h = width - left - 10, height - top - bottom
+    body = [
+        f'<text x="4" y="{top + 10}" font-size="11">{fmt(high)}</text>',
+        f'<text x="4" y="{top + plot_h}" font-size="11">{fmt(low)}</text>',
+        f'<line x1="{left}" y1="{top + plot_h}" x2="{width - 10}" y2="{top + plot_h}" '
+        'stroke="#888"/>',
+    ]
+    for si, (name, vals) in enumerate(series.items()):
+        points = [
+            f"{left + plot_w * i / max(1, count - 1):.1f},{top + plot_h * (high - v) / span:.1f}"
+            for i, v in enumerate(vals)
+            if v is not None
+        ]
+        colour = PALETTE[si % len(PALETTE)]
+        body.append(
+            f'<polyline fill="none" stroke="{colour}" stroke-width="1.5" '
+            f'points="{" ".join(points)}"><title>{html.escape(name)}</title></polyline>'
+        )
+    body += _svg_legend(list(series), height - 8)
+    return _svg_frame(width, height, title, body)
+
+
+def _svg_legend(names: Sequence[str], y: int) -> list[str]:
+    out = []
+    for i, name in enumerate(names):
+        x = 50 + i * 150
+        out.append(
+            f'<rect x="{x}" y="{y - 9}" width="10" height="10" fill="{PALETTE[i % len(PALETTE)]}"/>'
+            f'<text x="{x + 14}" y="{y}" font-size="11">{html.escape(name[:22])}</text>'
+        )
+    return out
+
+
+def _html_page(title: str, body: list[str]) -> str:
+    return (
+        f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>'
+        f"{html.escape(title)}</title><style>{CSS}</style></head><body>"
+        + "\n".join(body)
+        + "</body></html>\n"
+    )
+
+
+def comparison_html(comparison: Comparison) -> str:
+    """The comparison with a latency bar chart per key and the full verdict tables."""
+    c = comparison
+    e = html.escape
+    body = [
+        "<h1>perftui comparison</h1>",
+        f"<p><b>{e(c.verdict)}</b> — {e(summary_line(c).split(': ', 1)[1])}</p>",
+        f"<p>A: {e(_run_line(c.a))}<br>B: {e(_run_line(c.b))}</p>",
+    ]
+    body += [f"<p>⚠️ {e(n)}</p>" for n in c.notes]
+    if c.only_in_a or c.only_in_b:
+        body.append(
+            f"<p>Only in A: {e(', '.join(c.only_in_a) or '–')}<br>"
+            f"Only in B: {e(', '.join(c.only_in_b) or '–')}</p>"
+        )
+    for key in dict.fromkeys(r.key for r in c.rows):
+        rows = [r for r in c.rows if r.key == key]
+        latency = [r for r in rows if r.path is None and r.metric in ("p50_ms", "p95_ms", "p99_ms")]
+        body.append(f"<h2>{e(key)}</h2>")
+        if latency:
+            body.append(
+                svg_bar_chart(
+                    [METRICS[r.metric].label for r in latency],
+                    {"A": [r.a for r in latency], "B": [r.b for r in latency]},
+                    f"{key}: latency, A vs B",
+                )
+            )
+        body.append(_html_table(rows))
+    body.append(f'<p class="legend">{e(LEGEND.format(alpha=c.alpha))}</p>')
+    return _html_page("perftui comparison", body)
+
+
+def _html_table(rows: Sequence[Row]) -> str:
+    e = html.escape
+    out = [
+        "<table><tr><th>path</th><th>metric</th><th>A</th><th>B</th><th>change</th>"
+        "<th>threshold</th><th>verdict</th><th>test</th><th>p</th></tr>"
+    ]
+    for r in rows:
+        p = "–" if r.p_value is None else f"{r.p_value:.3g}"
+        note = f" ({r.note})" if r.note else ""
+        out.append(
+            f'<tr class="{e(r.verdict)}"><td>{e(r.path or "(all)")}</td>'
+            f"<td>{e(METRICS[r.metric].label)}</td><td class=n>{fmt(r.a)}</td>"
+            f"<td class=n>{fmt(r.b)}</td><td class=n>{e(fmt_change(r))}</td>"
+            f"<td class=n>{r.threshold:g} {r.unit}</td><td>{e(r.verdict + note)}</td>"
+            f"<td>{e(r.test)}</td><td class=n>{p}</td></tr>"
+        )
+    return "".join(out) + "</table>"
+
+
+def history_html(records: Sequence[dict[str, Any]]) -> str:
+    """Runs oldest first: per key, p95 and rps medians across runs, then the run table."""
+    ordered = sorted(records, key=lambda r: r.get("started_at") or r.get("timestamp_utc") or "")
+    keys = sorted({k for r in ordered for k in (r.get("aggregated") or {})})
+    body = ["<h1>perftui history</h1>", f"<p>{len(ordered)} run(s)</p>"]
+    for metric in ("p95_ms", "rps_ok"):
+        series = {
+            key: [
+                ((r.get("aggregated") or {}).get(key, {}).get(metric) or {}).get("median")
+                for r in ordered
+            ]
+            for key in keys
+        }
+        body.append(svg_line_chart(series, f"{METRICS[metric].label} (median) per run"))
+    e = html.escape
+    body.append("<table><tr><th>run</th><th>started</th><th>target</th><th>tag</th>")
+    body.append("<th>status</th><th>result</th></tr>")
+    for r in reversed(ordered):
+        result = {True: "PASS", False: "FAIL"}.get(r.get("overall_pass"), "–")
+        body.append(
+            f"<tr><td>{e(str(r.get('run_id')))}</td><td>{e(str(r.get('started_at')))}</td>"
+            f"<td>{e(str(r.get('target')))}</td><td>{e(r.get('tag') or '')}</td>"
+            f"<td>{e(str(r.get('status')))}</td><td>{result}</td></tr>"
+        )
+    body.append("</table>")
+    return _html_page("perftui history", body)

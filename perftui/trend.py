@@ -1,0 +1,132 @@
+"""A metric across stored runs, with a change-point verdict and a plotext chart.
+
+Verdict: the run sequence (oldest first) is split where the medians before and after differ
+most (each segment ≥ 4 runs, the least Mann-Whitney U needs to reach α = 0.05); the trend is
+`improving` or `degrading` only when that step is beyond the metric's compare threshold AND
+scipy's Mann-Whitney U calls the two segments different; otherwise `stable`. Fewer than 8 runs
+give `insufficient data`, said as such.
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, field
+
+import plotext as plt
+from scipy import stats
+
+from perftui.compare import METRICS, Thresholds
+from perftui.store import HistoryStore
+
+MIN_SEGMENT = 4
+
+
+@dataclass
+class Trend:
+    target: str
+    key: str
+    metric: str
+    run_ids: list[str] = field(default_factory=list)
+    started: list[str] = field(default_factory=list)
+    values: list[float] = field(default_factory=list)
+    verdict: str = "insufficient data"
+    change_at: str | None = None  # first run after the step
+    before: float | None = None
+    after: float | None = None
+    change: float | None = None  # percent (points for error rate)
+    p_value: float | None = None
+
+
+def _change(metric: str, before: float, after: float) -> float:
+    spec = METRICS[metric]
+    if spec.points:
+        return after - before
+    return (after - before) / max(abs(before), spec.floor or 1e-12) * 100.0
+
+
+def judge(trend: Trend, thresholds: Thresholds) -> None:
+    """Fill the verdict fields of `trend` from its values (see the module docstring)."""
+    values = trend.values
+    if len(values) < 2 * MIN_SEGMENT:
+        trend.verdict = "insufficient data"
+        return
+    best = max(
+        range(MIN_SEGMENT, len(values) - MIN_SEGMENT + 1),
+        key=lambda i: abs(statistics.median(values[i:]) - statistics.median(values[:i])),
+    )
+    before, after = statistics.median(values[:best]), statistics.median(values[best:])
+    change = _change(trend.metric, before, after)
+    p = float(stats.mannwhitneyu(values[:best], values[best:], alternative="two-sided").pvalue)
+    trend.change_at, trend.before, trend.after = trend.run_ids[best], before, after
+    trend.change, trend.p_value = change, p
+    spec = METRICS[trend.metric]
+    if p >= thresholds.alpha or abs(change) < thresholds.values[trend.metric]:
+        trend.verdict = "stable"
+    else:
+        better = change > 0 if spec.higher_is_better else change < 0
+        trend.verdict = "improving" if better else "degrading"
+
+
+def trends(
+    store: HistoryStore,
+    target: str | None = None,
+    profile: str | None = None,
+    phase: str | None = None,
+    metric: str = "p95_ms",
+    last: int = 30,
+    thresholds: Thresholds | None = None,
+) -> list[Trend]:
+    """One trend per (target, `profile:phase`) over the newest `last` runs that have it."""
+    if metric not in METRICS:
+        raise ValueError(f"unknown metric {metric!r} (known: {', '.join(METRICS)})")
+
+    def wanted(key: str) -> bool:
+        prof, _, ph = key.partition(":")
+        return (profile is None or prof == profile) and (phase is None or ph == phase)
+
+    summaries = [
+        s for s in store.list_runs(target=target) if any(wanted(k) for k in s.get("keys", []))
+    ]
+    out: dict[tuple[str, str], Trend] = {}
+    for record in reversed(list(store.records(summaries[:last]))):
+        for key, agg in (record.get("aggregated") or {}).items():
+            value = (agg.get(metric) or {}).get("median") if wanted(key) else None
+            if not isinstance(value, int | float):
+                continue
+            t = out.setdefault(
+                (record.get("target") or "?", key), Trend(record.get("target") or "?", key, metric)
+            )
+            t.run_ids.append(record["run_id"])
+            t.started.append(record.get("started_at") or "")
+            t.values.append(float(value))
+    for t in out.values():
+        judge(t, thresholds or Thresholds())
+    return sorted(out.values(), key=lambda t: (t.target, t.key))
+
+
+def chart(items: list[Trend], width: int = 100, height: int = 20, color: bool = False) -> str:
+    """A plotext line chart of the trends (x: run number, oldest first) as a string."""
+    plt.clear_figure()
+    plt.plotsize(width, height)
+    if not color:
+        plt.theme("clear")
+    several_targets = len({t.target for t in items}) > 1
+    for t in items:
+        label = f"{t.target} {t.key}" if several_targets else t.key
+        plt.plot(list(range(1, len(t.values) + 1)), t.values, label=label)
+    if items:
+        plt.title(f"{METRICS[items[0].metric].label} (median per run)")
+    plt.xlabel("run, oldest → newest")
+    return plt.build()
+
+
+def describe(t: Trend) -> str:
+    """One line per trend for the terminal."""
+    head = f"{t.target} {t.key} {METRICS[t.metric].label}: {t.verdict} over {len(t.values)} runs"
+    if t.change is None:
+        return head + (" (8 needed for a verdict)" if t.verdict == "insufficient data" else "")
+    unit = "pp" if METRICS[t.metric].points else "%"
+    return (
+        f"{head}; step at {t.change_at}: {t.before:.4g} → {t.after:.4g} "
+        f"({t.change:+.1f} {unit}, mann-whitney p={t.p_value:.3g})"
+    )

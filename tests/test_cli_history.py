@@ -1,0 +1,174 @@
+"""The history/compare/trend subcommands through a real argparse parser, in process and as a
+subprocess, on real files."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from perftui.cli_history import compare_after_run, register
+from perftui.compare import Thresholds
+from perftui.store import HistoryStore
+from tests.history_factory import make_record
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = Path(__file__).parent / "fixtures" / "legacy"
+KW = {"profiles": ["python_light"], "max_samples": 2000}
+CLI = """
+import argparse, sys
+from pathlib import Path
+from perftui.cli_history import register
+p = argparse.ArgumentParser()
+p.add_argument("--history-dir", type=Path)
+register(p.add_subparsers(dest="cmd"))
+args = p.parse_args(sys.argv[1:])
+sys.exit(args.func(args))
+"""
+
+
+def cli(history: Path, *argv: str) -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--history-dir", type=Path)
+    register(parser.add_subparsers(dest="cmd"))
+    args = parser.parse_args(["--history-dir", str(history), *argv])
+    return args.func(args)
+
+
+@pytest.fixture
+def history(tmp_path: Path) -> Path:
+    store = HistoryStore(tmp_path)
+    store.add_run(make_record([20, 20.3, 19.9], seed=1, tag="main", **KW))
+    store.add_run(make_record([20.1, 19.8, 20.2], seed=2, **KW))
+    store.add_run(make_record([27, 27.4, 26.6], seed=3, tag="slow", **KW))
+    return tmp_path
+
+
+def test_list_show_note_baseline(history: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli(history, "history", "list") == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].split()[:3] == ["RUN", "STARTED", "TARGET"] and len(out) == 4
+    assert cli(history, "history", "list", "--json", "--tag", "main") == 0
+    (only,) = json.loads(capsys.readouterr().out)
+    assert cli(history, "history", "note", only["run_id"][:18], "before the fix") == 0
+    assert cli(history, "history", "baseline", "main", "--name", "v1") == 0
+    assert cli(history, "history", "show", "baseline:v1") == 0
+    shown = capsys.readouterr().out
+    assert "before the fix" in shown and "baseline: v1" in shown and "| python_light:burst" in shown
+    assert cli(history, "history", "list", "--failed") == 0
+    assert "no stored runs match" in capsys.readouterr().out
+
+
+def test_compare_formats_and_exit_codes(history: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli(history, "compare", "main", "slow", "--fail-on-regression") == 1
+    assert "**REGRESSION**" in capsys.readouterr().out
+    assert cli(history, "compare", "main", "slow") == 0
+    capsys.readouterr()
+    assert cli(history, "compare", "main", "previous", "--fail-on-regression") == 0
+    report = history / "out" / "cmp.html"
+    assert cli(history, "compare", "main", "latest", "--report", str(report)) == 0
+    assert "<svg" in report.read_text() and "REGRESSION" in capsys.readouterr().out
+    assert cli(history, "compare", "main", "slow", "--format", "json") == 0
+    assert json.loads(capsys.readouterr().out)["verdict"] == "REGRESSION"
+    assert cli(history, "compare", "main", "slow", "--threshold", "p95_ms=80",
+               "--threshold", "p99_ms=80", "--threshold", "p50_ms=80",
+               "--threshold", "p999_ms=80", "--threshold", "p95_tail_ms=80",
+               "--fail-on-regression") == 0  # fmt: skip
+
+
+def test_thresholds_from_config_file(history: Path) -> None:
+    (history / "perftui.toml").write_text(
+        "[thresholds]\np50_ms = 80\np95_ms = 80\np99_ms = 80\np999_ms = 80\np95_tail_ms = 80\n"
+    )
+    assert cli(history, "compare", "main", "slow", "--fail-on-regression") == 0
+    other = history / "strict.toml"
+    other.write_text("[thresholds]\np95_ms = 5\n")
+    assert cli(history, "compare", "main", "slow", "--config", str(other),
+               "--fail-on-regression") == 1  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (["history", "show", "nope"], "no stored run"),
+        (["history", "show", "2026"], "matches 3 runs"),
+        (["compare", "main", "baseline"], "no baseline named 'default'"),
+        (["compare", "main", "slow", "--threshold", "speed=3"], "unknown threshold 'speed'"),
+        (["history", "import", "/does/not/exist"], "no such file"),
+    ],
+)
+def test_errors_are_one_line_exit_2(
+    history: Path, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    assert cli(history, *argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+
+
+def test_import_and_export(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli(tmp_path, "history", "import", str(FIXTURES)) == 0
+    assert "imported 4 run(s), 1 already stored" in capsys.readouterr().out
+    assert cli(tmp_path, "history", "import", str(FIXTURES)) == 0
+    assert "imported 0 run(s), 5 already stored" in capsys.readouterr().out
+    assert cli(tmp_path, "history", "export", "--format", "csv") == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert len(rows) == 4 + 4 + 4 + 2 and {r["status"] for r in rows} >= {"hard_stop", "stopped"}
+    out = tmp_path / "h.html"
+    assert cli(tmp_path, "history", "export", "--output", str(out)) == 0
+    assert "<svg" in out.read_text()
+    assert cli(tmp_path, "history", "export", "--format", "json", "--status", "stopped") == 0
+    assert [r["status"] for r in json.loads(capsys.readouterr().out)] == ["stopped"]
+    bad = tmp_path / "perf_20250101T000000Z.json"
+    bad.write_text("{")
+    assert cli(tmp_path, "history", "import", str(bad)) == 2
+
+
+def test_delete_asks_and_refuses_without_stdin(history: Path) -> None:
+    base = [sys.executable, "-c", CLI, "--history-dir", str(history), "history", "delete", "slow"]
+    refused = subprocess.run(base, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                             cwd=ROOT)  # fmt: skip
+    assert (
+        refused.returncode == 2
+        and "--yes" in refused.stderr
+        and "Traceback" not in (refused.stderr)
+    )
+    assert len(HistoryStore(history).list_runs()) == 3
+    kept = subprocess.run(base, input="n\n", capture_output=True, text=True, cwd=ROOT)
+    assert kept.returncode == 0 and len(HistoryStore(history).list_runs()) == 3
+    done = subprocess.run(base, input="y\n", capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 0 and "deleted" in done.stdout
+    assert len(HistoryStore(history).list_runs()) == 2
+    assert cli(history, "history", "delete", "main", "--yes") == 0
+
+
+def test_compare_after_run(history: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    store = HistoryStore(history)
+    record = make_record([27, 27.1, 26.9], seed=9, **KW)
+    store.add_run(record)
+    assert compare_after_run(store, record, "previous", Thresholds(), True, None) == 0
+    assert "STABLE" in capsys.readouterr().out  # previous is the other slow run
+    store.set_baseline(store.resolve("main")["run_id"])
+    report = history / "ci.md"
+    assert compare_after_run(store, record, "baseline", Thresholds(), True, report) == 1
+    assert report.read_text().startswith("## perftui comparison")
+    assert compare_after_run(store, record, "baseline", Thresholds(), False, None) == 0
+    assert compare_after_run(store, record, "nope", Thresholds(), True, None) == 2
+
+
+def test_trend_degrading(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    store = HistoryStore(tmp_path)
+    for i, p95 in enumerate([20, 20.4, 19.8, 20.1, 20.2, 26, 26.5, 25.8, 26.2]):
+        store.add_run(make_record(p95, runs=1, seed=i, profiles=["api"], phases=["burst"],
+                                  max_samples=300))  # fmt: skip
+    assert cli(tmp_path, "trend", "--metric", "p95_ms") == 0
+    out = capsys.readouterr().out
+    assert "api:burst p95 ms: degrading over 9 runs" in out and "mann-whitney" in out
+    assert cli(tmp_path, "trend", "--metric", "rps_ok", "--last", "5", "--json") == 0
+    (trend,) = json.loads(capsys.readouterr().out)
+    assert trend["verdict"] == "insufficient data" and len(trend["values"]) == 5

@@ -1,0 +1,69 @@
+"""Report formats parse: Markdown tables and legend, JSON loads, CSV rows, HTML with inline SVG."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+
+from perftui.compare import compare_runs
+from perftui.reports import (
+    CSV_COLUMNS,
+    comparison_html,
+    comparison_json,
+    comparison_markdown,
+    history_html,
+    history_markdown,
+    runs_csv,
+)
+from tests.history_factory import make_record
+
+KW = {"profiles": ["python_light", "api"], "max_samples": 2000}
+
+
+def _pair() -> tuple[dict, dict]:
+    return make_record([20, 20.4, 19.8], seed=1, **KW), make_record([27, 27.2, 26.5], seed=2, **KW)
+
+
+def test_markdown_has_summary_tables_and_legend() -> None:
+    a, b = _pair()
+    text = comparison_markdown(compare_runs(a, b))
+    assert text.splitlines()[2].startswith("**REGRESSION**")
+    assert "### python_light:burst" in text and "### api:long" in text
+    assert "| p95 ms | 20 | 27 | +35.0 % | 20 % | 🔴 REGRESSION | distribution |" in text
+    assert "<details><summary>per path" in text and "mann-whitney(runs)" in text  # legend
+
+
+def test_json_round_trips() -> None:
+    a, b = _pair()
+    data = json.loads(comparison_json(compare_runs(a, b)))
+    assert data["verdict"] == "REGRESSION" and data["a"]["run_id"] == a["run_id"]
+    assert {"key", "path", "metric", "verdict", "test", "p_value"} <= data["rows"][0].keys()
+
+
+def test_csv_one_row_per_run_per_key() -> None:
+    records = list(_pair())
+    rows = list(csv.DictReader(io.StringIO(runs_csv(records))))
+    assert len(rows) == 2 * 4
+    assert tuple(rows[0].keys()) == CSV_COLUMNS
+    assert CSV_COLUMNS[:14] == (
+        "timestamp", "target", "tag", "key", "profile", "phase", "sample_count", "pass_rate",
+        "error_rate_median", "p50_ms_median", "p95_ms_median", "p99_ms_median",
+        "p95_tail_ms_median", "rps_ok_median",
+    )  # fmt: skip
+    assert float(rows[0]["p95_ms_median"]) == 20.0
+
+
+def test_html_is_self_contained_with_svg() -> None:
+    a, b = _pair()
+    for page in (comparison_html(compare_runs(a, b)), history_html([a, b])):
+        assert page.startswith("<!DOCTYPE html>") and "<svg" in page and "<style>" in page
+        assert not re.search(r"""(src|href)=["']?https?:""", page)
+        assert "<script" not in page
+
+
+def test_history_markdown_lists_runs() -> None:
+    summaries = [{"run_id": "r1", "started_at": "2026", "target": "t", "profiles": ["api"],
+                  "tag": "x", "status": "stopped", "overall_pass": False, "note": "n"}]  # fmt: skip
+    assert "| `r1` | 2026 | t | api | x | stopped | FAIL | n |" in history_markdown(summaries)
