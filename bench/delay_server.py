@@ -1,0 +1,111 @@
+"""A loopback HTTP server that answers `/delay` after a fixed sleep: the fidelity yardstick.
+
+Because every response takes exactly `--delay-ms` on the server, any latency a load generator
+reports above that is the generator's own (or the shared CPU's) doing, which is what the
+fidelity benchmark compares against wrk. Several worker processes share the port with
+SO_REUSEPORT so that the server is not the bottleneck at 64 clients × 20 ms (3,200 req/s) even
+though the load generator shares the same two cores. It always stops by itself after
+`--max-seconds`.
+
+    python bench/delay_server.py --port 18080 --delay-ms 20 --max-seconds 120
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import multiprocessing as mp
+import os
+import signal
+import sys
+import time
+
+from aiohttp import web
+
+BODY = b"ok " + b"x" * 61 + b"\n"  # a small fixed body (65 bytes)
+
+
+def _make_app(delay_s: float) -> web.Application:
+    """One route: sleep `delay_s`, then 200 with a small body. Everything else is 404 at once."""
+
+    async def delay(_request: web.Request) -> web.Response:
+        await asyncio.sleep(delay_s)
+        return web.Response(body=BODY, content_type="text/plain")
+
+    app = web.Application()
+    app.router.add_get("/delay", delay)
+    return app
+
+
+async def _serve(host: str, port: int, delay_s: float, deadline: float) -> None:
+    runner = web.AppRunner(_make_app(delay_s), access_log=None, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port, reuse_port=True, backlog=1024)
+    await site.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), timeout=max(0.0, deadline - time.time()))
+    await runner.cleanup()
+
+
+def _worker(host: str, port: int, delay_s: float, deadline: float) -> None:
+    """Run one server process on uvloop (falls back to asyncio's loop if uvloop is missing)."""
+    try:
+        import uvloop
+
+        uvloop.run(_serve(host, port, delay_s, deadline))
+    except ImportError:
+        asyncio.run(_serve(host, port, delay_s, deadline))
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--host", default="127.0.0.1", help="loopback only (default 127.0.0.1)")
+    ap.add_argument("--port", type=int, default=18080)
+    ap.add_argument("--delay-ms", type=float, default=20.0)
+    ap.add_argument("--workers", type=int, default=2, help="server processes (SO_REUSEPORT)")
+    ap.add_argument("--max-seconds", type=float, default=300.0, help="stop by itself after this")
+    args = ap.parse_args(argv)
+    if not args.host.startswith("127.") and args.host not in ("localhost", "::1"):
+        ap.error("the delay server only listens on loopback")
+
+    deadline = time.time() + args.max_seconds
+    ctx = mp.get_context("fork")
+    procs = [
+        ctx.Process(
+            target=_worker,
+            args=(args.host, args.port, args.delay_ms / 1000, deadline),
+            daemon=True,
+        )
+        for _ in range(max(1, args.workers))
+    ]
+    for p in procs:
+        p.start()
+
+    def _stop(_sig: int, _frame: object) -> None:
+        for p in procs:
+            if p.is_alive() and p.pid is not None:
+                os.kill(p.pid, signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    print(
+        f"delay_server: http://{args.host}:{args.port}/delay, {args.delay_ms:g} ms, "
+        f"{len(procs)} worker(s), stops in {args.max_seconds:g} s",
+        file=sys.stderr,
+        flush=True,
+    )
+    for p in procs:
+        p.join(timeout=max(0.0, deadline - time.time()) + 5)
+    for p in procs:
+        if p.is_alive():
+            p.kill()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
