@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from perftui.sim import SimOptions, SimServer
+from perftui.sim import SimOptions, SimProcess, SimServer
 
 # --- simulated device (perftui.sim) -------------------------------------------------------------
 
@@ -34,3 +34,17 @@ def make_sim() -> Iterator[Callable[..., SimServer]]:
 def sim(make_sim: Callable[..., SimServer]) -> SimServer:
     """A well-behaved simulated device: `sim.base_url`, `sim.stats`."""
     return make_sim()
+
+
+# --- the engine's tests (perftui run) -----------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def device() -> Iterator[SimProcess]:
+    """One well-behaved simulated device in its own process, shared by the engine's tests.
+
+    A device on a thread of the test process shares its GIL, which shows up as latency spikes
+    on a loaded 2-core machine; in its own process it behaves like the real thing.
+    """
+    with SimProcess(SimOptions(max_lifetime_s=900), port=0) as proc:
+        yield proc

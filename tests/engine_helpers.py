@@ -25,6 +25,10 @@ FAST = [
     "500",
     "--probe-retries",
     "2",
+    # One-second phases on a shared 2-core machine make the last quarter's p95 noisy; the tail
+    # gate itself is proven in test_gates.py.
+    "--max-tail-p95-ratio",
+    "4",
 ]
 
 

@@ -67,9 +67,9 @@ PATH_KEYS = {
 }
 
 
-def test_full_run_writes_every_legacy_file_and_key(sim, tmp_path: Path, capsys) -> None:
+def test_full_run_writes_every_legacy_file_and_key(device, tmp_path: Path, capsys) -> None:
     code = run_cli(
-        sim.port,
+        device.port,
         tmp_path,
         "--profiles",
         "python_light,c_static_only",
@@ -90,7 +90,7 @@ def test_full_run_writes_every_legacy_file_and_key(sim, tmp_path: Path, capsys) 
     payload = latest(tmp_path)
     assert set(payload) >= LEGACY_KEYS
     assert payload["overall_pass"] is True and payload["status"] == "finished"
-    assert payload["target"] == f"127.0.0.1:{sim.port}"
+    assert payload["target"] == f"127.0.0.1:{device.port}"
     assert [(r["profile"], r["run_index"]) for r in payload["raw_runs"]] == [
         ("python_light", 1),
         ("python_light", 2),
@@ -127,10 +127,10 @@ def test_full_run_writes_every_legacy_file_and_key(sim, tmp_path: Path, capsys) 
     assert not list(tmp_path.glob("*.tmp"))
 
 
-def test_second_run_compares_to_previous_latest(sim, tmp_path: Path) -> None:
-    assert run_cli(sim.port, tmp_path, "--paths", "/hello") == 0
+def test_second_run_compares_to_previous_latest(device, tmp_path: Path) -> None:
+    assert run_cli(device.port, tmp_path, "--paths", "/hello") == 0
     assert latest(tmp_path)["comparison_to_previous"] == {}
-    assert run_cli(sim.port, tmp_path, "--paths", "/hello") == 0
+    assert run_cli(device.port, tmp_path, "--paths", "/hello") == 0
     delta = latest(tmp_path)["comparison_to_previous"]["adhoc:burst"]
     assert set(delta) == {
         "p95_ms_median_delta",
@@ -141,8 +141,8 @@ def test_second_run_compares_to_previous_latest(sim, tmp_path: Path) -> None:
     assert len(list(tmp_path.glob("perf_*.json"))) == 2  # never overwritten, same second or not
 
 
-def test_gate_failure_exits_1_with_reasons(sim, tmp_path: Path) -> None:
-    assert run_cli(sim.port, tmp_path, "--paths", "/template", "--max-p95-ms", "0.01") == 1
+def test_gate_failure_exits_1_with_reasons(device, tmp_path: Path) -> None:
+    assert run_cli(device.port, tmp_path, "--paths", "/template", "--max-p95-ms", "0.01") == 1
     result = latest(tmp_path)["raw_runs"][0]["results"][0]
     assert result["pass"] is False
     assert any(r.startswith("p95 ") for r in result["fail_reasons"])
@@ -190,9 +190,9 @@ def test_unreachable_device_at_start_exits_3(tmp_path: Path, capsys) -> None:
     assert latest(tmp_path)["hard_stop_reason"].startswith("health probe")
 
 
-def test_hard_timeout_stops_the_suite(sim, tmp_path: Path) -> None:
+def test_hard_timeout_stops_the_suite(device, tmp_path: Path) -> None:
     code = run_cli(
-        sim.port, tmp_path, "--paths", "/hello", "--runs", "3", "--hard-timeout-s", "0.5"
+        device.port, tmp_path, "--paths", "/hello", "--runs", "3", "--hard-timeout-s", "0.5"
     )
     assert code == 3
     payload = latest(tmp_path)
@@ -201,13 +201,13 @@ def test_hard_timeout_stops_the_suite(sim, tmp_path: Path) -> None:
     assert len(payload["raw_runs"]) == 1
 
 
-def test_lock_held_by_a_live_run_exits_3_naming_it(sim, tmp_path: Path, capsys) -> None:
+def test_lock_held_by_a_live_run_exits_3_naming_it(device, tmp_path: Path, capsys) -> None:
     from perftui.lock import RunLock
 
     holder = RunLock(tmp_path / ".perf_regression.lock")
     holder.acquire()
     try:
-        assert run_cli(sim.port, tmp_path, "--paths", "/hello") == 3
+        assert run_cli(device.port, tmp_path, "--paths", "/hello") == 3
     finally:
         holder.release()
     err = capsys.readouterr().err
@@ -215,7 +215,7 @@ def test_lock_held_by_a_live_run_exits_3_naming_it(sim, tmp_path: Path, capsys) 
     assert not (tmp_path / "latest.json").exists()
 
 
-def test_stale_lock_of_a_killed_run_is_taken_over(sim, tmp_path: Path) -> None:
+def test_stale_lock_of_a_killed_run_is_taken_over(device, tmp_path: Path) -> None:
     code = (
         "import sys, time; from pathlib import Path; from perftui.lock import RunLock;"
         f"RunLock(Path({str(tmp_path / '.perf_regression.lock')!r})).acquire();"
@@ -225,7 +225,7 @@ def test_stale_lock_of_a_killed_run_is_taken_over(sim, tmp_path: Path) -> None:
     assert proc.stdout is not None and proc.stdout.readline().strip() == "locked"
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    assert run_cli(sim.port, tmp_path, "--paths", "/hello") == 0
+    assert run_cli(device.port, tmp_path, "--paths", "/hello") == 0
 
 
 def _config(port: int, history: Path, **kw) -> RunConfig:
@@ -243,8 +243,8 @@ def _config(port: int, history: Path, **kw) -> RunConfig:
     )
 
 
-def test_event_stream_has_heartbeats_at_least_twice_a_second(sim, tmp_path: Path) -> None:
-    engine = EngineProcess(_config(sim.port, tmp_path, write_history_db=False))
+def test_event_stream_has_heartbeats_at_least_twice_a_second(device, tmp_path: Path) -> None:
+    engine = EngineProcess(_config(device.port, tmp_path, write_history_db=False))
     engine.start()
     events = list(engine.events())
     kinds = [type(e) for e in events]
@@ -288,7 +288,7 @@ def test_watchdog_ends_a_phase_that_outlives_its_budget(make_sim) -> None:
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
-def test_signal_stops_gracefully_and_keeps_the_partial_run(sim, tmp_path: Path, sig) -> None:
+def test_signal_stops_gracefully_and_keeps_the_partial_run(device, tmp_path: Path, sig) -> None:
     cmd = [
         sys.executable,
         "-m",
@@ -296,7 +296,7 @@ def test_signal_stops_gracefully_and_keeps_the_partial_run(sim, tmp_path: Path, 
         "run",
         "127.0.0.1",
         "--port",
-        str(sim.port),
+        str(device.port),
         "--history-dir",
         str(tmp_path),
         "--paths",

@@ -1,0 +1,49 @@
+"""The legacy gates on a phase report: each threshold, and the report that passes them all."""
+
+from __future__ import annotations
+
+from perftui.config import Thresholds
+from perftui.gates import evaluate
+
+GOOD = {
+    "error_rate": 0.5,
+    "p95_ms": 100.0,
+    "p99_ms": 150.0,
+    "p95_tail_ms": 120.0,
+    "heap_internal_drop": 1000,
+    "heap_psram_drop": None,
+    "timed_out": False,
+    "stopped": False,
+}
+
+
+def test_good_report_passes() -> None:
+    assert evaluate(GOOD, Thresholds()) == []
+
+
+def test_each_gate_fails_on_its_own() -> None:
+    cases = {
+        "error_rate": (2.5, "error_rate 2.50% > 2%"),
+        "p95_ms": (2100.0, "p95 2100.0 ms > 2000 ms"),
+        "p99_ms": (3100.0, "p99 3100.0 ms > 3000 ms"),
+        "p95_tail_ms": (181.0, "tail p95 181.0 ms is 1.81× p95 (> 1.8×)"),
+        "heap_internal_drop": (131073, "internal heap dropped 131073 B > 131072 B"),
+        "heap_psram_drop": (524289, "PSRAM dropped 524289 B > 524288 B"),
+    }
+    for key, (value, reason) in cases.items():
+        assert evaluate({**GOOD, key: value}, Thresholds()) == [reason], key
+
+
+def test_boundaries_pass_and_unknowns_are_skipped() -> None:
+    edge = {**GOOD, "error_rate": 2.0, "p95_tail_ms": 180.0, "heap_internal_drop": 131072}
+    assert evaluate(edge, Thresholds()) == []
+    unknown = {**GOOD, "p95_ms": None, "p99_ms": None, "p95_tail_ms": None}
+    assert evaluate({**unknown, "heap_internal_drop": None}, Thresholds()) == []
+
+
+def test_watchdog_and_stop_are_failures() -> None:
+    reasons = evaluate({**GOOD, "timed_out": True, "watchdog_budget_s": 45}, Thresholds())
+    assert reasons == ["watchdog: phase exceeded its 45 s budget"]
+    assert evaluate({**GOOD, "stopped": True}, Thresholds()) == [
+        "stopped before the phase finished"
+    ]
