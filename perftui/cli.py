@@ -136,6 +136,22 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="start the built-in simulated device and test it (no HOST)",
     )
+    p.add_argument(
+        "--compare-to",
+        metavar="RUN",
+        default=None,
+        help="after the run, compare with RUN (id, prefix, tag, previous, baseline[:NAME])",
+    )
+    p.add_argument(
+        "--report",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="write the comparison report here (.md, .json or .html) instead of stdout",
+    )
+    from perftui.cli_history import add_compare_options
+
+    add_compare_options(p)
 
 
 def build_parser() -> Parser:
@@ -156,6 +172,9 @@ def build_parser() -> Parser:
 
     sim_module.add_arguments(sim)
     sim.set_defaults(func=sim_module.main)
+    from perftui.cli_history import register
+
+    register(sub)
     profiles = sub.add_parser("profiles", help="list the built-in profiles")
     profiles.set_defaults(func=cmd_profiles)
     tui = sub.add_parser("tui", help="open the TUI (the default)")
@@ -299,6 +318,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from perftui.runner import EngineProcess
 
     config = config_from_args(args)
+    thresholds = _compare_thresholds(args)
     if args.tag and config.tag != args.tag:
         print(f"perftui: tag cleaned to {config.tag!r}", file=sys.stderr)
     if not args.sim:
@@ -323,11 +343,41 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(f"perftui: simulated device at {sim.base_url}", file=sys.stderr)
         engine = EngineProcess(config)
         printer = Printer(config.heartbeat_ms)
-        return _drive(engine, printer)
+        code = _drive(engine, printer)
     finally:
         if sim is not None:
             sim.stop()
         lock.release()
+    finished = engine.finished
+    if args.compare_to and finished is not None and finished.payload and code != EXIT_INTERRUPTED:
+        from perftui.cli_history import compare_after_run
+        from perftui.store import HistoryStore
+
+        verdict = compare_after_run(
+            HistoryStore(config.history_dir),
+            finished.payload,
+            args.compare_to,
+            thresholds,
+            args.fail_on_regression,
+            args.report,
+        )
+        code = max(code, verdict) if code in (0, 1) else code
+    return code
+
+
+def _compare_thresholds(args: argparse.Namespace) -> Any:
+    """Regression thresholds for `--compare-to`, checked before any load is sent."""
+    if not args.compare_to:
+        if args.fail_on_regression or args.report:
+            raise UsageError("--fail-on-regression and --report need --compare-to RUN")
+        return None
+    from perftui.cli_history import thresholds_from_args
+    from perftui.compare import ConfigError
+
+    try:
+        return thresholds_from_args(args)
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def _drive(engine: Any, printer: Any) -> int:
@@ -382,8 +432,31 @@ def _legacy_argv(argv: list[str]) -> list[str]:
     return argv
 
 
+def _hoist_history_dir(argv: list[str]) -> tuple[list[str], list[str]]:
+    """`--history-dir DIR` is global: accept it after any subcommand by moving it to the front."""
+    front: list[str] = []
+    rest: list[str] = []
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "--":
+            rest += argv[i:]
+            break
+        if arg == "--history-dir" and i + 1 < len(argv):
+            front += argv[i : i + 2]
+            i += 2
+            continue
+        if arg.startswith("--history-dir="):
+            front.append(arg)
+        else:
+            rest.append(arg)
+        i += 1
+    return front, rest
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args_list = _legacy_argv(list(sys.argv[1:] if argv is None else argv))
+    front, rest = _hoist_history_dir(list(sys.argv[1:] if argv is None else argv))
+    args_list = front + _legacy_argv(rest)
     parser = build_parser()
     args = parser.parse_args(args_list)
     func = getattr(args, "func", cmd_tui)

@@ -322,3 +322,36 @@ def test_signal_stops_gracefully_and_keeps_the_partial_run(device, tmp_path: Pat
     assert partial["status"] == "stopped"
     assert 1 <= len(partial["raw_runs"]) < 5
     assert not (tmp_path / "latest.json").exists()
+
+
+def test_compare_to_fails_the_build_on_a_regression(device, make_sim, tmp_path: Path, capsys):
+    assert run_cli(device.port, tmp_path, "--paths", "/hello,/template", "--tag", "base") == 0
+    slow = make_sim(slowdown=3.0)
+    report = tmp_path / "out" / "regression.md"
+    code = run_cli(
+        slow.port,
+        tmp_path,
+        "--paths",
+        "/hello,/template",
+        "--compare-to",
+        "base",
+        "--fail-on-regression",
+        "--report",
+        str(report),
+    )
+    assert code == 1
+    text = report.read_text()
+    assert "REGRESSION" in text and "adhoc:burst" in text
+    capsys.readouterr()
+    assert run_cli(device.port, tmp_path, "--paths", "/hello", "--compare-to", "base") == 0
+    assert "adhoc:burst" in capsys.readouterr().out
+
+
+def test_compare_flags_are_checked_before_the_load(tmp_path: Path, capsys) -> None:
+    assert run_cli(1, tmp_path, "--fail-on-regression") == 2
+    assert "need --compare-to" in capsys.readouterr().err
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[thresholds\n")
+    assert run_cli(1, tmp_path, "--compare-to", "previous", "--config", str(bad)) == 2
+    assert capsys.readouterr().err.startswith("perftui: error:")
+    assert not (tmp_path / "latest.json").exists()
