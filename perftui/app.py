@@ -1,0 +1,215 @@
+"""The perftui TUI: Setup → Live run → Results, plus History and Compare.
+
+The app only draws. Load comes from the engine process (`perftui.runner`), the simulated device
+runs in its own process, and every blocking call (probe, engine queue) is made in a thread
+worker, so what the screen draws cannot change the latency the engine measures.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable
+from multiprocessing import resource_tracker
+from pathlib import Path
+from typing import Any, ClassVar
+
+from textual.app import App, SystemCommand
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+
+from perftui.compare import ConfigError, Thresholds, compare_runs, load_thresholds
+from perftui.events import RunFinished
+from perftui.store import HistoryStore, StoreError
+from perftui.tui.comparison import CompareScreen
+from perftui.tui.dialogs import ConfirmDialog, HelpScreen
+from perftui.tui.history import HistoryScreen
+from perftui.tui.live import LiveScreen
+from perftui.tui.results import ResultsScreen
+from perftui.tui.session import SimDevice
+from perftui.tui.setup import RunRequest, SetupScreen
+
+RECENT_DEVICES = 8
+
+
+class PerftuiApp(App[int]):
+    """One app object per `perftui` TUI session, bound to one history dir."""
+
+    TITLE = "perftui"
+    CSS_PATH = "tui/app.tcss"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("f1", "help", "Help"),
+        Binding("question_mark", "help", "Help", show=False),
+        Binding("ctrl+q", "quit", "Quit", priority=True),
+    ]
+
+    def __init__(self, history_dir: Path) -> None:
+        super().__init__()
+        # Start multiprocessing's resource tracker now: started later, from a worker while Textual
+        # captures stderr (fileno -1), spawning the engine or the sim fails with "bad fds_to_keep".
+        resource_tracker.ensure_running()
+        self.history_dir = history_dir
+        self.store = HistoryStore(history_dir)
+        self.sim = SimDevice(preferred_port=self.last_sim_port())
+        self._quit_after_run = False
+
+    def on_mount(self) -> None:
+        self.push_screen(SetupScreen(self.history_dir, self.recent_devices()))
+
+    def on_unmount(self) -> None:
+        self.sim.stop()
+
+    def last_sim_port(self) -> int:
+        """The port of the newest run against a loopback device (the sim), or 0."""
+        try:
+            summaries = self.store.list_runs(limit=200)
+        except StoreError:
+            return 0
+        for s in summaries:
+            host, _, port = str(s.get("target") or "").rpartition(":")
+            if host == "127.0.0.1" and port.isdigit():
+                return int(port)
+        return 0
+
+    def recent_devices(self) -> list[str]:
+        """Distinct targets of stored runs, newest first (loopback sims move port each time)."""
+        try:
+            summaries = self.store.list_runs(limit=500)
+        except StoreError:
+            return []
+        targets = [
+            s["target"]
+            for s in summaries
+            if s.get("target") and not str(s["target"]).startswith("127.0.0.1:")
+        ]
+        return list(dict.fromkeys(targets))[:RECENT_DEVICES]
+
+    # ----- flow between screens ----------------------------------------------------------
+
+    def live_screen(self) -> LiveScreen | None:
+        return next((s for s in self.screen_stack if isinstance(s, LiveScreen)), None)
+
+    def start_run(self, request: RunRequest) -> None:
+        if self.live_screen() is not None:
+            self.notify("A run is already going.", severity="warning")
+            return
+        self.push_screen(LiveScreen(request.config, request.use_sim))
+
+    def run_finished(self, live: LiveScreen, event: RunFinished) -> None:
+        """The engine is done: show the results (the run is in history, even a stopped one)."""
+        if self._quit_after_run:
+            self.exit(0)
+            return
+        if event.payload is None:
+            self.notify(
+                event.hard_stop_reason or "the run ended without a record",
+                title=f"run {event.status}",
+                severity="error",
+                timeout=15,
+            )
+            return
+        record = event.payload
+        if event.run_id:
+            # If the database refused the run (the engine logged why), the payload still shows.
+            with contextlib.suppress(StoreError):
+                record = self.store.get(event.run_id)
+        if self.screen is live:
+            self.switch_screen(self.results_screen(record))
+        else:
+            self.notify(f"run {event.status}; see History", title="run over")
+
+    def thresholds(self) -> Thresholds:
+        try:
+            return load_thresholds(self.history_dir)
+        except ConfigError as exc:
+            self.notify(f"{exc}; using the default thresholds", severity="warning")
+            return Thresholds()
+
+    def results_screen(self, record: dict[str, Any]) -> ResultsScreen:
+        previous = None
+        try:
+            previous = self.store.previous_of(record)
+        except StoreError as exc:
+            self.notify(str(exc), severity="warning")
+        comparison = compare_runs(previous, record, self.thresholds()) if previous else None
+        return ResultsScreen(record, previous, comparison)
+
+    def open_results(self, record: dict[str, Any]) -> None:
+        self.push_screen(self.results_screen(record))
+
+    def open_compare(self, a: dict[str, Any], b: dict[str, Any]) -> None:
+        """A is the reference (older), B the candidate."""
+        comparison = compare_runs(a, b, self.thresholds())
+        self.push_screen(CompareScreen(comparison, a, b, self.history_dir))
+
+    # ----- actions and the command palette -----------------------------------------------
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    def action_history(self) -> None:
+        if isinstance(self.screen, HistoryScreen):
+            return
+        self.push_screen(HistoryScreen(self.store))
+
+    def action_setup(self) -> None:
+        while not isinstance(self.screen, SetupScreen | LiveScreen) and len(self.screen_stack) > 2:
+            self.pop_screen()
+
+    def action_compare_latest(self) -> None:
+        """The two newest runs, older as A: the quickest 'did my change move anything?'."""
+        try:
+            latest = self.store.list_runs(limit=2)
+            if len(latest) < 2:
+                self.notify("Need two stored runs to compare.", severity="warning")
+                return
+            b, a = (self.store.get(s["run_id"]) for s in latest)
+        except StoreError as exc:
+            self.notify(str(exc), severity="error")
+            return
+        self.open_compare(a, b)
+
+    def action_abort_run(self) -> None:
+        live = self.live_screen()
+        if live is None:
+            self.notify("No run is going.")
+            return
+        live.action_abort()
+
+    async def action_quit(self) -> None:
+        """Quit; a run in progress is stopped first (asked), so its partial record is kept."""
+        live = self.live_screen()
+        if live is None or live.finished is not None:
+            self.exit(0)
+            return
+
+        def answer(yes: bool | None) -> None:
+            if yes:
+                self._quit_after_run = True
+                live.request_stop()
+
+        self.push_screen(
+            ConfirmDialog("A run is going. Stop it (the partial run is kept) and quit?", "Quit"),
+            answer,
+        )
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        yield SystemCommand(
+            "History", "All stored runs: filter, baseline, note, compare", self.action_history
+        )
+        yield SystemCommand("Setup", "Back to the run setup", self.action_setup)
+        yield SystemCommand(
+            "Compare latest two runs",
+            "The two newest stored runs, A = older",
+            self.action_compare_latest,
+        )
+        yield SystemCommand(
+            "Abort run", "Stop the run in progress (asks; partial run kept)", self.action_abort_run
+        )
+        yield SystemCommand("Help", "Keys of every screen", self.action_help)
+
+
+def run_app(history_dir: Path) -> int:
+    """Open the TUI on `history_dir`; returns the exit status for `perftui`."""
+    return PerftuiApp(history_dir).run() or 0

@@ -1,0 +1,1 @@
+"""The TUI's screens and widgets; `perftui.app.PerftuiApp` puts them together."""

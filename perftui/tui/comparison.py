@@ -1,0 +1,232 @@
+"""Compare screen: A and B per `profile:phase` (per path with `p`), change, coloured verdict and
+the deciding test; plotext charts of both latency distributions and of rps per key; export of
+the Markdown or HTML report to a file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane
+from textual_plotext import PlotextPlot
+
+from perftui import reports
+from perftui.compare import Comparison
+from perftui.files import atomic_write_text
+from perftui.metrics import decode
+from perftui.tui import fmt
+from perftui.tui.dialogs import TextPrompt
+from perftui.tui.results import row_cells, verdict_text
+
+CURVE = (1.0, 10.0, 25.0, 50.0, 75.0, 90.0, 95.0, 99.0, 99.9)
+
+
+def latency_curve(record: dict[str, Any], key: str) -> list[float] | None:
+    """Latency (ms) at each CURVE percentile, from every run's histogram of `key` merged."""
+    merged = None
+    for run in record.get("raw_runs") or []:
+        for res in run.get("results") or []:
+            encoded = (res.get("report") or {}).get("histogram")
+            if f"{res.get('profile')}:{res.get('phase')}" != key or not encoded:
+                continue
+            hist = decode(encoded)
+            if merged is None:
+                merged = hist
+            else:
+                merged.add(hist)
+    if merged is None or not merged.get_total_count():
+        return None
+    return [merged.get_value_at_percentile(q) / 1000.0 for q in CURVE]
+
+
+def short_key(key: str) -> str:
+    """`python_heavy:burst` → `python_heavy:b`, so bar labels fit under the bars."""
+    profile, _, phase = key.partition(":")
+    return f"{profile}:{phase[:1]}"
+
+
+class CompareScreen(Screen[None]):
+    """A (reference, older) against B (candidate)."""
+
+    HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-narrow"), (120, "-wide")]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("p", "toggle_paths", "Paths"),
+        Binding("g", "charts", "Charts"),
+        Binding("t", "table", "Table", show=False),
+        Binding("left_square_bracket", "cycle_key(-1)", "Prev key", show=False),
+        Binding("right_square_bracket", "cycle_key(1)", "Next key", show=False),
+        Binding("e", "export", "Export"),
+        Binding("escape", "app.pop_screen", "Back"),
+    ]
+
+    def __init__(
+        self, comparison: Comparison, a: dict[str, Any], b: dict[str, Any], export_dir: Path
+    ) -> None:
+        super().__init__()
+        self.comparison = comparison
+        self.a = a
+        self.b = b
+        self.export_dir = export_dir
+        self.show_paths = False
+        self.keys = list(dict.fromkeys(r.key for r in comparison.rows))
+        self.chart_key = self.keys[0] if self.keys else None
+
+    def compose(self) -> ComposeResult:
+        c = self.comparison
+        counts = ", ".join(f"{n} {v.lower()}" for v, n in c.counts().items() if n and v != "STABLE")
+        yield Static(
+            Text.assemble(
+                "Compare · ", verdict_text(c.verdict), f" · {counts or 'nothing beyond noise'}"
+            ),
+            id="compare-title",
+        )
+        lines = [
+            f"A {c.a.get('run_id')} ({fmt.short_stamp(c.a.get('started_at'))}"
+            f"{', ' + c.a['tag'] if c.a.get('tag') else ''}, {c.a.get('status')})  →  "
+            f"B {c.b.get('run_id')} ({fmt.short_stamp(c.b.get('started_at'))}"
+            f"{', ' + c.b['tag'] if c.b.get('tag') else ''}, {c.b.get('status')})"
+        ]
+        lines += [f"⚠ {n}" for n in c.notes]
+        if c.only_in_a or c.only_in_b:
+            lines.append(
+                f"only in A: {', '.join(c.only_in_a) or '-'} · "
+                f"only in B: {', '.join(c.only_in_b) or '-'}"
+            )
+        yield Static("\n".join(lines), id="compare-runs")
+        with TabbedContent(id="compare-tabs"):
+            with TabPane("Table", id="tab-table"):
+                yield DataTable(id="compare-table", cursor_type="row", zebra_stripes=True)
+            with TabPane("Charts", id="tab-charts"):
+                yield Static("", id="chart-key")
+                yield PlotextPlot(id="latency-plot")
+                yield PlotextPlot(id="rps-plot")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self._fill_table()
+        self._draw_charts()
+        self.query_one("#compare-table", DataTable).focus()
+
+    def _fill_table(self) -> None:
+        table = self.query_one("#compare-table", DataTable)
+        table.clear(columns=True)
+        columns = ["profile:phase", "metric", "A", "B", "change", "verdict", "test"]
+        if self.show_paths:
+            columns.insert(1, "path")
+        table.add_columns(*columns)
+        for i, row in enumerate(self.comparison.rows):
+            if row.path is not None and not self.show_paths:
+                continue
+            cells = row_cells(row)
+            if self.show_paths:
+                cells.insert(1, fmt.clip(row.path, 28) if row.path else "(all)")
+            table.add_row(*cells, key=str(i))
+
+    @on(DataTable.RowHighlighted, "#compare-table")
+    def _row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if event.row_key.value is None:
+            return
+        key = self.comparison.rows[int(event.row_key.value)].key
+        if key != self.chart_key:
+            self.chart_key = key
+            self._draw_latency()
+
+    def _draw_charts(self) -> None:
+        self._draw_latency()
+        self._draw_rps()
+
+    def _draw_latency(self) -> None:
+        widget = self.query_one("#latency-plot", PlotextPlot)
+        plt = widget.plt
+        plt.clear_data()
+        plt.clear_figure()
+        key = self.chart_key
+        self.query_one("#chart-key", Static).update(
+            f"latency distribution of [b]{key}[/b] · \\[ and ] change the key · t back to the table"
+        )
+        if key is not None:
+            xs = list(range(len(CURVE)))
+            for label, record, marker in (("A", self.a, "dot"), ("B", self.b, "braille")):
+                curve = latency_curve(record, key)
+                if curve is not None:
+                    plt.plot(xs, curve, label=label, marker=marker)
+            plt.xticks(xs, [f"p{q:g}" for q in CURVE])
+            plt.title(f"{key}: latency (ms) by percentile, A vs B")
+            plt.ylabel("ms")
+        widget.refresh()
+
+    def _draw_rps(self) -> None:
+        widget = self.query_one("#rps-plot", PlotextPlot)
+        plt = widget.plt
+        plt.clear_data()
+        plt.clear_figure()
+        rows = [r for r in self.comparison.rows if r.path is None and r.metric == "rps_ok"]
+        if rows:
+            plt.multiple_bar(
+                [short_key(r.key) for r in rows],
+                [[r.a or 0.0 for r in rows], [r.b or 0.0 for r in rows]],
+                labels=["A", "B"],
+            )
+            plt.title("rps ok per key, A vs B")
+        widget.refresh()
+
+    # ----- actions -----------------------------------------------------------------------
+
+    def action_toggle_paths(self) -> None:
+        self.show_paths = not self.show_paths
+        self._fill_table()
+
+    def action_charts(self) -> None:
+        self.query_one("#compare-tabs", TabbedContent).active = "tab-charts"
+
+    def action_table(self) -> None:
+        self.query_one("#compare-tabs", TabbedContent).active = "tab-table"
+        self.query_one("#compare-table", DataTable).focus()
+
+    def action_cycle_key(self, step: int) -> None:
+        if not self.keys:
+            return
+        index = self.keys.index(self.chart_key) if self.chart_key in self.keys else 0
+        self.chart_key = self.keys[(index + step) % len(self.keys)]
+        self._draw_latency()
+
+    def default_export_path(self) -> Path:
+        a, b = self.comparison.a.get("run_id"), self.comparison.b.get("run_id")
+        return self.export_dir / f"compare_{a}_vs_{b}.md"
+
+    def action_export(self) -> None:
+        def done(answer: str | None) -> None:
+            if answer:
+                self.export(Path(answer.strip()).expanduser())
+
+        self.app.push_screen(
+            TextPrompt(
+                "Export the report to (.md = Markdown, .html = HTML):",
+                str(self.default_export_path()),
+            ),
+            done,
+        )
+
+    def export(self, path: Path) -> bool:
+        """Write the report; the format follows the file's extension."""
+        if path.suffix.lower() in (".html", ".htm"):
+            text = reports.comparison_html(self.comparison)
+        elif path.suffix.lower() in (".md", ".markdown", ".txt"):
+            text = reports.comparison_markdown(self.comparison)
+        else:
+            self.notify(f"{path.name}: use .md or .html", severity="error")
+            return False
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(path, text)
+        except OSError as exc:
+            self.notify(f"could not write {path}: {exc.strerror}", severity="error")
+            return False
+        self.notify(f"report written to {path}")
+        return True

@@ -1,0 +1,283 @@
+"""History screen: every stored run, newest first, filterable; baseline, note, delete (asks),
+and any two runs selected for a compare.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Input, Static
+
+from perftui.store import HistoryStore, StoreError
+from perftui.tui import fmt
+from perftui.tui.dialogs import ConfirmDialog, TextPrompt
+
+COLUMNS = ("sel", "started", "status", "run id", "target", "profiles", "tag", "note")
+
+
+def summary_status(summary: dict[str, Any]) -> Text:
+    status = summary.get("status") or "finished"
+    if status != "finished":
+        return Text(f"{status} (partial)", style="bold yellow")
+    if summary.get("overall_pass"):
+        return Text("pass", style="green")
+    return Text("FAIL", style="bold red")
+
+
+def search_text(summary: dict[str, Any], baselines: list[str]) -> str:
+    """What the filter words are matched against (lower case)."""
+    status = summary.get("status") or "finished"
+    verdict = "pass" if summary.get("overall_pass") else "fail"
+    parts = [
+        summary.get("started_at") or "",
+        summary["run_id"],
+        summary.get("target") or "",
+        " ".join(summary.get("profiles") or []),
+        summary.get("tag") or "",
+        status,
+        "partial" if status != "finished" else verdict,
+        summary.get("note") or "",
+        " ".join(f"baseline {b}" for b in baselines),
+    ]
+    return " ".join(parts).lower()
+
+
+class HistoryScreen(Screen[None]):
+    """Pick runs: `space` selects (two at most), `c` compares A (older) with B (newer)."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("space", "select", "Select"),
+        Binding("c", "compare", "Compare"),
+        Binding("enter", "open", "Results", show=False),
+        Binding("b", "baseline", "Baseline"),
+        Binding("n", "note", "Note"),
+        Binding("d", "delete", "Delete"),
+        Binding("slash", "focus_filter", "Filter"),
+        Binding("r", "reload", "Reload", show=False),
+        Binding("escape", "back", "Back"),
+    ]
+
+    def __init__(self, store: HistoryStore) -> None:
+        super().__init__()
+        self.store = store
+        self.summaries: list[dict[str, Any]] = []
+        self.baselines: dict[str, str] = {}
+        self.selected: list[str] = []
+
+    def compose(self) -> ComposeResult:
+        yield Input(
+            placeholder="/ filter: target, profile, tag, date, pass, fail, partial, baseline…",
+            id="filter",
+        )
+        yield DataTable(id="runs", cursor_type="row", zebra_stripes=True)
+        yield Static("", id="selection")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one("#runs", DataTable)
+        for name in COLUMNS:
+            table.add_column(name, key=name)
+        self.action_reload()
+        table.focus()
+
+    # ----- data --------------------------------------------------------------------------
+
+    def action_reload(self) -> None:
+        try:
+            self.summaries = self.store.list_runs()
+            self.baselines = self.store.baselines()
+        except StoreError as exc:
+            self.notify(str(exc), severity="error")
+            self.summaries, self.baselines = [], {}
+        self.selected = [r for r in self.selected if any(s["run_id"] == r for s in self.summaries)]
+        self._fill()
+
+    def _baselines_of(self, run_id: str) -> list[str]:
+        return [name for name, rid in self.baselines.items() if rid == run_id]
+
+    def _fill(self) -> None:
+        table = self.query_one("#runs", DataTable)
+        words = self.query_one("#filter", Input).value.lower().split()
+        cursor = self.current_id()
+        table.clear()
+        for s in self.summaries:
+            marks = self._baselines_of(s["run_id"])
+            if words and not all(w in search_text(s, marks) for w in words):
+                continue
+            tag = s.get("tag") or ""
+            if marks:
+                tag = (tag + " " if tag else "") + "★" + ",".join(marks)
+            table.add_row(
+                self._sel_mark(s["run_id"]),
+                fmt.short_stamp(s.get("started_at")),
+                summary_status(s),
+                s["run_id"],
+                s.get("target") or "-",
+                ",".join(s.get("profiles") or []),
+                tag,
+                s.get("note") or "",
+                key=s["run_id"],
+            )
+        if cursor is not None and cursor in table.rows:
+            table.move_cursor(row=table.get_row_index(cursor))
+        self._show_selection()
+
+    def _sel_mark(self, run_id: str) -> Text:
+        if run_id not in self.selected:
+            return Text(" ")
+        return Text("AB"[self._ordered().index(run_id)], style="bold reverse")
+
+    def _ordered(self) -> list[str]:
+        """The selection as (A, B): the older run is the reference."""
+        order = {s["run_id"]: s.get("started_at") or "" for s in self.summaries}
+        return sorted(self.selected, key=lambda r: (order.get(r, ""), r))
+
+    def _show_selection(self) -> None:
+        shown = len(self.query_one("#runs", DataTable).rows)
+        ordered = self._ordered()
+        picked = " · ".join(f"{'AB'[i]} {rid}" for i, rid in enumerate(ordered)) or "none"
+        self.query_one("#selection", Static).update(
+            f"{shown} of {len(self.summaries)} runs · selected: {picked} · "
+            "space selects two, c compares"
+        )
+
+    def current_id(self) -> str | None:
+        table = self.query_one("#runs", DataTable)
+        if not table.row_count:
+            return None
+        return table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+
+    @on(Input.Changed, "#filter")
+    def _filter_changed(self) -> None:
+        self._fill()
+
+    @on(Input.Submitted, "#filter")
+    def _filter_done(self) -> None:
+        self.query_one("#runs", DataTable).focus()
+
+    @on(DataTable.RowSelected, "#runs")
+    def _row_selected(self) -> None:
+        self.action_open()
+
+    # ----- actions -----------------------------------------------------------------------
+
+    def action_focus_filter(self) -> None:
+        self.query_one("#filter", Input).focus()
+
+    def action_back(self) -> None:
+        box = self.query_one("#filter", Input)
+        if box.has_focus:
+            self.query_one("#runs", DataTable).focus()
+        else:
+            self.app.pop_screen()
+
+    def action_select(self) -> None:
+        run_id = self.current_id()
+        if run_id is None:
+            return
+        if run_id in self.selected:
+            self.selected.remove(run_id)
+        else:
+            self.selected.append(run_id)
+            if len(self.selected) > 2:
+                self.selected.pop(0)
+        table = self.query_one("#runs", DataTable)
+        for rid in {*self.selected, run_id}:
+            if rid in table.rows:
+                table.update_cell(rid, "sel", self._sel_mark(rid))
+        for row_key in table.rows:
+            if row_key.value not in self.selected:
+                table.update_cell(row_key, "sel", Text(" "))
+        self._show_selection()
+
+    def action_compare(self) -> None:
+        ids = self._ordered()
+        current = self.current_id()
+        if len(ids) == 1 and current is not None and current != ids[0]:
+            self.selected.append(current)
+            ids = self._ordered()
+        if len(ids) != 2:
+            self.notify("Select two runs with space (or one, with the cursor on the other).")
+            return
+        try:
+            a, b = self.store.get(ids[0]), self.store.get(ids[1])
+        except StoreError as exc:
+            self.notify(str(exc), severity="error")
+            return
+        self.app.open_compare(a, b)  # type: ignore[attr-defined]
+
+    def action_open(self) -> None:
+        run_id = self.current_id()
+        if run_id is None:
+            return
+        try:
+            record = self.store.get(run_id)
+        except StoreError as exc:
+            self.notify(str(exc), severity="error")
+            return
+        self.app.open_results(record)  # type: ignore[attr-defined]
+
+    def action_baseline(self) -> None:
+        run_id = self.current_id()
+        if run_id is None:
+            return
+
+        def done(name: str | None) -> None:
+            if name is None:
+                return
+            try:
+                self.store.set_baseline(run_id, name.strip() or "default")
+            except StoreError as exc:
+                self.notify(str(exc), severity="error")
+                return
+            self.notify(f"{run_id} is now baseline {name.strip() or 'default'!r}")
+            self.action_reload()
+
+        self.app.push_screen(TextPrompt(f"Baseline name for {run_id}:", "default"), done)
+
+    def action_note(self) -> None:
+        run_id = self.current_id()
+        if run_id is None:
+            return
+        current = next((s.get("note") or "" for s in self.summaries if s["run_id"] == run_id), "")
+
+        def done(note: str | None) -> None:
+            if note is None:
+                return
+            try:
+                self.store.set_note(run_id, note)
+            except StoreError as exc:
+                self.notify(str(exc), severity="error")
+                return
+            self.action_reload()
+
+        self.app.push_screen(TextPrompt(f"Note for {run_id}:", current), done)
+
+    def action_delete(self) -> None:
+        run_id = self.current_id()
+        if run_id is None:
+            return
+
+        def done(yes: bool | None) -> None:
+            if not yes:
+                return
+            try:
+                gone = self.store.delete(run_id)
+            except StoreError as exc:
+                self.notify(str(exc), severity="error")
+                return
+            extra = f" (and baseline {', '.join(gone)})" if gone else ""
+            self.notify(f"deleted {run_id}{extra}")
+            if run_id in self.selected:
+                self.selected.remove(run_id)
+            self.action_reload()
+
+        self.app.push_screen(
+            ConfirmDialog(f"Delete run {run_id} from history? This cannot be undone.", "Delete"),
+            done,
+        )

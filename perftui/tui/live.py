@@ -1,0 +1,416 @@
+"""Live run screen: progress, heartbeat strip, per-phase sparklines, per-path table, errors,
+device heap and the event log, fed by the engine process through a thread worker.
+
+The worker blocks on the engine's queue, never the UI loop; it hands events over in batches at
+most `UI_PERIOD_S` apart, and each batch updates each widget once (cells, not whole tables), so
+the screen keeps up at any request rate and a run of hours keeps its memory flat (every series
+here is a bounded deque).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from typing import Any, ClassVar
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Label, ProgressBar, RichLog, Sparkline, Static
+
+from perftui.config import PHASES, RunConfig
+from perftui.events import (
+    Event,
+    Heartbeat,
+    Log,
+    PhaseFinished,
+    PhaseStarted,
+    RunFinished,
+    RunStarted,
+    Telemetry,
+)
+from perftui.tui import fmt
+from perftui.tui.dialogs import ConfirmDialog
+from perftui.tui.session import RunSession, SessionError
+
+UI_PERIOD_S = 0.1  # at most 10 screen updates a second, whatever the event rate
+SPARK_POINTS = 600  # heartbeat windows kept per series (2.5 min at 4/s; older ones scroll off)
+HEAP_POINTS = 600
+LOG_LINES = 400
+PATH_WIDTH = 28
+PATH_COLUMNS = {
+    "path": PATH_WIDTH,
+    "requests": 9,
+    "rps": 8,
+    "err %": 7,
+    "p50": 6,
+    "p95": 6,
+    "p99": 6,
+    "status": 16,
+}
+ERROR_KINDS = ("timeout", "refused", "reset", "http_4xx", "http_5xx", "other")
+
+
+def _heap_free(memory: dict[str, Any] | None) -> int | None:
+    heap = (memory or {}).get("heap")
+    value = heap.get("internal_free") if isinstance(heap, dict) else None
+    return value if isinstance(value, int) else None
+
+
+def _status_text(counts: dict[str, int]) -> str:
+    return " ".join(f"{code}×{n}" for code, n in sorted(counts.items())) or "-"
+
+
+class LiveScreen(Screen[None]):
+    """Watch a run; `a` aborts after a confirmation and keeps the partial run."""
+
+    HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-narrow"), (120, "-wide")]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("a", "abort", "Abort run"),
+        Binding("escape", "back", "Back", show=False),
+    ]
+
+    def __init__(self, config: RunConfig, use_sim: bool = False, autostart: bool = True) -> None:
+        super().__init__()
+        self.config = config
+        self.use_sim = use_sim
+        self.autostart = autostart
+        self.session: RunSession | None = None
+        self.plan = [
+            (p.name, run, phase, config.phase_settings(p, phase).duration)
+            for p in config.profiles
+            for run in range(1, config.runs + 1)
+            for phase in PHASES
+            if config.phase_settings(p, phase).duration > 0
+        ]
+        self.sparks: dict[str, tuple[deque[float], deque[float]]] = {
+            phase: (deque(maxlen=SPARK_POINTS), deque(maxlen=SPARK_POINTS)) for phase in PHASES
+        }
+        self.heap_trend: deque[float] = deque(maxlen=HEAP_POINTS)
+        self.heap_before: int | None = None
+        self.heap_now: int | None = None
+        self.phase: PhaseStarted | None = None
+        self.beat: Heartbeat | None = None
+        self.beats = 0
+        self.refreshes = 0  # batches that updated the screen (the benchmark reads this)
+        self.finished: RunFinished | None = None
+        self.stopping = False
+        self._path_prev: dict[str, tuple[int, float]] = {}
+        self._path_rps: dict[str, float] = {}
+        self._dirty: set[str] = set()
+        self._finished_paths: dict[str, Any] = {}
+
+    # ----- layout ------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield Static("starting…", id="where")
+        with Horizontal(id="progress-row"):
+            yield ProgressBar(total=max(1, len(self.plan)), show_eta=False, id="progress")
+            yield Static("", id="eta")
+        yield Static("○ waiting for the first heartbeat", id="beat")
+        with Vertical(id="sparks"):
+            for phase in PHASES:
+                with Horizontal(classes="spark-row"):
+                    yield Label(f"{phase:5s} p50", classes="spark-label")
+                    yield Sparkline([], id=f"spark-{phase}-p50", classes="spark p50")
+                    yield Label("-", id=f"spark-{phase}-p50-last", classes="spark-last")
+                    yield Label("p95", classes="spark-label short")
+                    yield Sparkline([], id=f"spark-{phase}-p95", classes="spark p95")
+                    yield Label("-", id=f"spark-{phase}-p95-last", classes="spark-last")
+        with Horizontal(id="middle"):
+            yield DataTable(id="paths", cursor_type="none", zebra_stripes=True)
+            with Vertical(id="side"):
+                yield Static("errors: -", id="errors")
+                yield Static("heap: -", id="heap")
+                yield Sparkline([], id="heap-trend")
+        yield RichLog(id="log", max_lines=LOG_LINES, wrap=False, markup=True)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one("#paths", DataTable)
+        for name, width in PATH_COLUMNS.items():
+            table.add_column(name, key=name, width=width)
+        self._update_where()
+        if self.autostart:
+            self.session = RunSession(self.config)
+            self._pump()
+
+    # ----- the engine side (thread worker) -----------------------------------------------
+
+    @work(thread=True, exclusive=True, group="engine")
+    def _pump(self) -> None:
+        """Read the engine's events off the UI loop; hand them over in ≤ 10 Hz batches."""
+        session = self.session
+        assert session is not None
+        try:
+            if self.use_sim:
+                self.config.port = self.app.sim.ensure().port  # type: ignore[attr-defined]
+            session.start()
+        except SessionError as exc:
+            self.app.call_from_thread(self._could_not_start, str(exc))
+            return
+        batch: list[Event] = []
+        last = time.monotonic()
+        try:
+            while not session.finished:
+                event = session.poll(UI_PERIOD_S)
+                if event is not None:
+                    batch.append(event)
+                now = time.monotonic()
+                if batch and (now - last >= UI_PERIOD_S or session.finished):
+                    self.app.call_from_thread(self.apply, batch)
+                    batch, last = [], now
+        finally:
+            session.close()
+
+    def _could_not_start(self, message: str) -> None:
+        self.notify(message, title="could not run", severity="error", timeout=10)
+        self.app.pop_screen()
+
+    # ----- state updates -----------------------------------------------------------------
+
+    def apply(self, events: list[Event]) -> None:
+        """Fold a batch of events into the state, then redraw what changed, once."""
+        for event in events:
+            self._fold(event)
+        if "beat" in self._dirty:
+            self.refreshes += 1
+        self._redraw()
+        final = next((e for e in events if isinstance(e, RunFinished)), None)
+        if final is not None:
+            self.app.run_finished(self, final)  # type: ignore[attr-defined]
+
+    def _log(self, text: str) -> None:
+        self.query_one("#log", RichLog).write(text)
+
+    def _fold(self, event: Event) -> None:
+        match event:
+            case RunStarted():
+                self._log(
+                    f"run of {', '.join(event.profiles)} × {event.runs} on {event.target}: "
+                    f"{event.total_phases} phase(s)"
+                )
+            case PhaseStarted():
+                self.phase = event
+                self.beat = None
+                self._path_prev.clear()
+                self._path_rps.clear()
+                self._finished_paths = {}
+                self._dirty.discard("paths-final")
+                self._dirty |= {"where", "paths-reset", "progress"}
+                self._log(
+                    f"[b]{event.ordinal}/{event.total_phases}[/b] {event.profile} run "
+                    f"{event.run_index} {event.phase}: {event.clients} clients, "
+                    f"{event.duration:g} s (watchdog {event.budget_s:g} s)"
+                )
+            case Heartbeat():
+                self._fold_beat(event)
+            case Telemetry():
+                free = _heap_free(event.memory)
+                if free is not None:
+                    if self.heap_before is None:
+                        self.heap_before = free
+                    self.heap_now = free
+                    self.heap_trend.append(free)
+                    self._dirty.add("heap")
+            case PhaseFinished():
+                self._fold_finished(event)
+            case Log():
+                style = {"warning": "yellow", "error": "b red"}.get(event.level)
+                self._log(f"[{style}]{event.message}[/]" if style else event.message)
+            case RunFinished():
+                self.finished = event
+                self._dirty |= {"where", "progress"}
+                self._log(f"[b]run {event.status}[/b] (exit {event.exit_code})")
+
+    def _fold_beat(self, beat: Heartbeat) -> None:
+        self.beat = beat
+        self.beats += 1
+        p50s, p95s = self.sparks[beat.phase]
+        if beat.window_p50_ms is not None and beat.window_p95_ms is not None:
+            p50s.append(beat.window_p50_ms)
+            p95s.append(beat.window_p95_ms)
+        for path, counts in beat.paths.items():
+            prev = self._path_prev.get(path)
+            if prev is not None and beat.elapsed > prev[1]:
+                self._path_rps[path] = (counts.requests - prev[0]) / (beat.elapsed - prev[1])
+            self._path_prev[path] = (counts.requests, beat.elapsed)
+        self._dirty |= {"where", "beat", "sparks", "paths", "progress"}
+
+    def _fold_finished(self, event: PhaseFinished) -> None:
+        report = event.report
+        verdict = (
+            "[b green]PASS[/]"
+            if event.passed
+            else "[b red]FAIL[/]: " + "; ".join(event.fail_reasons)
+        )
+        self._log(
+            f"  done {event.profile}/{event.phase}: {report.get('requests_total', 0):,} req, "
+            f"rps {fmt.num(report.get('rps_ok'))}, p95 {fmt.ms(report.get('p95_ms'))} ms "
+            f"→ {verdict}"
+        )
+        self._finished_paths = report.get("path_metrics") or {}
+        self._dirty |= {"paths-final", "progress"}
+
+    # ----- drawing -----------------------------------------------------------------------
+
+    def _redraw(self) -> None:
+        dirty, self._dirty = self._dirty, set()
+        if "where" in dirty:
+            self._update_where()
+        if "progress" in dirty:
+            self._update_progress()
+        if "beat" in dirty:
+            self._update_beat()
+        if "sparks" in dirty:
+            self._update_sparks()
+        if "paths-reset" in dirty:
+            self._reset_paths()
+        if "paths" in dirty:
+            self._update_paths()
+        if "paths-final" in dirty:
+            self._final_paths()
+        if "heap" in dirty:
+            self._update_heap()
+
+    def _update_where(self) -> None:
+        where = self.query_one("#where", Static)
+        if self.finished is not None:
+            where.update(f"[b]run {self.finished.status}[/b] · opening results…")
+            return
+        if self.phase is None:
+            where.update(f"[b]{self.config.target}[/b] · starting…")
+            return
+        p = self.phase
+        elapsed = self.beat.elapsed if self.beat else 0.0
+        stop = " · [b yellow]stopping…[/]" if self.stopping else ""
+        where.update(
+            f"[b]{p.profile}[/b] · run {p.run_index}/{self.config.runs} · [b]{p.phase}[/b] · "
+            f"{elapsed:.1f}/{p.duration:g} s · watchdog budget {p.budget_s:g} s{stop}"
+        )
+
+    def _update_progress(self) -> None:
+        done, remaining = self.progress()
+        bar = self.query_one("#progress", ProgressBar)
+        bar.update(progress=done)
+        ordinal = self.phase.ordinal if self.phase else 0
+        self.query_one("#eta", Static).update(
+            f"phase {ordinal}/{len(self.plan)} · ETA ≈ {fmt.duration(remaining)}"
+        )
+
+    def progress(self) -> tuple[float, float]:
+        """(phases done, as a fraction; seconds left) from the plan and the current phase."""
+        if self.finished is not None:
+            return float(len(self.plan)), 0.0
+        if self.phase is None:
+            return 0.0, sum(d for *_, d in self.plan)
+        index = self.phase.ordinal - 1
+        duration = max(self.phase.duration, 1e-9)
+        elapsed = min(self.beat.elapsed if self.beat else 0.0, duration)
+        later = sum(d for *_, d in self.plan[index + 1 :])
+        return index + elapsed / duration, later + duration - elapsed
+
+    def _update_beat(self) -> None:
+        b = self.beat
+        if b is None:
+            return
+        tick = "[b green]●[/]" if self.beats % 2 else "[b]○[/]"
+        errors = f"[b red]{b.errors:,}[/]" if b.errors else "0"
+        self.query_one("#beat", Static).update(
+            f"{tick} beat {self.beats:,}  req {b.requests:,}  ok {b.ok:,}  err {errors}  "
+            f"rps {b.rps_now:,.1f}  p50 {fmt.ms(b.p50_ms)}  p95 {fmt.ms(b.p95_ms)}  "
+            f"p99 {fmt.ms(b.p99_ms)} ms"
+        )
+        kinds = "  ".join(
+            f"{k} [b red]{n}[/]" if n else f"{k} 0"
+            for k, n in b.errors_by_kind.items()
+            if k in ERROR_KINDS
+        )
+        self.query_one("#errors", Static).update(
+            f"errors: {kinds}\nstatus: {_status_text(b.status_counts)}"
+        )
+
+    def _update_sparks(self) -> None:
+        for phase, series in self.sparks.items():
+            for name, values in zip(("p50", "p95"), series, strict=True):
+                if values:
+                    self.query_one(f"#spark-{phase}-{name}", Sparkline).data = list(values)
+                    self.query_one(f"#spark-{phase}-{name}-last", Label).update(
+                        f"{fmt.ms(values[-1])} ms"
+                    )
+
+    def _reset_paths(self) -> None:
+        table = self.query_one("#paths", DataTable)
+        table.clear()
+        profile = next(p for p in self.config.profiles if p.name == self.phase.profile)  # type: ignore[union-attr]
+        for path in dict.fromkeys(profile.paths):
+            table.add_row(fmt.clip(path, PATH_WIDTH), "0", "-", "-", "-", "-", "-", "-", key=path)
+
+    def _update_paths(self) -> None:
+        if self.beat is None:
+            return
+        table = self.query_one("#paths", DataTable)
+        for path, counts in self.beat.paths.items():
+            if path not in table.rows:
+                continue
+            rate = 100.0 * counts.err / counts.requests if counts.requests else 0.0
+            table.update_cell(path, "requests", f"{counts.requests:,}")
+            table.update_cell(path, "rps", fmt.num(self._path_rps.get(path)))
+            table.update_cell(path, "err %", fmt.pct(rate))
+            table.update_cell(path, "status", f"ok {counts.ok:,} err {counts.err:,}")
+
+    def _final_paths(self) -> None:
+        table = self.query_one("#paths", DataTable)
+        for path, m in self._finished_paths.items():
+            if path not in table.rows:
+                continue
+            table.update_cell(path, "requests", fmt.count(m.get("requests_total")))
+            table.update_cell(path, "rps", fmt.num(m.get("rps_ok")))
+            table.update_cell(path, "err %", fmt.pct(m.get("error_rate")))
+            for q in ("p50", "p95", "p99"):
+                table.update_cell(path, q, fmt.ms(m.get(f"{q}_ms")))
+            table.update_cell(path, "status", _status_text(m.get("status_counts") or {}))
+
+    def _update_heap(self) -> None:
+        text = f"heap free: before {fmt.heap(self.heap_before)} · now {fmt.heap(self.heap_now)}"
+        if self.heap_before is not None and self.heap_now is not None:
+            drop = self.heap_before - self.heap_now
+            style = "b red" if drop > self.config.thresholds.max_internal_free_drop else "b"
+            text += f" · [{style}]Δ {-drop / 1024:+,.1f} KiB[/]"
+        self.query_one("#heap", Static).update(text)
+        self.query_one("#heap-trend", Sparkline).data = list(self.heap_trend)
+
+    # ----- actions -----------------------------------------------------------------------
+
+    def action_abort(self) -> None:
+        if self.finished is not None or self.stopping:
+            return
+
+        def answer(yes: bool | None) -> None:
+            if yes:
+                self.request_stop()
+
+        self.app.push_screen(
+            ConfirmDialog(
+                "Abort the run? The current phase ends now; the partial run is kept in "
+                "history as stopped.",
+                yes="Abort",
+            ),
+            answer,
+        )
+
+    def request_stop(self) -> None:
+        """Graceful stop: the engine ends the phase, stores the partial run, then finishes."""
+        self.stopping = True
+        if self.session is not None:
+            self.session.stop()
+        self._log("[yellow]stopping: the current phase ends now, the partial run is kept[/]")
+        self._update_where()
+
+    def action_back(self) -> None:
+        if self.finished is not None:
+            self.app.pop_screen()
+        else:
+            self.action_abort()

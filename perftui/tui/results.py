@@ -1,0 +1,179 @@
+"""Results screen: the aggregated table with pass/fail and reasons per `profile:phase`, and the
+comparison with the previous run of the same target and profiles (`c` opens the full compare).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Static
+
+from perftui.compare import METRICS, Comparison, Row
+from perftui.tui import fmt
+
+VERDICT_STYLE = {
+    "REGRESSION": "bold red",
+    "DEGRADED": "bold yellow",
+    "IMPROVEMENT": "bold green",
+    "STABLE": "",
+    "N/A": "dim",
+}
+SUMMARY_METRICS = ("rps_ok", "p95_ms", "p99_ms", "error_rate")
+
+
+def verdict_text(verdict: str, note: str = "") -> Text:
+    """A verdict coloured by meaning; the word is always there, so it reads without colour."""
+    text = Text(verdict, style=VERDICT_STYLE.get(verdict, ""))
+    if note:
+        text.append(f" ({note})", style="dim")
+    return text
+
+
+def row_cells(row: Row) -> list[Any]:
+    """key, metric, A, B, change, verdict, test: one compare row as both screens show it."""
+    return [
+        row.key,
+        METRICS[row.metric].label,
+        fmt.num(row.a, 2),
+        fmt.num(row.b, 2),
+        "-" if row.change is None else f"{row.change:+.1f} {row.unit}",
+        verdict_text(row.verdict, row.note),
+        row.test,
+    ]
+
+
+def status_text(record: dict[str, Any]) -> Text:
+    status = record.get("status") or "finished"
+    if status != "finished":
+        return Text(status.upper(), style="bold yellow")
+    if record.get("overall_pass"):
+        return Text("PASS", style="bold green")
+    return Text("FAIL", style="bold red")
+
+
+def fail_reasons(record: dict[str, Any]) -> dict[str, list[str]]:
+    """Per `profile:phase`, each failing run's reasons (`run 2: p95 … > …`)."""
+    out: dict[str, list[str]] = {}
+    for run in record.get("raw_runs") or []:
+        for res in run.get("results") or []:
+            if not res.get("pass"):
+                key = f"{res.get('profile')}:{res.get('phase')}"
+                reasons = "; ".join(res.get("fail_reasons") or []) or "failed"
+                out.setdefault(key, []).append(f"run {run.get('run_index')}: {reasons}")
+    return out
+
+
+def run_title(record: dict[str, Any]) -> str:
+    tag = f" · tag {record['tag']}" if record.get("tag") else ""
+    note = f" · {record['note']}" if record.get("note") else ""
+    return (
+        f"{record.get('run_id', '?')} · {fmt.short_stamp(record.get('started_at'))} · "
+        f"{record.get('target')} · {', '.join(record.get('profiles') or [])} × "
+        f"{record.get('runs_per_profile')}{tag}{note}"
+    )
+
+
+class ResultsScreen(Screen[None]):
+    """One run's outcome, and how it moved against the previous comparable run."""
+
+    HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-narrow"), (120, "-wide")]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("c", "compare", "Full compare"),
+        Binding("f2", "app.history", "History"),
+        Binding("escape", "app.pop_screen", "Back"),
+    ]
+
+    def __init__(
+        self,
+        record: dict[str, Any],
+        previous: dict[str, Any] | None,
+        comparison: Comparison | None,
+    ) -> None:
+        super().__init__()
+        self.record = record
+        self.previous = previous
+        self.comparison = comparison
+
+    def compose(self) -> ComposeResult:
+        title = Text.assemble("Results · ", status_text(self.record), " · ", run_title(self.record))
+        yield Static(title, id="results-title")
+        if self.record.get("hard_stop_reason"):
+            yield Static(f"hard stop: {self.record['hard_stop_reason']}", classes="warning")
+        with Vertical(id="results-body"):
+            yield DataTable(id="aggregated", cursor_type="row", zebra_stripes=True)
+            yield Static("", id="previous-title")
+            yield DataTable(id="vs-previous", cursor_type="row", zebra_stripes=True)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self._fill_aggregated()
+        self._fill_previous()
+        self.query_one("#aggregated", DataTable).focus()
+
+    def _fill_aggregated(self) -> None:
+        table = self.query_one("#aggregated", DataTable)
+        table.add_columns(
+            "profile:phase",
+            "pass",
+            "rps ok",
+            "p50",
+            "p95",
+            "p99",
+            "tail p95",
+            "err %",
+            "result",
+            "reasons",
+        )
+        reasons = fail_reasons(self.record)
+        for key, agg in (self.record.get("aggregated") or {}).items():
+            passed = agg.get("pass_rate") == 1
+            why = reasons.get(key, [])
+            table.add_row(
+                key,
+                f"{agg.get('pass_rate', 0):.0%}",
+                fmt.num(fmt.median(agg, "rps_ok")),
+                fmt.ms(fmt.median(agg, "p50_ms")),
+                fmt.ms(fmt.median(agg, "p95_ms")),
+                fmt.ms(fmt.median(agg, "p99_ms")),
+                fmt.ms(fmt.median(agg, "p95_tail_ms")),
+                fmt.pct(fmt.median(agg, "error_rate")),
+                Text("PASS", style="bold green") if passed else Text("FAIL", style="bold red"),
+                "; ".join(why) or "-",
+                key=key,
+            )
+
+    def _fill_previous(self) -> None:
+        title = self.query_one("#previous-title", Static)
+        table = self.query_one("#vs-previous", DataTable)
+        if self.previous is None or self.comparison is None:
+            title.update("No earlier run of the same target and profiles to compare with.")
+            table.display = False
+            return
+        c = self.comparison
+        counts = ", ".join(f"{n} {v.lower()}" for v, n in c.counts().items() if n and v != "STABLE")
+        prev = self.previous
+        title.update(
+            Text.assemble(
+                f"vs previous {prev.get('run_id')} ({fmt.short_stamp(prev.get('started_at'))}): ",
+                verdict_text(c.verdict),
+                f" · {counts or 'nothing changed beyond noise'} · press c for the full compare",
+            )
+        )
+        table.add_columns(
+            "profile:phase", "metric", "previous", "this run", "change", "verdict", "test"
+        )
+        for row in c.rows:
+            if row.path is not None or row.metric not in SUMMARY_METRICS:
+                continue
+            table.add_row(*row_cells(row))
+
+    def action_compare(self) -> None:
+        if self.previous is None:
+            self.notify("No previous run of the same target and profiles.", severity="warning")
+            return
+        self.app.open_compare(self.previous, self.record)  # type: ignore[attr-defined]

@@ -1,0 +1,393 @@
+"""Setup screen: device, profiles, runs, phase settings and gates, tag and note.
+
+Every field is validated with the same converters as the command line (`perftui.cli`), so a
+value the TUI accepts is one `perftui run` would accept too, and an invalid one is marked on its
+field before the run can start.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
+from textual.screen import Screen
+from textual.validation import Function
+from textual.widgets import (
+    Button,
+    Collapsible,
+    Footer,
+    Input,
+    Label,
+    Select,
+    SelectionList,
+    Static,
+)
+from textual.widgets.selection_list import Selection
+
+from perftui import cli
+from perftui.config import PhaseSettings, RunConfig, Thresholds
+from perftui.profiles import Profile, ProfileError, builtin_names, resolve_profile
+
+SIM = "__sim__"
+DEFAULT_PROFILES = ("api", "mixed", "static")
+PROBE_DEBOUNCE_S = 0.6
+
+
+@dataclass(frozen=True, slots=True)
+class Field:
+    """One advanced setting: its RunConfig name, label, default and the CLI's converter."""
+
+    name: str
+    label: str
+    default: Any
+    convert: Callable[[str], Any]
+
+
+ADVANCED: tuple[Field, ...] = (
+    Field("burst_clients", "burst clients", 12, cli.POS_INT),
+    Field("burst_duration", "burst duration s", 20.0, cli.NONNEG_FLOAT),
+    Field("long_clients", "long clients", 8, cli.POS_INT),
+    Field("long_duration", "long duration s", 60.0, cli.NONNEG_FLOAT),
+    Field("timeout", "request timeout s", 6.0, cli.POS_FLOAT),
+    Field("between_runs_sleep_ms", "between runs ms", 500, cli.NONNEG_INT),
+    Field("post_phase_settle_ms", "settle ms", 250, cli.NONNEG_INT),
+    Field("probe_path", "probe path", "/hello", cli.URL_PATH),
+    Field("probe_retries", "probe retries", 12, cli.POS_INT),
+    Field("phase_timeout_multiplier", "watchdog ×", 2.5, cli.POS_FLOAT),
+    Field("phase_timeout_min_s", "watchdog min s", 45.0, cli.NONNEG_FLOAT),
+    Field("hard_timeout_s", "hard timeout s (0 off)", 0.0, cli.NONNEG_FLOAT),
+    Field("max_error_rate", "gate: max error %", 2.0, cli.NONNEG_FLOAT),
+    Field("max_p95_ms", "gate: max p95 ms", 2000.0, cli.POS_FLOAT),
+    Field("max_p99_ms", "gate: max p99 ms", 3000.0, cli.POS_FLOAT),
+    Field("max_tail_p95_ratio", "gate: tail p95 ratio", 1.8, cli.POS_FLOAT),
+    Field("max_internal_free_drop", "gate: heap drop B", 131072, cli.NONNEG_INT),
+    Field("max_psram_free_drop", "gate: PSRAM drop B", 524288, cli.NONNEG_INT),
+)
+GATES = (
+    "max_error_rate",
+    "max_p95_ms",
+    "max_p99_ms",
+    "max_tail_p95_ratio",
+    "max_internal_free_drop",
+    "max_psram_free_drop",
+)
+
+
+def _validator(convert: Callable[[str], Any]) -> Function:
+    def ok(text: str) -> bool:
+        try:
+            convert(text.strip())
+        except (argparse.ArgumentTypeError, ValueError):
+            return False
+        return True
+
+    return Function(ok, "invalid")
+
+
+def _fmt_default(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+@dataclass(slots=True)
+class RunRequest:
+    """What Start hands to the app: the config, and whether the simulated device is the target."""
+
+    config: RunConfig
+    use_sim: bool
+
+
+class SetupScreen(Screen[None]):
+    """Choose what to run; the health probe says whether the device answers before Start."""
+
+    HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-narrow"), (120, "-wide")]
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+s", "start", "Start run", priority=True),
+        Binding("f2", "app.history", "History"),
+        Binding("f3", "toggle_advanced", "Advanced"),
+    ]
+
+    def __init__(self, history_dir: Path, recent: list[str]) -> None:
+        super().__init__()
+        self.history_dir = history_dir
+        self.recent = recent
+        self.profiles: dict[str, Profile] = {}
+        self._probe_timer: Any = None
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="setup-form"):
+            yield Static("[b]perftui[/b] · set up a run", id="setup-title")
+            with Horizontal(classes="row"):
+                yield Label("Device", classes="field-label")
+                devices = [("Built-in simulated device", SIM)] + [(t, t) for t in self.recent]
+                yield Select(devices, value=SIM, prompt="other: type host:port →", id="device")
+                yield Input(
+                    placeholder="host:port or http://host:port",
+                    id="host",
+                    validators=[Function(_host_ok, "not a host[:port] or URL")],
+                    disabled=True,
+                )
+            yield Static("probe: …", id="probe")
+            with Horizontal(classes="row profiles-row"):
+                yield Label("Profiles", classes="field-label")
+                yield SelectionList[str](id="profiles")
+                yield Static("", id="profile-info")
+            with Horizontal(classes="row"):
+                yield Label("Add file", classes="field-label")
+                yield Input(placeholder="path/to/profile.toml (Enter adds it)", id="profile-file")
+            with Horizontal(classes="row"):
+                yield Label("Runs", classes="field-label")
+                yield Input("3", id="runs", validators=[_validator(cli.POS_INT)], classes="short")
+                yield Label("Tag", classes="inline-label")
+                yield Input(
+                    placeholder="[A-Za-z0-9_-]",
+                    id="tag",
+                    validators=[Function(_tag_ok, "needs [A-Za-z0-9_-]")],
+                    classes="short",
+                )
+                yield Label("Note", classes="inline-label")
+                yield Input(placeholder="free text", id="note")
+            with (
+                Collapsible(title="Advanced: phases, guards, gates (defaults)", id="advanced"),
+                Grid(id="advanced-grid"),
+            ):
+                for f in ADVANCED:
+                    with Vertical(classes="adv-field"):
+                        yield Label(f.label)
+                        yield Input(
+                            _fmt_default(f.default),
+                            id=f"f-{f.name}",
+                            validators=[_validator(f.convert)],
+                        )
+            yield Static("", id="setup-error")
+            yield Button("Start run (ctrl+s)", variant="success", id="start")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        selection = self.query_one("#profiles", SelectionList)
+        for name in builtin_names():
+            try:
+                self.profiles[name] = resolve_profile(name)
+            except ProfileError as exc:
+                self.notify(str(exc), severity="warning")
+                continue
+            selection.add_option(Selection(name, name, name in DEFAULT_PROFILES))
+        for path in sorted((self.history_dir / "profiles").glob("*.toml")):
+            self._add_profile_file(str(path), quiet=True)
+        self._show_profile(selection.get_option_at_index(0).value if selection.option_count else "")
+        self.schedule_probe(0)
+
+    # ----- profiles ----------------------------------------------------------------------
+
+    def _add_profile_file(self, spec: str, quiet: bool = False) -> bool:
+        try:
+            profile = resolve_profile(spec)
+        except ProfileError as exc:
+            if not quiet:
+                self.query_one("#setup-error", Static).update(f"[b red]✗[/] {exc}")
+            return False
+        key = str(Path(spec).expanduser())
+        self.profiles[key] = profile
+        label = f"{profile.name} ({Path(spec).name})"
+        self.query_one("#profiles", SelectionList).add_option(Selection(label, key, True))
+        return True
+
+    @on(Input.Submitted, "#profile-file")
+    def _profile_file(self, event: Input.Submitted) -> None:
+        if event.value.strip() and self._add_profile_file(event.value.strip()):
+            event.input.value = ""
+            self.query_one("#setup-error", Static).update("")
+
+    @on(SelectionList.SelectionHighlighted, "#profiles")
+    def _highlighted(self, event: SelectionList.SelectionHighlighted[str]) -> None:
+        self._show_profile(event.selection.value)
+
+    def _show_profile(self, key: str) -> None:
+        profile = self.profiles.get(key)
+        info = self.query_one("#profile-info", Static)
+        if profile is None:
+            info.update("")
+            return
+        paths = "\n".join(f"  {p}" for p in profile.paths)
+        info.update(f"[b]{profile.name}[/b]: {profile.description}\n{paths}")
+
+    # ----- device and probe --------------------------------------------------------------
+
+    @on(Select.Changed, "#device")
+    def _device_changed(self, event: Select.Changed) -> None:
+        host = self.query_one("#host", Input)
+        host.disabled = event.value == SIM
+        if event.value not in (SIM, Select.NULL):
+            host.value = str(event.value)
+        self.schedule_probe()
+
+    @on(Input.Changed, "#host")
+    @on(Input.Changed, "#f-probe_path")
+    def _probe_inputs_changed(self) -> None:
+        self.schedule_probe()
+
+    def schedule_probe(self, delay: float = PROBE_DEBOUNCE_S) -> None:
+        """Probe the device shortly after the user stops typing (not on every key)."""
+        if self._probe_timer is not None:
+            self._probe_timer.stop()
+        self._probe_timer = self.set_timer(delay, self._probe_now)
+
+    def _probe_now(self) -> None:
+        device = self.query_one("#device", Select).value
+        path = self.query_one("#f-probe_path", Input).value.strip() or "/hello"
+        host = self.query_one("#host", Input).value.strip()
+        status = self.query_one("#probe", Static)
+        if device != SIM:
+            try:
+                scheme, name, port = cli.parse_target(host, None)
+            except cli.UsageError:
+                status.update("probe: [dim]enter a device host:port[/]")
+                return
+            base = f"{scheme}://{f'[{name}]' if ':' in name else name}:{port}"
+        else:
+            base = ""
+        status.update("probe: [dim]checking…[/]")
+        self._probe_worker(base, path)
+
+    @work(thread=True, exclusive=True, group="probe")
+    def _probe_worker(self, base: str, path: str) -> None:
+        from perftui.tui.session import SessionError, probe
+
+        if not base:
+            try:
+                base = self.app.sim.ensure().base_url  # type: ignore[attr-defined]
+            except SessionError as exc:
+                self.app.call_from_thread(self._probe_result, False, str(exc))
+                return
+        healthy, text = probe(base, path)
+        self.app.call_from_thread(self._probe_result, healthy, text)
+
+    def _probe_result(self, healthy: bool, text: str) -> None:
+        mark = "[b green]● answers[/]" if healthy else "[b red]✗ not answering[/]"
+        self.query_one("#probe", Static).update(f"probe: {mark} {text}")
+
+    # ----- start -------------------------------------------------------------------------
+
+    def action_toggle_advanced(self) -> None:
+        advanced = self.query_one("#advanced", Collapsible)
+        advanced.collapsed = not advanced.collapsed
+
+    def action_start(self) -> None:
+        request = self.build_request()
+        if request is not None:
+            self.app.start_run(request)  # type: ignore[attr-defined]
+
+    @on(Button.Pressed, "#start")
+    def _start_pressed(self) -> None:
+        self.action_start()
+
+    def set_value(self, field_id: str, value: str) -> None:
+        """Fill a field (the advanced ones are `f-<config name>`); for tests and the palette."""
+        self.query_one(f"#{field_id}", Input).value = value
+
+    def _invalid(self, widget_id: str, message: str) -> None:
+        widget = self.query_one(f"#{widget_id}")
+        widget.add_class("-invalid")
+        if widget_id.startswith("f-"):
+            self.query_one("#advanced", Collapsible).collapsed = False
+        widget.focus()
+        self.query_one("#setup-error", Static).update(f"[b red]✗[/] {message}")
+
+    def build_request(self) -> RunRequest | None:
+        """The run config from the form, or None after marking the first invalid field."""
+        values: dict[str, Any] = {}
+        for f in ADVANCED:
+            box = self.query_one(f"#f-{f.name}", Input)
+            try:
+                values[f.name] = f.convert(box.value.strip())
+            except (argparse.ArgumentTypeError, ValueError) as exc:
+                self._invalid(f"f-{f.name}", f"{f.label}: {exc}")
+                return None
+        try:
+            runs = cli.POS_INT(self.query_one("#runs", Input).value.strip())
+        except argparse.ArgumentTypeError as exc:
+            self._invalid("runs", f"runs: {exc}")
+            return None
+        try:
+            tag = cli.clean_tag(self.query_one("#tag", Input).value.strip())
+        except cli.UsageError as exc:
+            self._invalid("tag", str(exc))
+            return None
+        use_sim = self.query_one("#device", Select).value == SIM
+        scheme, host, port = "http", "127.0.0.1", 0
+        if not use_sim:
+            try:
+                scheme, host, port = cli.parse_target(self.query_one("#host", Input).value, None)
+            except (cli.UsageError, argparse.ArgumentTypeError) as exc:
+                self._invalid("host", f"device: {exc}")
+                return None
+        chosen = self.query_one("#profiles", SelectionList).selected
+        if not chosen:
+            self._invalid("profiles", "choose at least one profile")
+            return None
+        overrides: dict[str, dict[str, float]] = {}
+        for phase in ("burst", "long"):
+            given = {
+                key: values[f"{phase}_{key}"]
+                for key, default in (
+                    ("clients", 12 if phase == "burst" else 8),
+                    ("duration", 20.0 if phase == "burst" else 60.0),
+                )
+                if values[f"{phase}_{key}"] != default
+            }
+            if given:
+                overrides[phase] = given
+        config = RunConfig(
+            host=host,
+            port=port,
+            scheme=scheme,
+            profiles=[self.profiles[k] for k in chosen],
+            runs=runs,
+            timeout=values["timeout"],
+            burst=PhaseSettings(12, 20.0),
+            long=PhaseSettings(8, 60.0),
+            phase_overrides=overrides,
+            post_phase_settle_ms=values["post_phase_settle_ms"],
+            between_runs_sleep_ms=values["between_runs_sleep_ms"],
+            history_dir=self.history_dir,
+            phase_timeout_multiplier=values["phase_timeout_multiplier"],
+            phase_timeout_min_s=values["phase_timeout_min_s"],
+            hard_timeout_s=values["hard_timeout_s"],
+            probe_path=values["probe_path"],
+            probe_retries=values["probe_retries"],
+            tag=tag,
+            note=self.query_one("#note", Input).value.strip(),
+            thresholds=Thresholds(**{g: values[g] for g in GATES}),
+        )
+        if not any(
+            config.phase_settings(p, ph).duration > 0
+            for p in config.profiles
+            for ph in ("burst", "long")
+        ):
+            self._invalid("f-burst_duration", "nothing to run: every phase has a duration of 0")
+            return None
+        self.query_one("#setup-error", Static).update("")
+        return RunRequest(config, use_sim)
+
+
+def _host_ok(text: str) -> bool:
+    try:
+        cli.parse_target(text, None)
+    except (cli.UsageError, argparse.ArgumentTypeError):
+        return False
+    return True
+
+
+def _tag_ok(text: str) -> bool:
+    try:
+        cli.clean_tag(text.strip())
+    except cli.UsageError:
+        return False
+    return True
