@@ -28,6 +28,7 @@ Which test decides (named in every row):
 
 from __future__ import annotations
 
+import functools
 import math
 import statistics
 import tomllib
@@ -38,7 +39,6 @@ from typing import Any
 
 import numpy as np
 from hdrh.histogram import HdrHistogram
-from scipy import stats
 
 ALPHA = 0.05
 MIN_RUNS_MWU = 4
@@ -195,12 +195,20 @@ def run_label(record: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _reports(record: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
-    out: dict[str, list[dict[str, Any]]] = {}
+class _Reports(list):
+    """One side's phase reports of one key; their merged histogram is decoded once."""
+
+    @functools.cached_property
+    def histogram(self) -> tuple[np.ndarray, np.ndarray] | None:
+        return _merged_histogram(self)
+
+
+def _reports(record: dict[str, Any]) -> dict[str, _Reports]:
+    out: dict[str, _Reports] = {}
     for run in record.get("raw_runs") or []:
         for res in run.get("results") or []:
             key = f"{res.get('profile')}:{res.get('phase')}"
-            out.setdefault(key, []).append(res.get("report") or {})
+            out.setdefault(key, _Reports()).append(res.get("report") or {})
     return out
 
 
@@ -257,6 +265,8 @@ def _distribution_test(
 ) -> float:
     """p-value that the q-th percentiles differ: each side's percentile tested against the
     other side's samples with scipy's quantile_test; the larger p (both must reject)."""
+    from scipy import stats  # imported on use: it costs half a second that `list` should not pay
+
     samples_a = np.repeat(*hist_a)
     samples_b = np.repeat(*hist_b)
     qa, qb = _quantile(*hist_a, q), _quantile(*hist_b, q)
@@ -278,10 +288,12 @@ def _counts(reports: list[dict[str, Any]], path: str | None) -> tuple[int, int] 
 def _test(
     metric: Metric,
     values: tuple[list[float], list[float]],
-    reports: tuple[list[dict[str, Any]], list[dict[str, Any]]],
+    reports: tuple[_Reports, _Reports],
     path: str | None,
 ) -> tuple[str, float | None, str]:
     """(test name, p-value or None, note) following the module docstring's order."""
+    from scipy import stats  # imported on use: it costs half a second that `list` should not pay
+
     va, vb = values
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore")
@@ -289,7 +301,7 @@ def _test(
             p = stats.mannwhitneyu(va, vb, alternative="two-sided").pvalue
             return "mann-whitney(runs)", float(p), ""
         if metric.quantile is not None and path is None:
-            hists = _merged_histogram(reports[0]), _merged_histogram(reports[1])
+            hists = reports[0].histogram, reports[1].histogram
             if hists[0] is not None and hists[1] is not None:
                 return "distribution", _distribution_test(hists[0], hists[1], metric.quantile), ""
         if metric.name == "error_rate":
@@ -311,7 +323,7 @@ def _row(
     metric: Metric,
     thresholds: Thresholds,
     values: tuple[list[float], list[float]],
-    reports: tuple[list[dict[str, Any]], list[dict[str, Any]]],
+    reports: tuple[_Reports, _Reports],
 ) -> Row:
     va, vb = values
     a = statistics.median(va) if va else None
@@ -355,7 +367,7 @@ def compare_runs(
     only_a = sorted(keys_a - keys_b)
     only_b = sorted(keys_b - keys_a)
     for key in sorted(keys_a & keys_b):
-        reports = rep_a.get(key, []), rep_b.get(key, [])
+        reports = rep_a.get(key, _Reports()), rep_b.get(key, _Reports())
         aggs = agg_a.get(key) or {}, agg_b.get(key) or {}
         for metric in METRICS.values():
             values = (

@@ -208,6 +208,9 @@ class HistoryStore:
         self.docs_dir = self.dir / DOCS_DIR
         self.lock = FileLock(str(self.db_path) + ".lock", timeout=LOCK_TIMEOUT_S)
         self.warnings: list[str] = []
+        # The parsed summaries and the (inode, mtime, size) of the index they came from: every
+        # write replaces the file (new inode), so an unchanged stat means an unchanged index.
+        self._cached: tuple[tuple[int, int, int], list[dict[str, Any]]] | None = None
 
     # ----- low level -------------------------------------------------------------------------
 
@@ -313,10 +316,23 @@ class HistoryStore:
             db.storage.write({"meta": {"1": {"schema": SCHEMA_VERSION}}, "runs": {}})
         return db
 
+    def _signature(self) -> tuple[int, int, int] | None:
+        try:
+            st = os.stat(self.db_path)
+        except FileNotFoundError:
+            return None
+        return (st.st_ino, st.st_mtime_ns, st.st_size)
+
     def _summaries(self) -> list[dict[str, Any]]:
         if not self.db_path.exists() and not self.docs_dir.is_dir():
             return []
-        return [dict(doc) for doc in self._open().table("runs").all()]
+        before = self._signature()
+        if before is None or self._cached is None or self._cached[0] != before:
+            summaries = [dict(doc) for doc in self._open().table("runs").all()]
+            if before is None or self._signature() != before:  # changed while read: no cache
+                return summaries
+            self._cached = (before, summaries)
+        return [dict(s) for s in self._cached[1]]
 
     def _read_doc(self, summary: dict[str, Any]) -> dict[str, Any]:
         path = self.docs_dir / summary["doc"]

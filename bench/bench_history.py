@@ -1,0 +1,156 @@
+"""History at scale: fill a temp history with N realistic runs (default 5,000) and time
+`history list` and `compare`, in process and as a fresh CLI process.
+
+Targets (issue 3): list < 1 s, compare < 0.3 s with 5,000 runs stored.
+Run: `.venv/bin/python bench/bench_history.py [--runs N] [--keep DIR]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+
+from history_factory import make_record  # noqa: E402
+
+from perftui.compare import compare_runs  # noqa: E402
+from perftui.reports import comparison_markdown  # noqa: E402
+from perftui.store import DB_NAME, DOCS_DIR, HistoryStore, compact, encode_doc  # noqa: E402
+
+CLI = """
+import argparse, sys
+from pathlib import Path
+from perftui.cli_history import register
+p = argparse.ArgumentParser()
+p.add_argument("--history-dir", type=Path)
+register(p.add_subparsers(dest="cmd"))
+args = p.parse_args(sys.argv[1:])
+sys.exit(args.func(args))
+"""
+
+
+def fill(history: Path, runs: int) -> float:
+    """Write N run documents (from 12 distinct templates), then let the store index them.
+
+    Going through add_run 5,000 times would rewrite a growing index 5,000 times (minutes);
+    the store's own rebuild indexes the documents in one pass, as after a lost index.
+    """
+    templates = [
+        make_record([20 + i % 4, 20.3 + i % 4, 19.8 + i % 4], seed=i, tag=f"t{i % 3}")
+        for i in range(12)
+    ]
+    docs = history / DOCS_DIR
+    docs.mkdir(parents=True)
+    start = datetime(2024, 1, 1, tzinfo=UTC)
+    for n in range(runs):
+        record = dict(templates[n % len(templates)])
+        moment = start + timedelta(hours=n)
+        record["run_id"] = f"{moment:%Y%m%dT%H%M%SZ}-{n:06x}"
+        record["started_at"] = moment.isoformat().replace("+00:00", "Z")
+        record["content_hash"] = f"{n:064x}"
+        (docs / f"{record['run_id']}.json.gz").write_bytes(encode_doc(compact(record)))
+    began = time.perf_counter()
+    assert len(HistoryStore(history).list_runs()) == runs
+    return time.perf_counter() - began
+
+
+def timed(fn, repeat: int = 5) -> float:
+    """Median wall time of `repeat` calls, in seconds."""
+    times = []
+    for _ in range(repeat):
+        began = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - began)
+    return statistics.median(times)
+
+
+def cli(history: Path, *argv: str) -> None:
+    subprocess.run(
+        [sys.executable, "-c", CLI, "--history-dir", str(history), *argv],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        cwd=ROOT,
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5000)
+    parser.add_argument("--keep", type=Path, help="fill this folder and keep it")
+    args = parser.parse_args()
+    history = args.keep or Path(tempfile.mkdtemp(prefix="perftui-bench-"))
+    try:
+        began = time.perf_counter()
+        index_s = fill(history, args.runs)
+        fill_s = time.perf_counter() - began
+        store = HistoryStore(history)
+        ids = [s["run_id"] for s in store.list_runs()]
+        record = store.get(ids[0])
+        doc_kb = (history / DOCS_DIR / f"{ids[0]}.json.gz").stat().st_size / 1024
+        index_mb = (history / DB_NAME).stat().st_size / 2**20
+
+        def compare_in_process() -> None:
+            s = HistoryStore(history)
+            comparison_markdown(compare_runs(s.resolve(ids[-1][:20]), s.resolve(ids[-4])))
+
+        extra = make_record([21, 21.2, 20.9], seed=999, tag="bench-extra")
+        began = time.perf_counter()
+        store.add_run(extra)
+        add_s = time.perf_counter() - began
+        rows = [
+            (
+                "history list, in process (all runs)",
+                timed(lambda: HistoryStore(history).list_runs()),
+            ),
+            (
+                "history list --tag t1 --limit 20, in process",
+                timed(lambda: HistoryStore(history).list_runs(tag="t1", limit=20)),
+            ),
+            (
+                "compare A B (resolve 2 + verdicts + markdown), in process",
+                timed(compare_in_process),
+            ),
+            ("add_run with the index this size", add_s),
+            (
+                "`history list` CLI, fresh process",
+                timed(lambda: cli(history, "history", "list"), 3),
+            ),
+            (
+                "`compare A B` CLI (p95 +15 %: tests run), fresh process",
+                timed(lambda: cli(history, "compare", ids[-1][:20], ids[-4]), 3),
+            ),
+            (
+                "python startup + imports only (for reference)",
+                timed(
+                    lambda: subprocess.run(
+                        [sys.executable, "-c", "import perftui.cli_history"], check=True, cwd=ROOT
+                    ),
+                    3,
+                ),
+            ),
+        ]
+        print(
+            f"{args.runs} runs stored; run document {doc_kb:.1f} KB gzipped; "
+            f"index {index_mb:.2f} MB; fill {fill_s:.1f} s (index rebuild {index_s:.2f} s)"
+        )
+        print(f"record: {len(record['raw_runs'])} runs × {len(record['aggregated'])} keys")
+        width = max(len(name) for name, _ in rows)
+        print(f"{'operation'.ljust(width)}  seconds")
+        for name, seconds in rows:
+            print(f"{name.ljust(width)}  {seconds:7.3f}")
+    finally:
+        if args.keep is None:
+            shutil.rmtree(history, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
