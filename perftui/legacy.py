@@ -2,8 +2,11 @@
 
 A user's years of history must come along, once: each file is deduplicated on the hash of its
 original content, so importing a folder twice, or `latest.json` next to the `perf_*.json` it
-copies, adds nothing. Keys perftui added later are filled with None (never guessed), except heap
-drops, which the old reports hold implicitly in `mem_before`/`mem_after`.
+copies, adds nothing. Files perftui wrote itself (they carry `schema` and `run_id`) are taken as
+they are and deduplicated on their run id, since the run is already in the database.
+
+Keys perftui added later are filled with None (never guessed), except heap drops, which the old
+reports hold implicitly in `mem_before`/`mem_after`.
 """
 
 from __future__ import annotations
@@ -107,6 +110,8 @@ def read_legacy(path: Path) -> tuple[dict[str, Any], str]:
     if not isinstance(payload, dict) or not {"timestamp_utc", "raw_runs"} <= payload.keys():
         raise LegacyError(f"{path}: not a legacy perf history file (no timestamp_utc/raw_runs)")
     digest = content_hash(payload)
+    if payload.get("schema") and payload.get("run_id"):
+        return payload, digest  # written by perftui itself: already a full record
     match = _NAME_RE.match(path.name)
     started = parse_utc(payload.get("timestamp_utc")) or (
         parse_utc(match.group(1)) if match else None
@@ -153,16 +158,17 @@ def read_legacy(path: Path) -> tuple[dict[str, Any], str]:
 def import_paths(store: HistoryStore, paths: Iterable[Path]) -> ImportResult:
     """Import files and folders; bad files are reported and skipped, never half-stored."""
     result = ImportResult()
-    known = {s["content_hash"] for s in store.list_runs()}
+    stored = store.list_runs()
+    known = {s["content_hash"] for s in stored} | {s["run_id"] for s in stored}
     for path in legacy_files(paths):
         try:
             record, digest = read_legacy(path)
         except LegacyError as exc:
             result.errors.append(str(exc))
             continue
-        if digest in known:
+        if digest in known or record["run_id"] in known:
             result.duplicates.append(str(path))
             continue
         result.added.append(store.add_run(record, digest=digest))
-        known.add(digest)
+        known |= {digest, record["run_id"]}
     return result

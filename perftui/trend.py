@@ -13,7 +13,6 @@ import statistics
 from dataclasses import dataclass, field
 
 import plotext as plt
-from scipy import stats
 
 from perftui.compare import METRICS, Thresholds
 from perftui.store import HistoryStore
@@ -46,6 +45,8 @@ def _change(metric: str, before: float, after: float) -> float:
 
 def judge(trend: Trend, thresholds: Thresholds) -> None:
     """Fill the verdict fields of `trend` from its values (see the module docstring)."""
+    from scipy import stats  # imported on use: it costs half a second that `list` should not pay
+
     values = trend.values
     if len(values) < 2 * MIN_SEGMENT:
         trend.verdict = "insufficient data"

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
 from perftui.legacy import import_paths, read_legacy
 from perftui.store import HistoryStore
+from tests.history_factory import make_record
 
 FIXTURES = Path(__file__).parent / "fixtures" / "legacy"
 
@@ -60,3 +62,15 @@ def test_bad_files_are_reported_not_stored(tmp_path: Path) -> None:
     assert len(result.errors) == 2 and all("\n" not in e for e in result.errors)
     assert "not a legacy" in result.errors[1]
     assert store.list_runs() == []
+
+
+def test_files_written_by_perftui_dedupe_on_run_id(tmp_path: Path) -> None:
+    record = make_record(20.0, runs=1, profiles=["api"], phases=["burst"], max_samples=300)
+    store = HistoryStore(tmp_path / "h")
+    store.add_run(record)
+    (tmp_path / "perf_20260101T000000Z.json").write_text(json.dumps(record))
+    result = import_paths(store, [tmp_path])
+    assert result.added == [] and len(result.duplicates) == 1
+    other = HistoryStore(tmp_path / "other")
+    assert import_paths(other, [tmp_path]).added == [record["run_id"]]
+    assert other.get(record["run_id"])["settings"] == record["settings"]
