@@ -30,7 +30,8 @@ LEGEND = (
     'from noise ("no significant change"). Tests: `mann-whitney(runs)` on per-run values '
     "(≥ 4 runs a side), `distribution` = quantile test on the merged latency histograms, "
     "`fisher(counts)` on error counts, `welch(runs)` on 2–3 runs a side, `threshold` = change "
-    "under half the threshold, not tested."
+    "under half the threshold, not tested; `insufficient data` = one run a side and nothing "
+    "else to test, so never a regression."
 )
 CSV_METRICS = (
     "error_rate",
@@ -73,6 +74,12 @@ def fmt_change(row: Row) -> str:
     return f"{row.change:+.1f} {row.unit}"
 
 
+def fmt_p(p: float | None) -> str:
+    if p is None:
+        return "–"
+    return "<1e-4" if p < 1e-4 else f"{p:.2g}"
+
+
 def _run_line(label: dict[str, Any]) -> str:
     tag = f" tag `{label['tag']}`" if label.get("tag") else ""
     started = label.get("started_at") or label.get("timestamp_utc") or "?"
@@ -81,7 +88,7 @@ def _run_line(label: dict[str, Any]) -> str:
 
 def summary_line(comparison: Comparison) -> str:
     counts = comparison.counts()
-    parts = [f"{n} {v.lower()}" for v, n in counts.items() if n and v != "STABLE"]
+    parts = [f"{n} × {v}" for v, n in counts.items() if n and v != "STABLE"]
     return f"**{comparison.verdict}**: " + (", ".join(parts) or "nothing changed beyond noise")
 
 
@@ -121,7 +128,7 @@ def _md_table(rows: Sequence[Row], with_path: bool) -> list[str]:
     for r in rows:
         cell = f"| `{r.path}` " if with_path else ""
         note = f" ({r.note})" if r.note else ""
-        p = "–" if r.p_value is None else f"{r.p_value:.3g}"
+        p = fmt_p(r.p_value)
         out.append(
             f"{cell}| {METRICS[r.metric].label} | {fmt(r.a)} | {fmt(r.b)} | {fmt_change(r)} | "
             f"{r.threshold:g} {r.unit} | {VERDICT_MARK[r.verdict]}{note} | {r.test} | {p} |"
@@ -328,7 +335,7 @@ def _html_table(rows: Sequence[Row]) -> str:
         "<th>threshold</th><th>verdict</th><th>test</th><th>p</th></tr>"
     ]
     for r in rows:
-        p = "–" if r.p_value is None else f"{r.p_value:.3g}"
+        p = fmt_p(r.p_value)
         note = f" ({r.note})" if r.note else ""
         out.append(
             f'<tr class="{e(r.verdict)}"><td>{e(r.path or "(all)")}</td>'

@@ -118,7 +118,7 @@ def chart(items: list[Trend], width: int = 100, height: int = 20, color: bool = 
     if items:
         plt.title(f"{METRICS[items[0].metric].label} (median per run)")
     plt.xlabel("run, oldest → newest")
-    return plt.build()
+    return plt.build() if color else plt.uncolorize(plt.build())
 
 
 def describe(t: Trend) -> str:
