@@ -64,13 +64,19 @@ def classify(exc: BaseException) -> str:
 
 def _session(timeout: float) -> aiohttp.ClientSession:
     connector = aiohttp.TCPConnector(limit=1, ttl_dns_cache=300, enable_cleanup_closed=True)
-    return aiohttp.ClientSession(
+    session = aiohttp.ClientSession(
         connector=connector,
         timeout=aiohttp.ClientTimeout(total=timeout),
         headers={"User-Agent": USER_AGENT},
         cookie_jar=aiohttp.DummyCookieJar(),
         auto_decompress=False,
     )
+    # aiohttp silently resends an idempotent request once when the connection is reset or
+    # closed under it (aio-libs/aiohttp#10790: no public switch). A load tester must not: the
+    # reset would vanish from the error count and its time would inflate the retry's latency.
+    if hasattr(session, "_retry_connection"):
+        session._retry_connection = False
+    return session
 
 
 async def _client(
