@@ -17,6 +17,7 @@ import httpx
 RETRY_STATUSES = frozenset({429, 503, 504})
 CONNECT_RETRIES = 3  # transport errors are retried fewer times than the device's "busy" answers
 MAX_DEBUG_BODY = 1_000_000  # a debug body larger than this is not telemetry; refuse it
+DEFAULT_DEADLINE_S = 6.0  # the reference's request timeout, for a client built without one
 
 
 def client(base_url: str, timeout: float) -> httpx.AsyncClient:
@@ -40,11 +41,11 @@ async def probe(
     attempts = max(1, retries)
     for attempt in range(1, attempts + 1):
         try:
-            resp = await http.get(path)
-            if 200 <= resp.status_code < 500:
-                return True, f"HTTP {resp.status_code}"
-            last = f"HTTP {resp.status_code}"
-        except httpx.HTTPError as exc:
+            status = await _status(http, path)
+            if 200 <= status < 500:
+                return True, f"HTTP {status}"
+            last = f"HTTP {status}"
+        except (httpx.HTTPError, TimeoutError) as exc:
             last = describe(exc)
         if attempt < attempts:
             log("warning", f"probe {path} attempt {attempt}/{attempts} failed: {last}; retrying")
@@ -54,8 +55,36 @@ async def probe(
     return False, last
 
 
+def _deadline(http: httpx.AsyncClient) -> float:
+    """The request timeout, applied to the whole exchange (httpx's applies per socket read)."""
+    return http.timeout.read or DEFAULT_DEADLINE_S
+
+
+async def _status(http: httpx.AsyncClient, path: str) -> int:
+    """The status of GET `path`; the body is not read (a probe needs no more)."""
+    async with asyncio.timeout(_deadline(http)), http.stream("GET", path) as resp:
+        return resp.status_code
+
+
+async def _get(http: httpx.AsyncClient, path: str) -> tuple[int, bytes | None]:
+    """GET `path` within one deadline; the body is None once it outgrows MAX_DEBUG_BODY.
+
+    A device that drips its telemetry, or sends it without end, would otherwise hold the run
+    before its phase forever (every byte resets httpx's read timeout) or fill our memory.
+    """
+    async with asyncio.timeout(_deadline(http)), http.stream("GET", path) as resp:
+        body = bytearray()
+        async for chunk in resp.aiter_bytes():
+            body += chunk
+            if len(body) > MAX_DEBUG_BODY:
+                return resp.status_code, None
+        return resp.status_code, bytes(body)
+
+
 def describe(exc: BaseException) -> str:
     """A short human description of a transport error."""
+    if isinstance(exc, TimeoutError) and not isinstance(exc, httpx.HTTPError):
+        return "TimeoutError: no complete answer within the request timeout"
     text = str(exc) or type(exc).__name__
     return f"{type(exc).__name__}: {text}" if text != type(exc).__name__ else text
 
@@ -72,22 +101,22 @@ async def fetch_json(
     while True:
         attempt += 1
         try:
-            resp = await http.get(path)
-        except httpx.HTTPError as exc:
+            status, content = await _get(http, path)
+        except (httpx.HTTPError, TimeoutError) as exc:
             transport_failures += 1
             if transport_failures >= CONNECT_RETRIES or attempt > retries:
                 return None, describe(exc)
             await asyncio.sleep(delay_ms / 1000 * attempt)
             continue
-        if resp.status_code in RETRY_STATUSES and attempt <= retries:
+        if status in RETRY_STATUSES and attempt <= retries:
             await asyncio.sleep(delay_ms / 1000 * attempt)
             continue
-        if resp.status_code != 200:
-            return None, f"HTTP {resp.status_code}"
-        if len(resp.content) > MAX_DEBUG_BODY:
-            return None, f"body too large ({len(resp.content)} bytes)"
+        if status != 200:
+            return None, f"HTTP {status}"
+        if content is None:
+            return None, f"body too large (more than {MAX_DEBUG_BODY} bytes)"
         try:
-            data = json.loads(resp.content)
+            data = json.loads(content)
         except ValueError:
             return None, "malformed JSON"
         if not isinstance(data, dict):

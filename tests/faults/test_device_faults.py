@@ -4,6 +4,8 @@ documented one (README, "Exit status")."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import threading
 import time
@@ -13,9 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import web
 
 from tests.faults.conftest import (
     DURATION_S,
+    FAULT_FLAGS,
     PROBE_OUTSIDE_FAULTS,
     STARTUP_ALLOWANCE_S,
     TIMEOUT_S,
@@ -219,3 +223,62 @@ def test_device_boots_late_then_dies_mid_phase(
 
 def _latest(history: Path) -> dict[str, Any]:
     return json.loads((history / "latest.json").read_text(encoding="utf-8"))
+
+
+async def _hello(_request: web.Request) -> web.Response:
+    return web.Response(text="hello\n")
+
+
+async def _endless_drip(request: web.Request) -> web.StreamResponse:
+    """A JSON body that starts and never ends, one byte every 20 ms (each resets a read timeout)."""
+    response = web.StreamResponse(headers={"Content-Type": "application/json"})
+    await response.prepare(request)
+    with contextlib.suppress(ConnectionError):
+        await response.write(b'{"heap": {"internal_free": 1')
+        while True:
+            await asyncio.sleep(0.02)
+            await response.write(b"0")
+    return response
+
+
+def test_dripping_endless_telemetry_and_probe_bodies_do_not_hold_the_run(
+    loopback_app, spawn, tmp_path: Path
+) -> None:
+    """No watchdog covers the probe and the telemetry reads, so each needs its own deadline."""
+    device = loopback_app(
+        {
+            "/hello": _hello,
+            "/slow-probe": _endless_drip,
+            "/debug/server-stats": _endless_drip,
+            "/debug/memory-stats": _endless_drip,
+        }
+    )
+    started = time.monotonic()
+    run = spawn(
+        perftui_argv(
+            "127.0.0.1",
+            tmp_path,
+            "--port",
+            str(device.port),
+            "--paths",
+            "/hello",
+            *FAULT_FLAGS,
+            "--runs",
+            "1",
+            "--long-duration",
+            "0",
+            "--burst-clients",
+            "2",
+            "--probe-path",
+            "/slow-probe",
+            "--post-phase-settle-ms",
+            "0",
+        )
+    )
+    code, _out, err = run.finish(timeout=30)
+    assert code == 0, err
+    assert "Traceback" not in err
+    assert "device memory stats unavailable (TimeoutError: no complete answer" in err
+    assert time.monotonic() - started < 15
+    report = _latest(tmp_path)["raw_runs"][0]["results"][0]["report"]
+    assert report["telemetry_available"] is False and report["ok"] == report["requests_total"] > 0
