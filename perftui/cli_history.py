@@ -17,6 +17,7 @@ from typing import Any
 
 from perftui.compare import METRICS, ConfigError, Thresholds, compare_runs, load_thresholds
 from perftui.config import EXIT_BAD_INPUT, EXIT_GATE_FAILED, EXIT_OK, default_history_dir
+from perftui.files import atomic_write_bytes
 from perftui.legacy import import_paths
 from perftui.record import markdown as run_markdown
 from perftui.reports import (
@@ -29,7 +30,7 @@ from perftui.reports import (
     runs_json,
     summary_line,
 )
-from perftui.store import HistoryStore, StoreError, atomic_write_bytes, parse_utc
+from perftui.store import HistoryStore, StoreError, parse_utc
 from perftui.trend import chart, describe, trends
 
 Handler = Callable[[argparse.Namespace], int]

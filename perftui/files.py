@@ -1,7 +1,7 @@
 """Atomic file writes and the legacy runner's output files in the history dir.
 
 A reader (a CI script, the TUI, another perftui) must never see half a file, and a crash must
-never leave one: every write goes to `<file>.tmp`, is fsynced, then renamed over the target.
+never leave one: every write goes to a temp file beside the target, is fsynced, then renamed.
 """
 
 from __future__ import annotations
@@ -21,21 +21,27 @@ class HistoryDirError(OSError):
     """The history dir cannot take our files; raised before any load is sent."""
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(text)
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Temp file (unique per process), fsync, rename, fsync the folder: old or new, never half."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as fh:
+        fh.write(data)
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def atomic_write_json(path: Path, data: Any) -> None:
     atomic_write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
 
 
-def _fsync_dir(folder: Path) -> None:
+def fsync_dir(folder: Path) -> None:
+    """Make a rename durable; a folder that cannot be opened (Windows) needs no fsync."""
     try:
         fd = os.open(folder, os.O_RDONLY)
     except OSError:

@@ -35,6 +35,8 @@ from filelock import FileLock, Timeout
 from tinydb import Query, TinyDB
 from tinydb.storages import Storage
 
+from perftui.files import atomic_write_bytes, fsync_dir
+
 SCHEMA_VERSION = 1
 DB_NAME = "perftui.json"
 DOCS_DIR = "runs"
@@ -102,27 +104,6 @@ def compact(value: Any) -> Any:
 def encode_doc(record: dict[str, Any]) -> bytes:
     """A run document as stored: compact JSON, gzipped (JSON aggregates shrink about 5×)."""
     return gzip.compress(json.dumps(record, separators=(",", ":")).encode(), 6, mtime=0)
-
-
-def _fsync_dir(directory: Path) -> None:
-    if os.name == "nt":  # directories cannot be opened for fsync on Windows; rename is durable
-        return
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write via a temp file, fsync, rename, fsync the directory: readers see old or new, whole."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)
 
 
 class AtomicJSONStorage(Storage):
@@ -277,7 +258,7 @@ class HistoryStore:
             target = self.db_path.with_name(f"{DB_NAME}.corrupt-{stamp}-{n}")
             n += 1
         os.replace(self.db_path, target)
-        _fsync_dir(self.dir)
+        fsync_dir(self.dir)
         db = TinyDB(str(self.db_path), storage=AtomicJSONStorage)
         count = self._rebuild(db)
         message = (
