@@ -12,6 +12,7 @@ import multiprocessing as mp
 import os
 import queue
 import signal
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -64,8 +65,23 @@ def _child_main(config: RunConfig, events: Any, stop_flag: Any, parent: int) -> 
     signal.signal(signal.SIGTERM, lambda *_: stop_flag.set())
     _install_fast_loop()
     asyncio.run(_engine(config, events, stop_flag, parent))
+    _flush_events(events, parent)
+
+
+def _flush_events(events: Any, parent: int) -> None:
+    """Wait until the queue's pipe has taken every event, unless the parent is gone.
+
+    Without a reader the pipe fills (64 KiB: a big run record or a few seconds of heartbeats)
+    and `join_thread()` would block forever, leaving an orphaned engine behind a killed CLI.
+    """
     events.close()
-    events.join_thread()
+    joiner = threading.Thread(target=events.join_thread, daemon=True)
+    joiner.start()
+    while joiner.is_alive():
+        joiner.join(PARENT_CHECK_S)
+        if os.getppid() != parent:
+            events.cancel_join_thread()  # nobody will read: exit without draining
+            return
 
 
 class EngineProcess:

@@ -1,0 +1,182 @@
+"""Process faults: SIGKILL at random points, SIGTERM, two runs at once.
+
+A killed run may lose itself, never what was stored before it: afterwards every JSON file in the
+history dir parses, the history database loads, the completed run is byte for byte intact, no
+engine process is left loading the device, and the next run takes over the stale lock.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from perftui.store import HistoryStore
+from tests.engine_helpers import run_cli
+from tests.faults.conftest import Spawned, children, perftui_argv, wait_gone
+
+SEED = 20261123
+ENGINE_EXIT_S = 2.0  # the engine checks its parent five times a second, then stops gracefully
+# Distinct paths make a large run record: with 150 the record of one phase alone is larger than
+# a pipe's 64 KiB buffer, so an engine whose parent died cannot hand it over.
+MANY_PATHS = ",".join(f"/hello?n={i}" for i in range(60))
+HUGE_RECORD_PATHS = ",".join(f"/hello?n={i}" for i in range(150))
+
+
+def _run_argv(port: int, history: Path, *flags: str) -> list[str]:
+    return perftui_argv(
+        "127.0.0.1",
+        history,
+        "--port",
+        str(port),
+        "--burst-duration",
+        "1",
+        "--long-duration",
+        "0",
+        "--burst-clients",
+        "4",
+        "--between-runs-sleep-ms",
+        "0",
+        "--post-phase-settle-ms",
+        "0",
+        "--heartbeat-ms",
+        "250",
+        "--probe-retries",
+        "2",
+        *flags,
+    )
+
+
+def _engine_of(run: Spawned) -> list[int]:
+    """The engine process (and multiprocessing's resource tracker) under a `perftui run`."""
+    kids = children(run.proc.pid)
+    assert kids, "the engine process was not found"
+    return kids
+
+
+def _json_files_parse(history: Path) -> None:
+    for path in history.glob("*.json"):
+        json.loads(path.read_text(encoding="utf-8"))  # raises on a torn file
+
+
+def test_orphaned_engine_stops_stores_the_run_and_exits(sim, spawn, tmp_path: Path) -> None:
+    """SIGKILL of the CLI alone: its engine notices, stops, keeps the run as stopped and exits,
+    even when its event pipe is full (a large record, nobody reading)."""
+    run = spawn(_run_argv(sim.port, tmp_path, "--paths", HUGE_RECORD_PATHS, "--runs", "3"))
+    run.wait_line(lambda line: "done adhoc/burst" in line)
+    engine = _engine_of(run)
+    time.sleep(0.3)  # well into run 2's phase
+    run.proc.send_signal(signal.SIGKILL)
+    run.proc.wait(5)
+    killed_at = time.monotonic()
+    assert wait_gone(engine, ENGINE_EXIT_S + 1.0) == [], "the orphaned engine kept running"
+    assert time.monotonic() - killed_at < ENGINE_EXIT_S + 1.0
+    partial = json.loads((tmp_path / "latest.partial.json").read_text(encoding="utf-8"))
+    assert partial["status"] == "stopped" and 1 <= len(partial["raw_runs"]) <= 2
+    [stored] = HistoryStore(tmp_path).list_runs()
+    assert stored["status"] == "stopped" and stored["run_id"] == partial["run_id"]
+    assert not (tmp_path / "latest.json").exists()
+    handled = sim.stats.requests_handled
+    time.sleep(0.3)
+    assert sim.stats.requests_handled == handled  # no load left running against the device
+
+
+KILL_POINTS = ("during_phase", "around_partial_write", "during_final_writes", "random_time")
+
+
+def _kill(run: Spawned, point: str, rng: random.Random) -> tuple[str, list[int]]:
+    """SIGKILL at `point`: the CLI alone, or the CLI with its engine (like an OOM kill)."""
+    if point == "during_phase":
+        run.wait_line(lambda line: "] adhoc run 2/2 burst" in line)
+        time.sleep(rng.uniform(0.1, 0.8))
+    elif point == "around_partial_write":  # the engine writes the partial as it reports a phase
+        run.wait_line(lambda line: "done adhoc/burst" in line)
+        time.sleep(rng.uniform(0.0, 0.03))
+    elif point == "during_final_writes":  # after the last phase: record, files, database
+        run.wait_line(lambda line: "done adhoc/burst" in line)
+        run.wait_line(lambda line: "done adhoc/burst" in line)
+        time.sleep(rng.uniform(0.0, 0.08))
+    else:
+        time.sleep(rng.uniform(0.2, 3.5))
+    group = rng.random() < 0.5 or point in ("around_partial_write", "during_final_writes")
+    engine = children(run.proc.pid)
+    if group:
+        os.killpg(run.proc.pid, signal.SIGKILL)
+    else:
+        run.proc.send_signal(signal.SIGKILL)
+    return ("group" if group else "cli"), engine
+
+
+def test_sigkill_at_random_points_loses_nothing_stored(
+    sim, spawn, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    assert run_cli(sim.port, tmp_path, "--paths", "/hello", "--tag", "complete") == 0
+    [completed] = HistoryStore(tmp_path).list_runs()
+    kept = {p: p.read_bytes() for p in tmp_path.glob("perf_*_complete.*")}
+    assert len(kept) == 2
+    rng = random.Random(SEED)
+    points = [*KILL_POINTS, rng.choice(KILL_POINTS)]
+    for point in points:
+        run = spawn(_run_argv(sim.port, tmp_path, "--paths", MANY_PATHS, "--runs", "2"))
+        who, engine = _kill(run, point, rng)
+        run.proc.wait(5)
+        assert wait_gone(engine, ENGINE_EXIT_S) == [], (point, who)
+        _json_files_parse(tmp_path)  # latest.json, latest.partial.json: whole or absent
+        runs = {s["run_id"]: s for s in HistoryStore(tmp_path).list_runs()}
+        assert completed["run_id"] in runs, (point, who)
+        assert HistoryStore(tmp_path).get(completed["run_id"])["status"] == "finished"
+        assert {p: p.read_bytes() for p in kept} == kept
+    capfd.readouterr()
+    # The next run takes over the lock the killed ones left behind, and finishes.
+    assert run_cli(sim.port, tmp_path, "--paths", "/hello", "--tag", "after") == 0
+    statuses = {s["tag"]: s["status"] for s in HistoryStore(tmp_path).list_runs()}
+    assert statuses["complete"] == statuses["after"] == "finished"
+    assert not (tmp_path / "latest.partial.json").exists()
+    err = capfd.readouterr().err
+    assert "could not store" not in err and "Traceback" not in err
+
+
+def test_sigterm_keeps_the_partial_run_as_stopped_in_history(sim, spawn, tmp_path: Path) -> None:
+    """(The graceful stop itself is in tests/test_run.py; here: the history database has it.)"""
+    run = spawn(_run_argv(sim.port, tmp_path, "--paths", "/hello", "--runs", "5"))
+    run.wait_line(lambda line: "done adhoc/burst" in line)
+    run.proc.send_signal(signal.SIGTERM)
+    code, out, err = run.finish(timeout=20)
+    assert code == 130, err
+    partial = json.loads((tmp_path / "latest.partial.json").read_text(encoding="utf-8"))
+    [stored] = HistoryStore(tmp_path).list_runs(status="stopped")
+    assert stored["run_id"] == partial["run_id"]
+    full = HistoryStore(tmp_path).get(stored["run_id"])
+    assert full["raw_runs"] == partial["raw_runs"] and 1 <= len(full["raw_runs"]) < 5
+    assert f"run {partial['run_id']} stopped" in out
+
+
+def _holder_pid(err: str) -> int:
+    match = re.search(r"holds .* \(pid (\d+), started 20\d\d-", err)
+    assert match, err
+    return int(match.group(1))
+
+
+def test_two_runs_on_one_history_dir_one_waits_out_two_dirs_both_run(
+    sim, spawn, tmp_path: Path
+) -> None:
+    shared, other = tmp_path / "shared", tmp_path / "other"
+    flags = ("--paths", "/hello", "--burst-duration", "1.5")
+    racers = [spawn(_run_argv(sim.port, shared, *flags)) for _ in range(2)]
+    neighbour = spawn(_run_argv(sim.port, other, *flags))
+    results = [r.finish(timeout=30) for r in racers]
+    by_code = {code: (run, err) for (code, _, err), run in zip(results, racers, strict=True)}
+    assert sorted(by_code) == [0, 3], results
+    winner, loser_err = by_code[0][0], by_code[3][1]
+    assert _holder_pid(loser_err) == winner.proc.pid
+    assert loser_err.count("\n") == 1 and loser_err.startswith("perftui: could not run:")
+    code, _out, err = neighbour.finish(timeout=30)
+    assert code == 0, err  # another history dir is another lock
+    assert len(HistoryStore(shared).list_runs()) == 1
+    assert len(HistoryStore(other).list_runs()) == 1
