@@ -299,6 +299,15 @@ class Suite:
             if status == "hard_stop":
                 exit_code = EXIT_COULD_NOT_RUN
                 self.log("error", f"hard stop: {self.hard_stop_reason}")
+            elif "latest" not in written:
+                # A script reading latest.json would read the previous run as this one: a pass
+                # must not be reported for results that were never stored (disk full, say).
+                exit_code = EXIT_COULD_NOT_RUN
+                self.log(
+                    "error",
+                    f"the run's results were not stored: {files.LATEST_NAME} in "
+                    f"{cfg.history_dir} is not this run",
+                )
             else:
                 exit_code = EXIT_OK if payload["overall_pass"] else EXIT_GATE_FAILED
         if unreachable_at_start:

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from perftui.store import HistoryStore
-from tests.engine_helpers import run_cli
+from tests.engine_helpers import FAST, run_cli
 from tests.faults.conftest import Spawned, children, perftui_argv, wait_gone
 
 SEED = 20261123
@@ -30,27 +30,7 @@ HUGE_RECORD_PATHS = ",".join(f"/hello?n={i}" for i in range(150))
 
 
 def _run_argv(port: int, history: Path, *flags: str) -> list[str]:
-    return perftui_argv(
-        "127.0.0.1",
-        history,
-        "--port",
-        str(port),
-        "--burst-duration",
-        "1",
-        "--long-duration",
-        "0",
-        "--burst-clients",
-        "4",
-        "--between-runs-sleep-ms",
-        "0",
-        "--post-phase-settle-ms",
-        "0",
-        "--heartbeat-ms",
-        "250",
-        "--probe-retries",
-        "2",
-        *flags,
-    )
+    return perftui_argv("127.0.0.1", history, "--port", str(port), *FAST, *flags)
 
 
 def _engine_of(run: Spawned) -> list[int]:
