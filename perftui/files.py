@@ -6,6 +6,7 @@ never leave one: every write goes to a temp file beside the target, is fsynced, 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -24,11 +25,16 @@ class HistoryDirError(OSError):
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Temp file (unique per process), fsync, rename, fsync the folder: old or new, never half."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):  # a full disk must not keep half a temp file too
+            tmp.unlink()
+        raise
     fsync_dir(path.parent)
 
 
