@@ -12,6 +12,7 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
+from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane
 from textual_plotext import PlotextPlot
@@ -43,12 +44,6 @@ def latency_curve(record: dict[str, Any], key: str) -> list[float] | None:
     if merged is None or not merged.get_total_count():
         return None
     return [merged.get_value_at_percentile(q) / 1000.0 for q in CURVE]
-
-
-def short_key(key: str) -> str:
-    """`python_heavy:burst` → `python_heavy:b`, so bar labels fit under the bars."""
-    profile, _, phase = key.partition(":")
-    return f"{profile}:{phase[:1]}"
 
 
 class CompareScreen(Screen[None]):
@@ -105,7 +100,9 @@ class CompareScreen(Screen[None]):
             with TabPane("Charts", id="tab-charts"):
                 yield Static("", id="chart-key")
                 yield PlotextPlot(id="latency-plot")
-                yield PlotextPlot(id="rps-plot")
+                with Vertical(id="rps-box"):
+                    yield PlotextPlot(id="rps-plot")
+                    yield Static("", id="rps-keys")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -168,12 +165,17 @@ class CompareScreen(Screen[None]):
         plt.clear_figure()
         rows = [r for r in self.comparison.rows if r.path is None and r.metric == "rps_ok"]
         if rows:
+            # Numbered ticks: plotext places long text tick labels differently from one process
+            # to the next (hash order), so the names go in the legend line under the chart.
+            xs = list(range(1, len(rows) + 1))
             plt.multiple_bar(
-                [short_key(r.key) for r in rows],
-                [[r.a or 0.0 for r in rows], [r.b or 0.0 for r in rows]],
-                labels=["A", "B"],
+                xs, [[r.a or 0.0 for r in rows], [r.b or 0.0 for r in rows]], labels=["A", "B"]
             )
+            plt.xticks(xs, [str(x) for x in xs])
             plt.title("rps ok per key, A vs B")
+        self.query_one("#rps-keys", Static).update(
+            "  ".join(f"{i} {r.key}" for i, r in enumerate(rows, start=1))
+        )
         widget.refresh()
 
     # ----- actions -----------------------------------------------------------------------

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from rich.text import Text
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
@@ -106,6 +107,7 @@ class ResultsScreen(Screen[None]):
             yield Static(f"hard stop: {self.record['hard_stop_reason']}", classes="warning")
         with Vertical(id="results-body"):
             yield DataTable(id="aggregated", cursor_type="row", zebra_stripes=True)
+            yield Static("", id="reasons")
             yield Static("", id="previous-title")
             yield DataTable(id="vs-previous", cursor_type="row", zebra_stripes=True)
         yield Footer()
@@ -146,6 +148,14 @@ class ResultsScreen(Screen[None]):
                 "; ".join(why) or "-",
                 key=key,
             )
+
+    @on(DataTable.RowHighlighted, "#aggregated")
+    def _show_reasons(self, event: DataTable.RowHighlighted) -> None:
+        """The reasons of the row under the cursor, whole (the column is cut on 80 columns)."""
+        key = event.row_key.value
+        why = fail_reasons(self.record).get(key or "", [])
+        text = Text.assemble((f"{key}: ", "bold"), "; ".join(why) if why else "all gates passed")
+        self.query_one("#reasons", Static).update(text)
 
     def _fill_previous(self) -> None:
         title = self.query_one("#previous-title", Static)

@@ -38,6 +38,7 @@ from perftui.profiles import Profile, ProfileError, builtin_names, resolve_profi
 SIM = "__sim__"
 DEFAULT_PROFILES = ("api", "mixed", "static")
 PROBE_DEBOUNCE_S = 0.6
+WIDE = 120
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +107,7 @@ class RunRequest:
 class SetupScreen(Screen[None]):
     """Choose what to run; the health probe says whether the device answers before Start."""
 
-    HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-narrow"), (120, "-wide")]
+    HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-narrow"), (WIDE, "-wide")]
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+s", "start", "Start run", priority=True),
@@ -183,6 +184,8 @@ class SetupScreen(Screen[None]):
             self._add_profile_file(str(path), quiet=True)
         self._show_profile(selection.get_option_at_index(0).value if selection.option_count else "")
         self.schedule_probe(0)
+        if self.app.size.width >= WIDE:  # room to show every setting at once
+            self.query_one("#advanced", Collapsible).collapsed = False
 
     # ----- profiles ----------------------------------------------------------------------
 

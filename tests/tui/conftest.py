@@ -1,0 +1,54 @@
+"""Helpers for the TUI's pilot and snapshot tests."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from textual.pilot import Pilot
+from textual.widgets import SelectionList
+
+from perftui.tui.setup import SetupScreen
+
+# One-second phases, no pauses: a whole run of one profile takes about three seconds.
+FAST = {
+    "f-burst_duration": "1",
+    "f-long_duration": "1",
+    "f-burst_clients": "4",
+    "f-long_clients": "4",
+    "runs": "1",
+    "f-between_runs_sleep_ms": "0",
+    "f-post_phase_settle_ms": "0",
+    # One-second phases on a shared 2-core machine make the tail ratio noisy; not tested here.
+    "f-max_tail_p95_ratio": "100",
+}
+
+
+def fill_setup(
+    screen: SetupScreen, profiles: tuple[str, ...] = ("c_static_only",), **values: str
+) -> None:
+    """Short phases (the advanced section) and the chosen profiles only."""
+    for field, value in {**FAST, **values}.items():
+        screen.set_value(field, value)
+    chosen = screen.query_one("#profiles", SelectionList)
+    chosen.deselect_all()
+    for name in profiles:
+        chosen.select(name)
+
+
+async def wait_for(pilot: Pilot, condition: Callable[[], bool], timeout: float = 30.0) -> None:
+    """Let the app run until `condition()` holds; fail the test after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {condition}")
+        await pilot.pause(0.05)
+
+
+@pytest.fixture
+def history_dir(tmp_path: Path) -> Path:
+    folder = tmp_path / "history"
+    folder.mkdir()
+    return folder

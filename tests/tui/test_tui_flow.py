@@ -1,0 +1,178 @@
+"""End-to-end pilot tests: the real engine process against the real simulated device."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from textual.pilot import Pilot
+from textual.widgets import DataTable, Input, Select, Sparkline
+
+from perftui.app import PerftuiApp
+from perftui.lock import RunLock
+from perftui.store import HistoryStore
+from perftui.tui.comparison import CompareScreen
+from perftui.tui.dialogs import ConfirmDialog, HelpScreen, TextPrompt
+from perftui.tui.history import HistoryScreen
+from perftui.tui.live import LiveScreen
+from perftui.tui.results import ResultsScreen
+from perftui.tui.setup import SetupScreen
+from tests.tui.conftest import fill_setup, wait_for
+
+
+async def run_to_results(pilot: Pilot, app: PerftuiApp) -> ResultsScreen:
+    await pilot.press("ctrl+s")
+    return await wait_for_results(pilot, app)
+
+
+async def wait_for_results(pilot: Pilot, app: PerftuiApp) -> ResultsScreen:
+    await wait_for(pilot, lambda: isinstance(app.screen, ResultsScreen), timeout=45)
+    await wait_for(pilot, lambda: app.screen.is_mounted)
+    await pilot.pause()
+    return app.screen  # type: ignore[return-value]
+
+
+async def test_abort_asks_and_keeps_the_partial_run(history_dir: Path) -> None:
+    app = PerftuiApp(history_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, SetupScreen))
+        fill_setup(app.screen, **{"f-burst_duration": "30"})
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: isinstance(app.screen, LiveScreen))
+        live: LiveScreen = app.screen  # type: ignore[assignment]
+        await wait_for(pilot, lambda: live.beats >= 3)
+        spark = live.query_one("#spark-burst-p95", Sparkline)
+        first = len(spark.data or [])
+        await wait_for(pilot, lambda: len(spark.data or []) >= first + 2)
+        assert live.refreshes >= 3
+        assert "beat" in str(live.query_one("#beat").render())
+
+        await pilot.press("a")  # asked first; "no" keeps the run going
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        await pilot.press("n")
+        await wait_for(pilot, lambda: app.screen is live)
+        beats = live.beats
+        await wait_for(pilot, lambda: live.beats > beats)
+        assert live.finished is None
+
+        await pilot.press("a")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        await pilot.press("y")
+        results = await wait_for_results(pilot, app)
+        assert results.record["status"] == "stopped"
+        assert "STOPPED" in str(results.query_one("#results-title").render())
+
+    partial = json.loads((history_dir / "latest.partial.json").read_text())
+    assert partial["status"] == "stopped"
+    [stored] = HistoryStore(history_dir).list_runs()
+    assert stored["status"] == "stopped"
+    with RunLock(history_dir / ".perf_regression.lock"):  # released: a new run may take it
+        pass
+
+
+async def test_two_runs_history_compare_export(history_dir: Path, tmp_path: Path) -> None:
+    app = PerftuiApp(history_dir)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, SetupScreen))
+        setup = app.screen
+        fill_setup(setup, tag="first")
+        first = await run_to_results(pilot, app)
+        assert first.record["status"] == "finished"
+        assert first.previous is None
+        table = first.query_one("#aggregated", DataTable)
+        assert table.row_count == 2  # c_static_only:burst and :long
+
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: app.screen is setup)
+        setup.set_value("tag", "second")
+        second = await run_to_results(pilot, app)
+        assert second.previous is not None  # same sim port, same profiles: comparable
+        assert second.previous["tag"] == "first"
+        assert second.query_one("#vs-previous", DataTable).row_count > 0
+
+        await pilot.press("f2")
+        await wait_for(pilot, lambda: isinstance(app.screen, HistoryScreen))
+        history: HistoryScreen = app.screen  # type: ignore[assignment]
+        runs = history.query_one("#runs", DataTable)
+        assert runs.row_count == 2
+        await pilot.press("space", "down", "space")
+        assert len(history.selected) == 2
+        await pilot.press("c")
+        await wait_for(pilot, lambda: isinstance(app.screen, CompareScreen))
+        compare: CompareScreen = app.screen  # type: ignore[assignment]
+        assert compare.comparison.a["tag"] == "first"  # the older run is A
+        assert compare.comparison.b["tag"] == "second"
+        rows = compare.query_one("#compare-table", DataTable).row_count
+        await pilot.press("p")
+        assert compare.query_one("#compare-table", DataTable).row_count > rows
+        await pilot.press("g")
+
+        for name in ("report.md", "report.html"):
+            await pilot.press("e")
+            await wait_for(pilot, lambda: isinstance(app.screen, TextPrompt))
+            app.screen.query_one("#answer", Input).value = str(tmp_path / name)
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: app.screen is compare)
+        markdown = (tmp_path / "report.md").read_text()
+        assert "## perftui comparison" in markdown
+        assert compare.comparison.a["run_id"] in markdown
+        assert "<html" in (tmp_path / "report.html").read_text().lower()
+
+
+async def test_invalid_input_is_marked_before_start(history_dir: Path) -> None:
+    app = PerftuiApp(history_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, SetupScreen))
+        setup: SetupScreen = app.screen  # type: ignore[assignment]
+        for field, value in (("runs", "0"), ("f-max_p95_ms", "fast"), ("tag", "@@")):
+            fill_setup(setup, **{field: value})
+            await pilot.pause()
+            assert setup.query_one(f"#{field}", Input).has_class("-invalid")
+            await pilot.press("ctrl+s")
+            await pilot.pause()
+            assert app.screen is setup
+            assert "✗" in str(setup.query_one("#setup-error").render())
+        fill_setup(setup)
+        setup.query_one("#device", Select).clear()  # "other": the typed host:port
+        await pilot.pause()
+        assert not setup.query_one("#host", Input).disabled
+        setup.set_value("host", "not a host")
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert app.screen is setup
+        assert setup.query_one("#host", Input).has_class("-invalid")
+
+
+async def test_lock_held_by_another_run(history_dir: Path) -> None:
+    lock = RunLock(history_dir / ".perf_regression.lock")
+    lock.acquire()
+    try:
+        app = PerftuiApp(history_dir)
+        said: list[str] = []
+        async with app.run_test(size=(80, 24)) as pilot:
+            await wait_for(pilot, lambda: isinstance(app.screen, SetupScreen))
+            setup = app.screen
+            fill_setup(setup)
+            notify = app.notify
+            app.notify = lambda message, **kw: (said.append(message), notify(message, **kw))[1]
+            await pilot.press("ctrl+s")
+            await wait_for(pilot, lambda: any("another perftui run" in m for m in said))
+            await wait_for(pilot, lambda: app.screen is setup)
+    finally:
+        lock.release()
+
+
+async def test_help_and_command_palette(history_dir: Path) -> None:
+    app = PerftuiApp(history_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, SetupScreen))
+        await pilot.press("f1")
+        await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, SetupScreen))
+        await pilot.press("ctrl+p")
+        await pilot.pause(0.3)
+        await pilot.press(*"History")
+        await pilot.pause(0.5)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, HistoryScreen))
