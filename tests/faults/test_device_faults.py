@@ -174,7 +174,7 @@ def test_device_boots_late_then_dies_mid_phase(
             "--timeout",
             "0.5",
             "--probe-retries",
-            "6",
+            "5",
             "--between-runs-sleep-ms",
             "0",
             "--post-phase-settle-ms",
@@ -186,7 +186,7 @@ def test_device_boots_late_then_dies_mid_phase(
         )
     )
     started = time.monotonic()
-    run.wait_line(lambda line: "probe /hello attempt 1/6 failed" in line)
+    run.wait_line(lambda line: "probe /hello attempt 1/5 failed" in line)
     booted = threading.Event()
     late_sims(port, 0.0, crash_after=1.5)
     if comes_back:
@@ -212,12 +212,12 @@ def test_device_boots_late_then_dies_mid_phase(
         assert payload["status"] == "finished" and payload["hard_stop_reason"] is None
         second = payload["raw_runs"][1]["results"][0]
         assert second["pass"] is True and second["report"]["err"] == 0
-        assert "probe /hello attempt 1/6 failed" in err.split("done adhoc/burst")[1]
+        assert "probe /hello attempt 1/5 failed" in err.split("done adhoc/burst")[1]
     else:
         assert code == 3, err
         assert payload["status"] == "hard_stop" and len(payload["raw_runs"]) == 1
         assert payload["hard_stop_reason"].startswith(
-            "health probe /hello failed before adhoc run 2 burst after 6 attempts"
+            "health probe /hello failed before adhoc run 2 burst after 5 attempts"
         )
 
 

@@ -160,3 +160,39 @@ def test_two_runs_on_one_history_dir_one_waits_out_two_dirs_both_run(
     assert code == 0, err  # another history dir is another lock
     assert len(HistoryStore(shared).list_runs()) == 1
     assert len(HistoryStore(other).list_runs()) == 1
+
+
+def test_sigterm_while_the_device_hangs_stops_within_the_grace(
+    make_sim, spawn, tmp_path: Path
+) -> None:
+    """In-flight requests to a hung device do not hold a stop for their 30 s timeout."""
+    hung = make_sim(hang_after=0)
+    flags = ("--paths", "/hello", "--timeout", "30", "--probe-path", "/not-a-route")
+    run = spawn(_run_argv(hung.port, tmp_path, *flags, "--burst-duration", "20"))
+    run.wait_line(lambda line: "] adhoc run 1/1 burst" in line)
+    time.sleep(0.5)
+    asked = time.monotonic()
+    run.proc.send_signal(signal.SIGTERM)
+    code, _out, err = run.finish(timeout=20)
+    assert code == 130, err
+    assert time.monotonic() - asked < 3.0  # STOP_GRACE_S (1 s) plus the final writes
+    partial = json.loads((tmp_path / "latest.partial.json").read_text(encoding="utf-8"))
+    [result] = partial["raw_runs"][0]["results"]
+    assert result["report"]["stopped"] is True and result["pass"] is False
+    assert "stopped before the phase finished" in result["fail_reasons"]
+
+
+def test_second_ctrl_c_kills_the_engine_and_keeps_files_valid(sim, spawn, tmp_path: Path) -> None:
+    run = spawn(_run_argv(sim.port, tmp_path, "--paths", MANY_PATHS, "--runs", "3"))
+    run.wait_line(lambda line: "done adhoc/burst" in line)
+    engine = _engine_of(run)
+    time.sleep(0.2)
+    run.proc.send_signal(signal.SIGINT)
+    run.wait_line(lambda line: "Ctrl-C again to kill" in line)
+    run.proc.send_signal(signal.SIGINT)
+    code, _out, err = run.finish(timeout=10)
+    assert code == 130, err
+    assert "Traceback" not in err
+    assert wait_gone(engine, 1.0) == []
+    _json_files_parse(tmp_path)
+    HistoryStore(tmp_path).list_runs()  # loads (the run may or may not have reached it)
