@@ -11,11 +11,31 @@ import contextlib
 import json
 import os
 import sys
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 
 from filelock import FileLock, Timeout
+
+from perftui.files import atomic_write_text
+
+HOLDER_WAIT_S = 1.0
+
+
+def _alive(pid: object) -> bool:
+    """Whether `pid` names a running process (on Windows, assume so: no cheap check)."""
+    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
+        return False
+    if os.name == "nt":
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, owned by someone else
+        return True
+    return True
 
 
 class LockHeld(RuntimeError):
@@ -35,11 +55,24 @@ class RunLock:
             return None
         return data if isinstance(data, dict) else None
 
+    def _live_holder(self) -> dict[str, object] | None:
+        """The holder's info, waiting briefly while it is missing or names a dead process.
+
+        The winner of a race writes its info just after taking the lock; a contender reading in
+        between would find nothing, or the pid of the killed run that held the lock before.
+        """
+        deadline = time.monotonic() + HOLDER_WAIT_S
+        while True:
+            info = self.holder()
+            if (info and _alive(info.get("pid"))) or time.monotonic() >= deadline:
+                return info
+            time.sleep(0.02)
+
     def acquire(self) -> None:
         try:
             self._lock.acquire()
         except Timeout:
-            info = self.holder() or {}
+            info = self._live_holder() or {}
             pid = info.get("pid", "unknown")
             started = info.get("started_at", "unknown time")
             raise LockHeld(
@@ -50,7 +83,7 @@ class RunLock:
             "started_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "argv": sys.argv,
         }
-        self.info_path.write_text(json.dumps(info), encoding="utf-8")
+        atomic_write_text(self.info_path, json.dumps(info))  # read whole or not at all
 
     def release(self) -> None:
         if self._lock.is_locked:

@@ -12,11 +12,16 @@ import os
 import random
 import re
 import signal
+import subprocess
+import sys
+import threading
 import time
 from pathlib import Path
 
 import pytest
+from filelock import FileLock
 
+from perftui.lock import LockHeld, RunLock
 from perftui.store import HistoryStore
 from tests.engine_helpers import FAST, run_cli
 from tests.faults.conftest import Spawned, children, perftui_argv, wait_gone
@@ -196,3 +201,25 @@ def test_second_ctrl_c_kills_the_engine_and_keeps_files_valid(sim, spawn, tmp_pa
     assert wait_gone(engine, 1.0) == []
     _json_files_parse(tmp_path)
     HistoryStore(tmp_path).list_runs()  # loads (the run may or may not have reached it)
+
+
+def test_a_contender_in_the_winners_first_moment_names_the_winner(tmp_path: Path) -> None:
+    """Two runs started at once: the loser may look between the winner's lock and its info file,
+    when the info is missing or still names the killed run that held the lock before."""
+    lock_path = tmp_path / ".perf_regression.lock"
+    killed = subprocess.Popen([sys.executable, "-c", "pass"])
+    killed.wait()
+    info_path = RunLock(lock_path).info_path
+    info_path.write_text(json.dumps({"pid": killed.pid, "started_at": "2020-01-01T00:00:00Z"}))
+    winner = FileLock(str(lock_path), timeout=0)
+    winner.acquire()  # the winner has the lock, and has not written who it is yet
+    info = {"pid": os.getpid(), "started_at": "2026-11-23T10:00:00Z"}
+    late = threading.Timer(0.2, lambda: info_path.write_text(json.dumps(info)))
+    late.start()
+    try:
+        with pytest.raises(LockHeld) as held:
+            RunLock(lock_path).acquire()
+    finally:
+        late.join()
+        winner.release()
+    assert f"(pid {os.getpid()}, started 2026-11-23T10:00:00Z)" in str(held.value)
