@@ -17,8 +17,10 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
+from textual.reactive import reactive
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Label, ProgressBar, RichLog, Sparkline, Static
+from textual.widget import Widget
+from textual.widgets import DataTable, Footer, Label, ProgressBar, RichLog, Sparkline
 
 from perftui.config import PHASES, RunConfig
 from perftui.events import (
@@ -50,7 +52,14 @@ PATH_COLUMNS = {
     "p99": 6,
     "status": 16,
 }
-ERROR_KINDS = ("timeout", "refused", "reset", "http_4xx", "http_5xx", "other")
+KIND_LABEL = {
+    "timeout": "timeout",
+    "refused": "refused",
+    "reset": "reset",
+    "http_4xx": "4xx",
+    "http_5xx": "5xx",
+    "other": "other",
+}
 
 
 def _heap_free(memory: dict[str, Any] | None) -> int | None:
@@ -61,6 +70,27 @@ def _heap_free(memory: dict[str, Any] | None) -> int | None:
 
 def _status_text(counts: dict[str, int]) -> str:
     return " ".join(f"{code}×{n}" for code, n in sorted(counts.items())) or "-"
+
+
+class LiveText(Widget):
+    """A fixed-size line of markup that repaints without asking for a new layout.
+
+    `Static.update` re-flows the whole screen each time (its size might change); four heartbeat
+    lines doing that several times a second cost more CPU than everything else drawn here.
+    """
+
+    DEFAULT_CSS = "LiveText { height: 1; }"
+    text: reactive[str] = reactive("", layout=False)
+
+    def __init__(self, text: str = "", *, id: str | None = None, classes: str | None = None):
+        super().__init__(id=id, classes=classes)
+        self.text = text
+
+    def update(self, text: str) -> None:
+        self.text = text
+
+    def render(self) -> str:
+        return self.text
 
 
 class LiveScreen(Screen[None]):
@@ -105,25 +135,25 @@ class LiveScreen(Screen[None]):
     # ----- layout ------------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
-        yield Static("starting…", id="where")
+        yield LiveText("starting…", id="where")
         with Horizontal(id="progress-row"):
             yield ProgressBar(total=max(1, len(self.plan)), show_eta=False, id="progress")
-            yield Static("", id="eta")
-        yield Static("○ waiting for the first heartbeat", id="beat")
+            yield LiveText("", id="eta")
+        yield LiveText("○ waiting for the first heartbeat", id="beat")
         with Vertical(id="sparks"):
             for phase in PHASES:
                 with Horizontal(classes="spark-row"):
                     yield Label(f"{phase:5s} p50", classes="spark-label")
                     yield Sparkline([], id=f"spark-{phase}-p50", classes="spark p50")
-                    yield Label("-", id=f"spark-{phase}-p50-last", classes="spark-last")
+                    yield LiveText("-", id=f"spark-{phase}-p50-last", classes="spark-last")
                     yield Label("p95", classes="spark-label short")
                     yield Sparkline([], id=f"spark-{phase}-p95", classes="spark p95")
-                    yield Label("-", id=f"spark-{phase}-p95-last", classes="spark-last")
+                    yield LiveText("-", id=f"spark-{phase}-p95-last", classes="spark-last")
         with Horizontal(id="middle"):
             yield DataTable(id="paths", cursor_type="none", zebra_stripes=True)
             with Vertical(id="side"):
-                yield Static("errors: -", id="errors")
-                yield Static("heap: -", id="heap")
+                yield LiveText("errors: -", id="errors")
+                yield LiveText("heap: -", id="heap")
                 yield Sparkline([], id="heap-trend")
         yield RichLog(id="log", max_lines=LOG_LINES, wrap=False, markup=True)
         yield Footer()
@@ -276,7 +306,7 @@ class LiveScreen(Screen[None]):
             self._update_heap()
 
     def _update_where(self) -> None:
-        where = self.query_one("#where", Static)
+        where = self.query_one("#where", LiveText)
         if self.finished is not None:
             where.update(f"[b]run {self.finished.status}[/b] · opening results…")
             return
@@ -296,7 +326,7 @@ class LiveScreen(Screen[None]):
         bar = self.query_one("#progress", ProgressBar)
         bar.update(progress=done)
         ordinal = self.phase.ordinal if self.phase else 0
-        self.query_one("#eta", Static).update(
+        self.query_one("#eta", LiveText).update(
             f"phase {ordinal}/{len(self.plan)} · ETA ≈ {fmt.duration(remaining)}"
         )
 
@@ -318,17 +348,17 @@ class LiveScreen(Screen[None]):
             return
         tick = "[b green]●[/]" if self.beats % 2 else "[b]○[/]"
         errors = f"[b red]{b.errors:,}[/]" if b.errors else "0"
-        self.query_one("#beat", Static).update(
+        self.query_one("#beat", LiveText).update(
             f"{tick} beat {self.beats:,}  req {b.requests:,}  ok {b.ok:,}  err {errors}  "
             f"rps {b.rps_now:,.1f}  p50 {fmt.ms(b.p50_ms)}  p95 {fmt.ms(b.p95_ms)}  "
             f"p99 {fmt.ms(b.p99_ms)} ms"
         )
-        kinds = "  ".join(
-            f"{k} [b red]{n}[/]" if n else f"{k} 0"
+        kinds = " · ".join(
+            f"{KIND_LABEL.get(k, k)} [b red]{n}[/]" if n else f"{KIND_LABEL.get(k, k)} 0"
             for k, n in b.errors_by_kind.items()
-            if k in ERROR_KINDS
+            if k in KIND_LABEL
         )
-        self.query_one("#errors", Static).update(
+        self.query_one("#errors", LiveText).update(
             f"errors: {kinds}\nstatus: {_status_text(b.status_counts)}"
         )
 
@@ -337,7 +367,7 @@ class LiveScreen(Screen[None]):
             for name, values in zip(("p50", "p95"), series, strict=True):
                 if values:
                     self.query_one(f"#spark-{phase}-{name}", Sparkline).data = list(values)
-                    self.query_one(f"#spark-{phase}-{name}-last", Label).update(
+                    self.query_one(f"#spark-{phase}-{name}-last", LiveText).update(
                         f"{fmt.ms(values[-1])} ms"
                     )
 
@@ -374,12 +404,12 @@ class LiveScreen(Screen[None]):
             table.update_cell(path, "status", _status_text(m.get("status_counts") or {}))
 
     def _update_heap(self) -> None:
-        text = f"heap free: before {fmt.heap(self.heap_before)} · now {fmt.heap(self.heap_now)}"
+        text = f"heap free {fmt.heap(self.heap_before)} → {fmt.heap(self.heap_now)}"
         if self.heap_before is not None and self.heap_now is not None:
             drop = self.heap_before - self.heap_now
             style = "b red" if drop > self.config.thresholds.max_internal_free_drop else "b"
-            text += f" · [{style}]Δ {-drop / 1024:+,.1f} KiB[/]"
-        self.query_one("#heap", Static).update(text)
+            text += f" [{style}](Δ {-drop / 1024:+,.1f} KiB)[/]"
+        self.query_one("#heap", LiveText).update(text)
         self.query_one("#heap-trend", Sparkline).data = list(self.heap_trend)
 
     # ----- actions -----------------------------------------------------------------------

@@ -39,6 +39,9 @@ SIM = "__sim__"
 DEFAULT_PROFILES = ("api", "mixed", "static")
 PROBE_DEBOUNCE_S = 0.6
 WIDE = 120
+# Heartbeats 5 times a second (the headless default is 4): the live view then moves visibly
+# more than 4 times a second; a snapshot costs the engine well under a millisecond.
+LIVE_SNAPSHOT_S = 0.2
 
 
 @dataclass(frozen=True, slots=True)
@@ -368,6 +371,7 @@ class SetupScreen(Screen[None]):
             tag=tag,
             note=self.query_one("#note", Input).value.strip(),
             thresholds=Thresholds(**{g: values[g] for g in GATES}),
+            snapshot_interval_s=LIVE_SNAPSHOT_S,
         )
         if not any(
             config.phase_settings(p, ph).duration > 0
