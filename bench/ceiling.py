@@ -22,6 +22,7 @@ from typing import Any
 from common import (
     LOCUST_VENV,
     add_run_options,
+    apply_quiet_options,
     free_port,
     log,
     machine_info,
@@ -100,11 +101,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--clients", type=int, default=32)
     add_run_options(ap)
     args = ap.parse_args(argv)
+    apply_quiet_options(args)
 
     tools = ["hey", "wrk", "locust"]
     tools += [] if args.no_perftui else ["perftui"]
     tools += [] if args.no_httpx else ["httpx"]
-    budget = args.repeat * len(tools) * (args.duration + 40) + 60
+    budget = int(args.repeat * len(tools) * (args.duration + 40 + args.quiet_wait) + 60)
     runs: list[dict[str, Any]] = []
     with Nginx(free_port(), budget) as ng:
         log(f"nginx {ng.url} (stops within {budget} s)")
@@ -119,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     med = {
         tool: {
             k: median_of([r for r in runs if r["tool"] == tool], k)
-            for k in ("rps", "p50_ms", "p99_ms", "cpu_pct", "server_cpu_pct")
+            for k in ("rps", "p50_ms", "p99_ms", "cpu_pct", "server_cpu_pct", "other_cpu_pct")
         }
         for tool in tools
     }
@@ -133,6 +135,7 @@ def main(argv: list[str] | None = None) -> int:
             m["p99_ms"],
             m["cpu_pct"],
             m["server_cpu_pct"],
+            m["other_cpu_pct"],
         ]
         for tool, m in med.items()
     ]
@@ -142,7 +145,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(
         table(
-            ["tool", "rps", "rps/hey", "p50 ms", "p99 ms", "tool CPU %", "nginx CPU %"],
+            [
+                "tool",
+                "rps",
+                "rps/hey",
+                "p50 ms",
+                "p99 ms",
+                "tool CPU %",
+                "nginx CPU %",
+                "other CPU %",
+            ],
             rows,
         )
     )

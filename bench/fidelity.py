@@ -19,6 +19,7 @@ from typing import Any
 from common import (
     DelayServer,
     add_run_options,
+    apply_quiet_options,
     free_port,
     log,
     machine_info,
@@ -50,12 +51,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--server-workers", type=int, default=2)
     add_run_options(ap)
     args = ap.parse_args(argv)
+    apply_quiet_options(args)
 
     counts = [int(c) for c in args.clients.split(",")]
     tools = (
         ["wrk"] + ([] if args.no_perftui else ["perftui"]) + ([] if args.no_httpx else ["httpx"])
     )
-    budget = len(counts) * args.repeat * len(tools) * (args.duration + 30) + 60
+    budget = int(
+        len(counts) * args.repeat * len(tools) * (args.duration + 30 + args.quiet_wait) + 60
+    )
     port = free_port()
     runs: list[dict[str, Any]] = []
     with DelayServer(port, args.delay_ms, budget, args.server_workers) as srv:
@@ -77,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
             sel = [r for r in runs if r["tool"] == tool and r["clients"] == clients]
             med[tool] = {
                 k: median_of(sel, k)
-                for k in ("p50_ms", "p99_ms", "rps", "cpu_pct", "server_cpu_pct")
+                for k in ("p50_ms", "p99_ms", "rps", "cpu_pct", "server_cpu_pct", "other_cpu_pct")
             }
         ref = med["wrk"]
         for tool in tools:
@@ -93,6 +97,7 @@ def main(argv: list[str] | None = None) -> int:
                     *ratios,
                     m["cpu_pct"],
                     m["server_cpu_pct"],
+                    m["other_cpu_pct"],
                 ]
             )
         if "perftui" in tools:
@@ -133,6 +138,7 @@ def main(argv: list[str] | None = None) -> int:
                 "rps/wrk",
                 "tool CPU %",
                 "server CPU %",
+                "other CPU %",
             ],
             rows,
         )

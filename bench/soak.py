@@ -30,6 +30,7 @@ from common import (
     PERFTUI,
     ServerProcess,
     _stat,
+    add_quiet_options,
     children,
     cmdline,
     fd_count,
@@ -37,7 +38,9 @@ from common import (
     log,
     machine_info,
     perftui_cmd,
+    system_busy_s,
     table,
+    wait_for_quiet,
     write_results,
 )
 from nginx_run import FILE_NAME, Nginx
@@ -79,10 +82,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--target", choices=["nginx", "sim"], default="nginx")
     ap.add_argument("--sample-s", type=float, default=10.0)
     ap.add_argument("--heartbeat-ms", type=int, default=1000)
+    add_quiet_options(ap)
     args = ap.parse_args(argv)
 
     duration = int(args.minutes * 60)
-    budget = duration + 240
+    budget = int(duration + 240 + args.quiet_wait)
     port = free_port()
     server: Any = Nginx(port, budget) if args.target == "nginx" else Sim(port, budget)
     path = f"/{FILE_NAME}" if args.target == "nginx" else "/file"
@@ -94,6 +98,7 @@ def main(argv: list[str] | None = None) -> int:
             heartbeat_ms=args.heartbeat_ms,
         )  # fmt: skip
         log(f"soak {args.minutes:g} min against {args.target}: {' '.join(cmd)}")
+        busy_before = wait_for_quiet(args.quiet_wait, args.quiet_busy)
         t0 = time.monotonic()
         proc = subprocess.Popen(
             cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -116,7 +121,8 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             samples.append(
                 {"t": round(time.monotonic() - t0, 2), "pid": engine, "rss": st[2], "fds": fds,
-                 "cpu_s": st[1], "cli_rss": (_stat(proc.pid) or (0, 0.0, 0, ""))[2]}
+                 "cpu_s": st[1], "cli_rss": (_stat(proc.pid) or (0, 0.0, 0, ""))[2],
+                 "server_cpu_s": server.cpu_s(), "machine_busy_s": system_busy_s()}
             )  # fmt: skip
             if len(samples) % 6 == 1:
                 log(f"t={samples[-1]['t']:.0f}s rss={st[2] / MB:.1f} MB fds={fds}")
@@ -142,11 +148,11 @@ def main(argv: list[str] | None = None) -> int:
     first, last = (after_min1[0], in_phase[-1]) if in_phase else (None, None)
     growth = (last["rss"] - first["rss"]) / MB if first and last else None
     fds_after = [s["fds"] for s in after_min1]
-    cpu_pct = (
-        100 * (last["cpu_s"] - first["cpu_s"]) / (last["t"] - first["t"])
-        if first and last and last["t"] > first["t"]
-        else None
-    )
+    span = last["t"] - first["t"] if first and last else 0.0
+
+    def pct(key: str) -> float | None:
+        return 100 * (last[key] - first[key]) / span if first and last and span > 0 else None
+
     checks = [
         {"check": "RSS growth minute 1 → end < 10 MB", "value": growth,
          "pass": growth is not None and growth < 10},
@@ -167,7 +173,10 @@ def main(argv: list[str] | None = None) -> int:
         ["engine RSS at minute 1 (MB)", first and first["rss"] / MB],
         ["engine RSS at end (MB)", last and last["rss"] / MB],
         ["engine RSS max (MB)", max((s["rss"] for s in in_phase), default=0) / MB],
-        ["engine CPU % (minute 1 → end)", cpu_pct],
+        ["engine CPU % (minute 1 → end)", pct("cpu_s")],
+        ["server CPU % (minute 1 → end)", pct("server_cpu_s")],
+        ["whole machine busy % (of 200)", pct("machine_busy_s")],
+        ["machine busy % just before", busy_before],
         ["heartbeat lines", len(beats)],
         ["heartbeat gap mean / max (s)", gaps and f"{sum(gaps) / len(gaps):.3f} / {max(gaps):.3f}"],
     ]
