@@ -8,11 +8,14 @@ multiprocessing queue; a stop request crosses over through a multiprocessing Eve
 from __future__ import annotations
 
 import asyncio
+import atexit
+import contextlib
 import multiprocessing as mp
 import os
 import queue
 import signal
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -20,6 +23,7 @@ from perftui.config import EXIT_COULD_NOT_RUN, RunConfig
 from perftui.events import Event, Log, RunFinished
 
 PARENT_CHECK_S = 0.2
+CLOSE_GRACE_S = 5.0  # at exit, how long an engine may take to store a stopped run
 
 
 def _install_fast_loop() -> None:
@@ -105,6 +109,30 @@ class EngineProcess:
 
     def start(self) -> None:
         self._process.start()
+        atexit.register(self.close)
+
+    def close(self, grace_s: float = CLOSE_GRACE_S) -> None:
+        """Leave no engine behind and never block on one (runs at exit, however we exit).
+
+        Without this, multiprocessing's exit hook SIGTERMs the daemon engine (which only asks it
+        to stop) and joins it with no timeout, while the engine waits for us to read the events
+        filling its pipe: a second Ctrl-C escaping the CLI's loop hung both processes forever.
+        So: ask it to stop, keep draining its events while it stores the run, then kill it.
+        """
+        atexit.unregister(self.close)
+        if not self._process.is_alive():
+            return
+        deadline = time.monotonic() + grace_s
+        try:
+            self._stop.set()
+            while self._process.is_alive() and time.monotonic() < deadline:
+                with contextlib.suppress(queue.Empty, OSError, EOFError, ValueError):
+                    self._events.get(timeout=0.1)
+        except KeyboardInterrupt:  # one more Ctrl-C: no more grace
+            pass
+        if self._process.is_alive():
+            self._process.kill()
+        self._process.join(1.0)
 
     def stop(self) -> None:
         """Ask for a graceful stop: the current phase ends early and the partial run is kept."""
@@ -130,9 +158,11 @@ class EngineProcess:
         if isinstance(event, RunFinished):
             self.finished = event
             self._process.join(timeout=5)
+            self.close()
         return event
 
     def _died(self) -> RunFinished:
+        self.close()
         code = self._process.exitcode
         self.finished = RunFinished(
             status="hard_stop",

@@ -223,3 +223,55 @@ def test_a_contender_in_the_winners_first_moment_names_the_winner(tmp_path: Path
         late.join()
         winner.release()
     assert f"(pid {os.getpid()}, started 2026-11-23T10:00:00Z)" in str(held.value)
+
+
+def test_engine_killed_alone_is_exit_3_engine_died(sim, spawn, tmp_path: Path) -> None:
+    """The OOM killer picks the engine, not the CLI: the CLI says so and exits 3 (README)."""
+    run = spawn(_run_argv(sim.port, tmp_path, "--paths", "/hello", "--runs", "3"))
+    run.wait_line(lambda line: "done adhoc/burst" in line)
+    [engine] = [pid for pid in _engine_of(run) if "spawn_main" in _cmdline(pid)]
+    os.kill(engine, signal.SIGKILL)
+    killed_at = time.monotonic()
+    code, out, err = run.finish(timeout=10)
+    assert code == 3, err
+    assert time.monotonic() - killed_at < 2.0
+    assert "engine process died (exit code -9)" in out
+    assert "Traceback" not in err
+    _json_files_parse(tmp_path)
+    assert run_cli(sim.port, tmp_path, "--paths", "/hello") == 0  # the lock went with the CLI
+
+
+def _cmdline(pid: int) -> str:
+    return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+
+
+LEAVE_WITHOUT_READING = """
+import sys, time
+from pathlib import Path
+from perftui.config import PhaseSettings, RunConfig
+from perftui.profiles import adhoc_profile
+from perftui.runner import EngineProcess
+
+config = RunConfig(
+    host="127.0.0.1", port=int(sys.argv[1]), profiles=[adhoc_profile(sys.argv[3])], runs=1,
+    burst=PhaseSettings(4, 1.0), long=PhaseSettings(1, 0.0), history_dir=Path(sys.argv[2]),
+    between_runs_sleep_ms=0, post_phase_settle_ms=0,
+)
+engine = EngineProcess(config)
+engine.start()
+time.sleep(1.0)  # heartbeats pile up unread
+engine.stop()
+print(engine.pid, flush=True)
+sys.exit(130)  # like a second Ctrl-C escaping the CLI's loop: nobody reads the events again
+"""
+
+
+def test_leaving_without_reading_the_engine_never_hangs_the_exit(sim, tmp_path: Path) -> None:
+    argv = [sys.executable, "-c", LEAVE_WITHOUT_READING, str(sim.port), str(tmp_path)]
+    done = subprocess.run(
+        [*argv, HUGE_RECORD_PATHS], capture_output=True, text=True, timeout=20, check=False
+    )
+    assert done.returncode == 130, done.stderr
+    assert wait_gone([int(done.stdout.split()[0])], 1.0) == []
+    stopped = json.loads((tmp_path / "latest.partial.json").read_text(encoding="utf-8"))
+    assert stopped["status"] == "stopped"  # it was drained long enough to store the run
