@@ -373,11 +373,19 @@ def _compare_thresholds(args: argparse.Namespace) -> Any:
         return None
     from perftui.cli_history import thresholds_from_args
     from perftui.compare import ConfigError
+    from perftui.store import HistoryStore, StoreError
 
     try:
-        return thresholds_from_args(args)
-    except ConfigError as exc:
-        raise UsageError(str(exc)) from None
+        thresholds = thresholds_from_args(args)
+        if args.compare_to != "previous":  # "previous" is relative to the run about to happen
+            HistoryStore(getattr(args, "history_dir", None) or default_history_dir()).resolve(
+                args.compare_to
+            )
+    except (ConfigError, StoreError) as exc:
+        raise UsageError(
+            f"--compare-to: {exc}" if isinstance(exc, StoreError) else str(exc)
+        ) from None
+    return thresholds
 
 
 def _drive(engine: Any, printer: Any) -> int:

@@ -41,10 +41,6 @@ def test_compare_with_unknown_run_ids(
     assert every_stored_byte(history) == before  # nothing written, nothing moved
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="cli.py cmd_run resolves --compare-to only after the load: a typo costs a whole run",
-)
 def test_run_with_unknown_compare_to_fails_before_the_load(
     sim, stored: tuple[Path, str], capsys
 ) -> None:
