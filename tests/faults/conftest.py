@@ -46,6 +46,10 @@ FAULT_FLAGS = [
     "0",
     "--phase-timeout-multiplier",
     "1",
+    # Sub-millisecond loopback latencies make the tail-p95 ratio pure scheduling noise on a busy
+    # CI machine; no fault here is about the tail, so that gate must not decide an outcome.
+    "--max-tail-p95-ratio",
+    "1000",
 ]
 # Any status 200–499 is healthy (REFERENCE.md): an unknown route answers 404 outside the sim's
 # fault injection, so the probe passes and the faults hit the load only.

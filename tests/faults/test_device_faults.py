@@ -271,6 +271,8 @@ def test_dripping_endless_telemetry_and_probe_bodies_do_not_hold_the_run(
             "2",
             "--probe-path",
             "/slow-probe",
+            "--metrics-retries",
+            "0",
             "--post-phase-settle-ms",
             "0",
         )

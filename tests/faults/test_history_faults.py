@@ -108,26 +108,29 @@ CORRUPTIONS = {
 }
 
 
-def test_damaged_database_is_moved_aside_never_overwritten(sim, tmp_path: Path, capfd) -> None:
+def test_damaged_database_is_moved_aside_never_overwritten(sim, spawn, tmp_path: Path) -> None:
     base = tmp_path / "base"
     assert run_cli(sim.port, base, "--paths", "/hello", "--tag", "before") == 0
     [before] = HistoryStore(base).list_runs()
     good = (base / "perftui.json").read_bytes()
-    capfd.readouterr()
-    for kind, damage in CORRUPTIONS.items():
+    runs = {}
+    for kind, damage in CORRUPTIONS.items():  # the three runs go at once: one dir each
         history = tmp_path / kind
         shutil.copytree(base, history)
-        bad = damage(good)
-        (history / "perftui.json").write_bytes(bad)
-        assert run_cli(sim.port, history, "--paths", "/hello", "--tag", "after") == 0, kind
-        err = capfd.readouterr().err
+        (history / "perftui.json").write_bytes(damage(good))
+        argv = perftui_argv("127.0.0.1", history, "--port", str(sim.port), *FAST)
+        runs[kind] = spawn([*argv, "--paths", "/hello", "--tag", "after"])
+    for kind, run in runs.items():
+        code, _out, err = run.finish(timeout=30)
+        assert code == 0, (kind, err)
+        history = tmp_path / kind
         [aside] = list(history.glob("perftui.json.corrupt-*"))
-        assert aside.read_bytes() == bad, kind  # kept exactly as it was
+        assert aside.read_bytes() == CORRUPTIONS[kind](good), kind  # kept exactly as it was
         assert f"history database {history / 'perftui.json'} is unusable" in err, kind
         assert f"moved it to {aside}" in err, kind
-        runs = {s["tag"]: s for s in HistoryStore(history).list_runs()}
-        assert set(runs) == {"before", "after"}, kind  # rebuilt from the run documents
-        assert runs["before"]["run_id"] == before["run_id"]
+        stored = {s["tag"]: s for s in HistoryStore(history).list_runs()}
+        assert set(stored) == {"before", "after"}, kind  # rebuilt from the run documents
+        assert stored["before"]["run_id"] == before["run_id"]
         assert "could not store" not in err
 
 
