@@ -21,7 +21,7 @@ from perftui.compare import ConfigError, Thresholds, compare_runs, load_threshol
 from perftui.events import RunFinished
 from perftui.store import HistoryStore, StoreError
 from perftui.tui.comparison import CompareScreen
-from perftui.tui.dialogs import ConfirmDialog, HelpScreen
+from perftui.tui.dialogs import ConfirmDialog, HelpScreen, TextPrompt
 from perftui.tui.history import HistoryScreen
 from perftui.tui.live import LiveScreen
 from perftui.tui.results import ResultsScreen
@@ -112,6 +112,8 @@ class PerftuiApp(App[int]):
             # If the database refused the run (the engine logged why), the payload still shows.
             with contextlib.suppress(StoreError):
                 record = self.store.get(event.run_id)
+        while self.screen is not live and isinstance(self.screen, ConfirmDialog | TextPrompt):
+            self.pop_screen()  # e.g. "Abort the run?" still open when the run ended by itself
         if self.screen is live:
             self.switch_screen(self.results_screen(record))
         else:

@@ -35,7 +35,7 @@ from perftui.events import (
 )
 from perftui.tui import fmt
 from perftui.tui.dialogs import ConfirmDialog
-from perftui.tui.session import RunSession, SessionError
+from perftui.tui.session import RunSession, SessionError, deliver
 
 UI_PERIOD_S = 0.1  # at most 10 screen updates a second, whatever the event rate
 SPARK_POINTS = 600  # heartbeat windows kept per series (2.5 min at 4/s; older ones scroll off)
@@ -96,7 +96,8 @@ class LiveText(Widget):
 class LiveScreen(Screen[None]):
     """Watch a run; `a` aborts after a confirmation and keeps the partial run."""
 
-    HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-narrow"), (120, "-wide")]
+    # Side by side only from 150 columns: the path table alone needs about 104.
+    HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-narrow"), (150, "-wide")]
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("a", "abort", "Abort run"),
         Binding("escape", "back", "Back", show=False),
@@ -179,18 +180,21 @@ class LiveScreen(Screen[None]):
                 self.config.port = self.app.sim.ensure().port  # type: ignore[attr-defined]
             session.start()
         except SessionError as exc:
-            self.app.call_from_thread(self._could_not_start, str(exc))
+            deliver(self.app, self._could_not_start, str(exc))
             return
         batch: list[Event] = []
         last = time.monotonic()
+        shown = True
         try:
             while not session.finished:
                 event = session.poll(UI_PERIOD_S)
-                if event is not None:
+                if event is not None and shown:
                     batch.append(event)
                 now = time.monotonic()
                 if batch and (now - last >= UI_PERIOD_S or session.finished):
-                    self.app.call_from_thread(self.apply, batch)
+                    shown = deliver(self.app, self.apply, batch)
+                    if not shown:  # the app went away mid-run: stop, keep the partial run
+                        session.stop()
                     batch, last = [], now
         finally:
             session.close()

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 
 import httpx
+from textual.app import App
 
 from perftui.config import RunConfig
 from perftui.events import Event
@@ -18,6 +20,15 @@ from perftui.files import HistoryDirError, check_history_dir
 from perftui.lock import LockHeld, RunLock
 from perftui.runner import EngineProcess
 from perftui.sim import SimOptions, SimProcess
+
+
+def deliver(app: App[object], callback: Callable[..., object], *args: object) -> bool:
+    """Run `callback` on the UI loop from a worker thread; False if the app has gone away."""
+    try:
+        app.call_from_thread(callback, *args)
+    except RuntimeError:  # the app stopped while this worker was busy
+        return False
+    return True
 
 
 class SessionError(RuntimeError):
@@ -34,10 +45,13 @@ class SimDevice:
         self.preferred_port = preferred_port
         self._process: SimProcess | None = None
         self._guard = threading.Lock()
+        self._closed = False
 
     def ensure(self) -> SimProcess:
         """The running device, started (about a second, in its own process) if needed."""
         with self._guard:
+            if self._closed:  # a worker still running while the app exits: no new process
+                raise SessionError("the app is closing")
             if self._process is None or not self._process.is_alive():
                 if self._process is not None:
                     self._process.stop()
@@ -60,7 +74,9 @@ class SimDevice:
         raise SessionError("the simulated device did not start")
 
     def stop(self) -> None:
+        """For good: called when the app exits."""
         with self._guard:
+            self._closed = True
             if self._process is not None:
                 self._process.stop()
                 self._process = None

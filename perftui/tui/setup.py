@@ -34,6 +34,8 @@ from textual.widgets.selection_list import Selection
 from perftui import cli
 from perftui.config import PhaseSettings, RunConfig, Thresholds
 from perftui.profiles import Profile, ProfileError, builtin_names, resolve_profile
+from perftui.tui import session
+from perftui.tui.session import SessionError, deliver
 
 SIM = "__sim__"
 DEFAULT_PROFILES = ("api", "mixed", "static")
@@ -124,6 +126,7 @@ class SetupScreen(Screen[None]):
         self.recent = recent
         self.profiles: dict[str, Profile] = {}
         self._probe_timer: Any = None
+        self._shown_profile = ""
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="setup-form"):
@@ -185,10 +188,15 @@ class SetupScreen(Screen[None]):
             selection.add_option(Selection(name, name, name in DEFAULT_PROFILES))
         for path in sorted((self.history_dir / "profiles").glob("*.toml")):
             self._add_profile_file(str(path), quiet=True)
-        self._show_profile(selection.get_option_at_index(0).value if selection.option_count else "")
+        if selection.option_count:
+            selection.highlighted = 0  # space toggles the first profile straight away
+            self._show_profile(selection.get_option_at_index(0).value)
         self.schedule_probe(0)
         if self.app.size.width >= WIDE:  # room to show every setting at once
             self.query_one("#advanced", Collapsible).collapsed = False
+        self.query_one("#device", Select).focus()
+        form = self.query_one("#setup-form", VerticalScroll)
+        self.call_after_refresh(form.scroll_home, animate=False)  # expanding scrolled it down
 
     # ----- profiles ----------------------------------------------------------------------
 
@@ -215,14 +223,21 @@ class SetupScreen(Screen[None]):
     def _highlighted(self, event: SelectionList.SelectionHighlighted[str]) -> None:
         self._show_profile(event.selection.value)
 
+    @on(SelectionList.SelectedChanged, "#profiles")
+    def _selected_changed(self) -> None:
+        self._show_profile(self._shown_profile)
+
     def _show_profile(self, key: str) -> None:
+        """What will run (the ticks are colour only), then the highlighted profile's paths."""
+        self._shown_profile = key
+        chosen = self.query_one("#profiles", SelectionList).selected
+        names = ", ".join(self.profiles[k].name for k in chosen) or "[b red]none[/]"
         profile = self.profiles.get(key)
-        info = self.query_one("#profile-info", Static)
-        if profile is None:
-            info.update("")
-            return
-        paths = "\n".join(f"  {p}" for p in profile.paths)
-        info.update(f"[b]{profile.name}[/b]: {profile.description}\n{paths}")
+        text = f"will run: [b]{names}[/b]"
+        if profile is not None:
+            paths = "\n".join(f"  {p}" for p in profile.paths)
+            text += f"\n[b]{profile.name}[/b]: {profile.description}\n{paths}"
+        self.query_one("#profile-info", Static).update(text)
 
     # ----- device and probe --------------------------------------------------------------
 
@@ -264,16 +279,14 @@ class SetupScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="probe")
     def _probe_worker(self, base: str, path: str) -> None:
-        from perftui.tui.session import SessionError, probe
-
         if not base:
             try:
                 base = self.app.sim.ensure().base_url  # type: ignore[attr-defined]
             except SessionError as exc:
-                self.app.call_from_thread(self._probe_result, False, str(exc))
+                deliver(self.app, self._probe_result, False, str(exc))
                 return
-        healthy, text = probe(base, path)
-        self.app.call_from_thread(self._probe_result, healthy, text)
+        healthy, text = session.probe(base, path)
+        deliver(self.app, self._probe_result, healthy, text)
 
     def _probe_result(self, healthy: bool, text: str) -> None:
         mark = "[b green]● answers[/]" if healthy else "[b red]✗ not answering[/]"
@@ -303,6 +316,9 @@ class SetupScreen(Screen[None]):
         widget.add_class("-invalid")
         if widget_id.startswith("f-"):
             self.query_one("#advanced", Collapsible).collapsed = False
+        self.query_one("#device", Select).focus()
+        form = self.query_one("#setup-form", VerticalScroll)
+        self.call_after_refresh(form.scroll_home, animate=False)  # expanding scrolled it down
         widget.focus()
         self.query_one("#setup-error", Static).update(f"[b red]✗[/] {message}")
 
