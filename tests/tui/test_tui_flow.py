@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from pathlib import Path
 
 from textual.pilot import Pilot
@@ -176,3 +178,21 @@ async def test_help_and_command_palette(history_dir: Path) -> None:
         await pilot.pause(0.5)
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, HistoryScreen))
+
+
+async def test_quit_during_a_run_asks_and_keeps_the_partial_run(history_dir: Path) -> None:
+    app = PerftuiApp(history_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, SetupScreen))
+        fill_setup(app.screen, **{"f-burst_duration": "30"})
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: isinstance(app.screen, LiveScreen) and app.screen.beats > 1)
+        await pilot.press("ctrl+q")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        await pilot.press("y")
+        deadline = time.monotonic() + 30
+        while app.is_running and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        assert not app.is_running
+    [stored] = HistoryStore(history_dir).list_runs()
+    assert stored["status"] == "stopped"
