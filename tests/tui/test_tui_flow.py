@@ -34,15 +34,21 @@ async def wait_for_results(pilot: Pilot, app: PerftuiApp) -> ResultsScreen:
     return app.screen  # type: ignore[return-value]
 
 
+async def start_long_run(pilot: Pilot, app: PerftuiApp) -> LiveScreen:
+    """A 30 s burst (a test stops it long before), watched until its first heartbeats."""
+    await wait_for(pilot, lambda: isinstance(app.screen, SetupScreen))
+    fill_setup(app.screen, **{"f-burst_duration": "30"})
+    await pilot.press("ctrl+s")
+    await wait_for(pilot, lambda: isinstance(app.screen, LiveScreen))
+    live: LiveScreen = app.screen  # type: ignore[assignment]
+    await wait_for(pilot, lambda: live.beats >= 3)
+    return live
+
+
 async def test_abort_asks_and_keeps_the_partial_run(history_dir: Path) -> None:
     app = PerftuiApp(history_dir)
     async with app.run_test(size=(80, 24)) as pilot:
-        await wait_for(pilot, lambda: isinstance(app.screen, SetupScreen))
-        fill_setup(app.screen, **{"f-burst_duration": "30"})
-        await pilot.press("ctrl+s")
-        await wait_for(pilot, lambda: isinstance(app.screen, LiveScreen))
-        live: LiveScreen = app.screen  # type: ignore[assignment]
-        await wait_for(pilot, lambda: live.beats >= 3)
+        live = await start_long_run(pilot, app)
         spark = live.query_one("#spark-burst-p95", Sparkline)
         first = len(spark.data or [])
         await wait_for(pilot, lambda: len(spark.data or []) >= first + 2)
@@ -183,10 +189,7 @@ async def test_help_and_command_palette(history_dir: Path) -> None:
 async def test_quit_during_a_run_asks_and_keeps_the_partial_run(history_dir: Path) -> None:
     app = PerftuiApp(history_dir)
     async with app.run_test(size=(80, 24)) as pilot:
-        await wait_for(pilot, lambda: isinstance(app.screen, SetupScreen))
-        fill_setup(app.screen, **{"f-burst_duration": "30"})
-        await pilot.press("ctrl+s")
-        await wait_for(pilot, lambda: isinstance(app.screen, LiveScreen) and app.screen.beats > 1)
+        await start_long_run(pilot, app)
         await pilot.press("ctrl+q")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
         await pilot.press("y")
