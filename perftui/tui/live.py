@@ -154,8 +154,9 @@ class LiveScreen(Screen[None]):
             yield DataTable(id="paths", cursor_type="none", zebra_stripes=True)
             with Vertical(id="side"):
                 yield LiveText("errors: -", id="errors")
-                yield LiveText("heap: -", id="heap")
-                yield Sparkline([], id="heap-trend")
+                with Horizontal(id="heap-row"):
+                    yield LiveText("heap: -", id="heap")
+                    yield Sparkline([], id="heap-trend")
         yield RichLog(id="log", max_lines=LOG_LINES, wrap=False, markup=True)
         yield Footer()
 

@@ -129,9 +129,5 @@ class RunSession:
         if self.engine is not None:
             self.engine.stop()
 
-    def kill(self) -> None:
-        if self.engine is not None:
-            self.engine.kill()
-
     def close(self) -> None:
         self._lock.release()

@@ -236,3 +236,16 @@ def test_compare(snap_compare: Any, history_dir: Path, size: tuple[int, int], ch
             await pilot.pause(0.3)  # the tab switch settles before the plots are measured
 
     assert snap_compare(PerftuiApp(history_dir), terminal_size=size, run_before=open_compare)
+
+
+def test_light_theme(snap_compare: Any, history_dir: Path) -> None:
+    """The same colours by meaning on a light terminal (theme variables only, no fixed colours)."""
+    runs = store_runs(history_dir)
+
+    async def open_results(pilot: Pilot) -> None:
+        app: PerftuiApp = pilot.app  # type: ignore[assignment]
+        app.theme = "textual-light"
+        app.open_results(app.store.get(runs["b"]["run_id"]))
+        await pilot.pause()
+
+    assert snap_compare(PerftuiApp(history_dir), terminal_size=(80, 24), run_before=open_results)
