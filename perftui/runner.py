@@ -88,13 +88,32 @@ def _flush_events(events: Any, parent: int) -> None:
             return
 
 
+class _StopFlag:
+    """The stop request shared with the engine: one byte of shared memory, and no lock.
+
+    multiprocessing.Event guards its flag with a cross-process lock. A Ctrl-C landing while the
+    CLI was inside Event.set() (the second of two quick Ctrl-C's) left that lock held for good:
+    the engine's watcher froze in is_set() and the CLI hung at exit. One byte written once
+    needs no lock.
+    """
+
+    def __init__(self, ctx: Any) -> None:
+        self._value = ctx.RawValue("b", 0)
+
+    def set(self) -> None:
+        self._value.value = 1
+
+    def is_set(self) -> bool:
+        return bool(self._value.value)
+
+
 class EngineProcess:
     """Start the engine, read its events, ask it to stop."""
 
     def __init__(self, config: RunConfig) -> None:
         ctx = mp.get_context("spawn")
         self._events = ctx.Queue()
-        self._stop = ctx.Event()
+        self._stop = _StopFlag(ctx)
         self._process = ctx.Process(
             target=_child_main,
             args=(config, self._events, self._stop, os.getpid()),

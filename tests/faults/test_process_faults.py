@@ -255,12 +255,49 @@ sys.exit(130)  # like a second Ctrl-C escaping the CLI's loop: nobody reads the 
 """
 
 
-def test_leaving_without_reading_the_engine_never_hangs_the_exit(sim, tmp_path: Path) -> None:
+def test_leaving_without_reading_the_engine_never_hangs_the_exit(
+    sim, spawn, tmp_path: Path
+) -> None:
     argv = [sys.executable, "-c", LEAVE_WITHOUT_READING, str(sim.port), str(tmp_path)]
-    done = subprocess.run(
-        [*argv, HUGE_RECORD_PATHS], capture_output=True, text=True, timeout=20, check=False
-    )
-    assert done.returncode == 130, done.stderr
-    assert wait_gone([int(done.stdout.split()[0])], 1.0) == []
+    code, out, err = spawn([*argv, HUGE_RECORD_PATHS]).finish(timeout=20)
+    assert code == 130, err
+    assert wait_gone([int(out.split()[0])], 1.0) == []
     stopped = json.loads((tmp_path / "latest.partial.json").read_text(encoding="utf-8"))
     assert stopped["status"] == "stopped"  # it was drained long enough to store the run
+
+
+INTERRUPTED_STOPS = """
+import signal, sys, random
+from pathlib import Path
+from perftui.config import PhaseSettings, RunConfig
+from perftui.profiles import adhoc_profile
+from perftui.runner import EngineProcess
+
+config = RunConfig(
+    host="127.0.0.1", port=int(sys.argv[1]), profiles=[adhoc_profile("/hello")], runs=1,
+    burst=PhaseSettings(2, 30.0), long=PhaseSettings(1, 0.0), history_dir=Path(sys.argv[2]),
+    between_runs_sleep_ms=0, post_phase_settle_ms=0, write_history_db=False,
+)
+engine = EngineProcess(config)
+engine.start()
+def interrupt(*_):
+    raise KeyboardInterrupt
+signal.signal(signal.SIGALRM, interrupt)
+rng = random.Random(7)
+for _ in range(2000):  # a Ctrl-C landing anywhere inside stop(), two thousand times
+    try:
+        signal.setitimer(signal.ITIMER_REAL, rng.uniform(0.00002, 0.0003))
+        while True:
+            engine.stop()
+    except KeyboardInterrupt:
+        pass
+finished = list(engine.events())[-1]
+print(finished.status, flush=True)
+"""
+
+
+def test_ctrl_c_inside_a_stop_request_never_freezes_the_engine(sim, spawn, tmp_path: Path) -> None:
+    argv = [sys.executable, "-c", INTERRUPTED_STOPS, str(sim.port), str(tmp_path)]
+    code, out, err = spawn(argv).finish(timeout=20)
+    assert code == 0, err
+    assert out.split() == ["stopped"]  # the engine saw the request (its phase would last 30 s)
