@@ -1,8 +1,9 @@
 """The load itself: N clients, each with one keep-alive connection, walking a profile's requests.
 
-The hot path uses aiohttp: one `ClientSession` per client with a connector limited to one
-connection, so no client ever waits on another's pool slot (the queueing that makes a shared
-httpx pool report invented latency). Timing is `perf_counter()` around send-to-last-body-byte.
+Each client owns one `http1.Connection` (asyncio transport + httptools parser), so no client ever
+waits on another's pool slot (the queueing that makes a shared httpx pool report invented
+latency) and nothing is retried behind our back. Timing is `perf_counter()` from just before the
+request is written to the last byte of its response.
 """
 
 from __future__ import annotations
@@ -10,20 +11,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import socket
+import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
-import aiohttp
-
-from perftui import __version__
+from perftui.http1 import Connection, ResponseError, build_request, host_header
 from perftui.metrics import PhaseRecorder
 from perftui.profiles import Profile
 
-USER_AGENT = f"perftui/{__version__}"
 STOP_GRACE_S = 1.0  # after a stop request, in-flight requests get this long before cancellation
 ERROR_PAUSE_S = 0.01  # a client that could not connect waits this long instead of spinning
+
+RESET_ERRNOS = frozenset({errno.ECONNRESET, errno.EPIPE, errno.ECONNABORTED})
 
 
 @dataclass(slots=True)
@@ -36,47 +39,22 @@ class PhaseOutcome:
 
 def classify(exc: BaseException) -> str:
     """Map a failed request to one of the error kinds of `metrics.ERROR_KINDS`."""
-    if isinstance(exc, asyncio.TimeoutError | aiohttp.ServerTimeoutError):
+    if isinstance(exc, TimeoutError):
         return "timeout"
-    if isinstance(exc, aiohttp.ClientConnectorError):
-        os_err = exc.os_error
-        if isinstance(os_err, ConnectionRefusedError) or os_err.errno == errno.ECONNREFUSED:
-            return "refused"
-        if isinstance(os_err, TimeoutError):
-            return "timeout"
+    if isinstance(exc, ConnectionRefusedError):
+        return "refused"
+    if isinstance(exc, ConnectionResetError | BrokenPipeError | ConnectionAbortedError):
+        return "reset"
+    if isinstance(exc, ResponseError | ssl.SSLError | socket.gaierror):
         return "other"
-    if isinstance(
-        exc,
-        aiohttp.ServerDisconnectedError
-        | aiohttp.ClientPayloadError
-        | ConnectionResetError
-        | BrokenPipeError,
-    ):
-        return "reset"
-    if isinstance(exc, aiohttp.ClientOSError) and exc.errno in (
-        errno.ECONNRESET,
-        errno.EPIPE,
-        errno.ECONNABORTED,
-    ):
-        return "reset"
+    if isinstance(exc, OSError):
+        if exc.errno == errno.ECONNREFUSED:
+            return "refused"
+        if exc.errno == errno.ETIMEDOUT:
+            return "timeout"
+        if exc.errno in RESET_ERRNOS:
+            return "reset"
     return "other"
-
-
-def _session(timeout: float) -> aiohttp.ClientSession:
-    connector = aiohttp.TCPConnector(limit=1, ttl_dns_cache=300, enable_cleanup_closed=True)
-    session = aiohttp.ClientSession(
-        connector=connector,
-        timeout=aiohttp.ClientTimeout(total=timeout),
-        headers={"User-Agent": USER_AGENT},
-        cookie_jar=aiohttp.DummyCookieJar(),
-        auto_decompress=False,
-    )
-    # aiohttp silently resends an idempotent request once when the connection is reset or
-    # closed under it (aio-libs/aiohttp#10790: no public switch). A load tester must not: the
-    # reset would vanish from the error count and its time would inflate the retry's latency.
-    if hasattr(session, "_retry_connection"):
-        session._retry_connection = False
-    return session
 
 
 async def _client(
@@ -88,24 +66,29 @@ async def _client(
     stop: asyncio.Event,
 ) -> None:
     """One client: one connection, round-robin over the profile's weighted request cycle."""
+    url = urlsplit(base_url)
+    host, port = url.hostname or "127.0.0.1", url.port or (443 if url.scheme == "https" else 80)
+    header = host_header(host, port)
     plan = [
-        (recorder.paths[r.path], r.method, base_url + r.path, dict(r.headers) or None, r.body)
+        (
+            recorder.paths[r.path],
+            build_request(r.method, r.path, header, r.headers, r.body),
+            r.method == "HEAD",
+        )
         for r in profile.sequence()
     ]
     n = len(plan)
     i = 0
     clock = time.perf_counter
-    async with _session(timeout) as session:
+    conn = Connection(host, port, tls=url.scheme == "https")
+    try:
         while not stop.is_set() and clock() < deadline:
-            stats, method, url, headers, body = plan[i]
+            stats, raw, head = plan[i]
             i = (i + 1) % n
             t0 = clock()
             try:
-                async with session.request(
-                    method, url, headers=headers, data=body or None, allow_redirects=False
-                ) as resp:
-                    await resp.read()
-                    status = resp.status
+                async with asyncio.timeout(timeout):
+                    status = await conn.send(raw, head)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -115,6 +98,8 @@ async def _client(
                     await asyncio.sleep(ERROR_PAUSE_S)
                 continue
             stats.record(status, int((clock() - t0) * 1_000_000))
+    finally:
+        conn.close()
 
 
 async def run_phase(
