@@ -183,6 +183,8 @@ def test_device_boots_late_then_dies_mid_phase(
             "1",
             "--heartbeat-ms",
             "5000",
+            "--max-tail-p95-ratio",
+            "1000",  # run 2 must pass on its errors, not on scheduling noise in its tail
         )
     )
     started = time.monotonic()
@@ -284,3 +286,68 @@ def test_dripping_endless_telemetry_and_probe_bodies_do_not_hold_the_run(
     assert time.monotonic() - started < 15
     report = _latest(tmp_path)["raw_runs"][0]["results"][0]["report"]
     assert report["telemetry_available"] is False and report["ok"] == report["requests_total"] > 0
+
+
+RAW_RESPONSES = {
+    # Chunked transfer encoding, as a device streaming its answer sends it.
+    "chunked": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+    b"6\r\nhello \r\n6\r\ndevice\r\n0\r\n\r\n",
+    # No Content-Length, no chunking: the body ends when the device closes (HTTP/1.0 style,
+    # common on tiny embedded servers).
+    "http10_close_delimited": b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nhello device\n",
+}
+
+
+@pytest.mark.parametrize(
+    "shape",
+    [
+        "chunked",
+        pytest.param(
+            "http10_close_delimited",
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="http1.py: a body ended by the connection's close is counted as a reset "
+                "(httptools has no feed_eof; the message never completes)",
+            ),
+        ),
+    ],
+)
+def test_valid_response_shapes_are_ok(shape: str, tmp_path: Path, capfd) -> None:
+    """Every valid HTTP/1.x framing is a response, not an error (the legacy runner's clients
+    read them all)."""
+    raw = RAW_RESPONSES[shape]
+    close = b"HTTP/1.0" in raw
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(OSError, asyncio.IncompleteReadError):
+            while True:
+                await reader.readuntil(b"\r\n\r\n")
+                writer.write(raw)
+                await writer.drain()
+                if close:
+                    break
+        writer.close()
+
+    ready, done = threading.Event(), threading.Event()
+    port: list[int] = []
+
+    async def serve() -> None:
+        server = await asyncio.start_server(answer, "127.0.0.1", 0)
+        port.append(server.sockets[0].getsockname()[1])
+        ready.set()
+        async with server:
+            await asyncio.get_running_loop().run_in_executor(None, done.wait, 30)
+
+    thread = threading.Thread(target=asyncio.run, args=(serve(),), daemon=True)
+    thread.start()
+    assert ready.wait(10)
+    try:
+        outcome = run_faulty(port[0], tmp_path, capfd, "--paths", "/hello")
+    finally:
+        done.set()
+        thread.join(10)
+    report = outcome.results()[0]["report"]
+    assert report["err"] == 0 and report["ok"] == report["requests_total"] > 0, report[
+        "errors_by_kind"
+    ]
+    assert outcome.code == 0, outcome.err
