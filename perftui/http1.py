@@ -57,6 +57,8 @@ class _Protocol(asyncio.Protocol):
         self.keep_alive = True
         self.head = False
         self.closed = False
+        self.headers_done = False
+        self.framed = False  # Content-Length or chunked; else the body ends when the device closes
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -71,6 +73,10 @@ class _Protocol(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        if exc is None and self.headers_done and not self.framed:
+            self._done()  # an HTTP/1.0-style body delimited by the close is complete now
+            self.keep_alive = False
+            return
         self._fail(exc or ConnectionResetError("connection closed by the device"))
 
     def eof_received(self) -> bool | None:
@@ -88,7 +94,15 @@ class _Protocol(asyncio.Protocol):
             self.waiter.set_result(None)
 
     # httptools callbacks
+    def on_message_begin(self) -> None:
+        self.headers_done = self.framed = False
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if name.lower() in (b"content-length", b"transfer-encoding"):
+            self.framed = True
+
     def on_headers_complete(self) -> None:
+        self.headers_done = True
         if self.head:  # a HEAD response announces a body it does not send
             self._done()
             self.parser = httptools.HttpResponseParser(self)
@@ -119,6 +133,7 @@ class Connection:
         loop = asyncio.get_running_loop()
         proto.waiter = waiter = loop.create_future()
         proto.head = head
+        proto.headers_done = proto.framed = False
         assert proto.transport is not None
         proto.transport.write(raw)
         try:

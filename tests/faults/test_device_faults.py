@@ -302,14 +302,7 @@ RAW_RESPONSES = {
     "shape",
     [
         "chunked",
-        pytest.param(
-            "http10_close_delimited",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="http1.py: a body ended by the connection's close is counted as a reset "
-                "(httptools has no feed_eof; the message never completes)",
-            ),
-        ),
+        "http10_close_delimited",
     ],
 )
 def test_valid_response_shapes_are_ok(shape: str, tmp_path: Path, capfd) -> None:
