@@ -57,7 +57,9 @@ async def _engine(config: RunConfig, events: Any, stop_flag: Any, parent: int) -
         try:
             from perftui.store import HistoryStore
 
-            HistoryStore(config.history_dir).add_run(finished.payload)
+            HistoryStore(
+                config.history_dir, on_warning=lambda text: events.put(Log("warning", text))
+            ).add_run(finished.payload)
         except Exception as exc:  # the files are written; a broken DB must not lose the run
             events.put(Log("error", f"could not store the run in the history database: {exc}"))
     events.put(finished)

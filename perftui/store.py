@@ -180,15 +180,23 @@ def _sort_key(summary: dict[str, Any]) -> tuple[str, str]:
     return (summary.get("started_at") or "", summary["run_id"])
 
 
+def _to_stderr(message: str) -> None:
+    print(f"perftui: warning: {message}", file=sys.stderr)
+
+
 class HistoryStore:
     """All access to stored runs; safe to use from several processes at once."""
 
-    def __init__(self, history_dir: Path | str) -> None:
+    def __init__(
+        self, history_dir: Path | str, on_warning: Callable[[str], None] | None = None
+    ) -> None:
+        """`on_warning` hears about a damaged database moved aside (default: stderr); the engine
+        turns it into a log event, so it never draws over a TUI."""
         self.dir = Path(history_dir)
+        self.on_warning = on_warning or _to_stderr
         self.db_path = self.dir / DB_NAME
         self.docs_dir = self.dir / DOCS_DIR
         self.lock = FileLock(str(self.db_path) + ".lock", timeout=LOCK_TIMEOUT_S)
-        self.warnings: list[str] = []
         # The parsed summaries and the (inode, mtime, size) of the index they came from: every
         # write replaces the file (new inode), so an unchanged stat means an unchanged index.
         self._cached: tuple[tuple[int, int, int], list[dict[str, Any]]] | None = None
@@ -262,11 +270,10 @@ class HistoryStore:
         db = TinyDB(str(self.db_path), storage=AtomicJSONStorage)
         count = self._rebuild(db)
         message = (
-            f"perftui: warning: history database {self.db_path} is unusable ({reason}); "
+            f"history database {self.db_path} is unusable ({reason}); "
             f"moved it to {target} and rebuilt the index from {count} run file(s)"
         )
-        self.warnings.append(message)
-        print(message, file=sys.stderr)
+        self.on_warning(message)
 
     def _rebuild(self, db: TinyDB) -> int:
         """Index every readable run document (orphans and all); call with the lock held."""
