@@ -389,31 +389,38 @@ def _compare_thresholds(args: argparse.Namespace) -> Any:
 
 
 def _drive(engine: Any, printer: Any) -> int:
-    """Feed the engine's events to the printer; Ctrl-C/SIGTERM once stops, twice kills."""
-    stops = 0
+    """Feed the engine's events to the printer; Ctrl-C/SIGTERM once stops, twice kills.
 
-    def on_term(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
+    The handlers only act on the engine (a shared byte, a SIGKILL) and count: raising
+    KeyboardInterrupt instead could land anywhere, even inside the handling of the first one.
+    """
+    presses = 0
 
-    previous = signal.signal(signal.SIGTERM, on_term)
+    def on_signal(signum: int, frame: Any) -> None:
+        nonlocal presses
+        presses += 1
+        if presses == 1:
+            engine.stop()
+        else:
+            engine.kill()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     engine.start()
+    told = 0
     try:
         while engine.finished is None:
-            try:
-                event = engine.poll(timeout=0.5)
-                if event is not None:
-                    printer.handle(event)
-            except KeyboardInterrupt:
-                stops += 1
-                if stops == 1:
-                    print("perftui: stopping (Ctrl-C again to kill)…", file=sys.stderr)
-                    engine.stop()
-                else:
-                    engine.kill()
+            event = engine.poll(timeout=0.5)
+            if event is not None:
+                printer.handle(event)
+            if presses != told:
+                told = presses
+                note = "stopping (Ctrl-C again to kill)…" if told == 1 else "killing the engine…"
+                print(f"perftui: {note}", file=sys.stderr)
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     assert engine.finished is not None
-    return engine.finished.exit_code if stops == 0 else EXIT_INTERRUPTED
+    return engine.finished.exit_code if presses == 0 else EXIT_INTERRUPTED
 
 
 def cmd_profiles(args: argparse.Namespace) -> int:

@@ -79,7 +79,8 @@ class RunConfig:
 
     @property
     def target(self) -> str:
-        return f"{self.host}:{self.port}"
+        """host:port as the legacy files name it; an IPv6 literal in brackets ([::1]:8080)."""
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
 
     @property
     def base_url(self) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from typing import TextIO
 
+from perftui.config import EXIT_COULD_NOT_RUN
 from perftui.events import (
     Event,
     Heartbeat,
@@ -98,4 +99,6 @@ class Printer:
         for name, path in event.files.items():
             print(f"  {name}: {path}", file=self.out)
         verdict = "PASS" if event.overall_pass else "FAIL"
+        if event.status == "finished" and event.exit_code == EXIT_COULD_NOT_RUN:
+            verdict = f"gates {verdict}, but the results could not be stored"
         print(f"  overall: {verdict} (exit {event.exit_code})", file=self.out, flush=True)
