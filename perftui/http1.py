@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+import time
 
 import httptools
 
@@ -46,6 +47,11 @@ def build_request(
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + payload
 
 
+class IdleClose(ConnectionResetError):
+    """The device closed a kept-alive connection cleanly before answering a byte: the idle-close
+    race every keep-alive client meets (ESP-IDF purges idle sockets this way)."""
+
+
 class _Protocol(asyncio.Protocol):
     """Feeds received bytes to httptools and resolves the waiting request's future."""
 
@@ -54,9 +60,11 @@ class _Protocol(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.waiter: asyncio.Future[None] | None = None
         self.status = 0
+        self.finished_at = 0.0
         self.keep_alive = True
         self.head = False
         self.closed = False
+        self.got_bytes = False
         self.headers_done = False
         self.framed = False  # Content-Length or chunked; else the body ends when the device closes
 
@@ -64,6 +72,14 @@ class _Protocol(asyncio.Protocol):
         self.transport = transport  # type: ignore[assignment]
 
     def data_received(self, data: bytes) -> None:
+        if self.waiter is None or self.waiter.done():
+            # Bytes nobody asked for (a body after a HEAD, junk after a response): the stream is
+            # out of step, so the connection must not carry another request.
+            self.closed = True
+            if self.transport is not None:
+                self.transport.abort()
+            return
+        self.got_bytes = True
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -77,6 +93,8 @@ class _Protocol(asyncio.Protocol):
             self._done()  # an HTTP/1.0-style body delimited by the close is complete now
             self.keep_alive = False
             return
+        if exc is None and not self.got_bytes:
+            exc = IdleClose("the device closed the kept-alive connection before answering")
         self._fail(exc or ConnectionResetError("connection closed by the device"))
 
     def eof_received(self) -> bool | None:
@@ -88,10 +106,16 @@ class _Protocol(asyncio.Protocol):
             self.waiter.set_exception(exc)
 
     def _done(self) -> None:
-        self.status = self.parser.get_status_code()
+        """The response is complete: stamp the time here, before the client task resumes."""
+        if self.waiter is None or self.waiter.done():
+            return
+        status = self.parser.get_status_code()
+        if 100 <= status < 200 and status != 101:
+            return  # an interim response (100 Continue…): the real one follows
+        self.finished_at = time.perf_counter()
+        self.status = status
         self.keep_alive = self.parser.should_keep_alive()
-        if self.waiter is not None and not self.waiter.done():
-            self.waiter.set_result(None)
+        self.waiter.set_result(None)
 
     # httptools callbacks
     def on_message_begin(self) -> None:
@@ -125,25 +149,37 @@ class Connection:
         _, proto = await loop.create_connection(_Protocol, self.host, self.port, ssl=self.ssl)
         return proto
 
-    async def send(self, raw: bytes, head: bool = False) -> int:
-        """Send one request and wait for its whole response; returns the status code."""
-        proto = self._proto
-        if proto is None or proto.closed:
-            proto = self._proto = await self._open()
-        loop = asyncio.get_running_loop()
-        proto.waiter = waiter = loop.create_future()
-        proto.head = head
-        proto.headers_done = proto.framed = False
-        assert proto.transport is not None
-        proto.transport.write(raw)
-        try:
-            await waiter
-        except BaseException:
-            self.close(abort=True)  # timed out, reset or garbled: it cannot carry another request
-            raise
-        if not proto.keep_alive:
-            self.close()
-        return proto.status
+    async def send(self, raw: bytes, head: bool = False) -> tuple[int, float]:
+        """Send one request and wait for its whole response: (status, perf_counter at its end).
+
+        A kept-alive connection the device closed cleanly before answering is reopened and the
+        request sent once more (HTTP/1.1 allows it); resets and every other failure are not.
+        """
+        for attempt in (1, 2):
+            proto = self._proto
+            fresh = proto is None or proto.closed
+            if fresh:
+                proto = self._proto = await self._open()
+            assert proto is not None and proto.transport is not None
+            loop = asyncio.get_running_loop()
+            proto.waiter = waiter = loop.create_future()
+            proto.head = head
+            proto.got_bytes = proto.headers_done = proto.framed = False
+            proto.transport.write(raw)
+            try:
+                await waiter
+            except IdleClose:
+                self.close(abort=True)
+                if fresh or attempt == 2:
+                    raise
+                continue
+            except BaseException:
+                self.close(abort=True)  # timed out, reset or garbled: it cannot carry another
+                raise
+            if not proto.keep_alive:
+                self.close()
+            return proto.status, proto.finished_at
+        raise AssertionError("unreachable")  # the loop returns or raises
 
     def close(self, abort: bool = False) -> None:
         proto, self._proto = self._proto, None

@@ -35,6 +35,7 @@ class PhaseOutcome:
     elapsed: float
     timed_out: bool
     stopped: bool
+    snapshot_errors: list[str]
 
 
 def classify(exc: BaseException) -> str:
@@ -88,7 +89,7 @@ async def _client(
             t0 = clock()
             try:
                 async with asyncio.timeout(timeout):
-                    status = await conn.send(raw, head)
+                    status, t1 = await conn.send(raw, head)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -97,7 +98,7 @@ async def _client(
                 if kind in ("refused", "reset", "other"):
                     await asyncio.sleep(ERROR_PAUSE_S)
                 continue
-            stats.record(status, int((clock() - t0) * 1_000_000))
+            stats.record(status, int((t1 - t0) * 1_000_000))
     finally:
         conn.close()
 
@@ -126,6 +127,8 @@ async def run_phase(
     gathered = asyncio.gather(*tasks, return_exceptions=True)
     gathered.add_done_callback(lambda _: done_event.set())
 
+    snapshot_errors: list[str] = []
+
     async def ticker() -> None:
         next_tick = snapshot_interval_s
         tail_at = recorder.tail_start_s
@@ -133,9 +136,15 @@ async def run_phase(
             target = next_tick
             if 0 < tail_at < target and clock() - start < tail_at:
                 target = tail_at  # close a window exactly where the tail quarter begins
-            await asyncio.sleep(max(0.0, start + target - clock()))
+            while (now := clock() - start) < target:  # uvloop's timers may fire a little early
+                await asyncio.sleep(target - now)
             elapsed = clock() - start
-            on_snapshot(recorder, recorder.snapshot(elapsed), elapsed)
+            snap = recorder.snapshot(elapsed)
+            try:
+                on_snapshot(recorder, snap, elapsed)
+            except Exception as exc:  # a consumer's bug must not stop the measurement
+                if not snapshot_errors:
+                    snapshot_errors.append(f"{type(exc).__name__}: {exc}")
             if target == next_tick:
                 next_tick += snapshot_interval_s
 
@@ -160,4 +169,4 @@ async def run_phase(
         await asyncio.gather(tick_task, return_exceptions=True)
     elapsed = clock() - start
     recorder.snapshot(elapsed)
-    return PhaseOutcome(recorder, elapsed, timed_out, stopped)
+    return PhaseOutcome(recorder, elapsed, timed_out, stopped, snapshot_errors)
