@@ -12,7 +12,8 @@ def evaluate(report: dict[str, Any], t: Thresholds) -> list[str]:
     reasons: list[str] = []
     if report.get("timed_out"):
         reasons.append(f"watchdog: phase exceeded its {report.get('watchdog_budget_s')} s budget")
-    if report.get("stopped"):
+    stopped = bool(report.get("stopped"))
+    if stopped:
         reasons.append("stopped before the phase finished")
     error_rate = report.get("error_rate")
     if error_rate is not None and error_rate > t.max_error_rate:
@@ -22,6 +23,10 @@ def evaluate(report: dict[str, Any], t: Thresholds) -> list[str]:
         reasons.append(f"p95 {p95:.1f} ms > {t.max_p95_ms:g} ms")
     if p99 is not None and p99 > t.max_p99_ms:
         reasons.append(f"p99 {p99:.1f} ms > {t.max_p99_ms:g} ms")
+    if report.get("tail_samples") == 0 and report.get("requests_total") and not stopped:
+        # No answer at all in the last quarter (a device that hung late): no tail p95 to judge,
+        # which must not read as a healthy tail.
+        reasons.append("no response completed in the last quarter of the phase")
     if p95 and tail is not None and tail / p95 > t.max_tail_p95_ratio:
         reasons.append(
             f"tail p95 {tail:.1f} ms is {tail / p95:.2f}× p95 (> {t.max_tail_p95_ratio:g}×)"

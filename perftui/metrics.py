@@ -124,7 +124,12 @@ class PathStats:
             self.ok += 1
         else:
             self.err += 1
-            self.errors_by_kind["http_4xx" if 400 <= status < 500 else "http_5xx"] += 1
+            if 400 <= status < 500:
+                self.errors_by_kind["http_4xx"] += 1
+            elif 500 <= status < 600:
+                self.errors_by_kind["http_5xx"] += 1
+            else:
+                self.errors_by_kind["other"] += 1  # 101, or a status no HTTP server sends
 
     def record_failure(self, kind: str) -> None:
         """No response at all (timeout, refused, reset, …): counted, not timed."""
@@ -188,8 +193,13 @@ class PhaseRecorder:
         return dict(sorted(total.items()))
 
     def report(self, clients: int, duration: float, elapsed: float) -> dict[str, Any]:
-        """The legacy phase report (every key of REFERENCE.md) plus what perftui adds."""
+        """The legacy phase report (every key of REFERENCE.md) plus what perftui adds.
+
+        Rates are per second of *load*: requests are only sent until the phase's duration, so the
+        wait for the last in-flight answers (up to a request timeout) does not dilute them.
+        """
         elapsed = max(elapsed, 1e-9)
+        load_s = min(elapsed, duration) if duration > 0 else elapsed
         requests = sum(s.requests for s in self.paths.values())
         ok = sum(s.ok for s in self.paths.values())
         err = requests - ok
@@ -206,7 +216,7 @@ class PhaseRecorder:
                 "ok": s.ok,
                 "err": s.err,
                 "error_rate": _rate(s.err, s.requests),
-                "rps_ok": round(s.ok / elapsed, 3),
+                "rps_ok": round(s.ok / load_s, 3),
                 "p50_ms": pp["p50_ms"],
                 "p90_ms": pp["p90_ms"],
                 "p95_ms": pp["p95_ms"],
@@ -217,8 +227,6 @@ class PhaseRecorder:
                 "status_counts": dict(sorted(s.status_counts.items())),
                 "errors_by_kind": {k: s.errors_by_kind.get(k, 0) for k in ERROR_KINDS},
             }
-        if tail_p95 is None:
-            tail_p95 = overall["p95_ms"]
         return {
             "clients": clients,
             "duration": duration,
@@ -227,8 +235,8 @@ class PhaseRecorder:
             "ok": ok,
             "err": err,
             "error_rate": _rate(err, requests),
-            "rps_total": round(requests / elapsed, 3),
-            "rps_ok": round(ok / elapsed, 3),
+            "rps_total": round(requests / load_s, 3),
+            "rps_ok": round(ok / load_s, 3),
             **overall,
             "p95_tail_ms": tail_p95,
             "tail_samples": self.tail.get_total_count(),
