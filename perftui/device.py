@@ -117,7 +117,7 @@ async def fetch_json(
             return None, f"body too large (more than {MAX_DEBUG_BODY} bytes)"
         try:
             data = json.loads(content)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
             return None, "malformed JSON"
         if not isinstance(data, dict):
             return None, "JSON is not an object"

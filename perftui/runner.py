@@ -21,6 +21,7 @@ from typing import Any
 
 from perftui.config import EXIT_COULD_NOT_RUN, RunConfig
 from perftui.events import Event, Log, RunFinished
+from perftui.lock import LockHeld, RunLock
 
 PARENT_CHECK_S = 0.2
 CLOSE_GRACE_S = 5.0  # at exit, how long an engine may take to store a stopped run
@@ -48,12 +49,15 @@ async def _engine(config: RunConfig, events: Any, stop_flag: Any, parent: int) -
             await asyncio.sleep(PARENT_CHECK_S)
 
     watcher = asyncio.create_task(watch())
-    suite = Suite(config, events.put, stop)
+    claim = _HistoryClaim(config, parent)
+    suite = Suite(config, events.put, stop, claim.may_write)
     try:
         finished = await suite.run()
+    except Exception as exc:  # a bug or an absurd device answer: keep the run, no traceback
+        finished = suite.fail(f"engine error: {type(exc).__name__}: {exc}")
     finally:
         watcher.cancel()
-    if config.write_history_db and finished.payload is not None:
+    if config.write_history_db and finished.payload is not None and claim.may_write():
         try:
             from perftui.store import HistoryStore
 
@@ -63,6 +67,32 @@ async def _engine(config: RunConfig, events: Any, stop_flag: Any, parent: int) -
         except Exception as exc:  # the files are written; a broken DB must not lose the run
             events.put(Log("error", f"could not store the run in the history database: {exc}"))
     events.put(finished)
+
+
+class _HistoryClaim:
+    """Whether the engine may still write to the history dir.
+
+    The run lock is held by the parent (the CLI or the TUI, whose pid the user sees). If the
+    parent dies, the kernel frees that lock at once while this engine is still winding down; it
+    then writes only if it can take the lock itself, so a run started meanwhile is never
+    overwritten.
+    """
+
+    def __init__(self, config: RunConfig, parent: int) -> None:
+        self.config = config
+        self.parent = parent
+        self.lock: RunLock | None = None
+
+    def may_write(self) -> bool:
+        if self.lock is not None or os.getppid() == self.parent:
+            return True
+        lock = RunLock(self.config.lock_path)
+        try:
+            lock.acquire()
+        except LockHeld:
+            return False
+        self.lock = lock  # held until this process exits
+        return True
 
 
 def _child_main(config: RunConfig, events: Any, stop_flag: Any, parent: int) -> None:

@@ -43,10 +43,18 @@ from perftui.profiles import Profile
 
 
 class Suite:
-    def __init__(self, config: RunConfig, emit: Callable[[Event], None], stop: asyncio.Event):
+    def __init__(
+        self,
+        config: RunConfig,
+        emit: Callable[[Event], None],
+        stop: asyncio.Event,
+        may_write: Callable[[], bool] = lambda: True,
+    ) -> None:
+        """`may_write` says whether the history dir is still ours (see `runner`)."""
         self.config = config
         self.emit = emit
         self.stop = stop
+        self.may_write = may_write
         self.started = datetime.now(UTC)
         self.run_id = record.new_run_id(self.started)
         self.raw_runs: list[dict[str, Any]] = []
@@ -77,12 +85,18 @@ class Suite:
             meta=self.meta,
         )
 
-    def _write_partial(self, status: str = "running") -> None:
+    def _write_partial(self, payload: dict[str, Any] | None = None) -> str | None:
+        """`latest.partial.json`: the run so far (after each phase) or as stopped (at the end)."""
         path = self.config.history_dir / files.PARTIAL_NAME
+        if not self.may_write():
+            self.log("warning", f"{path} not written: another run holds the history dir now")
+            return None
         try:
-            files.atomic_write_json(path, self._record(status, None))
+            files.atomic_write_json(path, payload or self._record("running", None))
         except OSError as exc:
             self.log("error", f"could not write {path}: {exc}")
+            return None
+        return str(path)
 
     async def run(self) -> RunFinished:
         cfg = self.config
@@ -217,18 +231,21 @@ class Suite:
             await asyncio.gather(poller, return_exceptions=True)
         if outcome.timed_out:
             self.log("error", f"watchdog: {profile.name} {phase} exceeded its {budget:g} s budget")
+        for problem in outcome.snapshot_errors:
+            self.log("error", f"heartbeats of {profile.name} {phase} failed: {problem}")
         if cfg.post_phase_settle_ms and not self.stop.is_set():
             await self._sleep(cfg.post_phase_settle_ms / 1000)
-        stats_after, _ = (
-            await self._telemetry(http, "/debug/server-stats")
-            if why_stats is None
-            else (None, None)
-        )
-        mem_after = None
-        if mem_before is not None:
-            mem_after, why = await self._telemetry(http, "/debug/memory-stats")
-            if why:
-                self.log("warning", f"memory stats after {profile.name} {phase}: {why}")
+        stats_after = mem_after = None
+        if self.stop.is_set():
+            # A stop must not wait on telemetry retries: a grace period may be all that is left.
+            self.log("info", "stopping: device stats after the phase not read")
+        else:
+            if why_stats is None:
+                stats_after, _ = await self._telemetry(http, "/debug/server-stats")
+            if mem_before is not None:
+                mem_after, why = await self._telemetry(http, "/debug/memory-stats")
+                if why:
+                    self.log("warning", f"memory stats after {profile.name} {phase}: {why}")
         self.emit(Telemetry(profile.name, run_index, phase, "after", mem_after, stats_after))
         report = outcome.recorder.report(settings.clients, settings.duration, outcome.elapsed)
         internal_drop, psram_drop = device.heap_drops(mem_before, mem_after)
@@ -279,6 +296,13 @@ class Suite:
             if mem is not None:
                 self.emit(Telemetry(profile, run_index, phase, "during", mem, None))
 
+    def fail(self, reason: str) -> RunFinished:
+        """An unexpected error ended the run: keep what was measured, as a hard stop."""
+        self.hard_stop_reason = reason
+        if self.raw_runs and not self.raw_runs[-1]["results"]:
+            self.raw_runs.pop()
+        return self._finish(False)
+
     def _finish(self, unreachable_at_start: bool) -> RunFinished:
         cfg = self.config
         finished = datetime.now(UTC)
@@ -291,7 +315,9 @@ class Suite:
         payload = self._record(status, finished)
         written: dict[str, str] = {}
         if status == "stopped":
-            self._write_partial_final(payload, written)
+            partial = self._write_partial(payload)
+            if partial:
+                written["partial"] = partial
             exit_code = EXIT_INTERRUPTED
             self.log("warning", "run stopped; the partial run is kept")
         else:
@@ -322,16 +348,11 @@ class Suite:
             run_id=self.run_id,
         )
 
-    def _write_partial_final(self, payload: dict[str, Any], written: dict[str, str]) -> None:
-        path = self.config.history_dir / files.PARTIAL_NAME
-        try:
-            files.atomic_write_json(path, payload)
-            written["partial"] = str(path)
-        except OSError as exc:
-            self.log("error", f"could not write {path}: {exc}")
-
     def _write_final(self, payload: dict[str, Any], written: dict[str, str]) -> None:
         folder: Path = self.config.history_dir
+        if not self.may_write():
+            self.log("warning", f"run files not written: another run holds {folder} now")
+            return
         stem = f"perf_{record.stamp(self.started)}" + (
             f"_{self.config.tag}" if self.config.tag else ""
         )
