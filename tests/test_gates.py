@@ -47,3 +47,12 @@ def test_watchdog_and_stop_are_failures() -> None:
     assert evaluate({**GOOD, "stopped": True}, Thresholds()) == [
         "stopped before the phase finished"
     ]
+
+
+def test_a_silent_last_quarter_fails() -> None:
+    silent = {**GOOD, "tail_samples": 0, "requests_total": 900, "p95_tail_ms": None}
+    assert evaluate(silent, Thresholds()) == [
+        "no response completed in the last quarter of the phase"
+    ]
+    stopped = {**silent, "stopped": True}
+    assert evaluate(stopped, Thresholds()) == ["stopped before the phase finished"]
