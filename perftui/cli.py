@@ -21,10 +21,10 @@ from urllib.parse import urlsplit
 
 from perftui import __version__
 from perftui.config import (
+    DEFAULT_PHASES,
     EXIT_BAD_INPUT,
     EXIT_COULD_NOT_RUN,
     EXIT_INTERRUPTED,
-    PhaseSettings,
     RunConfig,
     Thresholds,
     default_history_dir,
@@ -88,7 +88,7 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--paths", default=None, help="ad-hoc profile: comma list of paths")
     p.add_argument("--runs", type=POS_INT, default=3, help="runs per profile (default 3)")
     p.add_argument("--timeout", type=POS_FLOAT, default=6.0, help="request timeout, s (6.0)")
-    for phase, clients, duration in (("burst", 12, 20), ("long", 8, 60)):
+    for phase, (clients, duration) in DEFAULT_PHASES.items():
         p.add_argument(
             f"--{phase}-clients",
             type=POS_INT,
@@ -99,7 +99,7 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
             f"--{phase}-duration",
             type=NONNEG_FLOAT,
             default=None,
-            help=f"seconds of phase {phase}; 0 skips it (default {duration})",
+            help=f"seconds of phase {phase}; 0 skips it (default {duration:g})",
         )
     p.add_argument("--metrics-retries", type=NONNEG_INT, default=20)
     p.add_argument("--metrics-retry-delay-ms", type=NONNEG_INT, default=100)
@@ -189,6 +189,17 @@ def clean_tag(tag: str) -> str:
     return cleaned
 
 
+def _host_port(spelled: str, text: str, given: int | None) -> int:
+    """The port written in HOST, which must agree with --port when both are given."""
+    try:
+        value = PORT(text)
+    except argparse.ArgumentTypeError:
+        raise UsageError(f"{spelled!r}: bad port {text!r}") from None
+    if given and given != value:
+        raise UsageError(f"{spelled!r} names port {value} but --port says {given}")
+    return value
+
+
 def parse_target(host: str, port: int | None) -> tuple[str, str, int]:
     """(scheme, host, port) from a host, `host:port`, an IPv6 literal or an http(s) URL."""
     host = host.strip()
@@ -205,27 +216,20 @@ def parse_target(host: str, port: int | None) -> tuple[str, str, int]:
             )
         if not parts.hostname:
             raise UsageError(f"{host!r}: no host in the URL")
-        try:
-            url_port = parts.port
-        except ValueError:
-            raise UsageError(f"{host!r}: bad port") from None
-        if url_port and port and url_port != port:
-            raise UsageError(f"{host!r} names port {url_port} but --port says {port}")
-        return parts.scheme, parts.hostname, port or url_port or 8080
+        _, _, port_text = parts.netloc.rpartition("]")[2].rpartition(":")
+        if ":" in parts.netloc.rpartition("]")[2]:
+            port = _host_port(host, port_text, port)
+        return parts.scheme, parts.hostname, port or 8080
     if host.startswith("[") and "]" in host:
         inner, _, rest = host[1:].partition("]")
         host = inner
-        if rest.startswith(":"):
-            port = port or PORT(rest[1:])
+        if rest and not rest.startswith(":"):
+            raise UsageError(f"{host!r}: unexpected {rest!r} after the address")
+        if rest:
+            port = _host_port(f"[{inner}]{rest}", rest[1:], port)
     elif host.count(":") == 1:
         name, _, text = host.partition(":")
-        try:
-            host_port = PORT(text)
-        except argparse.ArgumentTypeError:
-            raise UsageError(f"{host!r}: bad port {text!r}") from None
-        if port and port != host_port:
-            raise UsageError(f"{host!r} names port {host_port} but --port says {port}")
-        host, port = name, host_port
+        host, port = name, _host_port(host, text, port)
     if ":" in host:
         try:
             ipaddress.IPv6Address(host)
@@ -265,8 +269,6 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         profiles=profiles,
         runs=args.runs,
         timeout=args.timeout,
-        burst=PhaseSettings(12, 20.0),
-        long=PhaseSettings(8, 60.0),
         phase_overrides=overrides,
         metrics_retries=args.metrics_retries,
         metrics_retry_delay_ms=args.metrics_retry_delay_ms,

@@ -44,6 +44,10 @@ class PhaseSettings:
     duration: float
 
 
+# The legacy runner's phase defaults: (clients, seconds).
+DEFAULT_PHASES: dict[str, tuple[int, float]] = {"burst": (12, 20.0), "long": (8, 60.0)}
+
+
 @dataclass(slots=True)
 class RunConfig:
     """Everything one invocation needs; picklable so it can be handed to the engine process."""
@@ -54,8 +58,8 @@ class RunConfig:
     profiles: list[Profile] = field(default_factory=list)
     runs: int = 3
     timeout: float = 6.0
-    burst: PhaseSettings = field(default_factory=lambda: PhaseSettings(12, 20.0))
-    long: PhaseSettings = field(default_factory=lambda: PhaseSettings(8, 60.0))
+    burst: PhaseSettings = field(default_factory=lambda: PhaseSettings(*DEFAULT_PHASES["burst"]))
+    long: PhaseSettings = field(default_factory=lambda: PhaseSettings(*DEFAULT_PHASES["long"]))
     # Phase settings the user gave on the command line win over a profile's own defaults.
     phase_overrides: dict[str, dict[str, float]] = field(default_factory=dict)
     metrics_retries: int = 20

@@ -60,7 +60,6 @@ class Heartbeat:
     ok: int
     errors: int
     rps_now: float
-    rps_avg: float
     window_p50_ms: float | None
     window_p95_ms: float | None
     window_p99_ms: float | None

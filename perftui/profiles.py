@@ -7,6 +7,7 @@ names the file, the line when there is one, and what is wrong.
 
 from __future__ import annotations
 
+import math
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -19,6 +20,8 @@ PHASE_KEYS = frozenset({"clients", "duration"})
 TOP_KEYS = frozenset({"description", "requests", "phases", "secret_headers"})
 REQUEST_KEYS = frozenset({"path", "method", "headers", "body", "weight"})
 NAME_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
+HEADER_NAME_RE = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # RFC 9110 token
+GENERATED_HEADERS = frozenset({"host", "content-length", "transfer-encoding", "connection"})
 
 
 class ProfileError(ValueError):
@@ -96,7 +99,7 @@ def _fail(source: str, text: str, key: str | None, problem: str) -> ProfileError
 
 
 def _positive(value: Any, *, integer: bool) -> bool:
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         return False
     if integer and not isinstance(value, int):
         return False
@@ -140,6 +143,13 @@ def parse_profile(text: str, name: str, source: str) -> Profile:
             isinstance(k, str) and isinstance(v, str) for k, v in headers.items()
         ):
             raise _fail(source, text, "headers", f"request {i}: headers must map names to strings")
+        for name, value in headers.items():
+            if not HEADER_NAME_RE.match(name) or any(c in value for c in "\r\n\0"):
+                raise _fail(source, text, "headers", f"request {i}: invalid header {name!r}")
+            if name.lower() in GENERATED_HEADERS:
+                raise _fail(
+                    source, text, "headers", f"request {i}: header {name!r} is set by perftui"
+                )
         body = raw.get("body", "")
         if not isinstance(body, str):
             raise _fail(source, text, "body", f"request {i}: body must be a string")
@@ -223,9 +233,12 @@ def adhoc_profile(paths: str) -> Profile:
     items = [p.strip() for p in paths.split(",") if p.strip()]
     if not items:
         raise ProfileError("--paths: the path list is empty")
-    text = "\n".join(f'[[requests]]\npath = "{p}"' for p in items if '"' not in p)
-    if text.count("[[requests]]") != len(items):
-        raise ProfileError("--paths: a path may not contain a double quote")
-    profile = parse_profile(text, "adhoc", "--paths")
-    profile.description = "ad-hoc profile from --paths"
-    return profile
+    for path in items:
+        if not path.startswith("/") or any(c.isspace() for c in path):
+            raise ProfileError(f"--paths: {path!r} must be a path starting with '/'")
+    return Profile(
+        name="adhoc",
+        description="ad-hoc profile from --paths",
+        requests=[RequestSpec(path) for path in items],
+        source="--paths",
+    )

@@ -2,7 +2,7 @@
 
 Neither a UI's drawing nor the CLI's printing can then steal time from the clients whose
 latency we report: they do not share a GIL or an event loop. Events cross back through a
-multiprocessing queue; a stop request crosses over through a multiprocessing Event.
+multiprocessing queue; a stop request crosses over as one byte of shared memory (`_StopFlag`).
 """
 
 from __future__ import annotations

@@ -202,7 +202,6 @@ class Suite:
                     ok=snap["ok"],
                     errors=snap["errors"],
                     rps_now=snap["rps_now"],
-                    rps_avg=snap["requests"] / elapsed if elapsed > 0 else 0.0,
                     window_p50_ms=snap["window_p50_ms"],
                     window_p95_ms=snap["window_p95_ms"],
                     window_p99_ms=snap["window_p99_ms"],

@@ -107,7 +107,19 @@ def test_target_spellings(host: str, port: int | None, expected: tuple) -> None:
 
 @pytest.mark.parametrize(
     "host",
-    ["http://10.0.0.2/api", "ftp://x", "a b", "host:99999", "host:1:2:zz", "esp/1", "http://:80"],
+    [
+        "http://10.0.0.2/api",
+        "ftp://x",
+        "a b",
+        "host:99999",
+        "host:1:2:zz",
+        "esp/1",
+        "http://:80",
+        "[::1]:abc",
+        "[::1]:99999",
+        "[::1]x",
+        "http://h:0",
+    ],
 )
 def test_bad_targets(host: str) -> None:
     with pytest.raises(UsageError):

@@ -95,6 +95,10 @@ headers = { Authorization = "Bearer s3cret", X-Token = "t", Accept = "applicatio
         ('[phases.soak]\nclients = 1\n[[requests]]\npath = "/a"\n', "unknown phase 'soak'"),
         ('[phases.burst]\nclients = -1\n[[requests]]\npath = "/a"\n', "clients must be"),
         ("[[requests]]\nmethod = 'GET'\n", "missing path"),
+        ('[phases.long]\nduration = inf\n[[requests]]\npath = "/a"\n', "duration must be"),
+        ('[[requests]]\npath = "/a"\nheaders = { Host = "x" }\n', "'Host' is set by perftui"),
+        ('[[requests]]\npath = "/a"\nheaders = { X-A = "a\\r\\nB: c" }\n', "invalid header"),
+        ('[[requests]]\npath = "/a"\nheaders = { "bad name" = "v" }\n', "invalid header"),
     ],
 )
 def test_malformed_profiles_give_one_line_naming_file_and_problem(text: str, needle: str) -> None:
@@ -120,6 +124,7 @@ def test_resolve_by_path_and_unknown_name(tmp_path: Path) -> None:
 
 def test_adhoc_profile() -> None:
     assert adhoc_profile("/a, /b").paths == ["/a", "/b"]
+    assert adhoc_profile(r"/a\u0041,/q?x='1'").paths == [r"/a\u0041", "/q?x='1'"]
     with pytest.raises(ProfileError):
         adhoc_profile("a")
     with pytest.raises(ProfileError):

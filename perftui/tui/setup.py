@@ -32,7 +32,7 @@ from textual.widgets import (
 from textual.widgets.selection_list import Selection
 
 from perftui import cli
-from perftui.config import PhaseSettings, RunConfig, Thresholds
+from perftui.config import DEFAULT_PHASES, RunConfig, Thresholds
 from perftui.profiles import Profile, ProfileError, builtin_names, resolve_profile
 from perftui.tui import session
 from perftui.tui.session import SessionError, deliver
@@ -57,10 +57,10 @@ class Field:
 
 
 ADVANCED: tuple[Field, ...] = (
-    Field("burst_clients", "burst clients", 12, cli.POS_INT),
-    Field("burst_duration", "burst duration s", 20.0, cli.NONNEG_FLOAT),
-    Field("long_clients", "long clients", 8, cli.POS_INT),
-    Field("long_duration", "long duration s", 60.0, cli.NONNEG_FLOAT),
+    Field("burst_clients", "burst clients", DEFAULT_PHASES["burst"][0], cli.POS_INT),
+    Field("burst_duration", "burst duration s", DEFAULT_PHASES["burst"][1], cli.NONNEG_FLOAT),
+    Field("long_clients", "long clients", DEFAULT_PHASES["long"][0], cli.POS_INT),
+    Field("long_duration", "long duration s", DEFAULT_PHASES["long"][1], cli.NONNEG_FLOAT),
     Field("timeout", "request timeout s", 6.0, cli.POS_FLOAT),
     Field("between_runs_sleep_ms", "between runs ms", 500, cli.NONNEG_INT),
     Field("post_phase_settle_ms", "settle ms", 250, cli.NONNEG_INT),
@@ -358,10 +358,7 @@ class SetupScreen(Screen[None]):
         for phase in ("burst", "long"):
             given = {
                 key: values[f"{phase}_{key}"]
-                for key, default in (
-                    ("clients", 12 if phase == "burst" else 8),
-                    ("duration", 20.0 if phase == "burst" else 60.0),
-                )
+                for key, default in zip(("clients", "duration"), DEFAULT_PHASES[phase], strict=True)
                 if values[f"{phase}_{key}"] != default
             }
             if given:
@@ -373,8 +370,6 @@ class SetupScreen(Screen[None]):
             profiles=[self.profiles[k] for k in chosen],
             runs=runs,
             timeout=values["timeout"],
-            burst=PhaseSettings(12, 20.0),
-            long=PhaseSettings(8, 60.0),
             phase_overrides=overrides,
             post_phase_settle_ms=values["post_phase_settle_ms"],
             between_runs_sleep_ms=values["between_runs_sleep_ms"],

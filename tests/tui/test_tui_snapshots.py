@@ -111,7 +111,6 @@ def live_events() -> list[Event]:
             per * len(paths) - i // 10,
             i // 10,
             160.0 + (i % 7) * 3,
-            158.0,
             base + (i % 5),
             base * 2 + (i % 9),
             base * 3,
