@@ -125,6 +125,12 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--probe-retries", type=POS_INT, default=12)
     p.add_argument("--tag", default="", help="kept to [A-Za-z0-9_-], appended to file names")
     p.add_argument("--note", default="", help="free text stored with the run")
+    p.add_argument(
+        "--heap-poll-s",
+        type=NONNEG_FLOAT,
+        default=0.0,
+        help="also read the device's free heap every N s during phases (0 = off)",
+    )
     p.add_argument("--max-error-rate", type=NONNEG_FLOAT, default=2.0, help="gate, %%")
     p.add_argument("--max-p95-ms", type=POS_FLOAT, default=2000.0, help="gate")
     p.add_argument("--max-p99-ms", type=POS_FLOAT, default=3000.0, help="gate")
@@ -284,6 +290,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         probe_retries=args.probe_retries,
         tag=clean_tag(args.tag),
         note=args.note,
+        telemetry_interval_s=args.heap_poll_s,
         thresholds=Thresholds(
             max_error_rate=args.max_error_rate,
             max_p95_ms=args.max_p95_ms,

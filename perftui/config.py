@@ -78,7 +78,9 @@ class RunConfig:
     tag: str = ""
     note: str = ""
     thresholds: Thresholds = field(default_factory=Thresholds)
-    telemetry_interval_s: float = 2.0
+    # Free heap read *during* a phase, every N s (0 = never, as the legacy runner): the TUI
+    # turns it on to show a leak as it happens; it costs the device one request per period.
+    telemetry_interval_s: float = 0.0
     write_history_db: bool = True
 
     @property

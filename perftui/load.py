@@ -155,12 +155,13 @@ async def run_phase(
         stop_wait = asyncio.create_task(stop.wait())
         await asyncio.wait({watchdog, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
         if stop.is_set() and not done_event.is_set():
-            stopped = True
+            # Cut short only if the stop came inside the load window; after it, the clients were
+            # merely waiting for their last answers and the phase is complete.
+            stopped = clock() - start < duration
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(done_event.wait(), STOP_GRACE_S)
         elif watchdog.done() and not done_event.is_set():
             timed_out = True
-        stopped = stopped or stop.is_set()
         for t in (watchdog, stop_wait, *tasks):
             t.cancel()
         await asyncio.gather(watchdog, stop_wait, gathered, return_exceptions=True)

@@ -186,7 +186,7 @@ class Suite:
             )
         )
         poller = None
-        if mem_before is not None:
+        if mem_before is not None and cfg.telemetry_interval_s > 0:
             poller = asyncio.create_task(self._poll_memory(http, profile.name, run_index, phase))
 
         def on_snapshot(rec: PhaseRecorder, snap: dict[str, Any], elapsed: float) -> None:

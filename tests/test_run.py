@@ -14,7 +14,14 @@ from pathlib import Path
 import pytest
 
 from perftui.config import PhaseSettings, RunConfig
-from perftui.events import Heartbeat, PhaseFinished, PhaseStarted, RunFinished, RunStarted
+from perftui.events import (
+    Heartbeat,
+    PhaseFinished,
+    PhaseStarted,
+    RunFinished,
+    RunStarted,
+    Telemetry,
+)
 from perftui.metrics import decode
 from perftui.profiles import adhoc_profile, resolve_profiles
 from perftui.runner import EngineProcess
@@ -258,6 +265,16 @@ def test_event_stream_has_heartbeats_at_least_twice_a_second(device, tmp_path: P
     assert set(beats[-1].paths) == {"/hello", "/api/ping"}
     assert any(b.window_p95_ms for b in beats)
     assert engine.finished is not None and engine.finished.exit_code == 0
+    assert [e.moment for e in events if isinstance(e, Telemetry)] == ["before", "after"]
+
+
+def test_heap_is_polled_during_a_phase_only_when_asked(device, tmp_path: Path) -> None:
+    config = _config(device.port, tmp_path, write_history_db=False, telemetry_interval_s=0.5)
+    engine = EngineProcess(config)
+    engine.start()
+    moments = [e.moment for e in engine.events() if isinstance(e, Telemetry)]
+    assert moments[0] == "before" and moments[-1] == "after"
+    assert moments.count("during") >= 2  # a 2 s phase polled every 0.5 s
 
 
 def test_watchdog_ends_a_phase_that_outlives_its_budget(make_sim) -> None:

@@ -44,6 +44,7 @@ WIDE = 120
 # Heartbeats 5 times a second (the headless default is 4): the live view then moves visibly
 # more than 4 times a second; a snapshot costs the engine well under a millisecond.
 LIVE_SNAPSHOT_S = 0.2
+LIVE_HEAP_POLL_S = 2.0  # the live screen shows the heap trend, so it asks for it during phases
 
 
 @dataclass(frozen=True, slots=True)
@@ -383,6 +384,7 @@ class SetupScreen(Screen[None]):
             note=self.query_one("#note", Input).value.strip(),
             thresholds=Thresholds(**{g: values[g] for g in GATES}),
             snapshot_interval_s=LIVE_SNAPSHOT_S,
+            telemetry_interval_s=LIVE_HEAP_POLL_S,
         )
         if not any(
             config.phase_settings(p, ph).duration > 0
