@@ -143,12 +143,12 @@ def parse_profile(text: str, name: str, source: str) -> Profile:
             isinstance(k, str) and isinstance(v, str) for k, v in headers.items()
         ):
             raise _fail(source, text, "headers", f"request {i}: headers must map names to strings")
-        for name, value in headers.items():
-            if not HEADER_NAME_RE.match(name) or any(c in value for c in "\r\n\0"):
-                raise _fail(source, text, "headers", f"request {i}: invalid header {name!r}")
-            if name.lower() in GENERATED_HEADERS:
+        for header, value in headers.items():
+            if not HEADER_NAME_RE.match(header) or any(c in value for c in "\r\n\0"):
+                raise _fail(source, text, "headers", f"request {i}: invalid header {header!r}")
+            if header.lower() in GENERATED_HEADERS:
                 raise _fail(
-                    source, text, "headers", f"request {i}: header {name!r} is set by perftui"
+                    source, text, "headers", f"request {i}: header {header!r} is set by perftui"
                 )
         body = raw.get("body", "")
         if not isinstance(body, str):

@@ -75,6 +75,7 @@ body = '{"a": 1}'
 headers = { Authorization = "Bearer s3cret", X-Token = "t", Accept = "application/json" }
 """
     profile = parse_profile(text, "p", "p.toml")
+    assert profile.name == "p"
     req = profile.requests[0]
     assert (req.method, req.body) == ("POST", '{"a": 1}')
     assert profile.phases == {"burst": {"clients": 3, "duration": 1.5}}
