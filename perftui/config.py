@@ -81,6 +81,8 @@ class RunConfig:
     # Free heap read *during* a phase, every N s (0 = never, as the legacy runner): the TUI
     # turns it on to show a leak as it happens; it costs the device one request per period.
     telemetry_interval_s: float = 0.0
+    # Per-path p50/p95/p99 in heartbeats every N s (0 = only in the phase report): for a live view.
+    path_percentiles_s: float = 0.0
     write_history_db: bool = True
 
     @property

@@ -37,9 +37,15 @@ class PhaseStarted:
 
 @dataclass(slots=True)
 class PathCounts:
+    """One path so far in the phase; percentiles only when the consumer asked for them
+    (`RunConfig.path_percentiles_s`), as they cost the load's loop a little."""
+
     requests: int
     ok: int
     err: int
+    p50_ms: float | None = None
+    p95_ms: float | None = None
+    p99_ms: float | None = None
 
 
 @dataclass(slots=True)

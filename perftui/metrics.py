@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 from hdrh.histogram import HdrHistogram
 
 LOWEST_US = 1
@@ -41,12 +43,25 @@ def _ms(us: float) -> float:
     return round(us / 1000.0, 3)
 
 
+def percentile_values(hist: HdrHistogram, percentiles: Sequence[float]) -> list[int]:
+    """hdrh's own percentile values (same target count, same bucket-to-value mapping), with the
+    bucket walk done by numpy: hdrh walks the 23,552 buckets in Python, ~0.6 ms per call, which
+    the load's event loop would feel at every heartbeat."""
+    counts = np.ctypeslib.as_array(hist.counts)
+    cumulative = np.cumsum(counts)
+    out = []
+    for pct in percentiles:
+        target = hist.get_target_count_at_percentile(pct)
+        index = int(np.searchsorted(cumulative, target, side="left"))
+        out.append(hist.get_highest_equivalent_value(hist.get_value_from_index(index)))
+    return out
+
+
 def quick_percentiles_ms(hist: HdrHistogram) -> tuple[float | None, ...]:
-    """(p50, p95, p99) in ms: the cheap subset a heartbeat needs (well under a millisecond)."""
+    """(p50, p95, p99) in ms: the cheap subset a heartbeat needs (~0.2 ms)."""
     if hist.get_total_count() == 0:
         return (None, None, None)
-    values = hist.get_percentile_to_value_dict([50.0, 95.0, 99.0])
-    return (_ms(values[50.0]), _ms(values[95.0]), _ms(values[99.0]))
+    return tuple(_ms(v) for v in percentile_values(hist, (50.0, 95.0, 99.0)))
 
 
 def summary_ms(hist: HdrHistogram, moments: Moments) -> dict[str, float | None]:
@@ -58,13 +73,13 @@ def summary_ms(hist: HdrHistogram, moments: Moments) -> dict[str, float | None]:
     keys = ("p50_ms", "p90_ms", "p95_ms", "p99_ms", "p999_ms", "max_ms", "min_ms")
     if hist.get_total_count() == 0:
         return dict.fromkeys((*keys, "mean_ms", "stdev_ms"))
-    values = hist.get_percentile_to_value_dict(list(PERCENTILES))
+    p50, p90, p95, p99, p999 = percentile_values(hist, PERCENTILES)
     return {
-        "p50_ms": _ms(values[50.0]),
-        "p90_ms": _ms(values[90.0]),
-        "p95_ms": _ms(values[95.0]),
-        "p99_ms": _ms(values[99.0]),
-        "p999_ms": _ms(values[99.9]),
+        "p50_ms": _ms(p50),
+        "p90_ms": _ms(p90),
+        "p95_ms": _ms(p95),
+        "p99_ms": _ms(p99),
+        "p999_ms": _ms(p999),
         "max_ms": _ms(hist.get_max_value()),
         "min_ms": _ms(hist.get_min_value()),
         "mean_ms": _ms(moments.mean_us),

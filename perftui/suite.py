@@ -38,7 +38,7 @@ from perftui.events import (
 )
 from perftui.gates import evaluate
 from perftui.load import run_phase
-from perftui.metrics import PhaseRecorder
+from perftui.metrics import PhaseRecorder, quick_percentiles_ms
 from perftui.profiles import Profile
 
 
@@ -189,7 +189,13 @@ class Suite:
         if mem_before is not None and cfg.telemetry_interval_s > 0:
             poller = asyncio.create_task(self._poll_memory(http, profile.name, run_index, phase))
 
+        path_pcts: dict[str, tuple[float | None, ...]] = {}
+        next_pcts = [0.0]
+
         def on_snapshot(rec: PhaseRecorder, snap: dict[str, Any], elapsed: float) -> None:
+            if cfg.path_percentiles_s > 0 and elapsed >= next_pcts[0]:
+                next_pcts[0] = elapsed + cfg.path_percentiles_s
+                path_pcts.update({p: quick_percentiles_ms(s.total) for p, s in rec.paths.items()})
             self.emit(
                 Heartbeat(
                     profile=profile.name,
@@ -210,7 +216,10 @@ class Suite:
                     p99_ms=snap["p99_ms"],
                     errors_by_kind=rec.errors_by_kind(),
                     status_counts=rec.status_counts(),
-                    paths={p: PathCounts(s.requests, s.ok, s.err) for p, s in rec.paths.items()},
+                    paths={
+                        p: PathCounts(s.requests, s.ok, s.err, *path_pcts.get(p, ()))
+                        for p, s in rec.paths.items()
+                    },
                 )
             )
 

@@ -266,15 +266,26 @@ def test_event_stream_has_heartbeats_at_least_twice_a_second(device, tmp_path: P
     assert any(b.window_p95_ms for b in beats)
     assert engine.finished is not None and engine.finished.exit_code == 0
     assert [e.moment for e in events if isinstance(e, Telemetry)] == ["before", "after"]
+    assert beats[-1].paths["/hello"].p50_ms is None  # per-path percentiles cost: off by default
 
 
-def test_heap_is_polled_during_a_phase_only_when_asked(device, tmp_path: Path) -> None:
-    config = _config(device.port, tmp_path, write_history_db=False, telemetry_interval_s=0.5)
+def test_live_extras_come_only_when_asked(device, tmp_path: Path) -> None:
+    """Heap polling during the phase and per-path percentiles in heartbeats (the TUI's)."""
+    config = _config(
+        device.port,
+        tmp_path,
+        write_history_db=False,
+        telemetry_interval_s=0.5,
+        path_percentiles_s=0.5,
+    )
     engine = EngineProcess(config)
     engine.start()
-    moments = [e.moment for e in engine.events() if isinstance(e, Telemetry)]
+    events = list(engine.events())
+    moments = [e.moment for e in events if isinstance(e, Telemetry)]
     assert moments[0] == "before" and moments[-1] == "after"
     assert moments.count("during") >= 2  # a 2 s phase polled every 0.5 s
+    last = [e for e in events if isinstance(e, Heartbeat)][-1].paths["/hello"]
+    assert last.p50_ms is not None and 0 < last.p50_ms <= last.p95_ms <= last.p99_ms
 
 
 def test_watchdog_ends_a_phase_that_outlives_its_budget(make_sim) -> None:

@@ -395,6 +395,10 @@ class LiveScreen(Screen[None]):
             table.update_cell(path, "rps", fmt.num(self._path_rps.get(path)))
             table.update_cell(path, "err %", fmt.pct(rate))
             table.update_cell(path, "status", f"ok {counts.ok:,} err {counts.err:,}")
+            if counts.p50_ms is not None:
+                table.update_cell(path, "p50", fmt.ms(counts.p50_ms))
+                table.update_cell(path, "p95", fmt.ms(counts.p95_ms))
+                table.update_cell(path, "p99", fmt.ms(counts.p99_ms))
 
     def _final_paths(self) -> None:
         table = self.query_one("#paths", DataTable)

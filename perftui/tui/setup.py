@@ -45,6 +45,7 @@ WIDE = 120
 # more than 4 times a second; a snapshot costs the engine well under a millisecond.
 LIVE_SNAPSHOT_S = 0.2
 LIVE_HEAP_POLL_S = 2.0  # the live screen shows the heap trend, so it asks for it during phases
+LIVE_PATH_PERCENTILES_S = 1.0  # per-path p50/p95/p99 in the live table, refreshed every second
 
 
 @dataclass(frozen=True, slots=True)
@@ -385,6 +386,7 @@ class SetupScreen(Screen[None]):
             thresholds=Thresholds(**{g: values[g] for g in GATES}),
             snapshot_interval_s=LIVE_SNAPSHOT_S,
             telemetry_interval_s=LIVE_HEAP_POLL_S,
+            path_percentiles_s=LIVE_PATH_PERCENTILES_S,
         )
         if not any(
             config.phase_settings(p, ph).duration > 0
