@@ -69,9 +69,8 @@ def legacy_comparison(
         deltas: dict[str, float | None] = {}
         for metric in ("p95_ms", "p99_ms", "error_rate", "rps_ok"):
             new_m = (entry.get(metric) or {}).get("median")
-            old_m = (
-                (old.get(metric) or {}).get("median") if isinstance(old.get(metric), dict) else None
-            )
+            old_summary = old.get(metric)  # a hand-edited old file may hold anything here
+            old_m = old_summary.get("median") if isinstance(old_summary, dict) else None
             deltas[f"{metric}_median_delta"] = (
                 round(new_m - old_m, 4) if new_m is not None and old_m is not None else None
             )
@@ -118,6 +117,9 @@ def build(
     }
 
 
+METRIC_COLUMNS = ("rps_ok", "p50_ms", "p95_ms", "p99_ms", "p95_tail_ms", "error_rate")
+
+
 def markdown(payload: dict[str, Any]) -> str:
     """The compact `perf_<stamp>.md` summary."""
     verdict = "PASS" if payload["overall_pass"] else "FAIL"
@@ -148,6 +150,3 @@ def markdown(payload: dict[str, Any]) -> str:
     if failures:
         lines += ["", "## Failed gates", "", *failures]
     return "\n".join(lines) + "\n"
-
-
-METRIC_COLUMNS = ("rps_ok", "p50_ms", "p95_ms", "p99_ms", "p95_tail_ms", "error_rate")

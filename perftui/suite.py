@@ -332,7 +332,8 @@ class Suite:
             self._write_final(payload, written)
             if status == "hard_stop":
                 exit_code = EXIT_COULD_NOT_RUN
-                self.log("error", f"hard stop: {self.hard_stop_reason}")
+                what = f"device {cfg.target} unreachable" if unreachable_at_start else "hard stop"
+                self.log("error", f"{what}: {self.hard_stop_reason}")
             elif "latest" not in written:
                 # A script reading latest.json would read the previous run as this one: a pass
                 # must not be reported for results that were never stored (disk full, say).
@@ -344,8 +345,6 @@ class Suite:
                 )
             else:
                 exit_code = EXIT_OK if payload["overall_pass"] else EXIT_GATE_FAILED
-        if unreachable_at_start:
-            self.log("error", f"device {cfg.target} unreachable: {self.hard_stop_reason}")
         return RunFinished(
             status=status,
             overall_pass=payload["overall_pass"],
