@@ -22,14 +22,14 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from history_factory import make_record  # noqa: E402
 
-from perftui.compare import compare_runs  # noqa: E402
-from perftui.reports import comparison_markdown  # noqa: E402
-from perftui.store import DB_NAME, DOCS_DIR, HistoryStore, compact, encode_doc  # noqa: E402
+from perftui.analysis.compare import compare_runs  # noqa: E402
+from perftui.analysis.reports import comparison_markdown  # noqa: E402
+from perftui.history.store import DB_NAME, DOCS_DIR, HistoryStore, compact, encode_doc  # noqa: E402
 
 CLI = """
 import argparse, sys
 from pathlib import Path
-from perftui.cli_history import register
+from perftui.cli.history import register
 p = argparse.ArgumentParser()
 p.add_argument("--history-dir", type=Path)
 register(p.add_subparsers(dest="cmd"))
@@ -132,7 +132,7 @@ def main() -> None:
                 "python startup + imports only (for reference)",
                 timed(
                     lambda: subprocess.run(
-                        [sys.executable, "-c", "import perftui.cli_history"], check=True, cwd=ROOT
+                        [sys.executable, "-c", "import perftui.cli.history"], check=True, cwd=ROOT
                     ),
                     3,
                 ),

@@ -65,7 +65,7 @@ def tui_child(
     from textual.pilot import Pilot
     from textual.widgets import Input, Select, SelectionList
 
-    from perftui.app import PerftuiApp
+    from perftui.tui.app import PerftuiApp
     from perftui.tui.live import LiveScreen
     from perftui.tui.results import ResultsScreen
     from perftui.tui.setup import SetupScreen
@@ -203,7 +203,7 @@ def main() -> int:
     ap.add_argument("--duration", type=int, default=10, help="seconds of load per run")
     args = ap.parse_args()
 
-    from perftui.sim import SimOptions, SimProcess
+    from perftui.sim.device import SimOptions, SimProcess
 
     work = Path(tempfile.mkdtemp(prefix="bench_tui_"))
     ceiling_profile = work / "ceiling.toml"

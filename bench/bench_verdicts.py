@@ -41,7 +41,7 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 sys.path.insert(0, str(ROOT))
 
-from perftui.sim import SimOptions, SimProcess  # noqa: E402
+from perftui.sim.device import SimOptions, SimProcess  # noqa: E402
 
 HOST = "127.0.0.1"
 PROFILE = "python_light"

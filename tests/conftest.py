@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from perftui.sim import SimOptions, SimProcess, SimServer
+from perftui.sim.device import SimOptions, SimProcess, SimServer
 
-# --- simulated device (perftui.sim) -------------------------------------------------------------
+# --- simulated device (perftui.sim.device) ---------------------------------------------------
 
 SIM_LIFETIME_S = 120.0  # a sim a test forgets to stop still goes away by itself
 

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from perftui.cli import main
+from perftui.cli.main import main
 
 FAST = [
     "--runs",

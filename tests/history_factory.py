@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 from hdrh.histogram import HdrHistogram
 
-from perftui.aggregate import aggregate
+from perftui.analysis.aggregate import aggregate
 
 PROFILE_PATHS = {
     "c_static_only": ["/file", "/static/large.txt"],

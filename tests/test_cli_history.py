@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from perftui.cli_history import compare_after_run, register
-from perftui.compare import Thresholds
-from perftui.store import HistoryStore
+from perftui.analysis.compare import Thresholds
+from perftui.cli.history import compare_after_run, register
+from perftui.history.store import HistoryStore
 from tests.history_factory import make_record
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -24,7 +24,7 @@ KW = {"profiles": ["python_light"], "max_samples": 2000}
 CLI = """
 import argparse, sys
 from pathlib import Path
-from perftui.cli_history import register
+from perftui.cli.history import register
 p = argparse.ArgumentParser()
 p.add_argument("--history-dir", type=Path)
 register(p.add_subparsers(dest="cmd"))

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from perftui.cli import UsageError, main, parse_target
+from perftui.cli.main import UsageError, main, parse_target
 
 BAD_FLAGS = [
     ["--runs", "0"],

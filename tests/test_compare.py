@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from perftui.compare import (
+from perftui.analysis.compare import (
     DEGRADED,
     REGRESSION,
     STABLE,
@@ -17,7 +17,7 @@ from perftui.compare import (
     compare_runs,
     load_thresholds,
 )
-from perftui.legacy import read_legacy
+from perftui.history.legacy import read_legacy
 from tests.history_factory import make_record
 
 FIXTURES = Path(__file__).parent / "fixtures" / "legacy"

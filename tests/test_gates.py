@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from perftui.config import Thresholds
-from perftui.gates import evaluate
+from perftui.engine.gates import evaluate
 
 GOOD = {
     "error_rate": 0.5,

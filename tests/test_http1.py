@@ -10,7 +10,7 @@ import contextlib
 
 import pytest
 
-from perftui.load import run_phase
+from perftui.engine.load import run_phase
 from perftui.profiles import parse_profile
 
 OK5 = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"

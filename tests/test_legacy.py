@@ -6,8 +6,8 @@ import json
 import shutil
 from pathlib import Path
 
-from perftui.legacy import import_paths, read_legacy
-from perftui.store import HistoryStore
+from perftui.history.legacy import import_paths, read_legacy
+from perftui.history.store import HistoryStore
 from tests.history_factory import make_record
 
 FIXTURES = Path(__file__).parent / "fixtures" / "legacy"

@@ -7,8 +7,8 @@ import io
 import json
 import re
 
-from perftui.compare import compare_runs
-from perftui.reports import (
+from perftui.analysis.compare import compare_runs
+from perftui.analysis.reports import (
     CSV_COLUMNS,
     comparison_html,
     comparison_json,

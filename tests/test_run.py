@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from perftui.config import PhaseSettings, RunConfig
-from perftui.events import (
+from perftui.engine.events import (
     Heartbeat,
     PhaseFinished,
     PhaseStarted,
@@ -22,9 +22,9 @@ from perftui.events import (
     RunStarted,
     Telemetry,
 )
-from perftui.metrics import decode
+from perftui.engine.metrics import decode
+from perftui.engine.runner import EngineProcess
 from perftui.profiles import adhoc_profile, resolve_profiles
-from perftui.runner import EngineProcess
 from tests.engine_helpers import first_report, latest, run_cli
 
 LEGACY_KEYS = {
@@ -209,7 +209,7 @@ def test_hard_timeout_stops_the_suite(device, tmp_path: Path) -> None:
 
 
 def test_lock_held_by_a_live_run_exits_3_naming_it(device, tmp_path: Path, capsys) -> None:
-    from perftui.lock import RunLock
+    from perftui.engine.lock import RunLock
 
     holder = RunLock(tmp_path / ".perf_regression.lock")
     holder.acquire()
@@ -224,7 +224,7 @@ def test_lock_held_by_a_live_run_exits_3_naming_it(device, tmp_path: Path, capsy
 
 def test_stale_lock_of_a_killed_run_is_taken_over(device, tmp_path: Path) -> None:
     code = (
-        "import sys, time; from pathlib import Path; from perftui.lock import RunLock;"
+        "import sys, time; from pathlib import Path; from perftui.engine.lock import RunLock;"
         f"RunLock(Path({str(tmp_path / '.perf_regression.lock')!r})).acquire();"
         "print('locked', flush=True); time.sleep(60)"
     )
@@ -291,7 +291,7 @@ def test_live_extras_come_only_when_asked(device, tmp_path: Path) -> None:
 def test_watchdog_ends_a_phase_that_outlives_its_budget(make_sim) -> None:
     import asyncio
 
-    from perftui.load import run_phase
+    from perftui.engine.load import run_phase
 
     hung = make_sim(hang_after=0)
 

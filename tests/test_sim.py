@@ -19,10 +19,10 @@ from typing import Any
 import httpx
 import pytest
 
-from perftui import sim as simmod
 from perftui.config import EXIT_BAD_INPUT, EXIT_COULD_NOT_RUN
 from perftui.profiles import builtin_names, resolve_profile
-from perftui.sim import PY_TEMPLATE_S, SimOptionError, SimOptions, SimProcess, SimServer
+from perftui.sim import device as simmod
+from perftui.sim.device import PY_TEMPLATE_S, SimOptionError, SimOptions, SimProcess, SimServer
 
 MakeSim = Callable[..., SimServer]
 SERVER_KEYS = {
@@ -316,7 +316,7 @@ def test_cli_flags_map_onto_options() -> None:
 
 
 CLI = (
-    "import argparse, sys; from perftui import sim; p = argparse.ArgumentParser(); "
+    "import argparse, sys; from perftui.sim import device as sim; p = argparse.ArgumentParser(); "
     "sim.add_arguments(p); sys.exit(sim.main(p.parse_args()))"
 )
 
@@ -379,7 +379,7 @@ def test_sim_process_does_not_outlive_its_parent(tmp_path: Path) -> None:
         textwrap.dedent(
             """
             import time
-            from perftui.sim import SimOptions, SimProcess
+            from perftui.sim.device import SimOptions, SimProcess
 
             if __name__ == "__main__":
                 device = SimProcess(SimOptions(max_lifetime_s=30))

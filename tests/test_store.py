@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from perftui.store import (
+from perftui.history.store import (
     DB_NAME,
     SCHEMA_VERSION,
     AmbiguousRun,
@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 WRITER = """
 import json, sys
-from perftui.store import HistoryStore
+from perftui.history.store import HistoryStore
 record = json.load(open(sys.argv[2]))
 store = HistoryStore(sys.argv[1])
 for i in range(int(sys.argv[4])):

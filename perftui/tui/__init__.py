@@ -1,1 +1,4 @@
-"""The TUI's screens and widgets; `perftui.app.PerftuiApp` puts them together."""
+"""The Textual app, its screens and their tcss.
+
+Imported only by the entry point. It draws events and never measures.
+"""

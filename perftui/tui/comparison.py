@@ -17,10 +17,10 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane
 from textual_plotext import PlotextPlot
 
-from perftui import reports
-from perftui.compare import Comparison
-from perftui.files import atomic_write_text
-from perftui.metrics import decode
+from perftui.analysis import reports
+from perftui.analysis.compare import Comparison
+from perftui.engine.metrics import decode
+from perftui.history.files import atomic_write_text
 from perftui.tui import fmt
 from perftui.tui.dialogs import TextPrompt
 from perftui.tui.results import row_cells, verdict_text

@@ -13,7 +13,7 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Static
 
-from perftui.store import HistoryStore, StoreError
+from perftui.history.store import HistoryStore, StoreError
 from perftui.tui import fmt
 from perftui.tui.dialogs import ConfirmDialog, TextPrompt
 

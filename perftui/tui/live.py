@@ -23,7 +23,7 @@ from textual.widget import Widget
 from textual.widgets import DataTable, Footer, Label, ProgressBar, RichLog, Sparkline
 
 from perftui.config import PHASES, RunConfig
-from perftui.events import (
+from perftui.engine.events import (
     Event,
     Heartbeat,
     Log,

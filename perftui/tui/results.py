@@ -14,7 +14,7 @@ from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
-from perftui.compare import METRICS, Comparison, Row
+from perftui.analysis.compare import METRICS, Comparison, Row
 from perftui.tui import fmt
 
 VERDICT_STYLE = {

@@ -15,11 +15,11 @@ import httpx
 from textual.app import App
 
 from perftui.config import RunConfig
-from perftui.events import Event
-from perftui.files import HistoryDirError, check_history_dir
-from perftui.lock import LockHeld, RunLock
-from perftui.runner import EngineProcess
-from perftui.sim import SimOptions, SimProcess
+from perftui.engine.events import Event
+from perftui.engine.lock import LockHeld, RunLock
+from perftui.engine.runner import EngineProcess
+from perftui.history.files import HistoryDirError, check_history_dir
+from perftui.sim.device import SimOptions, SimProcess
 
 
 def deliver(app: App[object], callback: Callable[..., object], *args: object) -> bool:

@@ -1,6 +1,6 @@
 """Setup screen: device, profiles, runs, phase settings and gates, tag and note.
 
-Every field is validated with the same converters as the command line (`perftui.cli`), so a
+Every field is validated with the same converters as the command line (`perftui.cli.main`), so a
 value the TUI accepts is one `perftui run` would accept too, and an invalid one is marked on its
 field before the run can start.
 """
@@ -31,7 +31,7 @@ from textual.widgets import (
 )
 from textual.widgets.selection_list import Selection
 
-from perftui import cli
+from perftui.cli import main as cli
 from perftui.config import DEFAULT_PHASES, RunConfig, Thresholds
 from perftui.profiles import Profile, ProfileError, builtin_names, resolve_profile
 from perftui.tui import session

@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from perftui.sim import SimOptions, SimServer
+from perftui.sim.device import SimOptions, SimServer
 from tests.engine_helpers import run_cli
 
 SIM_LIFETIME_S = 60.0

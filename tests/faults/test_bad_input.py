@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from perftui.cli import main
-from perftui.store import HistoryStore
+from perftui.cli.main import main
+from perftui.history.store import HistoryStore
 from tests.engine_helpers import run_cli
 from tests.faults.conftest import every_stored_byte
 from tests.history_factory import make_record

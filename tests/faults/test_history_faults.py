@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from perftui.cli import build_parser, main
-from perftui.store import HistoryStore
+from perftui.cli.main import build_parser, main
+from perftui.history.store import HistoryStore
 from tests.engine_helpers import FAST, run_cli
 from tests.faults.conftest import perftui_argv
 

@@ -21,8 +21,8 @@ from pathlib import Path
 import pytest
 from filelock import FileLock
 
-from perftui.lock import LockHeld, RunLock
-from perftui.store import HistoryStore
+from perftui.engine.lock import LockHeld, RunLock
+from perftui.history.store import HistoryStore
 from tests.engine_helpers import FAST, run_cli
 from tests.faults.conftest import Spawned, children, perftui_argv, wait_gone
 
@@ -239,7 +239,7 @@ import sys, time
 from pathlib import Path
 from perftui.config import PhaseSettings, RunConfig
 from perftui.profiles import adhoc_profile
-from perftui.runner import EngineProcess
+from perftui.engine.runner import EngineProcess
 
 config = RunConfig(
     host="127.0.0.1", port=int(sys.argv[1]), profiles=[adhoc_profile(sys.argv[3])], runs=1,
@@ -271,7 +271,7 @@ import signal, sys, random
 from pathlib import Path
 from perftui.config import PhaseSettings, RunConfig
 from perftui.profiles import adhoc_profile
-from perftui.runner import EngineProcess
+from perftui.engine.runner import EngineProcess
 
 config = RunConfig(
     host="127.0.0.1", port=int(sys.argv[1]), profiles=[adhoc_profile("/hello")], runs=1,

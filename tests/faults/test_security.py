@@ -10,7 +10,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from perftui.sim import SimOptions, SimProcess, SimServer
+from perftui.sim.device import SimOptions, SimProcess, SimServer
 from tests.faults.conftest import every_stored_byte, run_faulty
 
 SECRETS = {

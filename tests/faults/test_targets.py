@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from perftui.cli import main
-from perftui.sim import SimOptions, SimServer
+from perftui.cli.main import main
+from perftui.sim.device import SimOptions, SimServer
 from tests.engine_helpers import FAST
 from tests.faults.conftest import SIM_LIFETIME_S, ipv6_loopback_available
 

@@ -10,9 +10,9 @@ from pathlib import Path
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, Select, Sparkline
 
-from perftui.app import PerftuiApp
-from perftui.lock import RunLock
-from perftui.store import HistoryStore
+from perftui.engine.lock import RunLock
+from perftui.history.store import HistoryStore
+from perftui.tui.app import PerftuiApp
 from perftui.tui.comparison import CompareScreen
 from perftui.tui.dialogs import ConfirmDialog, HelpScreen, TextPrompt
 from perftui.tui.history import HistoryScreen

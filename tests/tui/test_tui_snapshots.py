@@ -14,9 +14,8 @@ from typing import Any
 import pytest
 from textual.pilot import Pilot
 
-from perftui.app import PerftuiApp
 from perftui.config import PhaseSettings, RunConfig
-from perftui.events import (
+from perftui.engine.events import (
     Event,
     Heartbeat,
     Log,
@@ -26,9 +25,10 @@ from perftui.events import (
     RunStarted,
     Telemetry,
 )
+from perftui.history.store import HistoryStore
 from perftui.profiles import resolve_profile
-from perftui.store import HistoryStore
 from perftui.tui import session
+from perftui.tui.app import PerftuiApp
 from perftui.tui.live import LiveScreen
 from tests.history_factory import make_record
 

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 
 import plotext as plt
 
-from perftui.compare import METRICS, Thresholds
-from perftui.store import HistoryStore
+from perftui.analysis.compare import METRICS, Thresholds
+from perftui.history.store import HistoryStore
 
 MIN_SEGMENT = 4
 

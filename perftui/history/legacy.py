@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from perftui.aggregate import METRICS, summary
-from perftui.store import HistoryStore, content_hash, iso_utc, parse_utc
+from perftui.analysis.aggregate import METRICS, summary
+from perftui.history.store import HistoryStore, content_hash, iso_utc, parse_utc
 
 PARTIAL_NAME = "latest.partial.json"
 _NAME_RE = re.compile(r"^perf_(\d{8}T\d{6}Z)(?:_(.+))?\.json$")

@@ -20,8 +20,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from perftui.config import EXIT_COULD_NOT_RUN, RunConfig
-from perftui.events import Event, Log, RunFinished
-from perftui.lock import LockHeld, RunLock
+from perftui.engine.events import Event, Log, RunFinished
+from perftui.engine.lock import LockHeld, RunLock
 
 PARENT_CHECK_S = 0.2
 CLOSE_GRACE_S = 5.0  # at exit, how long an engine may take to store a stopped run
@@ -36,7 +36,9 @@ def _install_fast_loop() -> None:
 
 
 async def _engine(config: RunConfig, events: Any, stop_flag: Any, parent: int) -> None:
-    from perftui.suite import Suite  # imported in the child only: keeps the UI's startup light
+    from perftui.engine.suite import (
+        Suite,
+    )  # imported in the child only: keeps the UI's startup light
 
     stop = asyncio.Event()
 
@@ -59,7 +61,7 @@ async def _engine(config: RunConfig, events: Any, stop_flag: Any, parent: int) -
         watcher.cancel()
     if config.write_history_db and finished.payload is not None and claim.may_write():
         try:
-            from perftui.store import HistoryStore
+            from perftui.history.store import HistoryStore
 
             HistoryStore(
                 config.history_dir, on_warning=lambda text: events.put(Log("warning", text))

@@ -35,7 +35,7 @@ from filelock import FileLock, Timeout
 from tinydb import Query, TinyDB
 from tinydb.storages import Storage
 
-from perftui.files import atomic_write_bytes, fsync_dir
+from perftui.history.files import atomic_write_bytes, fsync_dir
 
 SCHEMA_VERSION = 1
 DB_NAME = "perftui.json"

@@ -6,7 +6,7 @@ import sys
 from typing import TextIO
 
 from perftui.config import EXIT_COULD_NOT_RUN
-from perftui.events import (
+from perftui.engine.events import (
     Event,
     Heartbeat,
     Log,

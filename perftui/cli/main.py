@@ -155,7 +155,7 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="write the comparison report here (.md, .json or .html) instead of stdout",
     )
-    from perftui.cli_history import add_compare_options
+    from perftui.cli.history import add_compare_options
 
     add_compare_options(p)
 
@@ -174,11 +174,11 @@ def build_parser() -> Parser:
     add_run_arguments(run)
     run.set_defaults(func=cmd_run)
     sim = sub.add_parser("sim", help="serve the simulated ESP32 device on loopback")
-    from perftui import sim as sim_module
+    from perftui.sim import device as sim_module
 
     sim_module.add_arguments(sim)
     sim.set_defaults(func=sim_module.main)
-    from perftui.cli_history import register
+    from perftui.cli.history import register
 
     register(sub)
     profiles = sub.add_parser("profiles", help="list the built-in profiles")
@@ -321,10 +321,10 @@ class CouldNotRun(RuntimeError):
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from perftui.files import HistoryDirError, check_history_dir
-    from perftui.lock import LockHeld, RunLock
-    from perftui.printer import Printer
-    from perftui.runner import EngineProcess
+    from perftui.cli.printer import Printer
+    from perftui.engine.lock import LockHeld, RunLock
+    from perftui.engine.runner import EngineProcess
+    from perftui.history.files import HistoryDirError, check_history_dir
 
     config = config_from_args(args)
     thresholds = _compare_thresholds(args)
@@ -344,7 +344,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     sim = None
     try:
         if args.sim:
-            from perftui.sim import SimOptions, SimProcess
+            from perftui.sim.device import SimOptions, SimProcess
 
             sim = SimProcess(SimOptions(), port=0)
             sim.start()
@@ -359,8 +359,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         lock.release()
     finished = engine.finished
     if args.compare_to and finished is not None and finished.payload and code != EXIT_INTERRUPTED:
-        from perftui.cli_history import compare_after_run
-        from perftui.store import HistoryStore
+        from perftui.cli.history import compare_after_run
+        from perftui.history.store import HistoryStore
 
         verdict = compare_after_run(
             HistoryStore(config.history_dir),
@@ -380,9 +380,9 @@ def _compare_thresholds(args: argparse.Namespace) -> Any:
         if args.fail_on_regression or args.report:
             raise UsageError("--fail-on-regression and --report need --compare-to RUN")
         return None
-    from perftui.cli_history import thresholds_from_args
-    from perftui.compare import ConfigError
-    from perftui.store import HistoryStore, StoreError
+    from perftui.analysis.compare import ConfigError
+    from perftui.cli.history import thresholds_from_args
+    from perftui.history.store import HistoryStore, StoreError
 
     try:
         thresholds = thresholds_from_args(args)
@@ -444,7 +444,7 @@ def cmd_profiles(args: argparse.Namespace) -> int:
 
 
 def cmd_tui(args: argparse.Namespace) -> int:
-    from perftui.app import run_app
+    from perftui.tui.app import run_app
 
     return run_app(getattr(args, "history_dir", None) or default_history_dir())
 

@@ -1,7 +1,7 @@
 """Control-plane calls to the device (health probe, debug telemetry), made with httpx.
 
 These are a handful of requests per phase, so httpx's convenience costs nothing here; the load
-itself goes through `perftui.load`. A device without the debug endpoints is normal: its
+itself goes through `perftui.engine.load`. A device without the debug endpoints is normal: its
 telemetry is recorded as unavailable and the heap gates are skipped.
 """
 

@@ -13,7 +13,7 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from perftui.compare import METRICS, Comparison, Row
+from perftui.analysis.compare import METRICS, Comparison, Row
 
 VERDICT_MARK = {
     "REGRESSION": "🔴 REGRESSION",

@@ -1,6 +1,6 @@
 """The suite: profiles × runs × phases, with the legacy runner's guards, gates and files.
 
-It runs inside the engine process (see `perftui.runner`) and reports everything it does as
+It runs inside the engine process (see `perftui.engine.runner`) and reports everything it does as
 events through `emit`; it never prints. The same code serves the headless CLI and the TUI.
 """
 
@@ -16,7 +16,6 @@ from typing import Any
 
 import httpx
 
-from perftui import device, files, record
 from perftui.config import (
     EXIT_COULD_NOT_RUN,
     EXIT_GATE_FAILED,
@@ -25,7 +24,8 @@ from perftui.config import (
     PHASES,
     RunConfig,
 )
-from perftui.events import (
+from perftui.engine import device, record
+from perftui.engine.events import (
     Event,
     Heartbeat,
     Log,
@@ -36,9 +36,10 @@ from perftui.events import (
     RunStarted,
     Telemetry,
 )
-from perftui.gates import evaluate
-from perftui.load import run_phase
-from perftui.metrics import PhaseRecorder, quick_percentiles_ms
+from perftui.engine.gates import evaluate
+from perftui.engine.load import run_phase
+from perftui.engine.metrics import PhaseRecorder, quick_percentiles_ms
+from perftui.history import files
 from perftui.profiles import Profile
 
 

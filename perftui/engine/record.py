@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from perftui import __version__
-from perftui.aggregate import aggregate
+from perftui.analysis.aggregate import aggregate
 from perftui.config import RunConfig
 
 SCHEMA = 1

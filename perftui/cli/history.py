@@ -15,12 +15,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from perftui.compare import METRICS, ConfigError, Thresholds, compare_runs, load_thresholds
-from perftui.config import EXIT_BAD_INPUT, EXIT_GATE_FAILED, EXIT_OK, default_history_dir
-from perftui.files import atomic_write_bytes
-from perftui.legacy import import_paths
-from perftui.record import markdown as run_markdown
-from perftui.reports import (
+from perftui.analysis.compare import METRICS, ConfigError, Thresholds, compare_runs, load_thresholds
+from perftui.analysis.reports import (
     comparison_html,
     comparison_json,
     comparison_markdown,
@@ -30,8 +26,12 @@ from perftui.reports import (
     runs_json,
     summary_line,
 )
-from perftui.store import HistoryStore, StoreError, parse_utc
-from perftui.trend import chart, describe, trends
+from perftui.analysis.trend import chart, describe, trends
+from perftui.config import EXIT_BAD_INPUT, EXIT_GATE_FAILED, EXIT_OK, default_history_dir
+from perftui.engine.record import markdown as run_markdown
+from perftui.history.files import atomic_write_bytes
+from perftui.history.legacy import import_paths
+from perftui.history.store import HistoryStore, StoreError, parse_utc
 
 Handler = Callable[[argparse.Namespace], int]
 COMPARE_FORMATS = ("md", "json", "html")

@@ -18,7 +18,7 @@ from types import TracebackType
 
 from filelock import FileLock, Timeout
 
-from perftui.files import atomic_write_text
+from perftui.history.files import atomic_write_text
 
 HOLDER_WAIT_S = 1.0
 

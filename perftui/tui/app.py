@@ -1,7 +1,7 @@
 """The perftui TUI: Setup → Live run → Results, plus History and Compare.
 
-The app only draws. Load comes from the engine process (`perftui.runner`), the simulated device
-runs in its own process, and every blocking call (probe, engine queue) is made in a thread
+The app only draws. Load comes from the engine process (`perftui.engine.runner`), the simulated
+device runs in its own process, and every blocking call (probe, engine queue) is made in a thread
 worker, so what the screen draws cannot change the latency the engine measures.
 """
 
@@ -17,9 +17,9 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
 
-from perftui.compare import ConfigError, Thresholds, compare_runs, load_thresholds
-from perftui.events import RunFinished
-from perftui.store import HistoryStore, StoreError
+from perftui.analysis.compare import ConfigError, Thresholds, compare_runs, load_thresholds
+from perftui.engine.events import RunFinished
+from perftui.history.store import HistoryStore, StoreError
 from perftui.tui.comparison import CompareScreen
 from perftui.tui.dialogs import ConfirmDialog, HelpScreen, TextPrompt
 from perftui.tui.history import HistoryScreen
@@ -35,7 +35,7 @@ class PerftuiApp(App[int]):
     """One app object per `perftui` TUI session, bound to one history dir."""
 
     TITLE = "perftui"
-    CSS_PATH = "tui/app.tcss"
+    CSS_PATH = "app.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("f1", "help", "Help"),
         Binding("question_mark", "help", "Help", show=False),

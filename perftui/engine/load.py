@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from perftui.http1 import Connection, ResponseError, build_request, host_header
-from perftui.metrics import PhaseRecorder
+from perftui.engine.http1 import Connection, ResponseError, build_request, host_header
+from perftui.engine.metrics import PhaseRecorder
 from perftui.profiles import Profile
 
 STOP_GRACE_S = 1.0  # after a stop request, in-flight requests get this long before cancellation

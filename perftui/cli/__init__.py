@@ -1,0 +1,1 @@
+"""The command line: flags, subcommands, the headless printer. Imported only by the entry point."""
