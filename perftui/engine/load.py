@@ -115,7 +115,7 @@ async def run_phase(
     snapshot_interval_s: float = 0.25,
 ) -> PhaseOutcome:
     """Drive one phase; never returns later than `budget_s` (the watchdog) plus a grace second."""
-    recorder = PhaseRecorder(profile.paths, tail_start_s=0.75 * duration)
+    recorder = PhaseRecorder(profile.paths, tail_start_s=0.75 * duration, duration=duration)
     clock = time.perf_counter
     start = clock()
     deadline = start + duration

@@ -23,6 +23,8 @@ HIGHEST_US = 3_600_000_000  # one hour: no request outlives that
 SIGNIFICANT_DIGITS = 3  # 0.1 % resolution: far inside the 5 % fidelity target
 PERCENTILES = (50.0, 90.0, 95.0, 99.0, 99.9)
 ERROR_KINDS = ("timeout", "refused", "reset", "http_4xx", "http_5xx", "other")
+TIMELINE_MAX_POINTS = 300  # a phase of any length keeps at most this many windows in its record
+TIMELINE_WINDOWS_S = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600)
 
 
 def new_histogram() -> HdrHistogram:
@@ -153,15 +155,79 @@ class PathStats:
         self.errors_by_kind[kind] += 1
 
 
+def timeline_window_s(duration: float) -> int:
+    """The narrowest round window that keeps a phase of `duration` within the point budget."""
+    need = max(duration, 0.0) / TIMELINE_MAX_POINTS
+    return next((w for w in TIMELINE_WINDOWS_S if w >= need), TIMELINE_WINDOWS_S[-1])
+
+
+class Timeline:
+    """A phase's figures per window of a fixed width, chosen from the phase's duration so that
+    an 8-hour soak and a 12-second burst both keep a few hundred points at most.
+
+    It is fed the recorder's snapshot windows (each a fraction of a timeline window), so each
+    window's percentiles come from its own histogram, not from merged percentiles. The verdicts
+    use the windows as blocks of one run; the soak views draw them.
+    """
+
+    COLUMNS = ("t_s", "requests", "errors", "rps", "p50_ms", "p95_ms", "p99_ms", "heap_free")
+
+    def __init__(self, duration: float) -> None:
+        self.window_s = timeline_window_s(duration)
+        self.columns: dict[str, list[Any]] = {c: [] for c in self.COLUMNS}
+        self._hist = new_histogram()
+        self._start = 0.0
+        self._requests = self._errors = 0
+        self._heap: int | None = None
+
+    def add(self, window: HdrHistogram, requests: int, errors: int, elapsed: float) -> None:
+        """One snapshot window ending at `elapsed` s, with its new requests and errors."""
+        self._hist.add(window)
+        self._requests += requests
+        self._errors += errors
+        if elapsed - self._start >= self.window_s - 1e-6:
+            self._close(elapsed)
+
+    def note_heap(self, free_bytes: int | None) -> None:
+        """The device's free heap, polled during the window; the last value read is kept."""
+        if free_bytes is not None:
+            self._heap = free_bytes
+
+    def _close(self, end: float) -> None:
+        span = end - self._start
+        if span <= 0 or (self._requests == 0 and self._heap is None):
+            self._start = end
+            return
+        p50, p95, p99 = quick_percentiles_ms(self._hist)
+        row = (round(end, 3), self._requests, self._errors, round(self._requests / span, 3))
+        for key, value in zip(self.COLUMNS, (*row, p50, p95, p99, self._heap), strict=True):
+            self.columns[key].append(value)
+        self._hist.reset()
+        self._requests = self._errors = 0
+        self._heap = None
+        self._start = end
+
+    def to_dict(self, end: float) -> dict[str, Any]:
+        """The record's form, with the last partial window closed at `end`."""
+        if self._requests or self._heap is not None:
+            self._close(max(end, self._start))
+        columns = dict(self.columns)
+        if all(v is None for v in columns["heap_free"]):
+            del columns["heap_free"]
+        return {"window_s": self.window_s, **columns}
+
+
 class PhaseRecorder:
     """All measurements of one phase; `snapshot()` is called from the same event loop."""
 
-    def __init__(self, paths: list[str], tail_start_s: float) -> None:
+    def __init__(self, paths: list[str], tail_start_s: float, duration: float = 0.0) -> None:
         self.paths = {p: PathStats(p) for p in dict.fromkeys(paths)}
         self.tail_start_s = tail_start_s
         self.tail = new_histogram()
         self.overall = new_histogram()
+        self.timeline = Timeline(duration)
         self._last_requests = 0
+        self._last_errors = 0
         self._last_elapsed = 0.0
 
     def snapshot(self, elapsed: float) -> dict[str, Any]:
@@ -177,15 +243,18 @@ class PhaseRecorder:
         if in_tail:
             self.tail.add(window)
         requests = sum(s.requests for s in self.paths.values())
+        errors = sum(s.err for s in self.paths.values())
         span = elapsed - self._last_elapsed
         rps_now = (requests - self._last_requests) / span if span > 0 else 0.0
-        self._last_requests, self._last_elapsed = requests, elapsed
+        new_requests, new_errors = requests - self._last_requests, errors - self._last_errors
+        self.timeline.add(window, new_requests, new_errors, elapsed)
+        self._last_requests, self._last_errors, self._last_elapsed = requests, errors, elapsed
         w50, w95, w99 = quick_percentiles_ms(window)
         c50, c95, c99 = quick_percentiles_ms(self.overall)
         return {
             "requests": requests,
-            "ok": sum(s.ok for s in self.paths.values()),
-            "errors": sum(s.err for s in self.paths.values()),
+            "ok": requests - errors,
+            "errors": errors,
             "rps_now": rps_now,
             "window_p50_ms": w50,
             "window_p95_ms": w95,
@@ -259,6 +328,7 @@ class PhaseRecorder:
             "errors_by_kind": self.errors_by_kind(),
             "path_metrics": path_metrics,
             "histogram": encode(self.overall) if self.overall.get_total_count() else None,
+            "timeline": self.timeline.to_dict(elapsed),
         }
 
 

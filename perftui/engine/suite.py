@@ -186,14 +186,19 @@ class Suite:
                 len(self.plan),
             )
         )
+        live: list[PhaseRecorder] = []  # the phase's recorder, once its first snapshot names it
         poller = None
         if mem_before is not None and cfg.telemetry_interval_s > 0:
-            poller = asyncio.create_task(self._poll_memory(http, profile.name, run_index, phase))
+            poller = asyncio.create_task(
+                self._poll_memory(http, profile.name, run_index, phase, live)
+            )
 
         path_pcts: dict[str, tuple[float | None, ...]] = {}
         next_pcts = [0.0]
 
         def on_snapshot(rec: PhaseRecorder, snap: dict[str, Any], elapsed: float) -> None:
+            if not live:
+                live.append(rec)
             if cfg.path_percentiles_s > 0 and elapsed >= next_pcts[0]:
                 next_pcts[0] = elapsed + cfg.path_percentiles_s
                 path_pcts.update({p: quick_percentiles_ms(s.total) for p, s in rec.paths.items()})
@@ -296,13 +301,20 @@ class Suite:
         return result
 
     async def _poll_memory(
-        self, http: httpx.AsyncClient, profile: str, run_index: int, phase: str
+        self,
+        http: httpx.AsyncClient,
+        profile: str,
+        run_index: int,
+        phase: str,
+        live: list[PhaseRecorder],
     ) -> None:
-        """Free heap while the phase runs, so a leak shows while it happens."""
+        """Free heap while the phase runs, so a leak shows while it happens and in the timeline."""
         while True:
             await asyncio.sleep(self.config.telemetry_interval_s)
             mem, _ = await device.fetch_json(http, "/debug/memory-stats", 0, 0)
             if mem is not None:
+                if live:
+                    live[0].timeline.note_heap(device.heap_value(mem, "internal_free"))
                 self.emit(Telemetry(profile, run_index, phase, "during", mem, None))
 
     def fail(self, reason: str) -> RunFinished:
