@@ -84,6 +84,9 @@ class RunConfig:
     # Per-path p50/p95/p99 in heartbeats every N s (0 = only in the phase report): for a live view.
     path_percentiles_s: float = 0.0
     write_history_db: bool = True
+    # A stable name for the device ("sim" for the built-in simulator), so that a new port does
+    # not make it a new target when previous runs and noise are looked up ("" = the target).
+    device: str = ""
 
     @property
     def target(self) -> str:

@@ -12,6 +12,7 @@ import numpy as np
 from hdrh.histogram import HdrHistogram
 
 from perftui.analysis.aggregate import aggregate
+from perftui.engine.record import fingerprint
 
 PROFILE_PATHS = {
     "c_static_only": ["/file", "/static/large.txt"],
@@ -70,8 +71,11 @@ def make_report(
     error_rate: float = 0.0,
     heap_drop: int | None = 2048,
     max_samples: int = 20_000,
+    windows: int = 0,
+    window_sd: float = 0.1,
 ) -> dict[str, Any]:
-    """One phase report with every key of the contract."""
+    """One phase report with every key of the contract; with `windows`, a timeline whose
+    per-window figures wobble independently (log sd `window_sd`) around the run's own."""
     clients, duration = PHASES[phase]
     n = int(min(max_samples, clients / (p95_ms / 2000.0) * duration))
     samples = latency_samples(rng, p95_ms, n)
@@ -113,6 +117,20 @@ def make_report(
         "stopped": False,
         "histogram": histogram_b64(samples),
     }
+    if windows:
+        wobble = rng.lognormal(0.0, window_sd, (4, windows))
+        per = report["requests_total"] / windows
+        report["timeline"] = {
+            "window_s": round(elapsed / windows, 3),
+            "t_s": [round((i + 1) * elapsed / windows, 3) for i in range(windows)],
+            "requests": [round(per * w) for w in wobble[0]],
+            "errors": [0] * windows,
+            "rps": [report["rps_total"] * w for w in wobble[0]],
+            **{
+                f"{q}_ms": [report[f"{q}_ms"] * w for w in wobble[i]]
+                for i, q in enumerate(("p50", "p95", "p99"), start=1)
+            },
+        }
     return report
 
 
@@ -131,8 +149,13 @@ def make_record(
     heap_drop: int | None = 2048,
     max_samples: int = 20_000,
     run_id: str | None = None,
+    windows: int = 0,
+    settings: dict[str, Any] | None = None,
+    device: str | None = None,
 ) -> dict[str, Any]:
-    """A full run record; `p95_ms` is one value per run (or one value for every run)."""
+    """A full run record; `p95_ms` is one value per run (or one value for every run).
+    `settings` changes the measurement settings (see engine/record.py `measurement`) from the
+    factory's; `windows` adds a timeline of that many windows to each phase report."""
     per_run = [float(p95_ms)] * (runs or 3) if isinstance(p95_ms, int | float) else list(p95_ms)
     rng = np.random.default_rng(seed)
     start = started_at or datetime(2026, 1, 1, tzinfo=UTC) + timedelta(minutes=seed)
@@ -142,7 +165,9 @@ def make_record(
         for index, p95 in enumerate(per_run, start=1):
             results = []
             for phase in phases:
-                report = make_report(rng, profile, phase, p95, error_rate, heap_drop, max_samples)
+                report = make_report(
+                    rng, profile, phase, p95, error_rate, heap_drop, max_samples, windows
+                )
                 ok = report["error_rate"] <= 2.0
                 reasons = [] if ok else [f"error_rate {report['error_rate']:.2f}% > 2.00%"]
                 results.append(
@@ -156,6 +181,16 @@ def make_record(
                 )
             raw_runs.append({"profile": profile, "run_index": index, "results": results})
     aggregated = aggregate(raw_runs)
+    measured = {
+        "phases": {
+            f"{p}:{ph}": dict(zip(("clients", "duration"), PHASES[ph], strict=True))
+            for p in profiles
+            for ph in phases
+        },
+        "timeout": 6.0,
+        "tool_version": "0.1.0",
+        **(settings or {}),
+    }
     return {
         "schema": 1,
         "run_id": run_id or f"{stamp}-{seed:06x}",
@@ -187,6 +222,9 @@ def make_record(
             }
             for p in profiles
         },
+        "measurement": measured,
+        "settings_fingerprint": fingerprint(measured),
+        "device": device,
         "metadata": {
             "tool_version": "0.1.0",
             "hostname": "bench",

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from perftui.analysis.compare import Thresholds
-from perftui.cli.history import compare_after_run, register
+from perftui.analysis.compare import RegressionThresholds
+from perftui.cli.history import compare_after_run, compare_with_noise, register
 from perftui.history.store import HistoryStore
 from tests.history_factory import make_record
 
@@ -151,14 +151,14 @@ def test_compare_after_run(history: Path, capsys: pytest.CaptureFixture[str]) ->
     store = HistoryStore(history)
     record = make_record([27, 27.1, 26.9], seed=9, **KW)
     store.add_run(record)
-    assert compare_after_run(store, record, "previous", Thresholds(), True, None) == 0
+    assert compare_after_run(store, record, "previous", RegressionThresholds(), True, None) == 0
     assert "STABLE" in capsys.readouterr().out  # previous is the other slow run
     store.set_baseline(store.resolve("main")["run_id"])
     report = history / "ci.md"
-    assert compare_after_run(store, record, "baseline", Thresholds(), True, report) == 1
+    assert compare_after_run(store, record, "baseline", RegressionThresholds(), True, report) == 1
     assert report.read_text().startswith("## perftui comparison")
-    assert compare_after_run(store, record, "baseline", Thresholds(), False, None) == 0
-    assert compare_after_run(store, record, "nope", Thresholds(), True, None) == 2
+    assert compare_after_run(store, record, "baseline", RegressionThresholds(), False, None) == 0
+    assert compare_after_run(store, record, "nope", RegressionThresholds(), True, None) == 2
 
 
 def test_trend_degrading(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -172,3 +172,40 @@ def test_trend_degrading(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     assert cli(tmp_path, "trend", "--metric", "rps_ok", "--last", "5", "--json") == 0
     (trend,) = json.loads(capsys.readouterr().out)
     assert trend["verdict"] == "insufficient data" and len(trend["values"]) == 5
+
+
+def test_compare_refuses_runs_set_up_differently(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = HistoryStore(tmp_path)
+    store.add_run(make_record([20, 20.2, 19.9], seed=1, tag="a", **KW))
+    store.add_run(make_record([27, 27.3, 26.8], seed=2, tag="b", settings={"timeout": 2.0}, **KW))
+    assert cli(tmp_path, "compare", "a", "b", "--fail-on-regression") == 2
+    captured = capsys.readouterr()
+    (line,) = captured.err.splitlines()
+    assert "set up differently" in line and "timeout: A 6.0, B 2.0" in line
+    assert "timeout: A 6.0, B 2.0" in captured.out  # the report shows it at the top
+    assert cli(tmp_path, "compare", "a", "b", "--fail-on-regression", "--allow-mismatch") == 1
+    assert cli(tmp_path, "compare", "a", "b") == 0  # no gate asked: shown, not refused
+
+
+def test_previous_and_noise_only_from_comparable_runs(tmp_path: Path) -> None:
+    store = HistoryStore(tmp_path)
+    sim = {"device": "sim", **KW}
+    for i in range(4):
+        store.add_run(make_record(20.0, runs=1, seed=i, target=f"127.0.0.1:{4000 + i}", **sim))
+    other = make_record(
+        20.0, runs=1, seed=10, target="127.0.0.1:5000", settings={"timeout": 1.0}, **sim
+    )
+    store.add_run(other)
+    latest = make_record(20.0, runs=1, seed=11, target="127.0.0.1:5001", **sim)
+    store.add_run(latest)
+    previous = store.previous_of(latest)
+    assert previous is not None and previous["target"] == "127.0.0.1:4003"  # a new port, same sim
+    assert store.previous_of(other) is None  # nothing else has its timeout
+    noise = store.noise_runs(previous, latest)
+    assert sorted(r["target"] for r in noise) == [f"127.0.0.1:{4000 + i}" for i in range(3)]
+    assert store.noise_runs(other, latest) == []
+    comparison = compare_with_noise(store, previous, latest, RegressionThresholds())
+    p95 = next(r for r in comparison.rows if r.metric == "p95_ms" and r.path is None)
+    assert comparison.noise_runs == 3 and "history: 3 runs" in p95.evidence

@@ -1,5 +1,7 @@
-"""Verdicts: no regression on A/A noise, a 30 % slowdown is always a regression, and every verdict
-names the test that decided it."""
+"""Verdicts from intervals, on synthetic runs whose truth is known: pure noise is called a change
+at about the nominal rate (so an "always significant" interval fails here), a real shift is
+found, too little data is INCONCLUSIVE, secondary rows are FDR-controlled and only primary rows
+gate."""
 
 from __future__ import annotations
 
@@ -9,99 +11,251 @@ import numpy as np
 import pytest
 
 from perftui.analysis.compare import (
-    DEGRADED,
+    IMPROVEMENT,
+    INCONCLUSIVE,
     REGRESSION,
     STABLE,
     ConfigError,
-    Thresholds,
+    RegressionThresholds,
+    Row,
     compare_runs,
+    control_fdr,
+    judge,
     load_thresholds,
+    setting_differences,
 )
 from perftui.history.legacy import read_legacy
 from tests.history_factory import make_record
 
 FIXTURES = Path(__file__).parent / "fixtures" / "legacy"
-PROFILES = ("python_light",)
+SMALL = {"profiles": ("python_light",), "phases": ("burst",), "max_samples": 300}
+SEEDS = 30
 
 
-def _noisy(seed: int, runs: int, scale: float = 1.0, **kw: object) -> dict:
-    """A run of `runs` repetitions whose per-run p95 wobbles 3 % around 20 ms × scale."""
+def _runs(seed: int, n: int, scale: float = 1.0, sd: float = 0.25, **kw: object) -> dict:
+    """A record of `n` runs whose per-run p95 is 20 ms × scale × a run-to-run factor (log sd
+    `sd`): the noise the interval must see."""
     rng = np.random.default_rng(seed)
-    p95 = list(20.0 * scale * rng.normal(1.0, 0.03, runs))
-    return make_record(p95, seed=seed, profiles=PROFILES, max_samples=5000, **kw)
+    p95 = list(20.0 * scale * np.exp(rng.normal(0.0, sd, n)))
+    return make_record(p95, seed=seed, **{**SMALL, **kw})
 
 
-def _p95_rows(comparison):
-    return [r for r in comparison.rows if r.metric == "p95_ms" and r.path is None]
+def _row(comparison, metric: str = "p95_ms") -> Row:
+    return next(r for r in comparison.rows if r.metric == metric and r.path is None)
 
 
-@pytest.mark.parametrize("runs", [1, 5])
-def test_aa_noise_is_not_a_regression(runs: int) -> None:
-    flagged = sum(
-        bool(compare_runs(_noisy(i, runs), _noisy(100 + i, runs)).regressions) for i in range(10)
-    )
-    assert flagged <= 1
+def _called(row: Row) -> bool:
+    return row.verdict in (REGRESSION, IMPROVEMENT)
+
+
+# ----- the verdict rule --------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
-    "runs,test", [(1, "distribution"), (3, "distribution"), (4, "mann-whitney(runs)")]
+    "change,low,high,verdict",
+    [
+        (30.0, 10.0, 50.0, REGRESSION),  # wholly above zero, past the 20 % threshold
+        (-30.0, -50.0, -10.0, IMPROVEMENT),
+        (10.0, 2.0, 18.0, STABLE),  # real but within ±threshold
+        (15.0, 2.0, 28.0, INCONCLUSIVE),  # real, below the threshold, may be beyond it
+        (30.0, -5.0, 65.0, INCONCLUSIVE),  # big but could be nothing
+        (1.0, -5.0, 7.0, STABLE),
+    ],
 )
-def test_thirty_percent_slower_is_a_regression_on_p95(runs: int, test: str) -> None:
-    for seed in range(3):
-        comparison = compare_runs(_noisy(seed, runs), _noisy(50 + seed, runs, scale=1.3))
-        rows = _p95_rows(comparison)
-        assert len(rows) == 2
-        assert all(r.verdict == REGRESSION and r.test == test for r in rows), rows
-        assert all(r.p_value is not None and r.p_value < 0.05 for r in rows)
-        assert comparison.verdict == REGRESSION
+def test_judge(change: float, low: float, high: float, verdict: str) -> None:
+    assert judge(change, low, high, 20.0, higher_is_better=False) == verdict
 
 
-def test_identical_records_are_stable() -> None:
-    record = _noisy(1, 3)
-    comparison = compare_runs(record, record)
-    assert {r.verdict for r in comparison.rows} == {STABLE}
-    assert {r.test for r in comparison.rows} == {"threshold"}
+def test_higher_is_better_flips_the_direction() -> None:
+    assert judge(-30.0, -50.0, -10.0, 10.0, higher_is_better=True) == REGRESSION
 
 
-def test_keys_on_one_side_are_listed() -> None:
-    a = make_record(20.0, runs=1, profiles=["api", "python_light"], max_samples=500)
-    b = make_record(20.0, runs=1, profiles=["python_light", "c_static_only"], max_samples=500)
-    comparison = compare_runs(a, b)
-    assert comparison.only_in_a == ["api:burst", "api:long"]
-    assert comparison.only_in_b == ["c_static_only:burst", "c_static_only:long"]
-    assert {r.key for r in comparison.rows} == {"python_light:burst", "python_light:long"}
+# ----- A/A: the noise reaches the interval --------------------------------------------------
 
 
-def test_paths_on_one_side_are_listed() -> None:
-    a = make_record(20.0, runs=1, profiles=["python_light"], phases=["burst"], max_samples=500)
-    b = make_record(20.0, runs=1, profiles=["python_light"], phases=["burst"], max_samples=500)
-    for run in b["raw_runs"]:
-        report = run["results"][0]["report"]
-        report["path_metrics"]["/new"] = report["path_metrics"].pop("/deps")
-    del b["aggregated"]["python_light:burst"]["path_metrics"]["/deps"]
-    comparison = compare_runs(a, b)
-    assert comparison.only_in_a == ["python_light:burst /deps"]
-    assert comparison.only_in_b == ["python_light:burst /new"]
-
-
-def test_error_rate_in_points_uses_counts() -> None:
-    a = make_record(20.0, runs=1, profiles=PROFILES, phases=["burst"], max_samples=3000)
-    b = make_record(
-        20.0, runs=1, profiles=PROFILES, phases=["burst"], max_samples=3000, error_rate=3.0, seed=9
+def test_aa_runs_false_alarms_near_nominal() -> None:
+    """3 runs a side, run-to-run noise large enough that a threshold-only or always-significant
+    verdict would call a change in about a third of the pairs."""
+    excluded = called = 0
+    for seed in range(SEEDS):
+        row = _row(compare_runs(_runs(seed, 3), _runs(1000 + seed, 3)))
+        assert row.evidence == "3 runs each" and row.test == "t(runs)"
+        excluded += row.low > 0 or row.high < 0
+        called += _called(row)
+    assert excluded <= 0.12 * SEEDS
+    assert called <= 0.1 * SEEDS
+    # The noise really is that large: the changes often pass the threshold.
+    beyond = sum(
+        abs(_row(compare_runs(_runs(s, 3), _runs(1000 + s, 3))).change) >= 20 for s in range(10)
     )
-    row = next(r for r in compare_runs(a, b).rows if r.metric == "error_rate" and not r.path)
-    assert row.unit == "pp" and row.change == pytest.approx(3.0, abs=0.01)
-    assert row.verdict == REGRESSION and row.test == "fisher(counts)"
+    assert beyond >= 2
 
 
-def test_single_run_rps_drop_is_no_significant_change() -> None:
-    a = make_record(20.0, runs=1, profiles=PROFILES, phases=["burst"], max_samples=500)
-    b = make_record(20.0, runs=1, profiles=PROFILES, phases=["burst"], max_samples=500, seed=4)
+def test_forty_percent_slower_is_found_with_five_runs() -> None:
+    found = 0
+    for seed in range(20):
+        c = compare_runs(_runs(seed, 5, sd=0.1), _runs(500 + seed, 5, scale=1.4, sd=0.1))
+        row = _row(c)
+        found += row.verdict == REGRESSION
+        assert row.low <= row.change <= row.high
+    assert found >= 18
+
+
+def test_direction_agreement() -> None:
+    """Estimate and interval agree: the estimate lies inside its interval, and a called change
+    has an interval of its own sign."""
+    for seed in range(8):
+        scale = (0.6, 1.4)[seed % 2]
+        c = compare_runs(_runs(seed, 4, sd=0.1), _runs(70 + seed, 4, scale=scale, sd=0.1))
+        for row in c.rows:
+            if row.low is None:
+                continue
+            assert row.low <= row.change <= row.high, row
+            if _called(row):
+                assert np.sign(row.low) == np.sign(row.high) == np.sign(row.change)
+        assert _row(c).verdict == (IMPROVEMENT if scale < 1 else REGRESSION)
+
+
+# ----- one run a side ----------------------------------------------------------------------------
+
+
+def test_single_runs_without_timeline_or_history_are_inconclusive() -> None:
+    """The old rule read a −50 % rps with one run a side as STABLE: it is INCONCLUSIVE."""
+    a = make_record(20.0, runs=1, **SMALL)
+    b = make_record(20.0, runs=1, seed=4, **SMALL)
     b["raw_runs"][0]["results"][0]["report"]["rps_ok"] /= 2
-    row = next(r for r in compare_runs(a, b).rows if r.metric == "rps_ok" and not r.path)
+    c = compare_runs(a, b)
+    row = _row(c, "rps_ok")
     assert row.change == pytest.approx(-50, abs=1)
-    assert row.verdict == STABLE and row.test == "insufficient data"
-    assert "no significant change" in row.note
+    assert row.verdict == INCONCLUSIVE and row.low is None
+    assert "nothing shows the noise" in row.note
+    assert all(r.verdict != STABLE for r in c.rows), "no data is never STABLE"
+    assert c.verdict == INCONCLUSIVE and not c.regressions
+
+
+def test_single_runs_use_timeline_windows() -> None:
+    excluded = 0
+    for seed in range(SEEDS):
+        a = make_record(20.0, runs=1, seed=seed, windows=20, **SMALL)
+        b = make_record(20.0, runs=1, seed=900 + seed, windows=20, **SMALL)
+        row = _row(compare_runs(a, b))
+        assert row.test == "block-bootstrap" and row.evidence == "1 run each: 20 windows"
+        excluded += row.low > 0 or row.high < 0
+    assert excluded <= 0.15 * SEEDS
+    slow = make_record(30.0, runs=1, seed=5, windows=20, **SMALL)
+    row = _row(compare_runs(make_record(20.0, runs=1, windows=20, **SMALL), slow))
+    assert row.verdict == REGRESSION and row.low > 20
+
+
+def test_too_few_windows_say_so() -> None:
+    a = make_record(20.0, runs=1, windows=3, **SMALL)
+    b = make_record(30.0, runs=1, seed=2, windows=3, **SMALL)
+    row = _row(compare_runs(a, b))
+    assert row.verdict == INCONCLUSIVE and "too few to resolve" in row.note
+
+
+def test_history_is_the_noise_model() -> None:
+    """One run a side; earlier comparable runs give the run-to-run spread, named in the row."""
+    called = 0
+    for seed in range(SEEDS):
+        noise = [_runs(5000 + 20 * seed + i, 1) for i in range(12)]
+        row = _row(compare_runs(_runs(seed, 1), _runs(3000 + seed, 1), noise=noise))
+        assert row.evidence == "1 run each; history: 12 runs"
+        assert row.note.startswith("noise from 12 earlier runs: ±")
+        called += _called(row)
+    assert called <= 0.1 * SEEDS
+    noise = [_runs(7000 + i, 1, sd=0.05) for i in range(12)]
+    slow = compare_runs(_runs(1, 1, sd=0.05), _runs(2, 1, scale=1.5, sd=0.05), noise=noise)
+    assert _row(slow).verdict == REGRESSION
+
+
+def test_inconclusive_says_how_many_runs_would_tell() -> None:
+    c = compare_runs(_runs(3, 2, sd=0.2), _runs(4, 2, scale=1.3, sd=0.2))
+    row = _row(c)
+    assert row.verdict == INCONCLUSIVE, row
+    assert row.runs_needed is not None and row.runs_needed > 2
+    assert (
+        f"about {row.runs_needed} runs per side would tell" in row.note or "more than" in row.note
+    )
+
+
+# ----- what gates, and the false-discovery control ----------------------------------------------
+
+
+def _secondary(p: float, verdict: str = REGRESSION) -> Row:
+    row = Row("k:burst", "/x", "p95_ms", 1.0, 2.0, 100.0, "%", 20.0, verdict, "t(runs)")
+    row.p_value, row.low, row.high = p, 10.0, 200.0
+    return row
+
+
+def test_benjamini_hochberg_across_rows() -> None:
+    """p = 0.02 is significant alone, but not among 20 rows of noise; p = 1e-6 survives; a
+    primary row is not part of the control."""
+    alone = _secondary(0.02)
+    strong = _secondary(1e-6)
+    primary = _secondary(0.02)
+    primary.path, primary.primary = None, True
+    noise = [_secondary(0.6, STABLE) for _ in range(20)]
+    control_fdr([alone, strong, primary, *noise], 0.05)
+    assert alone.verdict == INCONCLUSIVE and "FDR control over 22 rows" in alone.note
+    assert alone.p_adjusted is not None and alone.p_adjusted > 0.05
+    assert strong.verdict == REGRESSION and primary.verdict == REGRESSION
+    single = _secondary(0.02)
+    control_fdr([single], 0.05)
+    assert single.verdict == REGRESSION
+
+
+def test_only_primary_rows_gate_unless_asked() -> None:
+    a, b = _runs(1, 4, sd=0.05), _runs(2, 4, sd=0.05)
+    for record in (a, b):  # one path of B gets 3× slower; the phase as a whole does not move
+        for run in record["raw_runs"]:
+            run["results"][0]["report"]["path_metrics"]["/deps"]["p50_ms"] *= (
+                3.0 if record is b else 1.0
+            )
+    c = compare_runs(a, b)
+    deps = next(r for r in c.rows if r.path == "/deps" and r.metric == "p50_ms")
+    assert deps.verdict == REGRESSION and deps.place == "per-path"
+    assert not c.regressions and "1 regression in per-path rows" in c.where()
+    assert compare_runs(a, b, gate_paths=True).regressions
+    assert c.tested == sum(1 for r in c.rows if r.low is not None) > 20
+
+
+def test_failures_included_and_capacity_rows() -> None:
+    a, b = _runs(1, 3, sd=0.05), _runs(2, 3, sd=0.05)
+    for record, factor in ((a, 1.0), (b, 2.0)):
+        for run in record["raw_runs"]:
+            report = run["results"][0]["report"]
+            report["with_failures"] = {
+                f"{q}_ms": report[f"{q}_ms"] * factor for q in ("p50", "p95", "p99", "p999")
+            }
+        record["capacity"] = {"capacity_rps": 100.0 / factor}
+    c = compare_runs(a, b)
+    wf = _row(c, "p95_with_failures_ms")
+    assert not wf.primary and wf.change == pytest.approx(100, rel=0.1)
+    cap = _row(c, "capacity_rps")
+    assert cap.key == "capacity" and cap.change == pytest.approx(-50)
+    assert cap.verdict == INCONCLUSIVE  # one value a side, no history
+
+
+# ----- like with like ----------------------------------------------------------------------------
+
+
+def test_setting_differences_are_named() -> None:
+    a = make_record(20.0, runs=1, **SMALL)
+    b = make_record(20.0, runs=1, settings={"timeout": 2.0}, **SMALL)
+    assert setting_differences(a, b) == ["timeout: A 6.0, B 2.0"]
+    assert compare_runs(a, b).mismatches == ["timeout: A 6.0, B 2.0"]
+    legacy = dict(a)
+    del legacy["measurement"]
+    assert setting_differences(legacy, b) == [
+        "settings unknown for A (recorded before they were kept)"
+    ]
+    sim_a = make_record(20.0, runs=1, target="127.0.0.1:4001", device="sim", **SMALL)
+    sim_b = make_record(20.0, runs=1, target="127.0.0.1:4377", device="sim", **SMALL)
+    assert setting_differences(sim_a, sim_b) == []
+
+
+# ----- thresholds and old records ----------------------------------------------------------------
 
 
 def test_thresholds_from_config_file_and_flags(tmp_path: Path) -> None:
@@ -109,24 +263,54 @@ def test_thresholds_from_config_file_and_flags(tmp_path: Path) -> None:
     thresholds = load_thresholds(tmp_path)
     assert thresholds.values["p95_ms"] == 60 and thresholds.alpha == 0.01
     assert thresholds.values["rps_ok"] == 10
-    comparison = compare_runs(_noisy(1, 5), _noisy(2, 5, scale=1.4), thresholds)
-    assert {r.verdict for r in _p95_rows(comparison)} == {DEGRADED}
-    flags = load_thresholds(tmp_path, overrides={"p95_ms": 5})
-    assert flags.values["p95_ms"] == 5
+    c = compare_runs(_runs(1, 5, sd=0.05), _runs(2, 5, scale=1.4, sd=0.05), thresholds)
+    row = _row(c)
+    assert row.low > 0 and row.high < 60  # real, and within the 60 % threshold
+    assert row.verdict == STABLE and row.note == "a real change, within the threshold"
+    assert load_thresholds(tmp_path, overrides={"p95_ms": 5}).values["p95_ms"] == 5
     other = tmp_path / "ci.toml"
     other.write_text("[thresholds]\nlatency = 3\n")
     with pytest.raises(ConfigError, match="unknown threshold 'latency'"):
         load_thresholds(tmp_path, other)
     with pytest.raises(ConfigError, match="alpha"):
-        Thresholds().updated({"alpha": 2}, "flag")
+        RegressionThresholds().updated({"alpha": 2}, "flag")
+
+
+def test_identical_records_are_stable_only_if_quiet() -> None:
+    quiet = _runs(1, 3, sd=0.01)
+    assert {r.verdict for r in compare_runs(quiet, quiet).rows if r.primary} == {STABLE}
+    noisy = _runs(1, 3, sd=0.5)
+    row = _row(compare_runs(noisy, noisy))
+    assert row.change == 0 and row.high > 20 and row.verdict == INCONCLUSIVE
+
+
+def test_keys_on_one_side_are_listed() -> None:
+    a = make_record(20.0, runs=1, profiles=["api", "python_light"], max_samples=300)
+    b = make_record(20.0, runs=1, profiles=["python_light", "c_static_only"], max_samples=300)
+    c = compare_runs(a, b)
+    assert c.only_in_a == ["api:burst", "api:long"]
+    assert c.only_in_b == ["c_static_only:burst", "c_static_only:long"]
+    assert {r.key for r in c.rows} == {"python_light:burst", "python_light:long"}
+
+
+def test_paths_on_one_side_are_listed() -> None:
+    a = make_record(20.0, runs=1, **SMALL)
+    b = make_record(20.0, runs=1, **SMALL)
+    for run in b["raw_runs"]:
+        report = run["results"][0]["report"]
+        report["path_metrics"]["/new"] = report["path_metrics"].pop("/deps")
+    del b["aggregated"]["python_light:burst"]["path_metrics"]["/deps"]
+    c = compare_runs(a, b)
+    assert c.only_in_a == ["python_light:burst /deps"]
+    assert c.only_in_b == ["python_light:burst /new"]
 
 
 def test_legacy_records_compare_without_histograms() -> None:
     a, _ = read_legacy(FIXTURES / "perf_20250301T101500Z_baseline_isolated_v1.json")
     b, _ = read_legacy(FIXTURES / "latest.partial.json")
-    comparison = compare_runs(a, b)
-    assert comparison.only_in_a == ["python_light:burst", "python_light:long"]
-    assert "B is a stopped run: partial data" in comparison.notes
-    metrics = {r.metric for r in comparison.rows}
+    c = compare_runs(a, b)
+    assert c.only_in_a == ["python_light:burst", "python_light:long"]
+    assert "B is a stopped run: partial data" in c.notes
+    assert any("settings unknown" in m for m in c.mismatches)
+    metrics = {r.metric for r in c.rows}
     assert "p999_ms" not in metrics and {"p95_ms", "heap_internal_drop"} <= metrics
-    assert all(r.test != "distribution" for r in comparison.rows)

@@ -29,17 +29,33 @@ def _pair() -> tuple[dict, dict]:
 def test_markdown_has_summary_tables_and_legend() -> None:
     a, b = _pair()
     text = comparison_markdown(compare_runs(a, b))
-    assert text.splitlines()[2].startswith("**REGRESSION**")
+    assert text.splitlines()[2].startswith("**REGRESSION**: 8 regression in primary rows")
+    assert "(122 of 122 rows tested)" in text.splitlines()[2]
     assert "### python_light:burst" in text and "### api:long" in text
-    assert "| p95 ms | 20 | 27 | +35.0 % | 20 % | 🔴 REGRESSION | distribution |" in text
-    assert "<details><summary>per path" in text and "mann-whitney(runs)" in text  # legend
+    row = (
+        "| p95 ms | 20.1 | 26.9 | +34.1 % | [+29.8, +38.5] % | 20 % | 🔴 REGRESSION | 3 runs each |"
+    )
+    assert row in text
+    assert "<details><summary>per-path rows" in text and "**INCONCLUSIVE**" in text  # legend
+
+
+def test_reports_show_settings_differences_first() -> None:
+    a, b = _pair()
+    b = {**b, "measurement": {**b["measurement"], "timeout": 2.0}}
+    comparison = compare_runs(a, b)
+    text = comparison_markdown(comparison)
+    assert text.splitlines()[2] == "> ⚠️ **Runs set up differently**, so this is not like with like:"
+    assert "> - timeout: A 6.0, B 2.0" in text
+    page = comparison_html(comparison)
+    assert page.index("timeout: A 6.0, B 2.0") < page.index("<table>")
 
 
 def test_json_round_trips() -> None:
     a, b = _pair()
     data = json.loads(comparison_json(compare_runs(a, b)))
     assert data["verdict"] == "REGRESSION" and data["a"]["run_id"] == a["run_id"]
-    assert {"key", "path", "metric", "verdict", "test", "p_value"} <= data["rows"][0].keys()
+    assert {"key", "path", "metric", "verdict", "low", "high", "evidence"} <= data["rows"][0].keys()
+    assert data["tested"] == len(data["rows"]) and data["mismatches"] == []
 
 
 def test_csv_one_row_per_run_per_key() -> None:

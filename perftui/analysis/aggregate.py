@@ -5,19 +5,10 @@ from __future__ import annotations
 import statistics
 from typing import Any
 
-# metric -> True when higher is better (only throughput)
-METRICS: dict[str, bool] = {
-    "error_rate": False,
-    "p50_ms": False,
-    "p95_ms": False,
-    "p99_ms": False,
-    "p999_ms": False,
-    "max_ms": False,
-    "p95_tail_ms": False,
-    "rps_ok": True,
-    "heap_internal_drop": False,
-}
-PATH_METRICS = ("error_rate", "p50_ms", "p95_ms", "p99_ms", "rps_ok")
+from perftui.analysis.metrics import METRICS, PATH_METRICS
+
+# The top-level phase-report metrics summarised per `profile:phase`.
+SUMMARISED = tuple(name for name, m in METRICS.items() if m.source is None)
 
 
 def summary(values: list[float], higher_is_better: bool) -> dict[str, float | None]:
@@ -50,8 +41,9 @@ def aggregate(raw_runs: list[dict[str, Any]]) -> dict[str, Any]:
             "sample_count": len(results),
             "pass_rate": round(sum(1 for r in results if r["pass"]) / len(results), 4),
         }
-        for metric, higher in METRICS.items():
-            entry[metric] = summary([rep.get(metric) for rep in reports], higher)
+        for metric in SUMMARISED:
+            values = [rep.get(metric) for rep in reports]
+            entry[metric] = summary(values, METRICS[metric].higher_is_better)
         paths: dict[str, Any] = {}
         for rep in reports:
             for path in rep.get("path_metrics", {}):
@@ -60,7 +52,7 @@ def aggregate(raw_runs: list[dict[str, Any]]) -> dict[str, Any]:
             path: {
                 m: summary(
                     [rep.get("path_metrics", {}).get(path, {}).get(m) for rep in reports],
-                    METRICS[m],
+                    METRICS[m].higher_is_better,
                 )
                 for m in PATH_METRICS
             }

@@ -1,99 +1,77 @@
-"""Compare two stored runs per `profile:phase` and per path, with a verdict that survives noise.
+"""Compare two stored runs per `profile:phase` and per path: an estimate of each change with a
+95 % interval, and a verdict read from the interval.
 
 Change is B relative to A (A = the reference, e.g. the baseline; B = the candidate), as a percent
-of A, except error rate, whose change and threshold are in percentage points.
+of A, except error rate, whose change and threshold are in percentage points. Latency and
+throughput are ratios: a side's value is the geometric mean of its runs (one run: that run's
+value), and the change and its interval are computed on the log scale, so the row shows exactly
+the statistic that is tested.
 
-Verdict rule (t = the metric's threshold, p = the significance test's p-value, α = 0.05):
-- |change| < t/2                                   → STABLE (decided by the threshold, no test)
-- otherwise, if the test cannot reject (p ≥ α) or
-  there is not enough data to test                 → STABLE, noted "no significant change"
-- significant, worse,  |change| ≥ t                → REGRESSION (the only verdict that fails CI)
-- significant, worse,  t/2 ≤ |change| < t          → DEGRADED (real but under the threshold)
-- significant, better, |change| ≥ t                → IMPROVEMENT
-- significant, better, |change| < t                → STABLE, noted "small improvement"
-A threshold is required on top of significance because large sample counts make tiny changes
-"significant"; significance is required on top of the threshold because a noisy device moves
-medians by 20 % with no change at all.
+Where the spread comes from (named in each row's `evidence`):
+- `runs`: both sides have ≥ 2 runs: the runs are the unit; the run-to-run spread of both sides
+  (pooled, t distribution with its degrees of freedom) gives the interval. A percentile bootstrap
+  is not used here: with 2–5 runs it is too narrow (it cannot see variance it did not sample).
+- `history`: the caller passes earlier comparable runs (same device, profile and settings); their
+  run-to-run spread is pooled in, and is the only spread when a side has a single run.
+- `windows`: one run a side and no history: a moving-block bootstrap over the phase's timeline
+  windows gives each side's within-run spread. It cannot see drift slower than a run; with too
+  few windows the row says that the windows cannot resolve the change.
+- nothing: INCONCLUSIVE, never STABLE.
 
-Which test decides (named in every row):
-- `mann-whitney(runs)`: each side has ≥ 4 runs → scipy's Mann-Whitney U on the per-run values
-  (benchstat's rule: fewer runs cannot reach α = 0.05);
-- `distribution`: latency percentiles with fewer runs → the runs' HDR histograms are merged per
-  side and scipy's `quantile_test` checks each side's percentile against the other's samples;
-  significant only when both reject;
-- `fisher(counts)`: error rate with fewer runs → Fisher's exact test on pooled error/ok counts;
-- `welch(runs)`: other metrics with 2–3 runs per side → Welch's t-test on per-run values;
-- `insufficient data`: a single run on a side and no distribution to fall back on.
+Verdict (t = the metric's threshold, [lo, hi] the interval of the change):
+- REGRESSION / IMPROVEMENT: the interval lies wholly beyond zero on that side and |change| ≥ t;
+- STABLE: the interval lies within ±t (a real but small change is STABLE with a note);
+- INCONCLUSIVE otherwise, with "about N runs per side would tell" when the half-width's
+  1/√n scaling can say it.
+Primary rows (whole-phase p95, p99, rps, error rate, heap drop) gate CI. The others (per-path
+rows, p50, p99.9, tail p95, failures-included percentiles, capacity) are controlled together for
+the false-discovery rate (Benjamini–Hochberg, scipy's `false_discovery_control`): one of them is
+a REGRESSION or IMPROVEMENT only if it survives that control, and it gates CI only on request.
 """
 
 from __future__ import annotations
 
-import functools
 import math
-import statistics
 import tomllib
-import warnings
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from hdrh.histogram import HdrHistogram
+
+from perftui.analysis.metrics import ALL_METRICS, CAPACITY, METRICS, PATH_METRICS, Metric
 
 ALPHA = 0.05
-MIN_RUNS_MWU = 4
 CONFIG_NAME = "perftui.toml"
+MIN_WINDOWS = 6  # per side, for a block bootstrap to say anything
+MIN_HISTORY_RUNS = 3
+BOOTSTRAP_RESAMPLES = 1000
+MAX_RUNS_ADVICE = 50
 
 REGRESSION = "REGRESSION"
-DEGRADED = "DEGRADED"
 IMPROVEMENT = "IMPROVEMENT"
+INCONCLUSIVE = "INCONCLUSIVE"
 STABLE = "STABLE"
 NOT_AVAILABLE = "N/A"
-VERDICT_ORDER = (REGRESSION, DEGRADED, IMPROVEMENT, STABLE)
+# Worst first: the order a summary picks its headline verdict in.
+VERDICT_ORDER = (REGRESSION, INCONCLUSIVE, IMPROVEMENT, STABLE)
 
 
 class ConfigError(ValueError):
     """A bad threshold setting (file or flag); the message is one line."""
 
 
-@dataclass(frozen=True, slots=True)
-class Metric:
-    name: str
-    label: str
-    higher_is_better: bool
-    threshold: float
-    # Relative changes divide by max(|A|, floor), so near-zero values do not explode.
-    floor: float = 0.0
-    points: bool = False  # change and threshold in percentage points, not percent
-    quantile: float | None = None  # the percentile the HDR histogram can test
-
-
-METRICS: dict[str, Metric] = {
-    m.name: m
-    for m in (
-        Metric("rps_ok", "rps ok", True, 10.0, floor=1.0),
-        Metric("p50_ms", "p50 ms", False, 20.0, floor=0.05, quantile=50.0),
-        Metric("p95_ms", "p95 ms", False, 20.0, floor=0.05, quantile=95.0),
-        Metric("p99_ms", "p99 ms", False, 30.0, floor=0.05, quantile=99.0),
-        Metric("p999_ms", "p99.9 ms", False, 30.0, floor=0.05, quantile=99.9),
-        Metric("p95_tail_ms", "tail p95 ms", False, 30.0, floor=0.05),
-        Metric("error_rate", "error %", False, 1.0, points=True),
-        Metric("heap_internal_drop", "heap drop B", False, 15.0, floor=4096.0),
-    )
-}
-PATH_METRICS = ("rps_ok", "p50_ms", "p95_ms", "p99_ms", "error_rate")
-
-
 @dataclass
-class Thresholds:
-    """Per-metric thresholds (percent; error rate in points) and the significance level."""
+class RegressionThresholds:
+    """Per-metric regression thresholds (percent; error rate in points) and α (1 − confidence)."""
 
     values: dict[str, float] = field(
-        default_factory=lambda: {name: m.threshold for name, m in METRICS.items()}
+        default_factory=lambda: {name: m.threshold for name, m in ALL_METRICS.items()}
     )
     alpha: float = ALPHA
 
-    def updated(self, settings: dict[str, Any], source: str) -> Thresholds:
+    def updated(self, settings: dict[str, Any], source: str) -> RegressionThresholds:
         """A copy with `settings` ({metric: value, "alpha": value}) applied; checked."""
         values = dict(self.values)
         alpha = self.alpha
@@ -104,22 +82,22 @@ class Thresholds:
                 if not 0 < value < 1:
                     raise ConfigError(f"{source}: alpha must be between 0 and 1")
                 alpha = float(value)
-            elif name in METRICS:
+            elif name in ALL_METRICS:
                 values[name] = float(value)
             else:
-                known = ", ".join([*METRICS, "alpha"])
+                known = ", ".join([*ALL_METRICS, "alpha"])
                 raise ConfigError(f"{source}: unknown threshold {name!r} (known: {known})")
-        return Thresholds(values, alpha)
+        return RegressionThresholds(values, alpha)
 
 
 def load_thresholds(
     history_dir: Path | None,
     config_file: Path | None = None,
     overrides: dict[str, float] | None = None,
-) -> Thresholds:
+) -> RegressionThresholds:
     """Defaults, then `[thresholds]` of the config file (`--config` or `perftui.toml` in the
     history dir), then command-line overrides."""
-    thresholds = Thresholds()
+    thresholds = RegressionThresholds()
     path = config_file or (history_dir / CONFIG_NAME if history_dir else None)
     if path is not None and (config_file is not None or path.is_file()):
         try:
@@ -146,11 +124,24 @@ class Row:
     unit: str
     threshold: float
     verdict: str
-    test: str
-    p_value: float | None
-    note: str
-    n_a: int
-    n_b: int
+    test: str  # how the interval was made: "t(runs)", "t(runs+history)", "block-bootstrap"…
+    p_value: float | None = None  # two-sided, of the same interval
+    note: str = ""
+    n_a: int = 0
+    n_b: int = 0
+    low: float | None = None  # the interval of `change`, same unit
+    high: float | None = None
+    evidence: str = ""  # "3 runs each", "1 run: 20 windows", "history: 12 runs"
+    primary: bool = False
+    p_adjusted: float | None = None  # after Benjamini–Hochberg (secondary rows)
+    runs_needed: int | None = None
+
+    @property
+    def place(self) -> str:
+        """Where the row is shown: primary, secondary or per-path rows."""
+        if self.path is not None:
+            return "per-path"
+        return "primary" if self.primary else "secondary"
 
 
 @dataclass
@@ -163,24 +154,47 @@ class Comparison:
     notes: list[str]
     thresholds: dict[str, float]
     alpha: float
+    mismatches: list[str] = field(default_factory=list)  # settings that differ, A vs B
+    gate_paths: bool = False
+    noise_runs: int = 0
+
+    def gated(self) -> list[Row]:
+        """The rows that decide CI: primary ones, and the rest when `gate_paths` asks."""
+        return [r for r in self.rows if r.primary or self.gate_paths]
 
     @property
     def regressions(self) -> list[Row]:
-        return [r for r in self.rows if r.verdict == REGRESSION]
+        return [r for r in self.gated() if r.verdict == REGRESSION]
 
     @property
     def verdict(self) -> str:
-        """The worst verdict of any row (STABLE when there is nothing to compare)."""
-        seen = {r.verdict for r in self.rows}
+        """The worst verdict of the gated rows (STABLE when there is nothing to compare)."""
+        seen = {r.verdict for r in self.gated()}
         return next((v for v in VERDICT_ORDER if v in seen), STABLE)
+
+    @property
+    def tested(self) -> int:
+        """How many rows have an interval (the denominator of the FDR control and the gate)."""
+        return sum(1 for r in self.rows if r.low is not None)
 
     def counts(self) -> dict[str, int]:
         return {v: sum(1 for r in self.rows if r.verdict == v) for v in (*VERDICT_ORDER, "N/A")}
+
+    def where(self) -> list[str]:
+        """Where the non-stable verdicts are: ["2 regression in primary rows", …]."""
+        out = []
+        for verdict in (REGRESSION, IMPROVEMENT, INCONCLUSIVE):
+            for place in ("primary", "secondary", "per-path"):
+                n = sum(1 for r in self.rows if r.verdict == verdict and r.place == place)
+                if n:
+                    out.append(f"{n} {verdict.lower()} in {place} rows")
+        return out
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["verdict"] = self.verdict
         out["counts"] = self.counts()
+        out["tested"] = self.tested
         return out
 
 
@@ -195,199 +209,316 @@ def run_label(record: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-class _Reports(list):
-    """One side's phase reports of one key; their merged histogram is decoded once."""
-
-    @functools.cached_property
-    def histogram(self) -> tuple[np.ndarray, np.ndarray] | None:
-        return _merged_histogram(self)
+# ----- the samples of one side -------------------------------------------------------------
 
 
-def _reports(record: dict[str, Any]) -> dict[str, _Reports]:
-    out: dict[str, _Reports] = {}
+def _reports(record: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    out: dict[str, list[dict[str, Any]]] = {}
     for run in record.get("raw_runs") or []:
         for res in run.get("results") or []:
             key = f"{res.get('profile')}:{res.get('phase')}"
-            out.setdefault(key, _Reports()).append(res.get("report") or {})
+            out.setdefault(key, []).append(res.get("report") or {})
     return out
 
 
+def _value(report: dict[str, Any], metric: Metric, path: str | None) -> float | None:
+    src = report if path is None else (report.get("path_metrics") or {}).get(path) or {}
+    if metric.source is not None:
+        src = src.get(metric.source) or {}
+    value = src.get(metric.field or metric.name)
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
 def _values(
-    reports: list[dict[str, Any]], agg: dict[str, Any], metric: str, path: str | None
+    reports: list[dict[str, Any]], agg: dict[str, Any], metric: Metric, path: str | None
 ) -> list[float]:
-    """Per-run values; the aggregated median stands in when the raw runs lack the metric."""
-    if path is not None:
-        reports = [(r.get("path_metrics") or {}).get(path) or {} for r in reports]
-        agg = (agg.get("path_metrics") or {}).get(path) or {}
-    values = [float(r[metric]) for r in reports if isinstance(r.get(metric), int | float)]
-    if not values and isinstance(agg.get(metric), dict):
-        median = agg[metric].get("median")
+    """Per-run values; the aggregated median stands in when the raw runs lack the metric
+    (imported legacy files that kept only summaries)."""
+    values = [v for v in (_value(r, metric, path) for r in reports) if v is not None]
+    if not values and metric.source is None:
+        if path is not None:
+            agg = (agg.get("path_metrics") or {}).get(path) or {}
+        summary = agg.get(metric.name)
+        median = summary.get("median") if isinstance(summary, dict) else None
         values = [float(median)] if isinstance(median, int | float) else []
     return values
 
 
-def _merged_histogram(reports: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray] | None:
-    """(values in ms, counts) of every run's histogram merged, or None if any run lacks one."""
-    merged: HdrHistogram | None = None
-    for report in reports:
-        encoded = report.get("histogram")
-        if not encoded:
-            return None
-        try:
-            hist = HdrHistogram.decode(encoded)
-        except Exception:  # a damaged histogram only costs the distribution test
-            return None
-        if merged is None:
-            merged = hist
-        else:
-            merged.add(hist)
-    if merged is None or merged.get_total_count() == 0:
+def _windows(report: dict[str, Any], metric: Metric) -> np.ndarray | None:
+    """The metric per timeline window of one phase report (None if the record has none)."""
+    timeline = report.get("timeline")
+    if metric.window is None or not isinstance(timeline, dict):
         return None
-    counts = np.ctypeslib.as_array(merged.counts)[: merged.counts_len].astype(np.int64)
-    index = np.nonzero(counts)[0]
-    half_mag = merged.sub_bucket_half_count_magnitude
-    bucket = (index >> half_mag) - 1
-    sub = (index & (merged.sub_bucket_half_count - 1)) + merged.sub_bucket_half_count
-    low = bucket < 0
-    sub = np.where(low, sub - merged.sub_bucket_half_count, sub)
-    bucket = np.where(low, 0, bucket)
-    values_us = sub.astype(np.int64) << (bucket + merged.unit_magnitude)
-    return values_us / 1000.0, counts[index]
-
-
-def _quantile(values: np.ndarray, counts: np.ndarray, q: float) -> float:
-    cumulative = np.cumsum(counts)
-    return float(values[np.searchsorted(cumulative, q / 100.0 * cumulative[-1])])
-
-
-def _distribution_test(
-    hist_a: tuple[np.ndarray, np.ndarray], hist_b: tuple[np.ndarray, np.ndarray], q: float
-) -> float:
-    """p-value that the q-th percentiles differ: each side's percentile tested against the
-    other side's samples with scipy's quantile_test; the larger p (both must reject)."""
-    from scipy import stats  # imported on use: it costs half a second that `list` should not pay
-
-    samples_a = np.repeat(*hist_a)
-    samples_b = np.repeat(*hist_b)
-    qa, qb = _quantile(*hist_a, q), _quantile(*hist_b, q)
-    p1 = stats.quantile_test(samples_b, q=qa, p=q / 100.0).pvalue
-    p2 = stats.quantile_test(samples_a, q=qb, p=q / 100.0).pvalue
-    return float(max(p1, p2))
-
-
-def _counts(reports: list[dict[str, Any]], path: str | None) -> tuple[int, int] | None:
-    err = ok = 0
-    for report in reports:
-        src = report if path is None else (report.get("path_metrics") or {}).get(path) or {}
-        if not isinstance(src.get("err"), int) or not isinstance(src.get("ok"), int):
+    if metric.window == "error_rate":
+        requests = np.asarray(timeline.get("requests") or [], dtype=float)
+        errors = np.asarray(timeline.get("errors") or [], dtype=float)
+        if requests.size == 0 or requests.size != errors.size:
             return None
-        err, ok = err + src["err"], ok + src["ok"]
-    return (err, ok) if err + ok else None
+        keep = requests > 0
+        return 100.0 * errors[keep] / requests[keep]
+    column = [v for v in timeline.get(metric.window) or [] if isinstance(v, int | float)]
+    return np.asarray(column, dtype=float) if column else None
 
 
-def _test(
+# ----- the interval ------------------------------------------------------------------------
+
+
+@dataclass
+class Spread:
+    """The spread of one unit's (one run's) value on the judged scale, and where it came from."""
+
+    sd: float
+    df: float  # math.inf for a normal approximation
+    test: str
+    evidence: str
+
+
+def _scale(metric: Metric, values: Sequence[float] | np.ndarray) -> np.ndarray:
+    """Values on the judged scale: log for ratios, as they are otherwise."""
+    arr = np.asarray(values, dtype=float)
+    return np.log(np.maximum(arr, metric.floor or 1e-9)) if metric.log else arr
+
+
+def history_spread(metric: Metric, series: Sequence[Sequence[float]]) -> tuple[float, int] | None:
+    """(sd of one run's value, degrees of freedom) from earlier runs: each inner sequence is one
+    stored run's per-run values; the spread is taken around each stored run's own mean and
+    across them (all are single measurements of an unchanged setup)."""
+    flat = [v for run in series for v in run]
+    if len(flat) < MIN_HISTORY_RUNS:
+        return None
+    scaled = _scale(metric, flat)
+    return float(np.std(scaled, ddof=1)), len(flat) - 1
+
+
+def block_bootstrap_sd(values: np.ndarray, block: int, resamples: int, seed: int = 0) -> float:
+    """The standard error of the mean of a series with serial correlation: a moving-block
+    bootstrap (overlapping blocks of `block` windows, drawn with replacement)."""
+    n = values.size
+    block = max(1, min(block, n))
+    starts = np.random.default_rng(seed).integers(0, n - block + 1, (resamples, -(-n // block)))
+    index = (starts[:, :, None] + np.arange(block)).reshape(resamples, -1)[:, :n]
+    return float(np.std(values[index].mean(axis=1), ddof=1))
+
+
+def _window_spread(metric: Metric, wa: np.ndarray, wb: np.ndarray) -> Spread | str:
+    """One run a side: the two sides' within-run standard errors, as if of one unit each."""
+    if min(wa.size, wb.size) < MIN_WINDOWS:
+        return f"1 run each, {min(wa.size, wb.size)} windows: too few to resolve a change"
+    block = max(2, round(min(wa.size, wb.size) ** (1 / 3)))
+    se = [
+        block_bootstrap_sd(_scale(metric, w), block, BOOTSTRAP_RESAMPLES, seed=i)
+        for i, w in enumerate((wa, wb))
+    ]
+    sd = math.sqrt((se[0] ** 2 + se[1] ** 2) / 2)  # so that sd·√(1/1 + 1/1) is the joint SE
+    evidence = f"1 run each: {wa.size} vs {wb.size} windows" if wa.size != wb.size else ""
+    return Spread(sd, math.inf, "block-bootstrap", evidence or f"1 run each: {wa.size} windows")
+
+
+def _spread(
     metric: Metric,
-    values: tuple[list[float], list[float]],
-    reports: tuple[_Reports, _Reports],
-    path: str | None,
-) -> tuple[str, float | None, str]:
-    """(test name, p-value or None, note) following the module docstring's order."""
-    from scipy import stats  # imported on use: it costs half a second that `list` should not pay
+    va: list[float],
+    vb: list[float],
+    windows: tuple[np.ndarray | None, np.ndarray | None],
+    history: tuple[float, int] | None,
+) -> Spread | str:
+    """Where the interval's spread comes from (see the module docstring), or why there is none."""
+    na, nb = len(va), len(vb)
+    own = None
+    if na >= 2 and nb >= 2:
+        sa, sb = _scale(metric, va), _scale(metric, vb)
+        ss = float(((sa - sa.mean()) ** 2).sum() + ((sb - sb.mean()) ** 2).sum())
+        own = (ss, na + nb - 2)
+    runs = f"{na} run{'s' if na > 1 else ''} each" if na == nb else f"{na} vs {nb} runs"
+    if history is not None:
+        sd_h, df_h = history
+        ss, df = own if own else (0.0, 0)
+        pooled = math.sqrt((ss + sd_h**2 * df_h) / (df + df_h))
+        if own:
+            evidence = f"{runs} + history: {df_h + 1} runs"
+            return Spread(pooled, df + df_h, "t(runs+history)", evidence)
+        return Spread(pooled, df_h, "t(history)", f"{runs}; history: {df_h + 1} runs")
+    if own:
+        return Spread(math.sqrt(own[0] / own[1]), own[1], "t(runs)", runs)
+    if na == 1 and nb == 1 and windows[0] is not None and windows[1] is not None:
+        return _window_spread(metric, windows[0], windows[1])
+    if na == 1 and nb == 1:
+        return "1 run each, no timeline and no history: nothing shows the noise"
+    return f"{min(na, nb)} run on a side and no history: nothing shows its noise"
 
-    va, vb = values
-    with warnings.catch_warnings(), np.errstate(all="ignore"):
-        warnings.simplefilter("ignore")
-        if len(va) >= MIN_RUNS_MWU and len(vb) >= MIN_RUNS_MWU:
-            p = stats.mannwhitneyu(va, vb, alternative="two-sided").pvalue
-            return "mann-whitney(runs)", float(p), ""
-        if metric.quantile is not None and path is None:
-            hists = reports[0].histogram, reports[1].histogram
-            if hists[0] is not None and hists[1] is not None:
-                return "distribution", _distribution_test(hists[0], hists[1], metric.quantile), ""
-        if metric.name == "error_rate":
-            counts = _counts(reports[0], path), _counts(reports[1], path)
-            if counts[0] is not None and counts[1] is not None:
-                p = stats.fisher_exact([list(counts[0]), list(counts[1])]).pvalue
-                return "fisher(counts)", float(p), ""
-        if len(va) >= 2 and len(vb) >= 2:
-            if statistics.pvariance(va) == 0 and statistics.pvariance(vb) == 0:
-                return "insufficient data", None, "no run-to-run variance to test against"
-            p = stats.ttest_ind(va, vb, equal_var=False).pvalue
-            return "welch(runs)", float(p), ""
-    return "insufficient data", None, f"{min(len(va), len(vb))} run(s) on a side"
+
+def judge(change: float, low: float, high: float, threshold: float, higher_is_better: bool) -> str:
+    """The verdict of a change and its interval (module docstring)."""
+    within = -threshold <= low and high <= threshold
+    if low > 0 or high < 0:
+        if abs(change) >= threshold:
+            worse = change < 0 if higher_is_better else change > 0
+            return REGRESSION if worse else IMPROVEMENT
+        return STABLE if within else INCONCLUSIVE
+    return STABLE if within else INCONCLUSIVE
+
+
+def _runs_needed(n: int, half_width: float, change: float, threshold: float) -> int | None:
+    """Runs per side at which the half-width (∝ 1/√n) would either exclude zero at this change
+    or fit inside ±threshold, whichever comes first."""
+    margins = [m for m in (abs(change), threshold - abs(change)) if m > 0]
+    if not margins or half_width <= 0:
+        return None
+    return math.ceil(n * (half_width / max(margins)) ** 2)
 
 
 def _row(
     key: str,
     path: str | None,
     metric: Metric,
-    thresholds: Thresholds,
+    threshold: float,
+    alpha: float,
     values: tuple[list[float], list[float]],
-    reports: tuple[_Reports, _Reports],
+    windows: tuple[np.ndarray | None, np.ndarray | None],
+    history: tuple[float, int] | None,
 ) -> Row:
+    from scipy import stats  # imported on use: it costs half a second that `list` should not pay
+
     va, vb = values
-    a = statistics.median(va) if va else None
-    b = statistics.median(vb) if vb else None
-    t = thresholds.values[metric.name]
     unit = "pp" if metric.points else "%"
-    base = Row(key, path, metric.name, a, b, None, unit, t, NOT_AVAILABLE, "", None, "", 0, 0)
-    base.n_a, base.n_b = len(va), len(vb)
-    if a is None or b is None:
-        base.test, base.note = "missing data", "only in A" if b is None else "only in B"
-        return base
-    change = b - a if metric.points else (b - a) / max(abs(a), metric.floor or 1e-12) * 100.0
-    base.change = change
-    worse = change < 0 if metric.higher_is_better else change > 0
-    if abs(change) < t / 2:
-        base.verdict, base.test = STABLE, "threshold"
-        return base
-    base.test, base.p_value, note = _test(metric, values, reports, path)
-    if base.p_value is not None and math.isnan(base.p_value):
-        base.test, base.p_value, note = "insufficient data", None, "the test gave no p-value"
-    if base.p_value is None or base.p_value >= thresholds.alpha:
-        base.verdict = STABLE
-        base.note = "; ".join(filter(None, ["no significant change", note]))
-    elif worse:
-        base.verdict = REGRESSION if abs(change) >= t else DEGRADED
+    row = Row(key, path, metric.name, None, None, None, unit, threshold, NOT_AVAILABLE, "")
+    row.n_a, row.n_b = len(va), len(vb)
+    row.primary = path is None and metric.primary
+    if not va or not vb:
+        row.test, row.note = "missing data", "only in A" if vb == [] else "only in B"
+        return row
+    sa, sb = _scale(metric, va), _scale(metric, vb)
+    diff = float(sb.mean() - sa.mean())
+    if metric.log:
+        row.a, row.b = float(np.exp(sa.mean())), float(np.exp(sb.mean()))
+
+        def to_change(d: float) -> float:
+            return math.expm1(d) * 100.0
     else:
-        base.verdict = IMPROVEMENT if abs(change) >= t else STABLE
-        base.note = "" if abs(change) >= t else "small improvement"
-    return base
+        row.a, row.b = float(sa.mean()), float(sb.mean())
+        factor = 1.0 if metric.points else 100.0 / max(abs(row.a), metric.floor or 1e-12)
+
+        def to_change(d: float) -> float:
+            return d * factor
+
+    row.change = to_change(diff)
+    spread = _spread(metric, va, vb, windows, history)
+    if isinstance(spread, str):
+        row.verdict, row.test, row.note = INCONCLUSIVE, "insufficient data", spread
+        row.evidence = "not enough data"
+        return row
+    se = spread.sd * math.sqrt(1 / len(va) + 1 / len(vb))
+    dist = stats.norm if math.isinf(spread.df) else stats.t(spread.df)
+    half = float(dist.ppf(1 - alpha / 2)) * se
+    row.low, row.high = to_change(diff - half), to_change(diff + half)
+    row.test, row.evidence = spread.test, spread.evidence
+    row.p_value = float(2 * dist.sf(abs(diff) / se)) if se > 0 else (0.0 if diff else 1.0)
+    row.verdict = judge(row.change, row.low, row.high, threshold, metric.higher_is_better)
+    if row.verdict == STABLE and (row.low > 0 or row.high < 0):
+        row.note = "a real change, within the threshold"
+    if row.verdict == INCONCLUSIVE:
+        half_pct = (row.high - row.low) / 2
+        n = min(len(va), len(vb))
+        needed = _runs_needed(n, half_pct, row.change, threshold)
+        if spread.test != "block-bootstrap" and needed is not None:
+            row.runs_needed = needed = max(needed, n + 1)
+            row.note = (
+                f"about {needed} runs per side would tell"
+                if needed <= MAX_RUNS_ADVICE
+                else f"more than {MAX_RUNS_ADVICE} runs per side would be needed"
+            )
+        elif spread.test == "block-bootstrap":
+            row.note = "the windows of one run cannot resolve this change; repeat the runs"
+    return row
+
+
+def control_fdr(rows: list[Row], alpha: float) -> None:
+    """Benjamini–Hochberg over the secondary and per-path rows: a change there is called only if
+    it survives the control; the count is in the note."""
+    from scipy import stats
+
+    tested = [r for r in rows if not r.primary and r.p_value is not None]
+    if not tested:
+        return
+    adjusted = stats.false_discovery_control([r.p_value for r in tested], method="bh")
+    for row, p in zip(tested, adjusted, strict=True):
+        row.p_adjusted = float(p)
+        if row.verdict in (REGRESSION, IMPROVEMENT) and p >= alpha:
+            row.verdict = INCONCLUSIVE
+            row.note = f"not significant after FDR control over {len(tested)} rows"
+
+
+def _series(
+    noise: Sequence[dict[str, Any]], key: str, metric: Metric, path: str | None
+) -> list[list[float]]:
+    out = []
+    for record in noise:
+        reports = _reports(record).get(key) or []
+        values = [v for v in (_value(r, metric, path) for r in reports) if v is not None]
+        if values:
+            out.append(values)
+    return out
 
 
 def compare_runs(
-    a: dict[str, Any], b: dict[str, Any], thresholds: Thresholds | None = None
+    a: dict[str, Any],
+    b: dict[str, Any],
+    thresholds: RegressionThresholds | None = None,
+    *,
+    noise: Sequence[dict[str, Any]] = (),
+    gate_paths: bool = False,
 ) -> Comparison:
-    """Every shared `profile:phase` and path of run A (reference) and run B (candidate)."""
-    thresholds = thresholds or Thresholds()
+    """Every shared `profile:phase` and path of run A (reference) and run B (candidate).
+
+    `noise`: earlier runs of the same device, profiles and settings (not A or B), whose
+    run-to-run spread the intervals may use; the caller fetches them from the store.
+    """
+    thresholds = thresholds or RegressionThresholds()
+    t = thresholds.values
     agg_a, agg_b = a.get("aggregated") or {}, b.get("aggregated") or {}
     rep_a, rep_b = _reports(a), _reports(b)
     keys_a, keys_b = set(agg_a) | set(rep_a), set(agg_b) | set(rep_b)
     rows: list[Row] = []
     only_a = sorted(keys_a - keys_b)
     only_b = sorted(keys_b - keys_a)
+
+    def add(key: str, path: str | None, metric: Metric, ra: list, rb: list, aggs: tuple) -> None:
+        values = _values(ra, aggs[0], metric, path), _values(rb, aggs[1], metric, path)
+        if not (values[0] or values[1]):
+            return
+        single = path is None and len(ra) == 1 and len(rb) == 1
+        windows = (_windows(ra[0], metric), _windows(rb[0], metric)) if single else (None, None)
+        history = history_spread(metric, _series(noise, key, metric, path)) if noise else None
+        row = _row(key, path, metric, t[metric.name], thresholds.alpha, values, windows, history)
+        if history is not None:
+            row.note = "; ".join(
+                filter(
+                    None,
+                    [
+                        f"noise from {history[1] + 1} earlier runs: "
+                        f"±{_noise_pct(metric, history[0])}",
+                        row.note,
+                    ],
+                )
+            )
+        rows.append(row)
+
     for key in sorted(keys_a & keys_b):
-        reports = rep_a.get(key, _Reports()), rep_b.get(key, _Reports())
+        ra, rb = rep_a.get(key, []), rep_b.get(key, [])
         aggs = agg_a.get(key) or {}, agg_b.get(key) or {}
         for metric in METRICS.values():
-            values = (
-                _values(reports[0], aggs[0], metric.name, None),
-                _values(reports[1], aggs[1], metric.name, None),
-            )
-            if values[0] or values[1]:
-                rows.append(_row(key, None, metric, thresholds, values, reports))
-        paths_a = _paths(reports[0], aggs[0])
-        paths_b = _paths(reports[1], aggs[1])
+            if metric.compared:
+                add(key, None, metric, ra, rb, aggs)
+        paths_a, paths_b = _paths(ra, aggs[0]), _paths(rb, aggs[1])
         only_a += [f"{key} {p}" for p in sorted(paths_a - paths_b)]
         only_b += [f"{key} {p}" for p in sorted(paths_b - paths_a)]
         for path in sorted(paths_a & paths_b):
             for name in PATH_METRICS:
-                values = (
-                    _values(reports[0], aggs[0], name, path),
-                    _values(reports[1], aggs[1], name, path),
-                )
-                if values[0] or values[1]:
-                    rows.append(_row(key, path, METRICS[name], thresholds, values, reports))
+                add(key, path, METRICS[name], ra, rb, aggs)
+    capacity = [(r.get("capacity") or {}).get(CAPACITY.name) for r in (a, b)]
+    if all(isinstance(c, int | float) for c in capacity):
+        cap = [[{"capacity_rps": capacity[0]}], [{"capacity_rps": capacity[1]}]]
+        add("capacity", None, CAPACITY, cap[0], cap[1], ({}, {}))
+    control_fdr(rows, thresholds.alpha)
     return Comparison(
         run_label(a),
         run_label(b),
@@ -395,9 +526,18 @@ def compare_runs(
         only_a,
         only_b,
         _notes(a, b),
-        dict(thresholds.values),
+        dict(t),
         thresholds.alpha,
+        setting_differences(a, b),
+        gate_paths,
+        len(noise),
     )
+
+
+def _noise_pct(metric: Metric, sd: float) -> str:
+    if metric.points:
+        return f"{sd:.2g} pp"
+    return f"{math.expm1(sd) * 100:.0f} %" if metric.log else f"{sd:.3g}"
 
 
 def _paths(reports: list[dict[str, Any]], agg: dict[str, Any]) -> set[str]:
@@ -409,9 +549,48 @@ def _paths(reports: list[dict[str, Any]], agg: dict[str, Any]) -> set[str]:
 
 def _notes(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
     notes = []
-    if a.get("target") != b.get("target"):
-        notes.append(f"different targets: A {a.get('target')}, B {b.get('target')}")
     for side, record in (("A", a), ("B", b)):
         if (record.get("status") or "finished") != "finished":
             notes.append(f"{side} is a {record.get('status')} run: partial data")
     return notes
+
+
+# ----- like with like ------------------------------------------------------------------------
+
+
+def identity(record: dict[str, Any]) -> str:
+    """The device a run measured: a stable name ("sim" for the built-in simulator, whatever its
+    port) or the target."""
+    return str(record.get("device") or record.get("target") or "?")
+
+
+def setting_differences(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
+    """Every difference between the settings that shape the two runs' load and measurement
+    (the record's `measurement`), the device, and "settings unknown" for a run without them."""
+    out = []
+    if identity(a) != identity(b):
+        out.append(f"device: A {identity(a)}, B {identity(b)}")
+    ma, mb = a.get("measurement"), b.get("measurement")
+    if not isinstance(ma, dict) or not isinstance(mb, dict):
+        unknown = [s for s, m in (("A", ma), ("B", mb)) if not isinstance(m, dict)]
+        out.append(f"settings unknown for {' and '.join(unknown)} (recorded before they were kept)")
+        return out
+    if a.get("settings_fingerprint") == b.get("settings_fingerprint") and ma == mb:
+        return out
+    for name, va, vb in _diff(ma, mb, ""):
+        out.append(f"{name}: A {_short(va)}, B {_short(vb)}")
+    return out
+
+
+def _diff(a: Any, b: Any, prefix: str) -> list[tuple[str, Any, Any]]:
+    if isinstance(a, dict) and isinstance(b, dict):
+        out = []
+        for k in sorted(set(a) | set(b), key=str):
+            out += _diff(a.get(k), b.get(k), f"{prefix}.{k}" if prefix else str(k))
+        return out
+    return [] if a == b else [(prefix, a, b)]
+
+
+def _short(value: Any) -> str:
+    text = "–" if value is None else str(value)
+    return text if len(text) <= 40 else text[:37] + "…"

@@ -13,25 +13,26 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from perftui.analysis.compare import METRICS, Comparison, Row
+from perftui.analysis.compare import Comparison, Row
+from perftui.analysis.metrics import ALL_METRICS, METRICS
 
 VERDICT_MARK = {
     "REGRESSION": "🔴 REGRESSION",
-    "DEGRADED": "🟠 DEGRADED",
+    "INCONCLUSIVE": "🟡 INCONCLUSIVE",
     "IMPROVEMENT": "🟢 IMPROVEMENT",
     "STABLE": "✅ STABLE",
     "N/A": "⚠️ N/A",
 }
 LEGEND = (
-    "Change is B against A (A is the reference). A verdict needs both the threshold and a "
-    "significant test (α = {alpha}): **REGRESSION** = worse by at least the threshold; "
-    "**DEGRADED** = worse by half the threshold or more, below it; **IMPROVEMENT** = better by at "
-    "least the threshold; **STABLE** = anything else, including changes the data cannot tell "
-    'from noise ("no significant change"). Tests: `mann-whitney(runs)` on per-run values '
-    "(≥ 4 runs a side), `distribution` = quantile test on the merged latency histograms, "
-    "`fisher(counts)` on error counts, `welch(runs)` on 2–3 runs a side, `threshold` = change "
-    "under half the threshold, not tested; `insufficient data` = one run a side and nothing "
-    "else to test, so never a regression."
+    "Change is B against A (A is the reference), with its {confidence} % interval. Latency and "
+    "rps are geometric means over runs (one run: its value), judged as ratios. **REGRESSION** / "
+    "**IMPROVEMENT** = the interval lies wholly on that side of zero and the change passes the "
+    "threshold; **STABLE** = the interval lies within ±threshold; **INCONCLUSIVE** = neither: "
+    "the data cannot tell (never read it as 'no change'). Evidence: `t(runs)` = run-to-run "
+    "spread of both sides; `history` = spread of earlier runs of the same device and settings; "
+    "`block-bootstrap` = one run a side, spread from its timeline windows (blind to drift slower "
+    "than a run). Only primary rows (whole-phase p95, p99, rps, error rate, heap drop) fail CI; "
+    "the other rows are under Benjamini–Hochberg false-discovery control."
 )
 CSV_METRICS = (
     "error_rate",
@@ -74,10 +75,11 @@ def fmt_change(row: Row) -> str:
     return f"{row.change:+.1f} {row.unit}"
 
 
-def fmt_p(p: float | None) -> str:
-    if p is None:
+def fmt_interval(row: Row) -> str:
+    """The change's interval, e.g. "[+3.1, +40] %"; "–" when the data gave none."""
+    if row.low is None or row.high is None:
         return "–"
-    return "<1e-4" if p < 1e-4 else f"{p:.2g}"
+    return f"[{row.low:+.3g}, {row.high:+.3g}] {row.unit}"
 
 
 def _run_line(label: dict[str, Any]) -> str:
@@ -87,51 +89,65 @@ def _run_line(label: dict[str, Any]) -> str:
 
 
 def summary_line(comparison: Comparison) -> str:
-    counts = comparison.counts()
-    parts = [f"{n} × {v}" for v, n in counts.items() if n and v != "STABLE"]
-    return f"**{comparison.verdict}**: " + (", ".join(parts) or "nothing changed beyond noise")
+    """The verdict of the gated rows and where the non-stable verdicts are."""
+    c = comparison
+    where = ", ".join(c.where()) or "nothing changed beyond noise"
+    return f"**{c.verdict}**: {where} ({c.tested} of {len(c.rows)} rows tested)"
 
 
 def comparison_markdown(comparison: Comparison) -> str:
-    """A PR comment: summary line, a table per `profile:phase`, per-path details folded."""
+    """A PR comment: summary line, a table per `profile:phase`, secondary and per-path rows
+    folded."""
     c = comparison
-    lines = [
-        "## perftui comparison",
-        "",
+    lines = ["## perftui comparison", ""]
+    if c.mismatches:
+        lines += ["> ⚠️ **Runs set up differently**, so this is not like with like:", ">"]
+        lines += [f"> - {m}" for m in c.mismatches]
+        lines.append("")
+    lines += [
         summary_line(c),
         "",
         f"- A: {_run_line(c.a)}",
         f"- B: {_run_line(c.b)}",
     ]
+    if c.noise_runs:
+        lines.append(f"- noise model: {c.noise_runs} earlier comparable run(s)")
     lines += [f"- ⚠️ {note}" for note in c.notes]
     if c.only_in_a or c.only_in_b:
         lines += [f"- only in A: {', '.join(c.only_in_a) or '–'}"]
         lines += [f"- only in B: {', '.join(c.only_in_b) or '–'}"]
     for key in dict.fromkeys(r.key for r in c.rows):
         rows = [r for r in c.rows if r.key == key]
-        lines += ["", f"### {key}", "", *_md_table([r for r in rows if r.path is None], False)]
-        path_rows = [r for r in rows if r.path is not None]
-        if path_rows:
-            worst = Comparison(c.a, c.b, path_rows, [], [], [], {}, c.alpha).verdict
-            lines += ["", f"<details><summary>per path ({worst})</summary>", ""]
-            lines += [*_md_table(path_rows, True), "", "</details>"]
-    lines += ["", "<sub>" + LEGEND.format(alpha=c.alpha) + "</sub>", ""]
+        primary = [r for r in rows if r.place == "primary"]
+        lines += ["", f"### {key}", "", *_md_table(primary, False)]
+        for place, with_path in (("secondary", False), ("per-path", True)):
+            part = [r for r in rows if r.place == place]
+            if part:
+                seen = sorted({r.verdict for r in part if r.verdict != "STABLE"}) or ["STABLE"]
+                lines += ["", f"<details><summary>{place} rows ({', '.join(seen)})</summary>", ""]
+                lines += [*_md_table(part, with_path), "", "</details>"]
+    confidence = f"{(1 - c.alpha) * 100:g}"
+    lines += ["", "<sub>" + LEGEND.format(confidence=confidence) + "</sub>", ""]
     return "\n".join(lines)
+
+
+def _label(metric: str) -> str:
+    return ALL_METRICS[metric].label
 
 
 def _md_table(rows: Sequence[Row], with_path: bool) -> list[str]:
     head = "| path " if with_path else ""
     out = [
-        f"{head}| metric | A | B | change | threshold | verdict | test | p |",
-        ("|---" if with_path else "") + "|---|---:|---:|---:|---:|---|---|---:|",
+        f"{head}| metric | A | B | change | interval | threshold | verdict | evidence |",
+        ("|---" if with_path else "") + "|---|---:|---:|---:|---:|---:|---|---|",
     ]
     for r in rows:
         cell = f"| `{r.path}` " if with_path else ""
         note = f" ({r.note})" if r.note else ""
-        p = fmt_p(r.p_value)
         out.append(
-            f"{cell}| {METRICS[r.metric].label} | {fmt(r.a)} | {fmt(r.b)} | {fmt_change(r)} | "
-            f"{r.threshold:g} {r.unit} | {VERDICT_MARK[r.verdict]}{note} | {r.test} | {p} |"
+            f"{cell}| {_label(r.metric)} | {fmt(r.a)} | {fmt(r.b)} | {fmt_change(r)} | "
+            f"{fmt_interval(r)} | {r.threshold:g} {r.unit} | {VERDICT_MARK[r.verdict]}{note} | "
+            f"{r.evidence or r.test} |"
         )
     return out
 
@@ -197,8 +213,9 @@ CSS = """
 body{font:14px/1.45 system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222}
 table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;padding:3px 8px}
 th{background:#f4f4f4}td.n{text-align:right;font-variant-numeric:tabular-nums}
-.REGRESSION{background:#fdd}.DEGRADED{background:#fed}.IMPROVEMENT{background:#dfd}
+.REGRESSION{background:#fdd}.INCONCLUSIVE{background:#ffc}.IMPROVEMENT{background:#dfd}
 .legend{color:#555;font-size:12px}svg{display:block;margin:.5em 0}
+.mismatch{border:2px solid #c60;background:#fff4e5;padding:.3em 1em}
 """
 PALETTE = ("#4e79a7", "#e15759", "#59a14f", "#f28e2b", "#76b7b2", "#b07aa1")
 
@@ -300,11 +317,16 @@ def comparison_html(comparison: Comparison) -> str:
     """The comparison with a latency bar chart per key and the full verdict tables."""
     c = comparison
     e = html.escape
-    body = [
-        "<h1>perftui comparison</h1>",
+    body = ["<h1>perftui comparison</h1>"]
+    if c.mismatches:
+        items = "".join(f"<li>{e(m)}</li>" for m in c.mismatches)
+        body.append(f'<div class="mismatch"><b>⚠️ Runs set up differently</b><ul>{items}</ul></div>')
+    body += [
         f"<p><b>{e(c.verdict)}</b> — {e(summary_line(c).split(': ', 1)[1])}</p>",
         f"<p>A: {e(_run_line(c.a))}<br>B: {e(_run_line(c.b))}</p>",
     ]
+    if c.noise_runs:
+        body.append(f"<p>noise model: {c.noise_runs} earlier comparable run(s)</p>")
     body += [f"<p>⚠️ {e(n)}</p>" for n in c.notes]
     if c.only_in_a or c.only_in_b:
         body.append(
@@ -318,31 +340,32 @@ def comparison_html(comparison: Comparison) -> str:
         if latency:
             body.append(
                 svg_bar_chart(
-                    [METRICS[r.metric].label for r in latency],
+                    [_label(r.metric) for r in latency],
                     {"A": [r.a for r in latency], "B": [r.b for r in latency]},
                     f"{key}: latency, A vs B",
                 )
             )
         body.append(_html_table(rows))
-    body.append(f'<p class="legend">{e(LEGEND.format(alpha=c.alpha))}</p>')
+    confidence = f"{(1 - c.alpha) * 100:g}"
+    body.append(f'<p class="legend">{e(LEGEND.format(confidence=confidence))}</p>')
     return _html_page("perftui comparison", body)
 
 
 def _html_table(rows: Sequence[Row]) -> str:
     e = html.escape
     out = [
-        "<table><tr><th>path</th><th>metric</th><th>A</th><th>B</th><th>change</th>"
-        "<th>threshold</th><th>verdict</th><th>test</th><th>p</th></tr>"
+        "<table><tr><th>rows</th><th>path</th><th>metric</th><th>A</th><th>B</th><th>change</th>"
+        "<th>interval</th><th>threshold</th><th>verdict</th><th>evidence</th></tr>"
     ]
     for r in rows:
-        p = fmt_p(r.p_value)
         note = f" ({r.note})" if r.note else ""
         out.append(
-            f'<tr class="{e(r.verdict)}"><td>{e(r.path or "(all)")}</td>'
-            f"<td>{e(METRICS[r.metric].label)}</td><td class=n>{fmt(r.a)}</td>"
+            f'<tr class="{e(r.verdict)}"><td>{r.place}</td><td>{e(r.path or "(all)")}</td>'
+            f"<td>{e(_label(r.metric))}</td><td class=n>{fmt(r.a)}</td>"
             f"<td class=n>{fmt(r.b)}</td><td class=n>{e(fmt_change(r))}</td>"
+            f"<td class=n>{e(fmt_interval(r))}</td>"
             f"<td class=n>{r.threshold:g} {r.unit}</td><td>{e(r.verdict + note)}</td>"
-            f"<td>{e(r.test)}</td><td class=n>{p}</td></tr>"
+            f"<td>{e(r.evidence or r.test)}</td></tr>"
         )
     return "".join(out) + "</table>"
 

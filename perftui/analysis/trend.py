@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import statistics
 from dataclasses import dataclass, field
+from typing import Any
 
 import plotext as plt
 
-from perftui.analysis.compare import METRICS, Thresholds
+from perftui.analysis.compare import RegressionThresholds, identity
+from perftui.analysis.metrics import METRICS
 from perftui.history.store import HistoryStore
 
 MIN_SEGMENT = 4
@@ -43,7 +45,7 @@ def _change(metric: str, before: float, after: float) -> float:
     return (after - before) / max(abs(before), spec.floor or 1e-12) * 100.0
 
 
-def judge(trend: Trend, thresholds: Thresholds) -> None:
+def judge(trend: Trend, thresholds: RegressionThresholds) -> None:
     """Fill the verdict fields of `trend` from its values (see the module docstring)."""
     from scipy import stats  # imported on use: it costs half a second that `list` should not pay
 
@@ -75,7 +77,7 @@ def trends(
     phase: str | None = None,
     metric: str = "p95_ms",
     last: int = 30,
-    thresholds: Thresholds | None = None,
+    thresholds: RegressionThresholds | None = None,
 ) -> list[Trend]:
     """One trend per (target, `profile:phase`) over the newest `last` runs that have it."""
     if metric not in METRICS:
@@ -89,19 +91,26 @@ def trends(
         s for s in store.list_runs(target=target) if any(wanted(k) for k in s.get("keys", []))
     ]
     out: dict[tuple[str, str], Trend] = {}
-    for record in reversed(list(store.records(summaries[:last]))):
+    # Only like with like: per device and key, the runs set up as its newest run was.
+    settings: dict[tuple[str, str], Any] = {}
+    records = list(store.records(summaries[:last]))
+    for record in records:
+        for key in record.get("aggregated") or {}:
+            settings.setdefault((identity(record), key), record.get("settings_fingerprint"))
+    for record in reversed(records):
         for key, agg in (record.get("aggregated") or {}).items():
             value = (agg.get(metric) or {}).get("median") if wanted(key) else None
+            group = (identity(record), key)
             if not isinstance(value, int | float):
                 continue
-            t = out.setdefault(
-                (record.get("target") or "?", key), Trend(record.get("target") or "?", key, metric)
-            )
+            if record.get("settings_fingerprint") != settings[group]:
+                continue
+            t = out.setdefault(group, Trend(group[0], key, metric))
             t.run_ids.append(record["run_id"])
             t.started.append(record.get("started_at") or "")
             t.values.append(float(value))
     for t in out.values():
-        judge(t, thresholds or Thresholds())
+        judge(t, thresholds or RegressionThresholds())
     return sorted(out.values(), key=lambda t: (t.target, t.key))
 
 

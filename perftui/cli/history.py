@@ -15,7 +15,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from perftui.analysis.compare import METRICS, ConfigError, Thresholds, compare_runs, load_thresholds
+from perftui.analysis.compare import (
+    Comparison,
+    ConfigError,
+    RegressionThresholds,
+    compare_runs,
+    load_thresholds,
+)
+from perftui.analysis.metrics import ALL_METRICS, METRICS
 from perftui.analysis.reports import (
     comparison_html,
     comparison_json,
@@ -88,15 +95,31 @@ def add_compare_options(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="METRIC=VALUE",
-        help=f"override a threshold, percent (error_rate: points); metrics: {', '.join(METRICS)}",
+        help="override a threshold, percent (error_rate: points); metrics: "
+        + ", ".join(ALL_METRICS),
     )
-    parser.add_argument("--alpha", type=float, default=None, help="significance level (0.05)")
     parser.add_argument(
-        "--fail-on-regression", action="store_true", help="exit 1 when any metric regresses"
+        "--alpha", type=float, default=None, help="1 − the intervals' confidence (0.05 = 95 %%)"
+    )
+    parser.add_argument(
+        "--fail-on-regression",
+        action="store_true",
+        help="exit 1 when a primary row (whole-phase p95, p99, rps, error rate, heap) regresses; "
+        "exit 2 if the runs were set up differently",
+    )
+    parser.add_argument(
+        "--gate-paths",
+        action="store_true",
+        help="let per-path and secondary rows fail CI too (after FDR control)",
+    )
+    parser.add_argument(
+        "--allow-mismatch",
+        action="store_true",
+        help="gate even when the two runs' settings differ (the differences are still shown)",
     )
 
 
-def thresholds_from_args(args: argparse.Namespace) -> Thresholds:
+def thresholds_from_args(args: argparse.Namespace) -> RegressionThresholds:
     """Defaults < config file < `--threshold`/`--alpha` flags."""
     overrides: dict[str, float] = {}
     for name, value in getattr(args, "threshold", []):
@@ -122,26 +145,56 @@ def _render(comparison: Any, fmt: str) -> str:
     return renderers[fmt](comparison)
 
 
+def compare_with_noise(
+    store: HistoryStore,
+    a: dict[str, Any],
+    b: dict[str, Any],
+    thresholds: RegressionThresholds,
+    gate_paths: bool = False,
+) -> Comparison:
+    """Compare A with B, with the device's earlier comparable runs as the noise model."""
+    noise = store.noise_runs(a, b)
+    return compare_runs(a, b, thresholds, noise=noise, gate_paths=gate_paths)
+
+
+def gate_exit(comparison: Comparison, fail_on_regression: bool, allow_mismatch: bool) -> int:
+    """1 on a gated regression when asked; 2 (one line) when asked to gate runs set up
+    differently, unless `--allow-mismatch`."""
+    if not fail_on_regression:
+        return EXIT_OK
+    if comparison.mismatches and not allow_mismatch:
+        shown, rest = comparison.mismatches[0], len(comparison.mismatches) - 1
+        more = f" (and {rest} more)" if rest else ""
+        return _fail(
+            f"runs set up differently, not gated: {shown}{more}; pass --allow-mismatch to gate"
+        )
+    return EXIT_GATE_FAILED if comparison.regressions else EXIT_OK
+
+
 def compare_after_run(
     store: HistoryStore,
     record: dict[str, Any],
     ref: str,
-    thresholds: Thresholds,
+    thresholds: RegressionThresholds,
     fail_on_regression: bool,
     report_path: Path | None,
+    *,
+    gate_paths: bool = False,
+    allow_mismatch: bool = False,
 ) -> int:
     """`perftui run … --compare-to REF`: the Markdown report on stdout (or `report_path`, whose
-    extension picks md/json/html); 1 on a regression if asked to fail, 2 if REF is unknown."""
+    extension picks md/json/html); 1 on a regression if asked to fail, 2 if REF is unknown or
+    was set up differently (see `gate_exit`)."""
     try:
         reference = store.resolve(ref, relative_to=record)
     except StoreError as exc:
         return _fail(f"--compare-to {ref}: {exc}")
-    comparison = compare_runs(reference, record, thresholds)
+    comparison = compare_with_noise(store, reference, record, thresholds, gate_paths)
     fmt = _format_for(report_path, None)
     _write_or_print(_render(comparison, fmt), report_path)
     if report_path is not None:
         print(f"comparison with {reference['run_id']}: {summary_line(comparison)} → {report_path}")
-    return EXIT_GATE_FAILED if fail_on_regression and comparison.regressions else EXIT_OK
+    return gate_exit(comparison, fail_on_regression, allow_mismatch)
 
 
 def _format_for(path: Path | None, given: str | None) -> str:
@@ -296,12 +349,12 @@ def cmd_compare(args: argparse.Namespace) -> int:
     thresholds = thresholds_from_args(args)
     store = _store(args)
     a, b = store.resolve(args.a), store.resolve(args.b)
-    comparison = compare_runs(a, b, thresholds)
+    comparison = compare_with_noise(store, a, b, thresholds, args.gate_paths)
     fmt = _format_for(args.report, args.format)
     _write_or_print(_render(comparison, fmt), args.report)
     if args.report is not None:
         print(f"{summary_line(comparison)} → {args.report}")
-    return EXIT_GATE_FAILED if args.fail_on_regression and comparison.regressions else EXIT_OK
+    return gate_exit(comparison, args.fail_on_regression, args.allow_mismatch)
 
 
 @_guarded

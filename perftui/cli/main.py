@@ -349,6 +349,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             sim = SimProcess(SimOptions(), port=0)
             sim.start()
             config.port = sim.port
+            config.device = "sim"  # one identity, whatever port the sim got this time
             print(f"perftui: simulated device at {sim.base_url}", file=sys.stderr)
         engine = EngineProcess(config)
         printer = Printer(config.heartbeat_ms)
@@ -369,6 +370,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             thresholds,
             args.fail_on_regression,
             args.report,
+            gate_paths=args.gate_paths,
+            allow_mismatch=args.allow_mismatch,
         )
         code = max(code, verdict) if code in (0, 1) else code
     return code

@@ -7,6 +7,8 @@ never raw samples) and the UIs.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import platform
 import secrets
@@ -18,7 +20,7 @@ from typing import Any
 
 from perftui import __version__
 from perftui.analysis.aggregate import aggregate
-from perftui.config import RunConfig
+from perftui.config import PHASES, RunConfig
 
 SCHEMA = 1
 
@@ -53,6 +55,35 @@ def metadata() -> dict[str, Any]:
         "git_commit": _git("rev-parse", "HEAD"),
         "git_branch": _git("rev-parse", "--abbrev-ref", "HEAD"),
     }
+
+
+def measurement(config: RunConfig) -> dict[str, Any]:
+    """The settings that shape a run's load and what it measures: two runs are compared as like
+    with like only if these are equal. Per `profile:phase` the clients, duration and any other
+    phase setting (an open-loop rate, …); the timeout; what each profile requests; the polling
+    that costs the device requests (heap telemetry) or the engine time (heartbeat detail); and
+    the tool's version."""
+    phases = {
+        f"{p.name}:{phase}": asdict(config.phase_settings(p, phase))
+        for p in config.profiles
+        for phase in PHASES
+    }
+    return {
+        "phases": phases,
+        "rate": getattr(config, "rate", None),
+        "timeout": config.timeout,
+        "profiles": {p.name: {"requests": p.definition()["requests"]} for p in config.profiles},
+        "telemetry_interval_s": config.telemetry_interval_s,
+        "snapshot_interval_s": config.snapshot_interval_s,
+        "path_percentiles_s": config.path_percentiles_s,
+        "tool_version": __version__,
+    }
+
+
+def fingerprint(settings: dict[str, Any]) -> str:
+    """A short stable digest of `measurement()`, for the index to match comparable runs."""
+    text = json.dumps(settings, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def legacy_comparison(
@@ -92,6 +123,7 @@ def build(
 ) -> dict[str, Any]:
     """Assemble the record; legacy keys come first, in the reference's order."""
     aggregated = aggregate(raw_runs)
+    settings = measurement(config)
     phases_ok = all(r["pass"] for run in raw_runs for r in run["results"])
     return {
         "timestamp_utc": started.strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -113,6 +145,9 @@ def build(
         "note": config.note,
         "settings": config.settings_dict(),
         "profile_definitions": {p.name: p.definition() for p in config.profiles},
+        "measurement": settings,
+        "settings_fingerprint": fingerprint(settings),
+        "device": config.device or None,
         "metadata": meta,
     }
 

@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from perftui.analysis.aggregate import METRICS, summary
+from perftui.analysis.aggregate import SUMMARISED, summary
+from perftui.analysis.metrics import METRICS
 from perftui.history.store import HistoryStore, content_hash, iso_utc, parse_utc
 
 PARTIAL_NAME = "latest.partial.json"
@@ -90,11 +91,12 @@ def _upgrade_aggregated(aggregated: dict[str, Any], raw_runs: list[dict[str, Any
             key = f"{res.get('profile')}:{res.get('phase')}"
             reports.setdefault(key, []).append(res.get("report") or {})
     for key, entry in aggregated.items():
-        for metric, higher in METRICS.items():
+        for metric in SUMMARISED:
             if isinstance(entry.get(metric), dict):
                 entry[metric].setdefault("stdev", None)
             else:
-                entry[metric] = summary([r.get(metric) for r in reports.get(key, [])], higher)
+                values = [r.get(metric) for r in reports.get(key, [])]
+                entry[metric] = summary(values, METRICS[metric].higher_is_better)
         for metrics in (entry.get("path_metrics") or {}).values():
             for value in metrics.values():
                 if isinstance(value, dict):

@@ -161,6 +161,8 @@ def summarize(record: dict[str, Any], doc_name: str, digest: str) -> dict[str, A
         "started_at": record_started(record),
         "finished_at": record.get("finished_at"),
         "target": record.get("target"),
+        "device": record.get("device"),
+        "settings_fingerprint": record.get("settings_fingerprint"),
         "profiles": list(record.get("profiles") or []),
         "runs_per_profile": record.get("runs_per_profile"),
         "tag": record.get("tag") or "",
@@ -442,15 +444,44 @@ class HistoryStore:
         out.sort(key=_sort_key, reverse=True)
         return out[:limit] if limit else out
 
-    def previous_of(self, record: dict[str, Any]) -> dict[str, Any] | None:
-        """The newest run before `record` with the same target and the same profiles."""
-        started = record_started(record) or ""
+    def _comparable(self, record: dict[str, Any]) -> list[dict[str, Any]]:
+        """Summaries of the runs made like `record`, newest first: the same device (its stable
+        identity, else its target), the same profiles and the same settings fingerprint. A run
+        without a fingerprint (made before settings were kept) matches only such runs."""
+        device = record.get("device")
         profiles = sorted(record.get("profiles") or [])
-        key = (started, record.get("run_id") or "")
-        for s in self.list_runs(target=record.get("target")):
-            if sorted(s.get("profiles", [])) == profiles and _sort_key(s) < key:
+        fingerprint = record.get("settings_fingerprint")
+        return [
+            s
+            for s in self.list_runs(target=None if device else record.get("target"))
+            if (not device or s.get("device") == device)
+            and sorted(s.get("profiles", [])) == profiles
+            and s.get("settings_fingerprint") == fingerprint
+        ]
+
+    def previous_of(self, record: dict[str, Any]) -> dict[str, Any] | None:
+        """The newest comparable run (`_comparable`) before `record`."""
+        key = (record_started(record) or "", record.get("run_id") or "")
+        for s in self._comparable(record):
+            if _sort_key(s) < key:
                 return self._read_doc(s)
         return None
+
+    def noise_runs(
+        self, a: dict[str, Any], b: dict[str, Any], limit: int = 20
+    ) -> list[dict[str, Any]]:
+        """The device's run-to-run noise for comparing A with B: up to `limit` newest finished
+        runs comparable with B, other than A and B; none when A and B were set up differently
+        (no history then fits both)."""
+        if a.get("settings_fingerprint") != b.get("settings_fingerprint"):
+            return []
+        skip = {a.get("run_id"), b.get("run_id")}
+        picked = [
+            s
+            for s in self._comparable(b)
+            if s["run_id"] not in skip and (s.get("status") or "finished") == "finished"
+        ]
+        return list(self.records(picked[:limit]))
 
     def resolve(self, ref: str, relative_to: dict[str, Any] | None = None) -> dict[str, Any]:
         """A run from a reference: id, unique id prefix, tag (newest with it), `latest`,
@@ -470,7 +501,9 @@ class HistoryStore:
             current = relative_to or (self._read_doc(others[-1]) if others else None)
             previous = self.previous_of(current) if current else None
             if previous is None:
-                raise RunNotFound("no previous run of the same target and profiles")
+                raise RunNotFound(
+                    "no previous run of the same device, profiles and settings"
+                )
             return previous
         if ref == "baseline" or ref.startswith("baseline:"):
             name = ref.partition(":")[2] or "default"

@@ -17,7 +17,13 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
 
-from perftui.analysis.compare import ConfigError, Thresholds, compare_runs, load_thresholds
+from perftui.analysis.compare import (
+    Comparison,
+    ConfigError,
+    RegressionThresholds,
+    compare_runs,
+    load_thresholds,
+)
 from perftui.engine.events import RunFinished
 from perftui.history.store import HistoryStore, StoreError
 from perftui.tui.comparison import CompareScreen
@@ -92,6 +98,8 @@ class PerftuiApp(App[int]):
         if self.live_screen() is not None:
             self.notify("A run is already going.", severity="warning")
             return
+        if request.use_sim:
+            request.config.device = "sim"  # one identity, whatever port the sim got this time
         self.push_screen(LiveScreen(request.config, request.use_sim))
 
     def run_finished(self, live: LiveScreen, event: RunFinished) -> None:
@@ -119,12 +127,12 @@ class PerftuiApp(App[int]):
         else:
             self.notify(f"run {event.status}; see History", title="run over")
 
-    def thresholds(self) -> Thresholds:
+    def thresholds(self) -> RegressionThresholds:
         try:
             return load_thresholds(self.history_dir)
         except ConfigError as exc:
             self.notify(f"{exc}; using the default thresholds", severity="warning")
-            return Thresholds()
+            return RegressionThresholds()
 
     def results_screen(self, record: dict[str, Any]) -> ResultsScreen:
         previous = None
@@ -132,15 +140,24 @@ class PerftuiApp(App[int]):
             previous = self.store.previous_of(record)
         except StoreError as exc:
             self.notify(str(exc), severity="warning")
-        comparison = compare_runs(previous, record, self.thresholds()) if previous else None
+        comparison = self.compare(previous, record) if previous else None
         return ResultsScreen(record, previous, comparison)
+
+    def compare(self, a: dict[str, Any], b: dict[str, Any]) -> Comparison:
+        """A against B, with the device's earlier comparable runs as the noise model."""
+        noise: list[dict[str, Any]] = []
+        try:
+            noise = self.store.noise_runs(a, b)
+        except StoreError as exc:
+            self.notify(f"no noise model: {exc}", severity="warning")
+        return compare_runs(a, b, self.thresholds(), noise=noise)
 
     def open_results(self, record: dict[str, Any]) -> None:
         self.push_screen(self.results_screen(record))
 
     def open_compare(self, a: dict[str, Any], b: dict[str, Any]) -> None:
         """A is the reference (older), B the candidate."""
-        comparison = compare_runs(a, b, self.thresholds())
+        comparison = self.compare(a, b)
         self.push_screen(CompareScreen(comparison, a, b, self.history_dir))
 
     # ----- actions and the command palette -----------------------------------------------

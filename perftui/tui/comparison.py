@@ -1,6 +1,7 @@
-"""Compare screen: A and B per `profile:phase` (per path with `p`), change, coloured verdict and
-the deciding test; plotext charts of both latency distributions and of rps per key; export of
-the Markdown or HTML report to a file.
+"""Compare screen: the settings that differ first; A and B per `profile:phase` (secondary and
+per-path rows with `p`), change, its 95 % interval, coloured verdict and the evidence; plotext
+charts of both latency distributions and of rps per key; export of the Markdown or HTML report
+to a file.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from perftui.engine.metrics import decode
 from perftui.history.files import atomic_write_text
 from perftui.tui import fmt
 from perftui.tui.dialogs import TextPrompt
-from perftui.tui.results import row_cells, verdict_text
+from perftui.tui.results import ROW_COLUMNS, row_cells, verdict_text, where_text
 
 CURVE = (1.0, 10.0, 25.0, 50.0, 75.0, 90.0, 95.0, 99.0, 99.9)
 
@@ -51,7 +52,7 @@ class CompareScreen(Screen[None]):
 
     HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-narrow"), (120, "-wide")]
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("p", "toggle_paths", "Paths"),
+        Binding("p", "toggle_paths", "All rows"),
         Binding("g", "charts", "Charts"),
         Binding("t", "table", "Table", show=False),
         Binding("left_square_bracket", "cycle_key(-1)", "Prev key", show=False),
@@ -74,13 +75,19 @@ class CompareScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         c = self.comparison
-        counts = ", ".join(f"{n} {v.lower()}" for v, n in c.counts().items() if n and v != "STABLE")
         yield Static(
             Text.assemble(
-                "Compare · ", verdict_text(c.verdict), f" · {counts or 'nothing beyond noise'}"
+                "Compare · ",
+                verdict_text(c.verdict),
+                f" · {where_text(c)} · {c.tested} of {len(c.rows)} rows tested",
             ),
             id="compare-title",
         )
+        if c.mismatches:
+            yield Static(
+                Text("⚠ set up differently: " + "; ".join(c.mismatches), style="bold yellow"),
+                id="compare-mismatch",
+            )
         lines = [
             f"A {c.a.get('run_id')} ({fmt.short_stamp(c.a.get('started_at'))}"
             f"{', ' + c.a['tag'] if c.a.get('tag') else ''}, {c.a.get('status')})  →  "
@@ -113,12 +120,12 @@ class CompareScreen(Screen[None]):
     def _fill_table(self) -> None:
         table = self.query_one("#compare-table", DataTable)
         table.clear(columns=True)
-        columns = ["profile:phase", "metric", "A", "B", "change", "verdict", "test"]
+        columns = list(ROW_COLUMNS)
         if self.show_paths:
             columns.insert(1, "path")
         table.add_columns(*columns)
         for i, row in enumerate(self.comparison.rows):
-            if row.path is not None and not self.show_paths:
+            if not row.primary and not self.show_paths:
                 continue
             cells = row_cells(row)
             if self.show_paths:

@@ -14,12 +14,13 @@ from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
-from perftui.analysis.compare import METRICS, Comparison, Row
+from perftui.analysis.compare import Comparison, Row
+from perftui.analysis.metrics import ALL_METRICS
 from perftui.tui import fmt
 
 VERDICT_STYLE = {
     "REGRESSION": "bold red",
-    "DEGRADED": "bold yellow",
+    "INCONCLUSIVE": "bold magenta",
     "IMPROVEMENT": "bold green",
     "STABLE": "",
     "N/A": "dim",
@@ -35,17 +36,42 @@ def verdict_text(verdict: str, note: str = "") -> Text:
     return text
 
 
+def interval_text(row: Row) -> str:
+    """The change's 95 % interval, e.g. "[+3.1, +40] %"."""
+    if row.low is None or row.high is None:
+        return "-"
+    return f"[{row.low:+.3g}, {row.high:+.3g}] {row.unit}"
+
+
 def row_cells(row: Row) -> list[Any]:
-    """key, metric, A, B, change, verdict, test: one compare row as both screens show it."""
+    """key, metric, A, B, change, interval, verdict, evidence: one compare row as both screens
+    show it."""
     return [
         row.key,
-        METRICS[row.metric].label,
+        ALL_METRICS[row.metric].label,
         fmt.num(row.a, 2),
         fmt.num(row.b, 2),
         "-" if row.change is None else f"{row.change:+.1f} {row.unit}",
+        interval_text(row),
         verdict_text(row.verdict, row.note),
-        row.test,
+        row.evidence or row.test,
     ]
+
+
+ROW_COLUMNS = (
+    *("profile:phase", "metric", "A", "B", "change"),
+    *("95 % interval", "verdict", "evidence"),
+)
+
+
+def where_text(comparison: Comparison) -> str:
+    """Where the non-stable verdicts are, so a header never hides them behind `p`."""
+    parts = comparison.where()
+    if not parts:
+        return "nothing beyond noise"
+    text = ", ".join(parts)
+    hidden = any(r.place != "primary" and r.verdict != "STABLE" for r in comparison.rows)
+    return text + (": press p" if hidden else "")
 
 
 def status_text(record: dict[str, Any]) -> Text:
@@ -161,22 +187,23 @@ class ResultsScreen(Screen[None]):
         title = self.query_one("#previous-title", Static)
         table = self.query_one("#vs-previous", DataTable)
         if self.previous is None or self.comparison is None:
-            title.update("No earlier run of the same target and profiles to compare with.")
+            title.update(
+                "No earlier run of the same device, profiles and settings to compare with."
+            )
             table.display = False
             return
         c = self.comparison
-        counts = ", ".join(f"{n} {v.lower()}" for v, n in c.counts().items() if n and v != "STABLE")
         prev = self.previous
         title.update(
             Text.assemble(
                 f"vs previous {prev.get('run_id')} ({fmt.short_stamp(prev.get('started_at'))}): ",
                 verdict_text(c.verdict),
-                f" · {counts or 'nothing changed beyond noise'} · press c for the full compare",
+                f" · {', '.join(c.where()) or 'nothing changed beyond noise'}"
+                " · press c for the full compare",
+                *(("\n⚠ set up differently: " + "; ".join(c.mismatches),) if c.mismatches else ()),
             )
         )
-        table.add_columns(
-            "profile:phase", "metric", "previous", "this run", "change", "verdict", "test"
-        )
+        table.add_columns("profile:phase", "metric", "previous", "this run", *ROW_COLUMNS[4:])
         for row in c.rows:
             if row.path is not None or row.metric not in SUMMARY_METRICS:
                 continue
@@ -184,6 +211,8 @@ class ResultsScreen(Screen[None]):
 
     def action_compare(self) -> None:
         if self.previous is None:
-            self.notify("No previous run of the same target and profiles.", severity="warning")
+            self.notify(
+                "No previous run of the same device, profiles and settings.", severity="warning"
+            )
             return
         self.app.open_compare(self.previous, self.record)  # type: ignore[attr-defined]
