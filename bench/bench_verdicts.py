@@ -1,37 +1,44 @@
-"""Verdicts that survive noise (issue 3, "Must show"): A/A, A/B and leak, with the real CLI.
+"""Verdicts under a noisy device (issue 9, "Must show"): false alarms and detection, real CLI.
 
-Every run is a `perftui run` process against the simulated device in its own process
-(`SimProcess`, loopback, `max_lifetime_s` so it stops by itself), in a temp history dir:
+The device is `perftui sim --drift SD --spikes P` in its own process on a fixed loopback port
+(service times scaled by a slowly wandering factor, a share P of answers delayed 80–300 ms). A
+"changed" device is the same command with `--slowdown F`, started on the same port, as a
+re-flashed board would be: the same target, so the store's history of the target is its noise
+model. Every run is a `perftui run` process (profile python_light, burst phase only), every
+comparison `perftui compare A B --format json --fail-on-regression`; "fails CI" = exit 1.
 
-- A/A: N pairs of runs of the unchanged device, each pair compared with
-  `perftui compare A B --format json --fail-on-regression`; a pair "regresses" when any row
-  (any metric, key or path) is REGRESSION. Target: at least 9 of 10 clean (≤ 10 % false
-  positives). Done for each `--runs` value asked (R=1: the distribution test decides latency;
-  R=4: Mann-Whitney on the per-run values).
-- A/B: the reference device, then one slowed by `--slowdown` (1.3 = 30 %), compared; a try is
-  caught when the whole-phase p95 row is REGRESSION.
-- Leak: a device losing `--leak-bytes` of internal heap per request (a fresh device per try,
-  since the simulated heap bottoms out at 0); caught when `perftui run` exits 1 with an
-  "internal heap dropped" reason.
+Scenarios (defaults; `--quick` runs 3 of each with 2 s phases, to check the bench itself):
+- A/A R=1: 20 pairs of single runs of the unchanged device, all in one history dir (so later
+  pairs have earlier runs as noise). Target: ≤ 5 % fail CI.
+- A/A R=3: 20 pairs of 3-run runs, same history. Target: ≤ 5 % fail CI.
+- A/B ×1.3 R=3: 20 tries; each try in a fresh history dir holding the 12 newest A/A runs (the
+  device's history before the change), then a run of the unchanged device (A) and one of the
+  slowed device (B). Target: ≥ 90 % fail CI.
+- A/B ×1.1 R=5: 10 tries as above, with `--threshold p95_ms=5 --threshold p99_ms=5` (the 20 %
+  default threshold is larger than this change, and a change within the threshold is STABLE by
+  definition). Report the rate; every try must be caught or INCONCLUSIVE on p95, never STABLE.
 
-Run: `.venv/bin/python bench/bench_verdicts.py` (about 7 minutes on 2 cores); the table goes to
-stdout, progress to stderr, the full result to `bench/results/verdicts_<stamp>.json`.
+Run: `.venv/bin/python bench/bench_verdicts.py` (about 25 min on 2 cores) or `--quick` (~3
+min). The table goes to stdout, progress to stderr, everything to
+`bench/results/verdicts_<stamp>.json`. Exit 0 when every target is met, 1 otherwise.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
-import re
 import shutil
-import statistics
+import socket
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -41,14 +48,14 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 sys.path.insert(0, str(ROOT))
 
-from perftui.sim.device import SimOptions, SimProcess  # noqa: E402
+from perftui.history.store import HistoryStore  # noqa: E402
 
 HOST = "127.0.0.1"
 PROFILE = "python_light"
 KEY = f"{PROFILE}:burst"
-SIM_LIFETIME_S = 900.0  # every simulated device stops by itself after this long
+SIM_LIFETIME_S = 1800.0
 RUN_TIMEOUT_S = 300.0
-LEAK_REASON = "internal heap dropped"
+HISTORY_SEED_RUNS = 12
 
 
 def log(msg: str) -> None:
@@ -69,28 +76,79 @@ def perftui(*argv: str) -> subprocess.CompletedProcess[str]:
         text=True,
         timeout=RUN_TIMEOUT_S,
         check=False,
+        cwd=ROOT,
     )
 
 
-def sim(**options: Any) -> SimProcess:
-    """A simulated device for a free loopback port, in its own process (start it with `with`)."""
-    return SimProcess(SimOptions(max_lifetime_s=SIM_LIFETIME_S, **options), host=HOST, port=0)
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Device:
+    """`perftui sim` with the noise flags, always on the same port."""
+
+    port: int
+    drift: float
+    spikes: float
+
+    @contextlib.contextmanager
+    def serving(self, slowdown: float = 1.0) -> Iterator[None]:
+        argv = ["sim", "--host", HOST, "--port", str(self.port)]
+        argv += ["--max-lifetime-s", f"{SIM_LIFETIME_S:g}"]
+        if self.drift:
+            argv += ["--drift", f"{self.drift:g}"]
+        if self.spikes:
+            argv += ["--spikes", f"{self.spikes:g}"]
+        if slowdown != 1.0:
+            argv += ["--slowdown", f"{slowdown:g}"]
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "perftui", *argv],
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            self._wait_up(proc)
+            yield
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+    def _wait_up(self, proc: subprocess.Popen[str]) -> None:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                err = proc.stderr.read() if proc.stderr else ""
+                raise RuntimeError(f"perftui sim exited {proc.returncode}: {err.strip()}")
+            with contextlib.suppress(OSError):
+                urllib.request.urlopen(f"http://{HOST}:{self.port}/hello", timeout=1).close()
+                return
+            time.sleep(0.1)
+        raise RuntimeError("perftui sim did not answer within 20 s")
 
 
 @dataclass
 class Bench:
-    """Settings shared by every run, and the temp history dir they write to."""
+    """Settings shared by every run."""
 
-    history: Path
+    device: Device
     burst_s: float
 
-    def run(self, port: int, runs: int, tag: str) -> subprocess.CompletedProcess[str]:
-        """`perftui run` of the profile's burst phase only; the run is stored under `tag`."""
-        return perftui(
+    def run(self, history: Path, runs: int, tag: str) -> None:
+        """`perftui run` of the profile's burst phase only, stored under `tag`."""
+        done = perftui(
             "run",
             HOST,
             "--port",
-            str(port),
+            str(self.device.port),
             "--profiles",
             PROFILE,
             "--runs",
@@ -102,243 +160,165 @@ class Bench:
             "--between-runs-sleep-ms",
             "0",
             "--history-dir",
-            str(self.history),
+            str(history),
             "--tag",
             tag,
         )
+        # Exit 1 is a failed gate (e.g. a spike past the p99 gate): still a stored measurement.
+        if done.returncode not in (0, 1):
+            tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
+            raise RuntimeError(f"run {tag}: exit {done.returncode}: {' | '.join(tail)}")
 
-    def compare(self, a: str, b: str) -> tuple[int, dict[str, Any]]:
-        """(exit code, JSON report) of `perftui compare A B --fail-on-regression`."""
+    def compare(self, history: Path, a: str, b: str, *extra: str) -> dict[str, Any]:
+        """What `perftui compare A B --fail-on-regression` says: exit code, verdicts."""
         done = perftui(
-            "compare",
-            a,
-            b,
-            "--format",
-            "json",
-            "--fail-on-regression",
-            "--history-dir",
-            str(self.history),
-        )
+            "compare", a, b, "--format", "json", "--fail-on-regression",
+            "--history-dir", str(history), *extra,
+        )  # fmt: skip
         if done.returncode not in (0, 1):
             raise RuntimeError(f"compare {a} {b}: exit {done.returncode}: {done.stderr.strip()}")
-        return done.returncode, json.loads(done.stdout)
-
-
-def ran(done: subprocess.CompletedProcess[str], tag: str) -> None:
-    """Fail loudly when a run that should pass did not."""
-    if done.returncode != 0:
-        tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
-        raise RuntimeError(f"run {tag}: exit {done.returncode}: {' | '.join(tail)}")
-
-
-def p95_row(report: dict[str, Any]) -> dict[str, Any]:
-    """The whole-phase p95 row of a comparison."""
-    return next(
-        r
-        for r in report["rows"]
-        if r["key"] == KEY and r["path"] is None and r["metric"] == "p95_ms"
-    )
-
-
-def summary(report: dict[str, Any], code: int) -> dict[str, Any]:
-    """What one comparison says: the p95 row, every regressing row, and the exit code."""
-    row = p95_row(report)
-    return {
-        "exit_code": code,
-        "verdict": report["verdict"],
-        "p95_a_ms": row["a"],
-        "p95_b_ms": row["b"],
-        "p95_change_pct": row["change"],
-        "p95_verdict": row["verdict"],
-        "p95_test": row["test"],
-        "p95_p_value": row["p_value"],
-        "regressions": [
-            {k: r[k] for k in ("key", "path", "metric", "change", "test", "p_value")}
+        report = json.loads(done.stdout)
+        p95 = next(
+            r
             for r in report["rows"]
-            if r["verdict"] == "REGRESSION"
-        ],
-    }
+            if r["key"] == KEY and r["path"] is None and r["metric"] == "p95_ms"
+        )
+        return {
+            "exit_code": done.returncode,
+            "verdict": report["verdict"],
+            "tested": report["tested"],
+            "noise_runs": report["noise_runs"],
+            "p95": {k: p95[k] for k in ("a", "b", "change", "low", "high", "verdict", "evidence")},
+            "gated_regressions": [
+                f"{r['metric']}: {r['change']:+.1f} [{r['low']:+.1f}, {r['high']:+.1f}]"
+                for r in report["rows"]
+                if r["primary"] and r["verdict"] == "REGRESSION"
+            ],
+        }
 
 
 @dataclass
 class Scenario:
-    """One line of the table and its tries."""
-
     name: str
-    runs: int
+    target: str
     tries: list[dict[str, Any]] = field(default_factory=list)
-    caught: int = 0
-    target: str = ""
     load_before: list[float] = field(default_factory=load)
     load_after: list[float] = field(default_factory=list)
     seconds: float = 0.0
 
-    def finished(self, began: float) -> Scenario:
-        """Record the time taken since `began` (monotonic) and the load now."""
-        self.seconds = time.monotonic() - began
-        self.load_after = load()
-        return self
+    def failed_ci(self) -> int:
+        return sum(t["exit_code"] == 1 for t in self.tries)
 
-    def rate(self) -> float:
-        return self.caught / len(self.tries) if self.tries else 0.0
-
-    def deciding(self) -> str:
-        """Which test decided the p95 row (A/A, A/B), or the gate (leak)."""
-        tests = Counter(t.get("p95_test", t.get("decided_by", "?")) for t in self.tries)
-        return ", ".join(f"{name} ×{n}" for name, n in tests.most_common())
-
-    def regressing(self) -> str:
-        """Every REGRESSION row over the tries, as `metric[ path]: test ×n`."""
-        rows = Counter(
-            f"{r['metric']}{' ' + r['path'] if r['path'] else ''}: {r['test']}"
-            for t in self.tries
-            for r in t.get("regressions", [])
-        )
-        return ", ".join(f"{name} ×{n}" for name, n in rows.most_common()) or "none"
+    def p95_verdicts(self) -> str:
+        counts = Counter(t["p95"]["verdict"] for t in self.tries)
+        return ", ".join(f"{v} ×{n}" for v, n in counts.most_common())
 
     def effect(self) -> str:
-        """p95 change, min / median / max over the tries; or the heap drops of the leak."""
-        changes = [t["p95_change_pct"] for t in self.tries if t.get("p95_change_pct") is not None]
-        if changes:
-            mid = statistics.median(changes)
-            return f"p95 {min(changes):+.1f} / {mid:+.1f} / {max(changes):+.1f} %"
-        drops = sorted({t["heap_drop_b"] for t in self.tries if t.get("heap_drop_b")})
-        return "heap drop " + ", ".join(f"{d} B" for d in drops) if drops else "–"
+        changes = sorted(t["p95"]["change"] for t in self.tries if t["p95"]["change"] is not None)
+        if not changes:
+            return "–"
+        return f"{changes[0]:+.1f} / {changes[len(changes) // 2]:+.1f} / {changes[-1]:+.1f} %"
 
 
-def aa(bench: Bench, port: int, runs: int, pairs: int) -> Scenario:
-    """`pairs` comparisons of two runs of the same device; caught = any REGRESSION row."""
-    sc = Scenario(f"A/A R={runs}", runs, target=f"≤ 10 % regressions ({pairs} pairs)")
+def aa(bench: Bench, history: Path, runs: int, pairs: int) -> Scenario:
+    """Pairs of runs of the unchanged device in one history; a false alarm = exit 1."""
+    sc = Scenario(f"A/A R={runs}", f"≤ 5 % of {pairs} pairs fail CI")
     began = time.monotonic()
-    for k in range(pairs):
-        a, b = f"aa_r{runs}_{2 * k:02d}", f"aa_r{runs}_{2 * k + 1:02d}"
-        for tag in (a, b):
-            ran(bench.run(port, runs, tag), tag)
-        code, report = bench.compare(a, b)
-        s = summary(report, code)
-        regressed = bool(s["regressions"])
-        if regressed != (code == 1):
-            raise RuntimeError(f"compare {a} {b}: exit {code} but regressions {s['regressions']}")
-        sc.caught += regressed
-        sc.tries.append(s)
-        log(
-            f"{sc.name} pair {k + 1}/{pairs}: p95 {s['p95_change_pct']:+.1f} % "
-            f"({s['p95_test']}), verdict {s['verdict']}, exit {code}"
-        )
-    return sc.finished(began)
+    with bench.device.serving():
+        for k in range(pairs):
+            a, b = f"aa_r{runs}_{2 * k:02d}", f"aa_r{runs}_{2 * k + 1:02d}"
+            bench.run(history, runs, a)
+            bench.run(history, runs, b)
+            s = bench.compare(history, a, b)
+            sc.tries.append(s)
+            log(f"{sc.name} pair {k + 1}/{pairs}: p95 {_p95(s)}, exit {s['exit_code']}")
+    sc.seconds, sc.load_after = time.monotonic() - began, load()
+    return sc
 
 
-def ab(bench: Bench, ports: tuple[int, int], runs: int, tries: int, slowdown: float) -> Scenario:
-    """`tries` comparisons of the reference device (A) with the slowed one (B), interleaved."""
-    sc = Scenario(f"A/B ×{slowdown:g} R={runs}", runs, target=f"p95 REGRESSION in {tries}/{tries}")
+def ab(
+    bench: Bench, source: Path, runs: int, tries: int, slowdown: float, extra: tuple[str, ...]
+) -> Scenario:
+    """Each try: a fresh history with the device's earlier runs, then A (unchanged) and B
+    (slowed, same port); caught = exit 1."""
+    name = f"A/B ×{slowdown:g} R={runs}"
+    sc = Scenario(name, "≥ 90 % fail CI" if slowdown >= 1.3 else "rate; p95 never STABLE")
     began = time.monotonic()
+    seed = list(HistoryStore(source).records(HistoryStore(source).list_runs()))
     for k in range(tries):
-        a, b = f"ab_r{runs}_a{k:02d}", f"ab_r{runs}_b{k:02d}"
-        ran(bench.run(ports[0], runs, a), a)
-        ran(bench.run(ports[1], runs, b), b)
-        code, report = bench.compare(a, b)
-        s = summary(report, code)
-        sc.caught += s["p95_verdict"] == "REGRESSION"
+        with tempfile.TemporaryDirectory(prefix="perftui-ab-") as tmp:
+            history = Path(tmp)
+            store = HistoryStore(history)
+            for record in seed[:HISTORY_SEED_RUNS]:
+                store.add_run(record)
+            with bench.device.serving():
+                bench.run(history, runs, "ab_a")
+            with bench.device.serving(slowdown):
+                bench.run(history, runs, "ab_b")
+            s = bench.compare(history, "ab_a", "ab_b", *extra)
         sc.tries.append(s)
-        log(
-            f"{sc.name} try {k + 1}/{tries}: p95 {s['p95_a_ms']:.2f} → {s['p95_b_ms']:.2f} ms "
-            f"({s['p95_change_pct']:+.1f} %), {s['p95_verdict']} by {s['p95_test']} "
-            f"p={s['p95_p_value']}"
-        )
-    return sc.finished(began)
+        log(f"{name} try {k + 1}/{tries}: p95 {_p95(s)}, exit {s['exit_code']}")
+    sc.seconds, sc.load_after = time.monotonic() - began, load()
+    return sc
 
 
-def leak(bench: Bench, tries: int, leak_bytes: int) -> Scenario:
-    """`tries` runs, each against a fresh leaking device; caught = exit 1 with the heap reason."""
-    sc = Scenario(f"leak {leak_bytes} B/req R=1", 1, target=f"gate fails in {tries}/{tries}")
-    began = time.monotonic()
-    for k in range(tries):
-        tag = f"leak_{k:02d}"
-        with sim(leak_bytes=leak_bytes) as device:
-            done = bench.run(device.port, 1, tag)
-        lines = [ln.strip() for ln in (done.stdout + done.stderr).splitlines()]
-        reasons = [ln for ln in lines if LEAK_REASON in ln]
-        caught = done.returncode == 1 and bool(reasons)
-        sc.caught += caught
-        drop = re.search(rf"{LEAK_REASON} (\d+) B", reasons[0]) if reasons else None
-        sc.tries.append(
-            {
-                "exit_code": done.returncode,
-                "reason": reasons[:1],
-                "heap_drop_b": int(drop.group(1)) if drop else None,
-                "decided_by": "gate max_internal_free_drop",
-            }
-        )
-        log(
-            f"{sc.name} try {k + 1}/{tries}: exit {done.returncode}, "
-            f"{reasons[0] if reasons else 'no heap reason'}"
-        )
-    return sc.finished(began)
+def _p95(s: dict[str, Any]) -> str:
+    p = s["p95"]
+    interval = "no interval" if p["low"] is None else f"[{p['low']:+.1f}, {p['high']:+.1f}]"
+    return f"{p['change']:+.1f} % {interval} {p['verdict']} ({p['evidence']})"
 
 
 def table(scenarios: list[Scenario]) -> str:
-    """The result table, Markdown."""
-    head = [
-        "scenario",
-        "tries",
-        "regressions/catches",
-        "rate",
-        "effect (min / median / max)",
-        "deciding test",
-        "REGRESSION rows",
-        "target",
-        "load 1m before → after",
-        "s",
-    ]
+    head = ["scenario", "tries", "fail CI", "rate", "p95 change min / median / max",
+            "p95 verdicts", "target", "met", "load 1m before → after", "s"]  # fmt: skip
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for sc in scenarios:
-        cells = [
-            sc.name,
-            len(sc.tries),
-            sc.caught,
-            f"{sc.rate():.0%}",
-            sc.effect(),
-            sc.deciding(),
-            sc.regressing(),
-            sc.target,
-            f"{sc.load_before[0]} → {sc.load_after[0]}",
-            f"{sc.seconds:.0f}",
-        ]
+        n = len(sc.tries)
+        cells = [sc.name, n, sc.failed_ci(), f"{sc.failed_ci() / n:.0%}" if n else "–",
+                 sc.effect(), sc.p95_verdicts(), sc.target, "yes" if met(sc) else "NO",
+                 f"{sc.load_before[0]} → {sc.load_after[0]}", f"{sc.seconds:.0f}"]  # fmt: skip
         lines.append("| " + " | ".join(str(c) for c in cells) + " |")
     return "\n".join(lines)
 
 
+def met(sc: Scenario) -> bool:
+    n = len(sc.tries)
+    if sc.name.startswith("A/A"):
+        return sc.failed_ci() <= 0.05 * n
+    if "≥ 90 %" in sc.target:
+        return sc.failed_ci() >= 0.9 * n
+    return all(t["p95"]["verdict"] != "STABLE" for t in sc.tries)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--runs", default="1,4", help="comma list of runs per side for A/A and A/B")
-    ap.add_argument("--aa-pairs", type=int, default=10)
-    ap.add_argument("--ab-tries", type=int, default=5)
-    ap.add_argument("--leak-tries", type=int, default=3)
-    ap.add_argument("--slowdown", type=float, default=1.3)
-    ap.add_argument("--leak-bytes", type=int, default=200)
-    ap.add_argument("--burst-duration", type=float, default=2.0)
-    ap.add_argument("--keep", type=Path, help="use and keep this history dir instead of a temp one")
+    ap.add_argument("--quick", action="store_true", help="3 tries each, 2 s phases")
+    ap.add_argument("--drift", type=float, default=0.2, help="sim --drift SD (0 = off)")
+    ap.add_argument("--spikes", type=float, default=0.002, help="sim --spikes P (0 = off)")
+    ap.add_argument("--pairs", type=int, default=20, help="A/A pairs per R")
+    ap.add_argument("--tries", type=int, default=20, help="A/B ×1.3 tries")
+    ap.add_argument("--small-tries", type=int, default=10, help="A/B ×1.1 tries")
+    ap.add_argument("--burst-duration", type=float, default=2.5)
     args = ap.parse_args()
-    runs_list = [int(x) for x in args.runs.split(",") if x]
+    if args.quick:
+        args.pairs = args.tries = args.small_tries = 3
+        args.burst_duration = 2.0
 
-    history = args.keep or Path(tempfile.mkdtemp(prefix="perftui-verdicts-"))
-    history.mkdir(parents=True, exist_ok=True)
-    bench = Bench(history, args.burst_duration)
+    device = Device(free_port(), args.drift, args.spikes)
+    bench = Bench(device, args.burst_duration)
+    history = Path(tempfile.mkdtemp(prefix="perftui-verdicts-"))
     started = datetime.now(UTC)
     load_start = load()
-    log(f"history {history}; load {load_start}")
+    log(f"history {history}; port {device.port}; load {load_start}")
     scenarios: list[Scenario] = []
     try:
-        with sim() as ref, sim(slowdown=args.slowdown) as slow:
-            for runs in runs_list:
-                scenarios.append(aa(bench, ref.port, runs, args.aa_pairs))
-                scenarios.append(
-                    ab(bench, (ref.port, slow.port), runs, args.ab_tries, args.slowdown)
-                )
-        scenarios.append(leak(bench, args.leak_tries, args.leak_bytes))
+        scenarios.append(aa(bench, history, 1, args.pairs))
+        scenarios.append(aa(bench, history, 3, args.pairs))
+        scenarios.append(ab(bench, history, 3, args.tries, 1.3, ()))
+        small = ("--threshold", "p95_ms=5", "--threshold", "p99_ms=5")
+        scenarios.append(ab(bench, history, 5, args.small_tries, 1.1, small))
     finally:
-        if args.keep is None:
-            shutil.rmtree(history, ignore_errors=True)
+        shutil.rmtree(history, ignore_errors=True)
 
     text = table(scenarios)
     print(text)
@@ -347,7 +327,7 @@ def main() -> int:
         "started_utc": started.isoformat(timespec="seconds"),
         "seconds": round((datetime.now(UTC) - started).total_seconds(), 1),
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
-        "settings": vars(args) | {"keep": str(args.keep) if args.keep else None},
+        "settings": vars(args),
         "machine": {
             "cpus": os.cpu_count(),
             "python": platform.python_version(),
@@ -358,18 +338,11 @@ def main() -> int:
         "scenarios": [
             {
                 "name": sc.name,
-                "runs_per_side": sc.runs,
-                "tries": len(sc.tries),
-                "caught": sc.caught,
-                "rate": sc.rate(),
                 "target": sc.target,
-                "deciding": sc.deciding(),
-                "regressing": sc.regressing(),
-                "effect": sc.effect(),
-                "load_before": sc.load_before,
-                "load_after": sc.load_after,
+                "met": met(sc),
+                "fail_ci": sc.failed_ci(),
+                "tries": sc.tries,
                 "seconds": round(sc.seconds, 1),
-                "details": sc.tries,
             }
             for sc in scenarios
         ],
@@ -378,7 +351,7 @@ def main() -> int:
     out = RESULTS / f"verdicts_{started:%Y%m%dT%H%M%S}.json"
     out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     log(f"wrote {out}")
-    return 0
+    return 0 if all(met(sc) for sc in scenarios) else 1
 
 
 if __name__ == "__main__":

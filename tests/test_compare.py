@@ -314,3 +314,29 @@ def test_legacy_records_compare_without_histograms() -> None:
     assert any("settings unknown" in m for m in c.mismatches)
     metrics = {r.metric for r in c.rows}
     assert "p999_ms" not in metrics and {"p95_ms", "heap_internal_drop"} <= metrics
+
+
+def _drifting(seed: int, n: int, between: float = 0.25, within: float = 0.03) -> dict:
+    """A record of `n` runs taken back to back on a device that drifts between records: all its
+    runs share one factor (log sd `between`) and wobble a little around it (`within`)."""
+    rng = np.random.default_rng(seed)
+    level = rng.normal(0.0, between)
+    p95 = list(20.0 * np.exp(level + rng.normal(0.0, within, n)))
+    return make_record(p95, seed=seed, **SMALL)
+
+
+def test_history_sees_drift_that_runs_of_one_record_cannot() -> None:
+    """Runs taken back to back agree with each other; the device moves between records. Their
+    own runs make every pair look different; the history's spread of record means does not."""
+    alone = with_history = 0
+    for seed in range(20):
+        a, b = _drifting(seed, 3), _drifting(400 + seed, 3)
+        alone += _called(_row(compare_runs(a, b)))
+        noise = [_drifting(800 + 20 * seed + i, 3) for i in range(10)]
+        row = _row(compare_runs(a, b, noise=noise))
+        assert row.evidence == "3 runs each; history: 10 runs" and row.test == "t(runs+history)"
+        with_history += _called(row)
+        if row.verdict == INCONCLUSIVE and row.runs_needed is None:
+            assert "more runs will not tell" in row.note
+    assert alone >= 6  # the problem is real: runs of one record hide the drift
+    assert with_history <= 2

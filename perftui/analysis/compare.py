@@ -265,29 +265,23 @@ def _windows(report: dict[str, Any], metric: Metric) -> np.ndarray | None:
 
 @dataclass
 class Spread:
-    """The spread of one unit's (one run's) value on the judged scale, and where it came from."""
+    """The standard error of the judged difference, its degrees of freedom, where it came from,
+    and (when known) its make-up: the variance of one run around its stored run's mean
+    (`within`) and of stored runs' means around the device's (`between`, drift between runs
+    that more runs per side cannot average away)."""
 
-    sd: float
+    se: float
     df: float  # math.inf for a normal approximation
     test: str
     evidence: str
+    within: float | None = None
+    between: float = 0.0
 
 
 def _scale(metric: Metric, values: Sequence[float] | np.ndarray) -> np.ndarray:
     """Values on the judged scale: log for ratios, as they are otherwise."""
     arr = np.asarray(values, dtype=float)
     return np.log(np.maximum(arr, metric.floor or 1e-9)) if metric.log else arr
-
-
-def history_spread(metric: Metric, series: Sequence[Sequence[float]]) -> tuple[float, int] | None:
-    """(sd of one run's value, degrees of freedom) from earlier runs: each inner sequence is one
-    stored run's per-run values; the spread is taken around each stored run's own mean and
-    across them (all are single measurements of an unchanged setup)."""
-    flat = [v for run in series for v in run]
-    if len(flat) < MIN_HISTORY_RUNS:
-        return None
-    scaled = _scale(metric, flat)
-    return float(np.std(scaled, ddof=1)), len(flat) - 1
 
 
 def block_bootstrap_sd(values: np.ndarray, block: int, resamples: int, seed: int = 0) -> float:
@@ -301,7 +295,7 @@ def block_bootstrap_sd(values: np.ndarray, block: int, resamples: int, seed: int
 
 
 def _window_spread(metric: Metric, wa: np.ndarray, wb: np.ndarray) -> Spread | str:
-    """One run a side: the two sides' within-run standard errors, as if of one unit each."""
+    """One run a side: the two sides' within-run standard errors."""
     if min(wa.size, wb.size) < MIN_WINDOWS:
         return f"1 run each, {min(wa.size, wb.size)} windows: too few to resolve a change"
     block = max(2, round(min(wa.size, wb.size) ** (1 / 3)))
@@ -309,36 +303,54 @@ def _window_spread(metric: Metric, wa: np.ndarray, wb: np.ndarray) -> Spread | s
         block_bootstrap_sd(_scale(metric, w), block, BOOTSTRAP_RESAMPLES, seed=i)
         for i, w in enumerate((wa, wb))
     ]
-    sd = math.sqrt((se[0] ** 2 + se[1] ** 2) / 2)  # so that sd·√(1/1 + 1/1) is the joint SE
-    evidence = f"1 run each: {wa.size} vs {wb.size} windows" if wa.size != wb.size else ""
-    return Spread(sd, math.inf, "block-bootstrap", evidence or f"1 run each: {wa.size} windows")
+    sizes = f"{wa.size} windows" if wa.size == wb.size else f"{wa.size} vs {wb.size} windows"
+    return Spread(math.hypot(*se), math.inf, "block-bootstrap", f"1 run each: {sizes}")
+
+
+def _ss(groups: Sequence[np.ndarray]) -> tuple[float, int]:
+    """Sum of squares around each group's mean, and its degrees of freedom."""
+    ss = sum(float(((g - g.mean()) ** 2).sum()) for g in groups if g.size > 1)
+    return ss, sum(g.size - 1 for g in groups if g.size > 1)
 
 
 def _spread(
     metric: Metric,
-    va: list[float],
-    vb: list[float],
+    sa: np.ndarray,
+    sb: np.ndarray,
     windows: tuple[np.ndarray | None, np.ndarray | None],
-    history: tuple[float, int] | None,
+    history: list[np.ndarray],
 ) -> Spread | str:
-    """Where the interval's spread comes from (see the module docstring), or why there is none."""
-    na, nb = len(va), len(vb)
-    own = None
-    if na >= 2 and nb >= 2:
-        sa, sb = _scale(metric, va), _scale(metric, vb)
-        ss = float(((sa - sa.mean()) ** 2).sum() + ((sb - sb.mean()) ** 2).sum())
-        own = (ss, na + nb - 2)
+    """Where the interval's spread comes from (see the module docstring), or why there is none.
+
+    With history (≥ 3 earlier comparable runs, each an array of its per-run values on the judged
+    scale) the model has two levels: a run varies around its stored run's mean (within, pooled
+    from A, B and the history), and stored runs' means vary around the device's (between, from
+    the spread of the history's means beyond what within explains). The difference of two sides'
+    means then has variance 2·between + within·(1/nA + 1/nB).
+    """
+    na, nb = sa.size, sb.size
     runs = f"{na} run{'s' if na > 1 else ''} each" if na == nb else f"{na} vs {nb} runs"
-    if history is not None:
-        sd_h, df_h = history
-        ss, df = own if own else (0.0, 0)
-        pooled = math.sqrt((ss + sd_h**2 * df_h) / (df + df_h))
-        if own:
-            evidence = f"{runs} + history: {df_h + 1} runs"
-            return Spread(pooled, df + df_h, "t(runs+history)", evidence)
-        return Spread(pooled, df_h, "t(history)", f"{runs}; history: {df_h + 1} runs")
-    if own:
-        return Spread(math.sqrt(own[0] / own[1]), own[1], "t(runs)", runs)
+    own_ss, own_df = _ss([sa, sb]) if na >= 2 and nb >= 2 else (0.0, 0)
+    if len(history) >= MIN_HISTORY_RUNS:
+        ss, df = _ss(history)
+        ss, df = ss + own_ss, df + own_df
+        means = np.array([h.mean() for h in history])
+        spread_of_means = float(np.var(means, ddof=1))
+        if df:
+            within = ss / df
+            expected = float(np.mean([within / h.size for h in history]))
+            between = max(0.0, spread_of_means - expected)
+        else:  # single runs everywhere: all of it may be drift between runs
+            within, between = 0.0, spread_of_means
+        se = math.sqrt(2 * between + within * (1 / na + 1 / nb))
+        dof = len(history) - 1 if between > 0 or not df else df
+        evidence = f"{runs}; history: {len(history)} runs"
+        test = "t(runs+history)" if own_df else "t(history)"
+        return Spread(se, dof, test, evidence, within, between)
+    if own_df:
+        within = own_ss / own_df
+        se = math.sqrt(within * (1 / na + 1 / nb))
+        return Spread(se, own_df, "t(runs)", runs, within)
     if na == 1 and nb == 1 and windows[0] is not None and windows[1] is not None:
         return _window_spread(metric, windows[0], windows[1])
     if na == 1 and nb == 1:
@@ -357,13 +369,23 @@ def judge(change: float, low: float, high: float, threshold: float, higher_is_be
     return STABLE if within else INCONCLUSIVE
 
 
-def _runs_needed(n: int, half_width: float, change: float, threshold: float) -> int | None:
-    """Runs per side at which the half-width (∝ 1/√n) would either exclude zero at this change
-    or fit inside ±threshold, whichever comes first."""
-    margins = [m for m in (abs(change), threshold - abs(change)) if m > 0]
-    if not margins or half_width <= 0:
-        return None
-    return math.ceil(n * (half_width / max(margins)) ** 2)
+def _runs_needed(
+    n: int, half: float, change: float, threshold: float, spread: Spread
+) -> tuple[int | None, str]:
+    """How many runs per side would let the interval either exclude zero at this change or fit
+    inside ±threshold: the half-width shrinks with the within-run part only (∝ 1/√n); drift
+    between runs does not average away."""
+    margin = max(abs(change), threshold - abs(change))
+    if spread.within is None or half <= 0 or margin <= 0:
+        return None, ""
+    total = 2 * spread.between + 2 * spread.within / n
+    room = (margin / half) ** 2 * total - 2 * spread.between
+    if spread.within <= 0 or room <= 0:
+        return None, "more runs will not tell: the device drifts between runs more than this"
+    needed = max(n + 1, math.ceil(2 * spread.within / room))
+    if needed > MAX_RUNS_ADVICE:
+        return needed, f"more than {MAX_RUNS_ADVICE} runs per side would be needed"
+    return needed, f"about {needed} runs per side would tell"
 
 
 def _row(
@@ -374,7 +396,7 @@ def _row(
     alpha: float,
     values: tuple[list[float], list[float]],
     windows: tuple[np.ndarray | None, np.ndarray | None],
-    history: tuple[float, int] | None,
+    history: list[np.ndarray],
 ) -> Row:
     from scipy import stats  # imported on use: it costs half a second that `list` should not pay
 
@@ -401,12 +423,12 @@ def _row(
             return d * factor
 
     row.change = to_change(diff)
-    spread = _spread(metric, va, vb, windows, history)
+    spread = _spread(metric, sa, sb, windows, history)
     if isinstance(spread, str):
         row.verdict, row.test, row.note = INCONCLUSIVE, "insufficient data", spread
         row.evidence = "not enough data"
         return row
-    se = spread.sd * math.sqrt(1 / len(va) + 1 / len(vb))
+    se = spread.se
     dist = stats.norm if math.isinf(spread.df) else stats.t(spread.df)
     half = float(dist.ppf(1 - alpha / 2)) * se
     row.low, row.high = to_change(diff - half), to_change(diff + half)
@@ -416,18 +438,16 @@ def _row(
     if row.verdict == STABLE and (row.low > 0 or row.high < 0):
         row.note = "a real change, within the threshold"
     if row.verdict == INCONCLUSIVE:
-        half_pct = (row.high - row.low) / 2
-        n = min(len(va), len(vb))
-        needed = _runs_needed(n, half_pct, row.change, threshold)
-        if spread.test != "block-bootstrap" and needed is not None:
-            row.runs_needed = needed = max(needed, n + 1)
-            row.note = (
-                f"about {needed} runs per side would tell"
-                if needed <= MAX_RUNS_ADVICE
-                else f"more than {MAX_RUNS_ADVICE} runs per side would be needed"
-            )
-        elif spread.test == "block-bootstrap":
+        if spread.test == "block-bootstrap":
             row.note = "the windows of one run cannot resolve this change; repeat the runs"
+        else:
+            half_pct = (row.high - row.low) / 2
+            n = min(len(va), len(vb))
+            row.runs_needed, row.note = _runs_needed(n, half_pct, row.change, threshold, spread)
+    if "history" in spread.test:
+        run_sd = math.sqrt(spread.between + (spread.within or 0.0))
+        noise = f"noise from {len(history)} earlier runs: ±{_noise_pct(metric, run_sd)}"
+        row.note = "; ".join(filter(None, [noise, row.note]))
     return row
 
 
@@ -487,20 +507,10 @@ def compare_runs(
             return
         single = path is None and len(ra) == 1 and len(rb) == 1
         windows = (_windows(ra[0], metric), _windows(rb[0], metric)) if single else (None, None)
-        history = history_spread(metric, _series(noise, key, metric, path)) if noise else None
-        row = _row(key, path, metric, t[metric.name], thresholds.alpha, values, windows, history)
-        if history is not None:
-            row.note = "; ".join(
-                filter(
-                    None,
-                    [
-                        f"noise from {history[1] + 1} earlier runs: "
-                        f"±{_noise_pct(metric, history[0])}",
-                        row.note,
-                    ],
-                )
-            )
-        rows.append(row)
+        history = [_scale(metric, v) for v in _series(noise, key, metric, path)]
+        rows.append(
+            _row(key, path, metric, t[metric.name], thresholds.alpha, values, windows, history)
+        )
 
     for key in sorted(keys_a & keys_b):
         ra, rb = rep_a.get(key, []), rep_b.get(key, [])
