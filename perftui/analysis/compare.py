@@ -11,8 +11,11 @@ Where the spread comes from (named in each row's `evidence`):
 - `runs`: both sides have ≥ 2 runs: the runs are the unit; the run-to-run spread of both sides
   (pooled, t distribution with its degrees of freedom) gives the interval. A percentile bootstrap
   is not used here: with 2–5 runs it is too narrow (it cannot see variance it did not sample).
-- `history`: the caller passes earlier comparable runs (same device, profile and settings); their
-  run-to-run spread is pooled in, and is the only spread when a side has a single run.
+- `history`: the caller passes earlier comparable runs (same device, profiles and settings). A
+  two-level model: runs vary around their stored run's mean (pooled from A, B and the history),
+  and stored runs' means drift around the device's (from the spread of the history's means).
+  Runs taken back to back cannot show that drift; the history can, and with it a single run a
+  side can be judged. The row names it: "noise from 12 earlier runs: ±14 %".
 - `windows`: one run a side and no history: a moving-block bootstrap over the phase's timeline
   windows gives each side's within-run spread. It cannot see drift slower than a run; with too
   few windows the row says that the windows cannot resolve the change.
@@ -429,11 +432,13 @@ def _row(
         row.evidence = "not enough data"
         return row
     se = spread.se
-    dist = stats.norm if math.isinf(spread.df) else stats.t(spread.df)
-    half = float(dist.ppf(1 - alpha / 2)) * se
+    # Unfrozen distributions: freezing one per row costs more than the whole comparison.
+    args = () if math.isinf(spread.df) else (spread.df,)
+    dist = stats.norm if math.isinf(spread.df) else stats.t
+    half = float(dist.ppf(1 - alpha / 2, *args)) * se
     row.low, row.high = to_change(diff - half), to_change(diff + half)
     row.test, row.evidence = spread.test, spread.evidence
-    row.p_value = float(2 * dist.sf(abs(diff) / se)) if se > 0 else (0.0 if diff else 1.0)
+    row.p_value = float(2 * dist.sf(abs(diff) / se, *args)) if se > 0 else float(diff == 0)
     row.verdict = judge(row.change, row.low, row.high, threshold, metric.higher_is_better)
     if row.verdict == STABLE and (row.low > 0 or row.high < 0):
         row.note = "a real change, within the threshold"
@@ -468,12 +473,13 @@ def control_fdr(rows: list[Row], alpha: float) -> None:
 
 
 def _series(
-    noise: Sequence[dict[str, Any]], key: str, metric: Metric, path: str | None
+    noise: Sequence[dict[str, list[dict[str, Any]]]], key: str, metric: Metric, path: str | None
 ) -> list[list[float]]:
+    """Per earlier run (its phase reports by key), its per-run values of one row."""
     out = []
-    for record in noise:
-        reports = _reports(record).get(key) or []
-        values = [v for v in (_value(r, metric, path) for r in reports) if v is not None]
+    for reports in noise:
+        found = (_value(r, metric, path) for r in reports.get(key, []))
+        values = [v for v in found if v is not None]
         if values:
             out.append(values)
     return out
@@ -497,6 +503,7 @@ def compare_runs(
     agg_a, agg_b = a.get("aggregated") or {}, b.get("aggregated") or {}
     rep_a, rep_b = _reports(a), _reports(b)
     keys_a, keys_b = set(agg_a) | set(rep_a), set(agg_b) | set(rep_b)
+    noise_reports = [_reports(record) for record in noise]
     rows: list[Row] = []
     only_a = sorted(keys_a - keys_b)
     only_b = sorted(keys_b - keys_a)
@@ -507,7 +514,7 @@ def compare_runs(
             return
         single = path is None and len(ra) == 1 and len(rb) == 1
         windows = (_windows(ra[0], metric), _windows(rb[0], metric)) if single else (None, None)
-        history = [_scale(metric, v) for v in _series(noise, key, metric, path)]
+        history = [_scale(metric, v) for v in _series(noise_reports, key, metric, path)]
         rows.append(
             _row(key, path, metric, t[metric.name], thresholds.alpha, values, windows, history)
         )

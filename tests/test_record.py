@@ -1,0 +1,61 @@
+"""The run record keeps the settings that shape a run's load and measurement, and a fingerprint
+that changes exactly when they do."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from perftui.config import PhaseSettings, RunConfig
+from perftui.engine.record import build, measurement
+from perftui.profiles import resolve_profiles
+
+
+def _config(**changes: object) -> RunConfig:
+    config = RunConfig("127.0.0.1", port=4321, profiles=resolve_profiles("python_light"))
+    for name, value in changes.items():
+        setattr(config, name, value)
+    return config
+
+
+def _record(config: RunConfig) -> dict:
+    now = datetime(2026, 11, 23, tzinfo=UTC)
+    return build(
+        config,
+        run_id="r",
+        started=now,
+        finished=now,
+        status="finished",
+        raw_runs=[],
+        hard_stop_reason=None,
+        previous=None,
+        meta={},
+    )
+
+
+def test_measurement_settings_and_fingerprint() -> None:
+    base = _record(_config())
+    settings = base["measurement"]
+    assert settings["phases"]["python_light:burst"] == {"clients": 12, "duration": 20.0}
+    assert settings["timeout"] == 6.0 and settings["telemetry_interval_s"] == 0.0
+    assert settings["profiles"]["python_light"]["requests"]
+    assert base["device"] is None
+    # What does not shape the measurement (the tag, the history dir, the port) leaves it alone.
+    same = _record(_config(tag="x", port=9999, runs=5))
+    assert same["settings_fingerprint"] == base["settings_fingerprint"]
+    for changed in (
+        _config(timeout=2.0),
+        _config(telemetry_interval_s=1.0),
+        _config(path_percentiles_s=1.0),
+        _config(burst=PhaseSettings(4, 20.0)),
+    ):
+        record = _record(changed)
+        assert record["settings_fingerprint"] != base["settings_fingerprint"]
+        assert record["measurement"] != settings
+
+
+def test_the_sim_is_one_device_whatever_its_port() -> None:
+    a = _record(_config(device="sim", port=4001))
+    b = _record(_config(device="sim", port=4377))
+    assert a["device"] == b["device"] == "sim"
+    assert a["target"] != b["target"]
+    assert measurement(_config(port=1)) == measurement(_config(port=2))
