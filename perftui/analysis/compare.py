@@ -339,13 +339,15 @@ def _spread(
         ss, df = ss + own_ss, df + own_df
         means = np.array([h.mean() for h in history])
         spread_of_means = float(np.var(means, ddof=1))
+        within: float | None = None
         if df:
             within = ss / df
             expected = float(np.mean([within / h.size for h in history]))
             between = max(0.0, spread_of_means - expected)
-        else:  # single runs everywhere: all of it may be drift between runs
-            within, between = 0.0, spread_of_means
-        se = math.sqrt(2 * between + within * (1 / na + 1 / nb))
+            se = math.sqrt(2 * between + within * (1 / na + 1 / nb))
+        else:  # single runs everywhere: drift and run-to-run noise cannot be told apart
+            between = spread_of_means
+            se = math.sqrt(2 * between)
         dof = len(history) - 1 if between > 0 or not df else df
         evidence = f"{runs}; history: {len(history)} runs"
         test = "t(runs+history)" if own_df else "t(history)"
