@@ -31,7 +31,6 @@ import json
 import os
 import platform
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -47,6 +46,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 sys.path.insert(0, str(ROOT))
+
+from common import free_port, stop_process  # noqa: E402
 
 from perftui.history.store import HistoryStore  # noqa: E402
 
@@ -80,12 +81,6 @@ def perftui(*argv: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return int(s.getsockname()[1])
-
-
 @dataclass
 class Device:
     """`perftui sim` with the noise flags, always on the same port."""
@@ -115,12 +110,7 @@ class Device:
             self._wait_up(proc)
             yield
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop_process(proc)
 
     def _wait_up(self, proc: subprocess.Popen[str]) -> None:
         deadline = time.monotonic() + 20
