@@ -174,6 +174,20 @@ def test_trend_degrading(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     assert trend["verdict"] == "insufficient data" and len(trend["values"]) == 5
 
 
+def test_trend_follows_only_runs_set_up_like_the_newest(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = HistoryStore(tmp_path)
+    small = {"profiles": ["api"], "phases": ["burst"], "max_samples": 300}
+    for i in range(4):  # an older setup: a shorter timeout, and much slower figures
+        store.add_run(make_record(40.0, runs=1, seed=i, settings={"timeout": 1.0}, **small))
+    for i in range(4, 10):
+        store.add_run(make_record(20.0, runs=1, seed=i, **small))
+    assert cli(tmp_path, "trend", "--metric", "p95_ms", "--json") == 0
+    (trend,) = json.loads(capsys.readouterr().out)
+    assert len(trend["values"]) == 6 and set(trend["values"]) == {20.0}
+
+
 def test_compare_refuses_runs_set_up_differently(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

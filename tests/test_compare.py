@@ -18,6 +18,7 @@ from perftui.analysis.compare import (
     ConfigError,
     RegressionThresholds,
     Row,
+    block_bootstrap_sd,
     compare_runs,
     control_fdr,
     judge,
@@ -340,3 +341,16 @@ def test_history_sees_drift_that_runs_of_one_record_cannot() -> None:
             assert "more runs will not tell" in row.note
     assert alone >= 6  # the problem is real: runs of one record hide the drift
     assert with_history <= 2
+
+
+def test_block_bootstrap_sees_serial_correlation() -> None:
+    """Independent windows: the standard error of the mean is σ/√n. Windows that drift together
+    (AR(1), ρ = 0.8): the block bootstrap's error is well above that naive σ/√n."""
+    rng = np.random.default_rng(3)
+    iid = rng.normal(0.0, 1.0, 200)
+    assert block_bootstrap_sd(iid, 4, 2000) == pytest.approx(1 / np.sqrt(200), rel=0.25)
+    ar = np.zeros(200)
+    for i in range(1, 200):
+        ar[i] = 0.8 * ar[i - 1] + rng.normal(0.0, 0.6)
+    naive = ar.std(ddof=1) / np.sqrt(200)
+    assert block_bootstrap_sd(ar, 6, 2000) > 1.8 * naive

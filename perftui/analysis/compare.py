@@ -195,6 +195,8 @@ class Comparison:
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
+        for row, data in zip(self.rows, out["rows"], strict=True):
+            data["place"] = row.place
         out["verdict"] = self.verdict
         out["counts"] = self.counts()
         out["tested"] = self.tested

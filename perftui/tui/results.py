@@ -16,6 +16,7 @@ from textual.widgets import DataTable, Footer, Static
 
 from perftui.analysis.compare import Comparison, Row
 from perftui.analysis.metrics import ALL_METRICS
+from perftui.analysis.reports import fmt_interval
 from perftui.tui import fmt
 
 VERDICT_STYLE = {
@@ -36,13 +37,6 @@ def verdict_text(verdict: str, note: str = "") -> Text:
     return text
 
 
-def interval_text(row: Row) -> str:
-    """The change's 95 % interval, e.g. "[+3.1, +40] %"."""
-    if row.low is None or row.high is None:
-        return "-"
-    return f"[{row.low:+.3g}, {row.high:+.3g}] {row.unit}"
-
-
 def row_cells(row: Row) -> list[Any]:
     """key, metric, A, B, change, interval, verdict, evidence: one compare row as both screens
     show it."""
@@ -52,7 +46,7 @@ def row_cells(row: Row) -> list[Any]:
         fmt.num(row.a, 2),
         fmt.num(row.b, 2),
         "-" if row.change is None else f"{row.change:+.1f} {row.unit}",
-        interval_text(row),
+        fmt_interval(row),
         verdict_text(row.verdict, row.note),
         row.evidence or row.test,
     ]
