@@ -367,13 +367,10 @@ def _spread(
 
 def judge(change: float, low: float, high: float, threshold: float, higher_is_better: bool) -> str:
     """The verdict of a change and its interval (module docstring)."""
-    within = -threshold <= low and high <= threshold
-    if low > 0 or high < 0:
-        if abs(change) >= threshold:
-            worse = change < 0 if higher_is_better else change > 0
-            return REGRESSION if worse else IMPROVEMENT
-        return STABLE if within else INCONCLUSIVE
-    return STABLE if within else INCONCLUSIVE
+    if (low > 0 or high < 0) and abs(change) >= threshold:
+        worse = change < 0 if higher_is_better else change > 0
+        return REGRESSION if worse else IMPROVEMENT
+    return STABLE if -threshold <= low and high <= threshold else INCONCLUSIVE
 
 
 def _runs_needed(
