@@ -353,20 +353,15 @@ def test_signal_stops_gracefully_and_keeps_the_partial_run(device, tmp_path: Pat
 
 
 def test_compare_to_fails_the_build_on_a_regression(device, make_sim, tmp_path: Path, capsys):
-    assert run_cli(device.port, tmp_path, "--paths", "/hello,/template", "--tag", "base") == 0
-    slow = make_sim(slowdown=3.0)
+    paths = ("--paths", "/hello,/template", "--runs", "2")  # two runs a side show their noise
+    assert run_cli(device.port, tmp_path, *paths, "--tag", "base") == 0
+    slow = make_sim(slowdown=3.0)  # another port: another target, so the runs are not alike
+    gate = ("--compare-to", "base", "--fail-on-regression")
+    assert run_cli(slow.port, tmp_path, *paths, *gate) == 2
+    (line,) = [ln for ln in capsys.readouterr().err.splitlines() if "set up differently" in ln]
+    assert "device: A 127.0.0.1:" in line
     report = tmp_path / "out" / "regression.md"
-    code = run_cli(
-        slow.port,
-        tmp_path,
-        "--paths",
-        "/hello,/template",
-        "--compare-to",
-        "base",
-        "--fail-on-regression",
-        "--report",
-        str(report),
-    )
+    code = run_cli(slow.port, tmp_path, *paths, *gate, "--allow-mismatch", "--report", str(report))
     assert code == 1
     text = report.read_text()
     assert "REGRESSION" in text and "adhoc:burst" in text
