@@ -7,17 +7,14 @@ Bad input is one line on stderr and exit 2; a run that cannot start is exit 3 (s
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import os
-import re
 import signal
 import socket
 import sys
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from perftui import __version__
 from perftui.config import (
@@ -30,13 +27,19 @@ from perftui.config import (
     default_history_dir,
 )
 from perftui.profiles import ProfileError, adhoc_profile, builtin_names, resolve_profiles
+from perftui.validate import (
+    NONNEG_FLOAT,
+    NONNEG_INT,
+    PORT,
+    POS_FLOAT,
+    POS_INT,
+    URL_PATH,
+    UsageError,
+    clean_tag,
+    parse_target,
+)
 
 COMMANDS = ("run", "sim", "history", "compare", "trend", "profiles", "tui")
-TAG_RE = re.compile(r"[^A-Za-z0-9_-]")
-
-
-class UsageError(ValueError):
-    """Bad input found after parsing; one line for the user, exit 2."""
 
 
 class Parser(argparse.ArgumentParser):
@@ -44,40 +47,6 @@ class Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> None:  # type: ignore[override]
         self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message}\n")
-
-
-def _number(kind: type, minimum: float | None, strict: bool, what: str) -> Callable[[str], Any]:
-    def convert(text: str) -> Any:
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
-        if value != value or value in (float("inf"), float("-inf")):
-            raise argparse.ArgumentTypeError(f"{text!r} is not {what}")
-        if minimum is not None and (value <= minimum if strict else value < minimum):
-            raise argparse.ArgumentTypeError(f"{text!r} is not {what}")
-        return value
-
-    return convert
-
-
-POS_INT = _number(int, 0, True, "an integer > 0")
-NONNEG_INT = _number(int, 0, False, "an integer >= 0")
-POS_FLOAT = _number(float, 0, True, "a number > 0")
-NONNEG_FLOAT = _number(float, 0, False, "a number >= 0")
-
-
-def PORT(text: str) -> int:
-    value = POS_INT(text)
-    if value > 65535:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a port (1-65535)")
-    return value
-
-
-def URL_PATH(text: str) -> str:
-    if not text.startswith("/") or any(c.isspace() for c in text):
-        raise argparse.ArgumentTypeError(f"{text!r} must be a path starting with '/'")
-    return text
 
 
 def add_run_arguments(p: argparse.ArgumentParser) -> None:
@@ -186,64 +155,6 @@ def build_parser() -> Parser:
     tui = sub.add_parser("tui", help="open the TUI (the default)")
     tui.set_defaults(func=cmd_tui)
     return parser
-
-
-def clean_tag(tag: str) -> str:
-    cleaned = TAG_RE.sub("", tag)
-    if tag and not cleaned:
-        raise UsageError(f"--tag {tag!r} has no character of [A-Za-z0-9_-]")
-    return cleaned
-
-
-def _host_port(spelled: str, text: str, given: int | None) -> int:
-    """The port written in HOST, which must agree with --port when both are given."""
-    try:
-        value = PORT(text)
-    except argparse.ArgumentTypeError:
-        raise UsageError(f"{spelled!r}: bad port {text!r}") from None
-    if given and given != value:
-        raise UsageError(f"{spelled!r} names port {value} but --port says {given}")
-    return value
-
-
-def parse_target(host: str, port: int | None) -> tuple[str, str, int]:
-    """(scheme, host, port) from a host, `host:port`, an IPv6 literal or an http(s) URL."""
-    host = host.strip()
-    if not host:
-        raise UsageError("HOST is empty")
-    scheme = "http"
-    if "://" in host:
-        parts = urlsplit(host)
-        if parts.scheme not in ("http", "https"):
-            raise UsageError(f"{host!r}: only http:// and https:// URLs can be tested")
-        if parts.path not in ("", "/") or parts.query:
-            raise UsageError(
-                f"{host!r}: give the device, not a path (use --paths or a profile for paths)"
-            )
-        if not parts.hostname:
-            raise UsageError(f"{host!r}: no host in the URL")
-        _, _, port_text = parts.netloc.rpartition("]")[2].rpartition(":")
-        if ":" in parts.netloc.rpartition("]")[2]:
-            port = _host_port(host, port_text, port)
-        return parts.scheme, parts.hostname, port or 8080
-    if host.startswith("[") and "]" in host:
-        inner, _, rest = host[1:].partition("]")
-        host = inner
-        if rest and not rest.startswith(":"):
-            raise UsageError(f"{host!r}: unexpected {rest!r} after the address")
-        if rest:
-            port = _host_port(f"[{inner}]{rest}", rest[1:], port)
-    elif host.count(":") == 1:
-        name, _, text = host.partition(":")
-        host, port = name, _host_port(host, text, port)
-    if ":" in host:
-        try:
-            ipaddress.IPv6Address(host)
-        except ValueError:
-            raise UsageError(f"{host!r} is not a host name or IP address") from None
-    elif "/" in host or any(c.isspace() for c in host):
-        raise UsageError(f"{host!r} is not a host name or IP address")
-    return scheme, host, port or 8080
 
 
 def config_from_args(args: argparse.Namespace) -> RunConfig:
