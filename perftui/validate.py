@@ -43,6 +43,17 @@ POS_FLOAT = _number(float, 0, True, "a number > 0")
 NONNEG_FLOAT = _number(float, 0, False, "a number >= 0")
 
 
+# The converter of each gate limit (`perftui.config.GateLimits` field → converter).
+GATE_LIMIT_TYPES: dict[str, Callable[[str], Any]] = {
+    "max_error_rate": NONNEG_FLOAT,
+    "max_p95_ms": POS_FLOAT,
+    "max_p99_ms": POS_FLOAT,
+    "max_tail_p95_ratio": POS_FLOAT,
+    "max_internal_free_drop": NONNEG_INT,
+    "max_psram_free_drop": NONNEG_INT,
+}
+
+
 def PORT(text: str) -> int:
     """A TCP port, 1-65535."""
     value = POS_INT(text)

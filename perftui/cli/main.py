@@ -22,12 +22,14 @@ from perftui.config import (
     EXIT_BAD_INPUT,
     EXIT_COULD_NOT_RUN,
     EXIT_INTERRUPTED,
+    GateLimits,
     RunConfig,
-    Thresholds,
     default_history_dir,
+    setting_defaults,
 )
 from perftui.profiles import ProfileError, adhoc_profile, builtin_names, resolve_profiles
 from perftui.validate import (
+    GATE_LIMIT_TYPES,
     NONNEG_FLOAT,
     NONNEG_INT,
     PORT,
@@ -40,6 +42,11 @@ from perftui.validate import (
 )
 
 COMMANDS = ("run", "sim", "history", "compare", "trend", "profiles", "tui")
+GATE_HELP = {
+    "max_error_rate": "gate, %%",
+    "max_internal_free_drop": "gate, B",
+    "max_psram_free_drop": "gate, B",
+}
 
 
 class Parser(argparse.ArgumentParser):
@@ -51,12 +58,17 @@ class Parser(argparse.ArgumentParser):
 
 def add_run_arguments(p: argparse.ArgumentParser) -> None:
     """Every flag of the legacy runner, same names and defaults, plus perftui's own."""
+    d = setting_defaults()
     p.add_argument("host", nargs="?", help="device host name or IP (or a URL http://host:port)")
     p.add_argument("--port", type=PORT, default=None, help="device port (default 8080)")
     p.add_argument("--profiles", default="api,mixed,static", help="comma list of names or .toml")
     p.add_argument("--paths", default=None, help="ad-hoc profile: comma list of paths")
-    p.add_argument("--runs", type=POS_INT, default=3, help="runs per profile (default 3)")
-    p.add_argument("--timeout", type=POS_FLOAT, default=6.0, help="request timeout, s (6.0)")
+    p.add_argument(
+        "--runs", type=POS_INT, default=d["runs"], help="runs per profile (default %(default)s)"
+    )
+    p.add_argument(
+        "--timeout", type=POS_FLOAT, default=d["timeout"], help="request timeout, s (%(default)s)"
+    )
     for phase, (clients, duration) in DEFAULT_PHASES.items():
         p.add_argument(
             f"--{phase}-clients",
@@ -70,10 +82,13 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
             default=None,
             help=f"seconds of phase {phase}; 0 skips it (default {duration:g})",
         )
-    p.add_argument("--metrics-retries", type=NONNEG_INT, default=20)
-    p.add_argument("--metrics-retry-delay-ms", type=NONNEG_INT, default=100)
-    p.add_argument("--post-phase-settle-ms", type=NONNEG_INT, default=250)
-    p.add_argument("--between-runs-sleep-ms", type=NONNEG_INT, default=500)
+    for name in (
+        "metrics_retries",
+        "metrics_retry_delay_ms",
+        "post_phase_settle_ms",
+        "between_runs_sleep_ms",
+    ):
+        p.add_argument(f"--{name.replace('_', '-')}", type=NONNEG_INT, default=d[name])
     p.add_argument(
         "--history-dir",
         type=Path,
@@ -86,12 +101,18 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
         default=None,
         help="single-run lock (default HISTORY/.perf_regression.lock)",
     )
-    p.add_argument("--heartbeat-ms", type=POS_INT, default=5000, help="progress line period")
-    p.add_argument("--phase-timeout-multiplier", type=POS_FLOAT, default=2.5)
-    p.add_argument("--phase-timeout-min-s", type=NONNEG_FLOAT, default=45.0)
-    p.add_argument("--hard-timeout-s", type=NONNEG_FLOAT, default=0.0, help="0 = off")
-    p.add_argument("--probe-path", type=URL_PATH, default="/hello")
-    p.add_argument("--probe-retries", type=POS_INT, default=12)
+    p.add_argument(
+        "--heartbeat-ms", type=POS_INT, default=d["heartbeat_ms"], help="progress line period"
+    )
+    p.add_argument(
+        "--phase-timeout-multiplier", type=POS_FLOAT, default=d["phase_timeout_multiplier"]
+    )
+    p.add_argument("--phase-timeout-min-s", type=NONNEG_FLOAT, default=d["phase_timeout_min_s"])
+    p.add_argument(
+        "--hard-timeout-s", type=NONNEG_FLOAT, default=d["hard_timeout_s"], help="0 = off"
+    )
+    p.add_argument("--probe-path", type=URL_PATH, default=d["probe_path"])
+    p.add_argument("--probe-retries", type=POS_INT, default=d["probe_retries"])
     p.add_argument("--tag", default="", help="kept to [A-Za-z0-9_-], appended to file names")
     p.add_argument("--note", default="", help="free text stored with the run")
     p.add_argument(
@@ -100,12 +121,13 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
         default=0.0,
         help="also read the device's free heap every N s during phases (0 = off)",
     )
-    p.add_argument("--max-error-rate", type=NONNEG_FLOAT, default=2.0, help="gate, %%")
-    p.add_argument("--max-p95-ms", type=POS_FLOAT, default=2000.0, help="gate")
-    p.add_argument("--max-p99-ms", type=POS_FLOAT, default=3000.0, help="gate")
-    p.add_argument("--max-tail-p95-ratio", type=POS_FLOAT, default=1.8, help="gate")
-    p.add_argument("--max-internal-free-drop", type=NONNEG_INT, default=131072, help="gate, B")
-    p.add_argument("--max-psram-free-drop", type=NONNEG_INT, default=524288, help="gate, B")
+    for name, convert in GATE_LIMIT_TYPES.items():
+        p.add_argument(
+            f"--{name.replace('_', '-')}",
+            type=convert,
+            default=d[name],
+            help=GATE_HELP.get(name, "gate"),
+        )
     p.add_argument(
         "--sim",
         action="store_true",
@@ -202,14 +224,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         tag=clean_tag(args.tag),
         note=args.note,
         telemetry_interval_s=args.heap_poll_s,
-        thresholds=Thresholds(
-            max_error_rate=args.max_error_rate,
-            max_p95_ms=args.max_p95_ms,
-            max_p99_ms=args.max_p99_ms,
-            max_tail_p95_ratio=args.max_tail_p95_ratio,
-            max_internal_free_drop=args.max_internal_free_drop,
-            max_psram_free_drop=args.max_psram_free_drop,
-        ),
+        gate_limits=GateLimits(**{name: getattr(args, name) for name in GATE_LIMIT_TYPES}),
     )
     if not any(
         config.phase_settings(p, phase).duration > 0

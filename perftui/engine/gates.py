@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from perftui.config import Thresholds
+from perftui.config import GateLimits
 
 
-def evaluate(report: dict[str, Any], t: Thresholds) -> list[str]:
+def evaluate(report: dict[str, Any], t: GateLimits) -> list[str]:
     """Reasons the phase fails; an empty list means it passed."""
     reasons: list[str] = []
     if report.get("timed_out"):

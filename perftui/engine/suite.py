@@ -278,7 +278,7 @@ class Suite:
         )
         if outcome.timed_out:
             report["error_rate"] = 100.0
-        reasons = evaluate(report, cfg.thresholds)
+        reasons = evaluate(report, cfg.gate_limits)
         result = {
             "profile": profile.name,
             "phase": phase,

@@ -416,7 +416,7 @@ class LiveScreen(Screen[None]):
         text = f"heap free {fmt.heap(self.heap_before)} → {fmt.heap(self.heap_now)}"
         if self.heap_before is not None and self.heap_now is not None:
             drop = self.heap_before - self.heap_now
-            style = "b red" if drop > self.config.thresholds.max_internal_free_drop else "b"
+            style = "b red" if drop > self.config.gate_limits.max_internal_free_drop else "b"
             text += f" [{style}](Δ {-drop / 1024:+,.1f} KiB)[/]"
         self.query_one("#heap", LiveText).update(text)
         self.query_one("#heap-trend", Sparkline).data = list(self.heap_trend)
