@@ -26,7 +26,7 @@ from perftui.analysis.reports import (
     runs_json,
     summary_line,
 )
-from perftui.analysis.trend import chart, describe, trends
+from perftui.analysis.trend import chart, describe, select, trends
 from perftui.config import EXIT_BAD_INPUT, EXIT_GATE_FAILED, EXIT_OK, default_history_dir
 from perftui.engine.record import markdown as run_markdown
 from perftui.history.files import atomic_write_bytes
@@ -307,13 +307,13 @@ def cmd_compare(args: argparse.Namespace) -> int:
 @_guarded
 def cmd_trend(args: argparse.Namespace) -> int:
     """A metric across runs with a verdict per `profile:phase` and a text chart."""
+    store = _store(args)
+    chosen = select(store.list_runs(target=args.target), args.profile, args.phase, args.last)
     items = trends(
-        _store(args),
-        target=args.target,
+        reversed(list(store.records(chosen))),  # oldest first
         profile=args.profile,
         phase=args.phase,
         metric=args.metric,
-        last=args.last,
     )
     if args.json:
         print(json.dumps([dataclasses.asdict(t) for t in items], indent=1))
