@@ -88,3 +88,23 @@ def test_core_modules_load_no_ui_and_no_aiohttp(module: str) -> None:
     after = loaded_after(f"import httpx\nimport {module}")
     assert heavy(after - before, UI_AND_SIM) == []
     assert module in after
+
+
+def test_version_and_the_parser_load_no_heavy_module() -> None:
+    """`perftui --version` and building every subcommand's flags (sim's too) start light."""
+    version = loaded_after(
+        "import contextlib\nfrom perftui.cli.main import main\n"
+        "with contextlib.suppress(SystemExit):\n    main(['--version'])"
+    )
+    parser = loaded_after("from perftui.cli.main import build_parser\nbuild_parser()")
+    assert "perftui.cli.main" in version and "perftui.sim.options" in parser
+    assert heavy(version, HEAVY_FOR_START) == []
+    assert heavy(parser, HEAVY_FOR_START) == []
+
+
+def test_history_list_loads_no_analysis(tmp_path: Path) -> None:
+    code = (
+        "from perftui.cli.main import main\n"
+        f"assert main(['--history-dir', {str(tmp_path)!r}, 'history', 'list']) == 0"
+    )
+    assert heavy(loaded_after(code), HEAVY_FOR_START) == []

@@ -165,10 +165,10 @@ def build_parser() -> Parser:
     add_run_arguments(run)
     run.set_defaults(func=cmd_run)
     sim = sub.add_parser("sim", help="serve the simulated ESP32 device on loopback")
-    from perftui.sim import device as sim_module
+    from perftui.sim.options import add_arguments as add_sim_arguments
 
-    sim_module.add_arguments(sim)
-    sim.set_defaults(func=sim_module.main)
+    add_sim_arguments(sim)  # the flags only: the simulator (aiohttp) loads when `sim` runs
+    sim.set_defaults(func=cmd_sim)
     from perftui.cli.history import register
 
     register(sub)
@@ -356,6 +356,12 @@ def _drive(engine: Any, printer: Any) -> int:
             signal.signal(sig, handler)
     assert engine.finished is not None
     return engine.finished.exit_code if presses == 0 else EXIT_INTERRUPTED
+
+
+def cmd_sim(args: argparse.Namespace) -> int:
+    from perftui.sim.device import main as serve
+
+    return serve(args)
 
 
 def cmd_profiles(args: argparse.Namespace) -> int:
