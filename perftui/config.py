@@ -14,6 +14,13 @@ EXIT_GATE_FAILED = 1
 EXIT_BAD_INPUT = 2
 EXIT_COULD_NOT_RUN = 3
 EXIT_INTERRUPTED = 130
+EXIT_MEANINGS = {
+    EXIT_OK: "ok: every gate passed (and no regression when one was asked to fail)",
+    EXIT_GATE_FAILED: "a gate failed, or a regression with --fail-on-regression",
+    EXIT_BAD_INPUT: "bad input",
+    EXIT_COULD_NOT_RUN: "could not run, or the results could not be stored",
+    EXIT_INTERRUPTED: "stopped",
+}
 
 HISTORY_ENV = "PERFTUI_HISTORY_DIR"
 DEFAULT_HISTORY_DIR = "history"

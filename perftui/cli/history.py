@@ -133,7 +133,8 @@ def compare_after_run(
     report_path: Path | None,
 ) -> int:
     """`perftui run … --compare-to REF`: the Markdown report on stdout (or `report_path`, whose
-    extension picks md/json/html); 1 on a regression if asked to fail, 2 if REF is unknown."""
+    extension picks md/json/html); 1 on a regression if asked to fail, 2 if REF is unknown,
+    0 with a note on stderr when REF is `previous` and the run is the first of its kind."""
     from perftui.analysis.compare import compare_runs
     from perftui.analysis.reports import summary_line
     from perftui.history.store import StoreError
@@ -141,6 +142,13 @@ def compare_after_run(
     try:
         reference = store.resolve(ref, relative_to=record)
     except StoreError as exc:
+        if ref == "previous":  # a first run has nothing before it: a note, not an error
+            print(
+                f"perftui: note: --compare-to previous: run {record.get('run_id')} is the first "
+                "of its target and profiles; nothing compared",
+                file=sys.stderr,
+            )
+            return EXIT_OK
         return _fail(f"--compare-to {ref}: {exc}")
     comparison = compare_runs(reference, record, thresholds)
     fmt = _format_for(report_path, None)

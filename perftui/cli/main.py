@@ -7,6 +7,8 @@ Bad input is one line on stderr and exit 2; a run that cannot start is exit 3 (s
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
 import os
 import signal
 import socket
@@ -146,6 +148,12 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="write the comparison report here (.md, .json or .html) instead of stdout",
     )
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="a JSON summary on stdout (run id, verdict, exit code, medians, fail reasons, "
+        "files); heartbeats and the rest go to stderr",
+    )
     from perftui.cli.history import add_compare_options
 
     add_compare_options(p)
@@ -247,7 +255,7 @@ class CouldNotRun(RuntimeError):
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from perftui.cli.printer import Printer
+    from perftui.cli.printer import Printer, json_summary
     from perftui.engine.lock import LockHeld, RunLock
     from perftui.engine.runner import EngineProcess
     from perftui.history.files import HistoryDirError, check_history_dir
@@ -277,26 +285,33 @@ def cmd_run(args: argparse.Namespace) -> int:
             config.port = sim.port
             print(f"perftui: simulated device at {sim.base_url}", file=sys.stderr)
         engine = EngineProcess(config)
-        printer = Printer(config.heartbeat_ms)
+        printer = Printer(config.heartbeat_ms, json_mode=args.json)
         code = _drive(engine, printer)
     finally:
         if sim is not None:
             sim.stop()
         lock.release()
     finished = engine.finished
-    if args.compare_to and finished is not None and finished.payload and code != EXIT_INTERRUPTED:
+    assert finished is not None
+    compared: dict[str, Any] = {}
+    if args.compare_to and finished.payload and code != EXIT_INTERRUPTED:
         from perftui.cli.history import compare_after_run
         from perftui.history.store import HistoryStore
 
-        verdict = compare_after_run(
-            HistoryStore(config.history_dir),
-            finished.payload,
-            args.compare_to,
-            thresholds,
-            args.fail_on_regression,
-            args.report,
-        )
+        # With --json the report goes to stderr (or --report FILE): stdout is the JSON alone.
+        with contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext():
+            verdict = compare_after_run(
+                HistoryStore(config.history_dir),
+                finished.payload,
+                args.compare_to,
+                thresholds,
+                args.fail_on_regression,
+                args.report,
+            )
+        compared = {"compare_to": args.compare_to, "compare_exit_code": verdict}
         code = max(code, verdict) if code in (0, 1) else code
+    if args.json:
+        print(json.dumps(json_summary(finished, code, **compared), indent=1), flush=True)
     return code
 
 
@@ -381,11 +396,15 @@ def cmd_tui(args: argparse.Namespace) -> int:
     return run_app(getattr(args, "history_dir", None) or default_history_dir())
 
 
+GLOBAL_FLAGS = ("-h", "--help", "--version")
+
+
 def _legacy_argv(argv: list[str]) -> list[str]:
-    """`perftui HOST --flags` (the old `perf_regression.py HOST` spelling) means `run`."""
-    if argv and not argv[0].startswith("-") and argv[0] not in COMMANDS:
-        return ["run", *argv]
-    return argv
+    """`perftui HOST --flags` and `perftui --runs 5 HOST …` (the old `perf_regression.py`
+    spellings, flags first or host first) mean `run`; so does `perftui --sim …`."""
+    if not argv or argv[0] in COMMANDS or argv[0] in GLOBAL_FLAGS:
+        return argv
+    return ["run", *argv]
 
 
 def _hoist_history_dir(argv: list[str]) -> tuple[list[str], list[str]]:
