@@ -108,3 +108,14 @@ def test_history_list_loads_no_analysis(tmp_path: Path) -> None:
         f"assert main(['--history-dir', {str(tmp_path)!r}, 'history', 'list']) == 0"
     )
     assert heavy(loaded_after(code), HEAVY_FOR_START) == []
+
+
+def test_run_loads_neither_aiohttp_nor_scipy() -> None:
+    """`perftui run`: the CLI process (what cmd_run imports) and the engine child (the suite)."""
+    parent = loaded_after(
+        "import perftui.cli.main, perftui.cli.printer, perftui.engine.lock, "
+        "perftui.engine.runner, perftui.history.files"
+    )
+    assert heavy(parent, HEAVY_FOR_START) == []
+    engine = loaded_after("import perftui.engine.suite")
+    assert heavy(engine, ("aiohttp", "scipy", "textual", "perftui.sim")) == []
