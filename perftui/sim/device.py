@@ -5,7 +5,8 @@ workers that requests queue for, and a service time per request class spent in `
 (the load generator runs on the same two cores, so the device must not burn CPU). It answers the
 debug telemetry endpoints with the exact shapes the legacy runner reads, and it can misbehave on
 purpose (slowdown, heap leak, errors, hang, crash, resets, dripping bodies, bad telemetry) so
-that every failure path of perftui can be tested against a real socket.
+that every failure path of perftui can be tested against a real socket. It can also be noisy like
+a device on Wi-Fi (`drift`, `spikes`), so that verdicts can be measured where users live.
 
 Three ways to run it: `SimServer` in the caller's event loop (`await start()` / `await stop()`) or
 on a background thread (`with SimServer(...) as sim:`), `SimProcess` in a child process so that a
@@ -48,6 +49,9 @@ C_STATIC_LARGE_S = 0.008
 PY_LIGHT_S = 0.006
 PY_TEMPLATE_S = 0.020
 JITTER = 0.1  # service times vary uniformly by ±10 %
+DRIFT_TAU_S = 5.0  # default time constant of the drift: the air changes over seconds
+SPIKE_MIN_S = 0.08  # a spiked answer is late by a uniform 80–300 ms (radio retransmissions)
+SPIKE_MAX_S = 0.3
 
 # Heap of a typical ESP32 with PSRAM.
 INTERNAL_FREE_START = 180_000
@@ -97,6 +101,10 @@ class SimOptions:
     reset_rate: float = 0.0  # share of load requests whose connection is reset, unanswered
     debug_body: str = "normal"  # "malformed" or "huge" telemetry bodies
     max_lifetime_s: float | None = None  # the server stops itself after this long
+    # Noise of a device on a radio link (see `Noise`); off by default.
+    drift: float = 0.0  # sd of the log of the slowly wandering service-time factor
+    drift_tau_s: float = DRIFT_TAU_S  # its time constant: correlation e^(-dt/tau) across dt s
+    spikes: float = 0.0  # share of answers delayed by a random 80–300 ms
 
     def __post_init__(self) -> None:
         def need(ok: bool, name: str, problem: str) -> None:
@@ -120,6 +128,9 @@ class SimOptions:
             need(value is None or (_number(value) and value >= 0), name, "must be seconds >= 0")
         need(_number(self.drip) and 0 <= self.drip <= 1, "drip", "must be seconds 0..1")
         need(self.debug_body in DEBUG_BODIES, "debug_body", f"must be one of {DEBUG_BODIES}")
+        need(_number(self.drift) and 0 <= self.drift <= 2, "drift", "must be a log sd 0..2")
+        need(_number(self.drift_tau_s) and self.drift_tau_s > 0, "drift_tau_s", "must be s > 0")
+        need(_number(self.spikes) and 0 <= self.spikes <= 1, "spikes", "must be a share 0..1")
         need(
             self.max_lifetime_s is None
             or (_number(self.max_lifetime_s) and self.max_lifetime_s > 0),
@@ -136,6 +147,40 @@ class SimOptions:
             if f.name != "workers" and value != getattr(defaults, f.name):
                 parts.append(f"{f.name}={value}")
         return ", ".join(parts)
+
+
+class Noise:
+    """A radio link's noise: a slowly wandering service-time factor and rare late answers.
+
+    The factor is exp(x), with x a stationary Ornstein-Uhlenbeck process: mean 0, sd `drift`,
+    correlation e^(-dt/tau) across dt seconds, advanced exactly for whatever step lies between two
+    requests. So the device is unchanged on average, yet one 10 s run can be 20 % slower than the
+    next, as a real one on Wi-Fi is. Time is passed in, so a test can drive it with a fake clock.
+    """
+
+    def __init__(self, drift: float, tau_s: float, spikes: float, rng: random.Random) -> None:
+        self.drift = drift
+        self.tau_s = tau_s
+        self.spikes = spikes
+        self._rng = rng
+        self._x = rng.gauss(0.0, drift) if drift else 0.0  # start in the stationary law
+        self._t: float | None = None
+
+    def factor(self, now: float) -> float:
+        """The service-time factor at `now` (seconds, any monotonic clock)."""
+        if not self.drift:
+            return 1.0
+        if self._t is not None and now > self._t:
+            rho = math.exp(-(now - self._t) / self.tau_s)
+            self._x = rho * self._x + self.drift * math.sqrt(1 - rho * rho) * self._rng.gauss(0, 1)
+        self._t = now if self._t is None else max(self._t, now)
+        return math.exp(self._x)
+
+    def spike_s(self) -> float:
+        """How late this answer is: 0, or with probability `spikes` a uniform 80–300 ms."""
+        if self.spikes and self._rng.random() < self.spikes:
+            return self._rng.uniform(SPIKE_MIN_S, SPIKE_MAX_S)
+        return 0.0
 
 
 @dataclass(slots=True)
@@ -342,6 +387,13 @@ class SimServer(_Listening):
         self._requested_port = port
         self._port: int | None = None
         self._rng = random.Random(self.options.seed)
+        seed = self.options.seed
+        self._noise = Noise(
+            self.options.drift,
+            self.options.drift_tau_s,
+            self.options.spikes,
+            random.Random(None if seed is None else f"noise:{seed}"),  # the jitter keeps its draws
+        )
         self._leaked = 0
         self._runner: web.AppRunner | None = None
         self._workers = asyncio.Semaphore(self.options.workers)
@@ -546,6 +598,8 @@ class SimServer(_Listening):
         if opts.hang_after is not None and self._uptime() >= opts.hang_after:
             await self._released.wait()
             return _drop(request)
+        if spike := self._noise.spike_s():
+            await asyncio.sleep(spike)  # late over the air: it holds no worker meanwhile
         if (
             opts.queue_limit is not None
             and self._workers.locked()
@@ -562,7 +616,8 @@ class SimServer(_Listening):
         stats.workers_active += 1
         try:
             jitter = self._rng.uniform(1 - JITTER, 1 + JITTER)
-            await asyncio.sleep(endpoint.service_s * opts.slowdown * jitter)
+            drift = self._noise.factor(self._uptime())
+            await asyncio.sleep(endpoint.service_s * opts.slowdown * jitter * drift)
             return await self._answer(request, endpoint)
         finally:
             stats.workers_active -= 1
@@ -820,6 +875,34 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=d.max_lifetime_s,
         metavar="S",
         help="stop by itself after S seconds (default: run until Ctrl-C)",
+    )
+    add_noise_arguments(parser)
+
+
+def add_noise_arguments(parser: argparse.ArgumentParser, prefix: str = "") -> None:
+    """The noise flags (`--drift`, `--drift-tau-s`, `--spikes`); `perftui run` adds them with the
+    prefix `sim-` for its `--sim` device. Each `dest` is the SimOptions field, prefixed."""
+    d = SimOptions()
+    parser.add_argument(
+        f"--{prefix}drift",
+        type=float,
+        default=d.drift,
+        metavar="SD",
+        help="service times wander by a factor whose log has this sd (0.2 ≈ ±20 %%), slowly",
+    )
+    parser.add_argument(
+        f"--{prefix}drift-tau-s",
+        type=float,
+        default=d.drift_tau_s,
+        metavar="S",
+        help="time constant of the drift, seconds (default: %(default)s)",
+    )
+    parser.add_argument(
+        f"--{prefix}spikes",
+        type=float,
+        default=d.spikes,
+        metavar="SHARE",
+        help="share of answers delayed by a random 80–300 ms",
     )
 
 
