@@ -135,6 +135,10 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="start the built-in simulated device and test it (no HOST)",
     )
+    from perftui.sim.options import add_noise_arguments
+
+    add_noise_arguments(p, prefix="sim-")  # --sim-drift, --sim-drift-tau-s, --sim-spikes
+    p.add_argument("--sim-seed", type=int, default=None, help="seed of the --sim device's noise")
     p.add_argument(
         "--compare-to",
         metavar="RUN",
@@ -254,6 +258,25 @@ class CouldNotRun(RuntimeError):
     """The run cannot start (lock held, history dir unwritable, host unknown): exit 3."""
 
 
+SIM_NOISE = ("drift", "drift_tau_s", "spikes", "seed")
+
+
+def sim_options(args: argparse.Namespace) -> Any:
+    """The `--sim` device's SimOptions from the `--sim-*` flags; UsageError if they are bad or
+    given without `--sim` (they would change nothing on a real device)."""
+    from perftui.sim.options import SimOptionError, SimOptions
+
+    given = {name: getattr(args, f"sim_{name}") for name in SIM_NOISE}
+    try:
+        options = SimOptions(**given)
+    except SimOptionError as exc:
+        raise UsageError(f"--sim-{exc.name.replace('_', '-')} {exc.problem}") from None
+    if not args.sim and options != SimOptions():
+        changed = next(n for n in SIM_NOISE if getattr(options, n) != getattr(SimOptions(), n))
+        raise UsageError(f"--sim-{changed.replace('_', '-')} needs --sim")
+    return options
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from perftui.cli.printer import Printer, json_summary
     from perftui.engine.lock import LockHeld, RunLock
@@ -261,6 +284,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from perftui.history.files import HistoryDirError, check_history_dir
 
     config = config_from_args(args)
+    device_options = sim_options(args)
     thresholds = _compare_thresholds(args)
     if args.tag and config.tag != args.tag:
         print(f"perftui: tag cleaned to {config.tag!r}", file=sys.stderr)
@@ -278,9 +302,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     sim = None
     try:
         if args.sim:
-            from perftui.sim.device import SimOptions, SimProcess
+            from perftui.sim.device import SimProcess
 
-            sim = SimProcess(SimOptions(), port=0)
+            sim = SimProcess(device_options, port=0)
             sim.start()
             config.port = sim.port
             print(f"perftui: simulated device at {sim.base_url}", file=sys.stderr)

@@ -5,7 +5,8 @@ workers that requests queue for, and a service time per request class spent in `
 (the load generator runs on the same two cores, so the device must not burn CPU). It answers the
 debug telemetry endpoints with the exact shapes the legacy runner reads, and it can misbehave on
 purpose (slowdown, heap leak, errors, hang, crash, resets, dripping bodies, bad telemetry) so
-that every failure path of perftui can be tested against a real socket.
+that every failure path of perftui can be tested against a real socket. It can also be noisy like
+a device on Wi-Fi (`drift`, `spikes`), so that verdicts can be measured where users live.
 
 Three ways to run it: `SimServer` in the caller's event loop (`await start()` / `await stop()`) or
 on a background thread (`with SimServer(...) as sim:`), `SimProcess` in a child process so that a
@@ -19,6 +20,7 @@ import asyncio
 import contextlib
 import html
 import json
+import math
 import multiprocessing
 import os
 import random
@@ -45,6 +47,8 @@ C_STATIC_LARGE_S = 0.008
 PY_LIGHT_S = 0.006
 PY_TEMPLATE_S = 0.020
 JITTER = 0.1  # service times vary uniformly by ±10 %
+SPIKE_MIN_S = 0.08  # a spiked answer is late by a uniform 80–300 ms (radio retransmissions)
+SPIKE_MAX_S = 0.3
 
 # Heap of a typical ESP32 with PSRAM.
 INTERNAL_FREE_START = 180_000
@@ -56,6 +60,40 @@ HUGE_DEBUG_BODY = 4 * 1024 * 1024
 SHUTDOWN_GRACE_S = 1.0  # in-flight requests get this long to finish when the server stops
 PARENT_CHECK_S = 0.5
 THREAD_TIMEOUT_S = 10.0
+
+
+class Noise:
+    """A radio link's noise: a slowly wandering service-time factor and rare late answers.
+
+    The factor is exp(x), with x a stationary Ornstein-Uhlenbeck process: mean 0, sd `drift`,
+    correlation e^(-dt/tau) across dt seconds, advanced exactly for whatever step lies between two
+    requests. So the device is unchanged on average, yet one 10 s run can be 20 % slower than the
+    next, as a real one on Wi-Fi is. Time is passed in, so a test can drive it with a fake clock.
+    """
+
+    def __init__(self, drift: float, tau_s: float, spikes: float, rng: random.Random) -> None:
+        self.drift = drift
+        self.tau_s = tau_s
+        self.spikes = spikes
+        self._rng = rng
+        self._x = rng.gauss(0.0, drift) if drift else 0.0  # start in the stationary law
+        self._t: float | None = None
+
+    def factor(self, now: float) -> float:
+        """The service-time factor at `now` (seconds, any monotonic clock)."""
+        if not self.drift:
+            return 1.0
+        if self._t is not None and now > self._t:
+            rho = math.exp(-(now - self._t) / self.tau_s)
+            self._x = rho * self._x + self.drift * math.sqrt(1 - rho * rho) * self._rng.gauss(0, 1)
+        self._t = now if self._t is None else max(self._t, now)
+        return math.exp(self._x)
+
+    def spike_s(self) -> float:
+        """How late this answer is: 0, or with probability `spikes` a uniform 80–300 ms."""
+        if self.spikes and self._rng.random() < self.spikes:
+            return self._rng.uniform(SPIKE_MIN_S, SPIKE_MAX_S)
+        return 0.0
 
 
 @dataclass(slots=True)
@@ -262,6 +300,13 @@ class SimServer(_Listening):
         self._requested_port = port
         self._port: int | None = None
         self._rng = random.Random(self.options.seed)
+        seed = self.options.seed
+        self._noise = Noise(
+            self.options.drift,
+            self.options.drift_tau_s,
+            self.options.spikes,
+            random.Random(None if seed is None else f"noise:{seed}"),  # the jitter keeps its draws
+        )
         self._leaked = 0
         self._runner: web.AppRunner | None = None
         self._workers = asyncio.Semaphore(self.options.workers)
@@ -466,6 +511,8 @@ class SimServer(_Listening):
         if opts.hang_after is not None and self._uptime() >= opts.hang_after:
             await self._released.wait()
             return _drop(request)
+        if spike := self._noise.spike_s():
+            await asyncio.sleep(spike)  # late over the air: it holds no worker meanwhile
         if (
             opts.queue_limit is not None
             and self._workers.locked()
@@ -482,7 +529,8 @@ class SimServer(_Listening):
         stats.workers_active += 1
         try:
             jitter = self._rng.uniform(1 - JITTER, 1 + JITTER)
-            await asyncio.sleep(endpoint.service_s * opts.slowdown * jitter)
+            drift = self._noise.factor(self._uptime())
+            await asyncio.sleep(endpoint.service_s * opts.slowdown * jitter * drift)
             return await self._answer(request, endpoint)
         finally:
             stats.workers_active -= 1

@@ -15,6 +15,7 @@ from typing import Any
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
 DEBUG_BODIES = ("normal", "malformed", "huge")
+DRIFT_TAU_S = 5.0  # default time constant of the drift: the air changes over seconds
 
 
 class SimOptionError(ValueError):
@@ -52,6 +53,10 @@ class SimOptions:
     reset_rate: float = 0.0  # share of load requests whose connection is reset, unanswered
     debug_body: str = "normal"  # "malformed" or "huge" telemetry bodies
     max_lifetime_s: float | None = None  # the server stops itself after this long
+    # Noise of a device on a radio link (see `sim.device.Noise`); off by default.
+    drift: float = 0.0  # sd of the log of the slowly wandering service-time factor
+    drift_tau_s: float = DRIFT_TAU_S  # its time constant: correlation e^(-dt/tau) across dt s
+    spikes: float = 0.0  # share of answers delayed by a random 80–300 ms
 
     def __post_init__(self) -> None:
         def need(ok: bool, name: str, problem: str) -> None:
@@ -75,6 +80,9 @@ class SimOptions:
             need(value is None or (_number(value) and value >= 0), name, "must be seconds >= 0")
         need(_number(self.drip) and 0 <= self.drip <= 1, "drip", "must be seconds 0..1")
         need(self.debug_body in DEBUG_BODIES, "debug_body", f"must be one of {DEBUG_BODIES}")
+        need(_number(self.drift) and 0 <= self.drift <= 2, "drift", "must be a log sd 0..2")
+        need(_number(self.drift_tau_s) and self.drift_tau_s > 0, "drift_tau_s", "must be s > 0")
+        need(_number(self.spikes) and 0 <= self.spikes <= 1, "spikes", "must be a share 0..1")
         need(
             self.max_lifetime_s is None
             or (_number(self.max_lifetime_s) and self.max_lifetime_s > 0),
@@ -172,6 +180,34 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=d.max_lifetime_s,
         metavar="S",
         help="stop by itself after S seconds (default: run until Ctrl-C)",
+    )
+    add_noise_arguments(parser)
+
+
+def add_noise_arguments(parser: argparse.ArgumentParser, prefix: str = "") -> None:
+    """The noise flags (`--drift`, `--drift-tau-s`, `--spikes`); `perftui run` adds them with the
+    prefix `sim-` for its `--sim` device. Each `dest` is the SimOptions field, prefixed."""
+    d = SimOptions()
+    parser.add_argument(
+        f"--{prefix}drift",
+        type=float,
+        default=d.drift,
+        metavar="SD",
+        help="service times wander by a factor whose log has this sd (0.2 ≈ ±20 %%), slowly",
+    )
+    parser.add_argument(
+        f"--{prefix}drift-tau-s",
+        type=float,
+        default=d.drift_tau_s,
+        metavar="S",
+        help="time constant of the drift, seconds (default: %(default)s)",
+    )
+    parser.add_argument(
+        f"--{prefix}spikes",
+        type=float,
+        default=d.spikes,
+        metavar="SHARE",
+        help="share of answers delayed by a random 80–300 ms",
     )
 
 
