@@ -367,11 +367,11 @@ class HistoryStore:
         return db
 
     def _shard_summaries(self, path: Path) -> list[dict[str, Any]]:
-        """One shard's summaries, parsed once while the file stays the same."""
+        """One shard's summaries (copies), parsed once while the file stays the same."""
         before = _signature(path)
         cached = self._cached.get(path)
         if before is not None and cached is not None and cached[0] == before:
-            return cached[1]
+            return [dict(s) for s in cached[1]]  # callers may change what they get
         try:
             data = AtomicJSONStorage(str(path)).read() or {}
         except CorruptDatabase as exc:
@@ -384,10 +384,11 @@ class HistoryStore:
         summaries = list(data.get("runs", {}).values())
         if before is not None and _signature(path) == before:  # changed while read: no cache
             self._cached[path] = (before, summaries)
+            return [dict(s) for s in summaries]
         return summaries
 
     def _summaries(self) -> list[dict[str, Any]]:
-        """Every summary (copies: callers may change them)."""
+        """Every summary; the caller's own copies."""
         if not self.db_path.exists() and not self.docs_dir.is_dir():
             return []
         for _ in range(3):
@@ -399,7 +400,7 @@ class HistoryStore:
                 continue
             for gone in self._cached.keys() - set(shards):
                 del self._cached[gone]
-            return [dict(s) for group in found for s in group]
+            return [s for group in found for s in group]
         raise StoreError(f"history index in {self.dir} keeps changing; try again")
 
     def _read_doc(self, summary: dict[str, Any]) -> dict[str, Any]:
