@@ -393,10 +393,13 @@ class HistoryStore:
             return []
         for _ in range(3):
             self._ensure_index()
+            catalog = _signature(self.db_path)
             try:
                 shards = sorted(self.dir.glob(SHARD_GLOB))
                 found = [self._shard_summaries(path) for path in shards]
             except _Rebuilt:
+                continue
+            if _signature(self.db_path) != catalog:  # another process rebuilt it meanwhile
                 continue
             for gone in self._cached.keys() - set(shards):
                 del self._cached[gone]
