@@ -17,6 +17,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
+from textual.content import Content
 from textual.screen import Screen
 from textual.validation import Function
 from textual.widgets import (
@@ -49,6 +50,9 @@ from perftui.validate import (
 )
 
 SIM = "__sim__"
+# The profile list's tick is text, not only colour: in a 256-colour terminal Textual's toggle
+# (▐X▌ on every row) looks the same selected or not, so each prompt starts with a mark too.
+TICKED, UNTICKED = "✓", "·"
 DEFAULT_PROFILES = ("api", "mixed", "static")
 PROBE_DEBOUNCE_S = 0.6
 WIDE = 120
@@ -131,6 +135,7 @@ class SetupScreen(Screen[None]):
         self.history_dir = history_dir
         self.recent = recent
         self.profiles: dict[str, Profile] = {}
+        self._labels: dict[str, str] = {}  # profile key → its name in the list (without tick)
         self._probe_timer: Any = None
         self._shown_profile = ""
 
@@ -142,10 +147,9 @@ class SetupScreen(Screen[None]):
                 devices = [("Built-in simulated device", SIM)] + [(t, t) for t in self.recent]
                 yield Select(devices, value=SIM, prompt="other: type host:port →", id="device")
                 yield Input(
-                    placeholder="host:port or http://host:port",
+                    placeholder="type host:port or http://host:port",
                     id="host",
                     validators=[Function(_host_ok, "not a host[:port] or URL")],
-                    disabled=True,
                 )
             yield Static("probe: …", id="probe")
             with Horizontal(classes="row profiles-row"):
@@ -196,7 +200,7 @@ class SetupScreen(Screen[None]):
             except ProfileError as exc:
                 self.notify(str(exc), severity="warning")
                 continue
-            selection.add_option(Selection(name, name, name in DEFAULT_PROFILES))
+            self._add_option(name, name, name in DEFAULT_PROFILES)
         for path in sorted((self.history_dir / "profiles").glob("*.toml")):
             self._add_profile_file(str(path), quiet=True)
         if selection.option_count:
@@ -220,9 +224,16 @@ class SetupScreen(Screen[None]):
             return False
         key = str(Path(spec).expanduser())
         self.profiles[key] = profile
-        label = f"{profile.name} ({Path(spec).name})"
-        self.query_one("#profiles", SelectionList).add_option(Selection(label, key, True))
+        self._add_option(f"{profile.name} ({Path(spec).name})", key, True)
         return True
+
+    def _add_option(self, label: str, key: str, chosen: bool) -> None:
+        self._labels[key] = label
+        prompt = self._prompt(key, chosen)
+        self.query_one("#profiles", SelectionList).add_option(Selection(prompt, key, chosen))
+
+    def _prompt(self, key: str, chosen: bool) -> Content:
+        return Content(f"{TICKED if chosen else UNTICKED} {self._labels[key]}")
 
     @on(Input.Submitted, "#profile-file")
     def _profile_file(self, event: Input.Submitted) -> None:
@@ -236,10 +247,15 @@ class SetupScreen(Screen[None]):
 
     @on(SelectionList.SelectedChanged, "#profiles")
     def _selected_changed(self) -> None:
+        selection = self.query_one("#profiles", SelectionList)
+        chosen = set(selection.selected)
+        for index in range(selection.option_count):
+            key = selection.get_option_at_index(index).value
+            selection.replace_option_prompt_at_index(index, self._prompt(key, key in chosen))
         self._show_profile(self._shown_profile)
 
     def _show_profile(self, key: str) -> None:
-        """What will run (the ticks are colour only), then the highlighted profile's paths."""
+        """What will run, then the highlighted profile's paths."""
         self._shown_profile = key
         chosen = self.query_one("#profiles", SelectionList).selected
         names = ", ".join(self.profiles[k].name for k in chosen) or "[b red]none[/]"
@@ -254,13 +270,22 @@ class SetupScreen(Screen[None]):
 
     @on(Select.Changed, "#device")
     def _device_changed(self, event: Select.Changed) -> None:
-        host = self.query_one("#host", Input)
-        host.disabled = event.value == SIM
         if event.value not in (SIM, Select.NULL):
-            host.value = str(event.value)
+            self.query_one("#host", Input).value = str(event.value)
         self.schedule_probe()
 
     @on(Input.Changed, "#host")
+    def _host_typed(self, event: Input.Changed) -> None:
+        """Typing a host is choosing it: the dropdown follows (a recent device, or "other")."""
+        text = event.value.strip()
+        device = self.query_one("#device", Select)
+        if text and device.value != text:
+            if text in self.recent:
+                device.value = text
+            else:
+                device.clear()
+        self.schedule_probe()
+
     @on(Input.Changed, "#f-probe_path")
     def _probe_inputs_changed(self) -> None:
         self.schedule_probe()
