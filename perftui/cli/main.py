@@ -138,6 +138,13 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-internal-free-drop", type=NONNEG_INT, default=131072, help="gate, B")
     p.add_argument("--max-psram-free-drop", type=NONNEG_INT, default=524288, help="gate, B")
     p.add_argument(
+        "--max-heap-slope",
+        type=POS_FLOAT,
+        default=None,
+        metavar="BYTES_PER_HOUR",
+        help="gate, B/h: fail a phase whose free heap falls faster (needs --heap-poll-s)",
+    )
+    p.add_argument(
         "--sim",
         action="store_true",
         help="start the built-in simulated device and test it (no HOST)",
@@ -298,6 +305,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
             max_tail_p95_ratio=args.max_tail_p95_ratio,
             max_internal_free_drop=args.max_internal_free_drop,
             max_psram_free_drop=args.max_psram_free_drop,
+            max_heap_slope=args.max_heap_slope,
         ),
     )
     if not any(
