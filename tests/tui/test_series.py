@@ -67,3 +67,19 @@ def test_memory_does_not_grow_with_run_length() -> None:
 def test_bad_bucket_count_is_refused() -> None:
     with pytest.raises(ValueError):
         WholeRunSeries(FIELDS, buckets=3)
+
+
+def test_running_slope_matches_polyfit_over_hours() -> None:
+    import numpy as np
+
+    from perftui.tui.series import RunningSlope
+
+    rng = np.random.default_rng(3)
+    t = np.arange(0, 8 * 3600, 2.0)
+    y = 250_000 - 0.5 * t + rng.normal(0, 300, t.size)  # -1800 B/h under noise
+    fit = RunningSlope()
+    assert fit.slope() is None
+    for ti, yi in zip(t, y, strict=True):
+        fit.add(float(ti), float(yi))
+    assert fit.slope() == pytest.approx(np.polyfit(t, y, 1)[0], rel=1e-9)
+    assert fit.slope() * 3600 == pytest.approx(-1800, rel=0.01)
