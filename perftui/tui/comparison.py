@@ -57,6 +57,7 @@ class CompareScreen(Screen[None]):
         Binding("t", "table", "Table", show=False),
         Binding("left_square_bracket", "cycle_key(-1)", "Prev key", show=False),
         Binding("right_square_bracket", "cycle_key(1)", "Next key", show=False),
+        Binding("o", "over_time", "Over time"),
         Binding("m", "overlay_metric", "Metric over time", show=False),
         Binding("e", "export", "Export"),
         Binding("escape", "app.pop_screen", "Back"),
@@ -106,6 +107,8 @@ class CompareScreen(Screen[None]):
                 with Vertical(id="rps-box"):
                     yield PlotextPlot(id="rps-plot")
                     yield Static("", id="rps-keys")
+            with TabPane("Over time", id="tab-overlay"):
+                yield Static("A blue, B red, every run · m metric · \\[ ] key", id="overlay-key")
                 yield PlotextPlot(id="overlay-plot")
         yield Footer()
 
@@ -149,7 +152,7 @@ class CompareScreen(Screen[None]):
         plt.clear_figure()
         key = self.chart_key
         self.query_one("#chart-key", Static).update(
-            f"[b]{key}[/b] · \\[ and ] change the key · m the metric over time · t the table"
+            f"latency distribution of [b]{key}[/b] · \\[ and ] change the key · t back to the table"
         )
         if key is not None:
             xs = list(range(len(CURVE)))
@@ -219,6 +222,9 @@ class CompareScreen(Screen[None]):
         index = self.keys.index(self.chart_key) if self.chart_key in self.keys else 0
         self.chart_key = self.keys[(index + step) % len(self.keys)]
         self._draw_latency()
+
+    def action_over_time(self) -> None:
+        self.query_one("#compare-tabs", TabbedContent).active = "tab-overlay"
 
     def action_overlay_metric(self) -> None:
         self.overlay_metric = (self.overlay_metric + 1) % len(timeline.OVERLAY_METRICS)

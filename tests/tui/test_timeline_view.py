@@ -65,7 +65,7 @@ async def test_compare_overlays_a_and_b_over_the_phase(tmp_path: Path) -> None:
         await pilot.pause()
         screen = app.screen
         assert isinstance(screen, CompareScreen)
-        await pilot.press("g")
+        await pilot.press("o")
         await pilot.pause()
         drawn = lines(screen.query_one("#overlay-plot", PlotextPlot))
         key = screen.chart_key
@@ -76,6 +76,7 @@ async def test_compare_overlays_a_and_b_over_the_phase(tmp_path: Path) -> None:
             for res in run["results"]
             if f"{res['profile']}:{res['phase']}" == key
         ]
+        assert screen.query_one("#compare-tabs", TabbedContent).active == "tab-overlay"
         assert [y for _, y in drawn] == expected  # 2 runs of A then 3 of B
         await pilot.press("m", "m", "m")  # p95 → p99 → p50 → rps
         await pilot.pause()
