@@ -35,27 +35,19 @@ def test_gate_fails_a_faster_fall_and_passes_a_slower_one() -> None:
     assert evaluate({"heap_slope_b_per_h": -1e9}, Thresholds()) == []  # off by default
 
 
+# The slope gate alone: the drop gate is set out of reach.
+GATE = ["--paths", "/hello", "--max-heap-slope", "50000", "--max-internal-free-drop", "100000000"]
+
+
 def test_a_leaking_device_fails_the_slope_gate(make_sim, tmp_path: Path) -> None:
     # 50 B per request at hundreds of req/s is megabytes an hour: far past 50 000 B/h.
     leaky = make_sim(leak_bytes=50)
-    code = run_cli(
-        leaky.port,
-        tmp_path,
-        "--paths",
-        "/hello",
-        "--burst-duration",
-        "2.5",
-        "--heap-poll-s",
-        "0.2",
-        "--max-heap-slope",
-        "50000",
-        "--max-internal-free-drop",
-        "100000000",
-    )
+    code = run_cli(leaky.port, tmp_path, *GATE, "--burst-duration", "2.5", "--heap-poll-s", "0.2")
     assert code == 1
     result = latest(tmp_path)["raw_runs"][0]["results"][0]
     slope = result["report"]["heap_slope_b_per_h"]
-    assert slope is not None and slope < -50_000
+    # The known truth: 50 B for every request, at the phase's request rate.
+    assert slope == pytest.approx(-50 * 3600 * result["report"]["rps_total"], rel=0.2)
     assert [r for r in result["fail_reasons"] if r.startswith("heap slope ")] == [
         f"heap slope {slope:.0f} B/h < -50000 B/h"
     ]
@@ -63,17 +55,7 @@ def test_a_leaking_device_fails_the_slope_gate(make_sim, tmp_path: Path) -> None
 
 def test_without_polling_the_gate_is_skipped_with_a_log_line(make_sim, tmp_path: Path, capsys):
     leaky = make_sim(leak_bytes=50)
-    code = run_cli(
-        leaky.port,
-        tmp_path,
-        "--paths",
-        "/hello",
-        "--max-heap-slope",
-        "50000",
-        "--max-internal-free-drop",
-        "100000000",
-    )
-    assert code == 0
+    assert run_cli(leaky.port, tmp_path, *GATE) == 0
     assert latest(tmp_path)["raw_runs"][0]["results"][0]["report"]["heap_slope_b_per_h"] is None
     out = capsys.readouterr()
     assert "heap slope gate skipped for adhoc burst: heap polling is off" in out.out + out.err
