@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from perftui.analysis.compare import compare_runs
 from perftui.analysis.reports import comparison_html, timeline_svgs
+from perftui.history.store import HistoryStore
 from tests.history_factory import make_record
+from tests.test_cli_history import cli
 
 KW = {"profiles": ["python_light"], "phases": ["burst"], "max_samples": 2000}
 
@@ -36,3 +39,12 @@ def test_records_without_timelines_get_no_timeline_charts() -> None:
     a, b = make_record(20, seed=1, **KW), make_record(27, seed=2, **KW)
     assert timeline_svgs(a, b, "python_light:burst") == []
     assert "over the phase" not in comparison_html(compare_runs(a, b), (a, b))
+
+
+def test_compare_command_writes_the_timelines_into_its_html_report(tmp_path: Path) -> None:
+    store = HistoryStore(tmp_path)
+    store.add_run(make_record([20, 21], seed=1, tag="a", timeline=True, **KW))
+    store.add_run(make_record([27, 26], seed=2, tag="b", timeline=True, **KW))
+    report = tmp_path / "cmp.html"
+    assert cli(tmp_path, "compare", "a", "b", "--report", str(report)) == 0
+    assert "python_light:burst: p95 (ms) over the phase" in report.read_text()
