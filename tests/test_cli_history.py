@@ -172,3 +172,11 @@ def test_trend_degrading(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     assert cli(tmp_path, "trend", "--metric", "rps_ok", "--last", "5", "--json") == 0
     (trend,) = json.loads(capsys.readouterr().out)
     assert trend["verdict"] == "insufficient data" and len(trend["values"]) == 5
+
+
+def test_trend_unknown_metric_is_one_line_and_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli(tmp_path, "trend", "--metric", "p95") == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "unknown 'p95'" in err and "p95_ms" in err

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from engine_helpers import latest, run_cli
 
-from perftui.config import Thresholds
+from perftui.config import GateLimits
 from perftui.engine.gates import evaluate, heap_slope_per_hour
 
 
@@ -25,14 +25,14 @@ def test_too_few_samples_or_no_time_spread_give_no_slope() -> None:
 
 
 def test_gate_fails_a_faster_fall_and_passes_a_slower_one() -> None:
-    t = Thresholds(max_heap_slope=50_000)
+    t = GateLimits(max_heap_slope=50_000)
     assert evaluate({"heap_slope_b_per_h": -120_000.0}, t) == [
         "heap slope -120000 B/h < -50000 B/h"
     ]
     assert evaluate({"heap_slope_b_per_h": -49_000.0}, t) == []
     assert evaluate({"heap_slope_b_per_h": 80_000.0}, t) == []  # heap growing is no leak
     assert evaluate({"heap_slope_b_per_h": None}, t) == []  # skipped (logged by the suite)
-    assert evaluate({"heap_slope_b_per_h": -1e9}, Thresholds()) == []  # off by default
+    assert evaluate({"heap_slope_b_per_h": -1e9}, GateLimits()) == []  # off by default
 
 
 # The slope gate alone: the drop gate is set out of reach.

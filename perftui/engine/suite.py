@@ -280,14 +280,14 @@ class Suite:
         if outcome.timed_out:
             report["error_rate"] = 100.0
         report["heap_slope_b_per_h"] = heap_slope_per_hour(heap_samples)
-        if cfg.thresholds.max_heap_slope is not None and report["heap_slope_b_per_h"] is None:
+        if cfg.gate_limits.max_heap_slope is not None and report["heap_slope_b_per_h"] is None:
             why = (
                 "heap polling is off (--heap-poll-s)"
                 if poller is None
                 else f"{len(heap_samples)} heap sample(s) < {HEAP_SLOPE_MIN_SAMPLES}"
             )
             self.log("info", f"heap slope gate skipped for {profile.name} {phase}: {why}")
-        reasons = evaluate(report, cfg.thresholds)
+        reasons = evaluate(report, cfg.gate_limits)
         result = {
             "profile": profile.name,
             "phase": phase,

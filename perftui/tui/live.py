@@ -499,11 +499,11 @@ class LiveScreen(Screen[None]):
         text = f"heap {fmt.heap(self.heap_before)} → {fmt.heap(self.heap_now)}"
         if self.heap_before is not None and self.heap_now is not None:
             drop = self.heap_before - self.heap_now
-            style = "b red" if drop > self.config.thresholds.max_internal_free_drop else "b"
+            style = "b red" if drop > self.config.gate_limits.max_internal_free_drop else "b"
             text += f" [{style}]Δ {-drop / 1024:+,.1f}[/]"
         slope = self.heap_slope_per_hour()
         if slope is not None:
-            limit = self.config.thresholds.max_heap_slope
+            limit = self.config.gate_limits.max_heap_slope
             style = "b red" if limit is not None and slope < -limit else "b"
             text += f" · [{style}]{slope / 1024:+,.1f} KiB/h[/]"
         self.query_one("#heap", LiveText).update(text)

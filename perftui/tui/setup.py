@@ -1,6 +1,6 @@
 """Setup screen: device, profiles, runs, phase settings and gates, tag and note.
 
-Every field is validated with the same converters as the command line (`perftui.cli.main`), so a
+Every field is validated with the same converters as the command line (`perftui.validate`), so a
 value the TUI accepts is one `perftui run` would accept too, and an invalid one is marked on its
 field before the run can start.
 """
@@ -31,11 +31,22 @@ from textual.widgets import (
 )
 from textual.widgets.selection_list import Selection
 
-from perftui.cli import main as cli
-from perftui.config import DEFAULT_PHASES, RunConfig, Thresholds
+from perftui.config import DEFAULT_PHASES, GateLimits, RunConfig, setting_defaults
 from perftui.profiles import Profile, ProfileError, builtin_names, resolve_profile
 from perftui.tui import session
 from perftui.tui.session import SessionError, deliver
+from perftui.validate import (
+    GATE_LIMIT_TYPES,
+    NONNEG_FLOAT,
+    NONNEG_INT,
+    POS_FLOAT,
+    POS_INT,
+    URL_PATH,
+    UsageError,
+    accepts,
+    clean_tag,
+    parse_target,
+)
 
 SIM = "__sim__"
 DEFAULT_PROFILES = ("api", "mixed", "static")
@@ -50,53 +61,46 @@ LIVE_PATH_PERCENTILES_S = 1.0  # per-path p50/p95/p99 in the live table, refresh
 
 @dataclass(frozen=True, slots=True)
 class Field:
-    """One advanced setting: its RunConfig name, label, default and the CLI's converter."""
+    """One advanced setting: its RunConfig name, label and the CLI's converter."""
 
     name: str
     label: str
-    default: Any
     convert: Callable[[str], Any]
 
+    @property
+    def default(self) -> Any:
+        """The one default of `perftui.config`, as the command line has it too."""
+        return DEFAULTS[self.name]
 
+
+DEFAULTS = setting_defaults()
+GATE_LABELS = {
+    "max_error_rate": "gate: max error %",
+    "max_p95_ms": "gate: max p95 ms",
+    "max_p99_ms": "gate: max p99 ms",
+    "max_tail_p95_ratio": "gate: tail p95 ratio",
+    "max_internal_free_drop": "gate: heap drop B",
+    "max_psram_free_drop": "gate: PSRAM drop B",
+}
 ADVANCED: tuple[Field, ...] = (
-    Field("burst_clients", "burst clients", DEFAULT_PHASES["burst"][0], cli.POS_INT),
-    Field("burst_duration", "burst duration s", DEFAULT_PHASES["burst"][1], cli.NONNEG_FLOAT),
-    Field("long_clients", "long clients", DEFAULT_PHASES["long"][0], cli.POS_INT),
-    Field("long_duration", "long duration s", DEFAULT_PHASES["long"][1], cli.NONNEG_FLOAT),
-    Field("timeout", "request timeout s", 6.0, cli.POS_FLOAT),
-    Field("between_runs_sleep_ms", "between runs ms", 500, cli.NONNEG_INT),
-    Field("post_phase_settle_ms", "settle ms", 250, cli.NONNEG_INT),
-    Field("probe_path", "probe path", "/hello", cli.URL_PATH),
-    Field("probe_retries", "probe retries", 12, cli.POS_INT),
-    Field("phase_timeout_multiplier", "watchdog ×", 2.5, cli.POS_FLOAT),
-    Field("phase_timeout_min_s", "watchdog min s", 45.0, cli.NONNEG_FLOAT),
-    Field("hard_timeout_s", "hard timeout s (0 off)", 0.0, cli.NONNEG_FLOAT),
-    Field("max_error_rate", "gate: max error %", 2.0, cli.NONNEG_FLOAT),
-    Field("max_p95_ms", "gate: max p95 ms", 2000.0, cli.POS_FLOAT),
-    Field("max_p99_ms", "gate: max p99 ms", 3000.0, cli.POS_FLOAT),
-    Field("max_tail_p95_ratio", "gate: tail p95 ratio", 1.8, cli.POS_FLOAT),
-    Field("max_internal_free_drop", "gate: heap drop B", 131072, cli.NONNEG_INT),
-    Field("max_psram_free_drop", "gate: PSRAM drop B", 524288, cli.NONNEG_INT),
-)
-GATES = (
-    "max_error_rate",
-    "max_p95_ms",
-    "max_p99_ms",
-    "max_tail_p95_ratio",
-    "max_internal_free_drop",
-    "max_psram_free_drop",
+    Field("burst_clients", "burst clients", POS_INT),
+    Field("burst_duration", "burst duration s", NONNEG_FLOAT),
+    Field("long_clients", "long clients", POS_INT),
+    Field("long_duration", "long duration s", NONNEG_FLOAT),
+    Field("timeout", "request timeout s", POS_FLOAT),
+    Field("between_runs_sleep_ms", "between runs ms", NONNEG_INT),
+    Field("post_phase_settle_ms", "settle ms", NONNEG_INT),
+    Field("probe_path", "probe path", URL_PATH),
+    Field("probe_retries", "probe retries", POS_INT),
+    Field("phase_timeout_multiplier", "watchdog ×", POS_FLOAT),
+    Field("phase_timeout_min_s", "watchdog min s", NONNEG_FLOAT),
+    Field("hard_timeout_s", "hard timeout s (0 off)", NONNEG_FLOAT),
+    *(Field(name, GATE_LABELS[name], convert) for name, convert in GATE_LIMIT_TYPES.items()),
 )
 
 
 def _validator(convert: Callable[[str], Any]) -> Function:
-    def ok(text: str) -> bool:
-        try:
-            convert(text.strip())
-        except (argparse.ArgumentTypeError, ValueError):
-            return False
-        return True
-
-    return Function(ok, "invalid")
+    return Function(lambda text: accepts(convert, text), "invalid")
 
 
 def _fmt_default(value: Any) -> str:
@@ -153,7 +157,12 @@ class SetupScreen(Screen[None]):
                 yield Input(placeholder="path/to/profile.toml (Enter adds it)", id="profile-file")
             with Horizontal(classes="row"):
                 yield Label("Runs", classes="field-label")
-                yield Input("3", id="runs", validators=[_validator(cli.POS_INT)], classes="short")
+                yield Input(
+                    str(DEFAULTS["runs"]),
+                    id="runs",
+                    validators=[_validator(POS_INT)],
+                    classes="short",
+                )
                 yield Label("Tag", classes="inline-label")
                 yield Input(
                     placeholder="[A-Za-z0-9_-]",
@@ -269,8 +278,8 @@ class SetupScreen(Screen[None]):
         status = self.query_one("#probe", Static)
         if device != SIM:
             try:
-                scheme, name, port = cli.parse_target(host, None)
-            except cli.UsageError:
+                scheme, name, port = parse_target(host, None)
+            except UsageError:
                 status.update("probe: [dim]enter a device host:port[/]")
                 return
             base = f"{scheme}://{f'[{name}]' if ':' in name else name}:{port}"
@@ -335,21 +344,21 @@ class SetupScreen(Screen[None]):
                 self._invalid(f"f-{f.name}", f"{f.label}: {exc}")
                 return None
         try:
-            runs = cli.POS_INT(self.query_one("#runs", Input).value.strip())
+            runs = POS_INT(self.query_one("#runs", Input).value.strip())
         except argparse.ArgumentTypeError as exc:
             self._invalid("runs", f"runs: {exc}")
             return None
         try:
-            tag = cli.clean_tag(self.query_one("#tag", Input).value.strip())
-        except cli.UsageError as exc:
+            tag = clean_tag(self.query_one("#tag", Input).value.strip())
+        except UsageError as exc:
             self._invalid("tag", str(exc))
             return None
         use_sim = self.query_one("#device", Select).value == SIM
         scheme, host, port = "http", "127.0.0.1", 0
         if not use_sim:
             try:
-                scheme, host, port = cli.parse_target(self.query_one("#host", Input).value, None)
-            except (cli.UsageError, argparse.ArgumentTypeError) as exc:
+                scheme, host, port = parse_target(self.query_one("#host", Input).value, None)
+            except (UsageError, argparse.ArgumentTypeError) as exc:
                 self._invalid("host", f"device: {exc}")
                 return None
         chosen = self.query_one("#profiles", SelectionList).selected
@@ -383,7 +392,7 @@ class SetupScreen(Screen[None]):
             probe_retries=values["probe_retries"],
             tag=tag,
             note=self.query_one("#note", Input).value.strip(),
-            thresholds=Thresholds(**{g: values[g] for g in GATES}),
+            gate_limits=GateLimits(**{g: values[g] for g in GATE_LIMIT_TYPES}),
             snapshot_interval_s=LIVE_SNAPSHOT_S,
             telemetry_interval_s=LIVE_HEAP_POLL_S,
             path_percentiles_s=LIVE_PATH_PERCENTILES_S,
@@ -400,16 +409,8 @@ class SetupScreen(Screen[None]):
 
 
 def _host_ok(text: str) -> bool:
-    try:
-        cli.parse_target(text, None)
-    except (cli.UsageError, argparse.ArgumentTypeError):
-        return False
-    return True
+    return accepts(lambda t: parse_target(t, None), text)
 
 
 def _tag_ok(text: str) -> bool:
-    try:
-        cli.clean_tag(text.strip())
-    except cli.UsageError:
-        return False
-    return True
+    return accepts(clean_tag, text)

@@ -9,7 +9,7 @@ import pytest
 from rich.text import Text
 from textual.widgets import DataTable, RichLog, Sparkline
 
-from perftui.config import PhaseSettings, RunConfig, Thresholds
+from perftui.config import GateLimits, PhaseSettings, RunConfig
 from perftui.engine.events import Heartbeat, PathCounts, PhaseStarted, Stall, Telemetry
 from perftui.profiles import resolve_profile
 from perftui.tui.app import PerftuiApp
@@ -18,14 +18,14 @@ from perftui.tui.live import LiveScreen, LiveText
 PROFILE = resolve_profile("c_static_only")
 
 
-def config(**thresholds: float) -> RunConfig:
+def config(**limits: float) -> RunConfig:
     return RunConfig(
         host="127.0.0.1",
         profiles=[PROFILE],
         runs=1,
         burst=PhaseSettings(4, 20.0),
         long=PhaseSettings(4, 3600.0),
-        thresholds=Thresholds(**thresholds),
+        gate_limits=GateLimits(**limits),
     )
 
 
