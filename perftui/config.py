@@ -48,6 +48,9 @@ class GateLimits:
     max_tail_p95_ratio: float = 1.8
     max_internal_free_drop: int = 131072
     max_psram_free_drop: int = 524288
+    # Fastest allowed fall of free internal heap during a phase, in bytes/hour, fitted over the
+    # heap polled during the phase (needs --heap-poll-s); None = off, as the legacy runner.
+    max_heap_slope: float | None = None
 
 
 @dataclass(slots=True)

@@ -52,6 +52,8 @@ GATE_LIMIT_TYPES: dict[str, Callable[[str], Any]] = {
     "max_internal_free_drop": NONNEG_INT,
     "max_psram_free_drop": NONNEG_INT,
 }
+# Gates that are off (None) unless asked for; the command line has them, the TUI's Setup not yet.
+OPT_IN_GATE_TYPES: dict[str, Callable[[str], Any]] = {"max_heap_slope": POS_FLOAT}
 
 
 def PORT(text: str) -> int:

@@ -117,10 +117,12 @@ def _write_or_print(text: str, output: Path | None) -> None:
         atomic_write_bytes(output, text.encode())
 
 
-def _render(comparison: Any, fmt: str) -> str:
+def _render(comparison: Any, fmt: str, a: dict[str, Any], b: dict[str, Any]) -> str:
     from perftui.analysis.reports import comparison_html, comparison_json, comparison_markdown
 
-    renderers = {"md": comparison_markdown, "json": comparison_json, "html": comparison_html}
+    if fmt == "html":
+        return comparison_html(comparison, (a, b))  # with the records' timelines
+    renderers = {"md": comparison_markdown, "json": comparison_json}
     return renderers[fmt](comparison)
 
 
@@ -152,7 +154,7 @@ def compare_after_run(
         return _fail(f"--compare-to {ref}: {exc}")
     comparison = compare_runs(reference, record, thresholds)
     fmt = _format_for(report_path, None)
-    _write_or_print(_render(comparison, fmt), report_path)
+    _write_or_print(_render(comparison, fmt, reference, record), report_path)
     if report_path is not None:
         print(f"comparison with {reference['run_id']}: {summary_line(comparison)} → {report_path}")
     return EXIT_GATE_FAILED if fail_on_regression and comparison.regressions else EXIT_OK
@@ -321,7 +323,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     a, b = store.resolve(args.a), store.resolve(args.b)
     comparison = compare_runs(a, b, thresholds)
     fmt = _format_for(args.report, args.format)
-    _write_or_print(_render(comparison, fmt), args.report)
+    _write_or_print(_render(comparison, fmt, a, b), args.report)
     if args.report is not None:
         print(f"{summary_line(comparison)} → {args.report}")
     return EXIT_GATE_FAILED if args.fail_on_regression and comparison.regressions else EXIT_OK

@@ -34,6 +34,7 @@ from perftui.validate import (
     GATE_LIMIT_TYPES,
     NONNEG_FLOAT,
     NONNEG_INT,
+    OPT_IN_GATE_TYPES,
     PORT,
     POS_FLOAT,
     POS_INT,
@@ -130,6 +131,13 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
             default=d[name],
             help=GATE_HELP.get(name, "gate"),
         )
+    p.add_argument(
+        "--max-heap-slope",
+        type=OPT_IN_GATE_TYPES["max_heap_slope"],
+        default=d["max_heap_slope"],
+        metavar="BYTES_PER_HOUR",
+        help="gate, B/h: fail a phase whose free heap falls faster (needs --heap-poll-s; off)",
+    )
     p.add_argument(
         "--sim",
         action="store_true",
@@ -236,7 +244,9 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         tag=clean_tag(args.tag),
         note=args.note,
         telemetry_interval_s=args.heap_poll_s,
-        gate_limits=GateLimits(**{name: getattr(args, name) for name in GATE_LIMIT_TYPES}),
+        gate_limits=GateLimits(
+            **{name: getattr(args, name) for name in (*GATE_LIMIT_TYPES, *OPT_IN_GATE_TYPES)}
+        ),
     )
     if not any(
         config.phase_settings(p, phase).duration > 0

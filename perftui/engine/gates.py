@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from perftui.config import GateLimits
 
 
@@ -39,4 +41,27 @@ def evaluate(report: dict[str, Any], t: GateLimits) -> list[str]:
         reasons.append(f"internal_free drop {internal} > {t.max_internal_free_drop}")
     if psram is not None and psram > t.max_psram_free_drop:
         reasons.append(f"psram_free drop {psram} > {t.max_psram_free_drop}")
+    slope = report.get("heap_slope_b_per_h")
+    if t.max_heap_slope is not None and slope is not None and slope < -t.max_heap_slope:
+        reasons.append(f"heap slope {slope:.0f} B/h < {-t.max_heap_slope:.0f} B/h")
     return reasons
+
+
+HEAP_SLOPE_MIN_SAMPLES = 3
+
+
+def heap_slope_per_hour(samples: list[tuple[float, int]]) -> float | None:
+    """Least-squares slope of free heap over time, in bytes/hour, from (seconds, bytes) samples.
+
+    A fit over every poll, not before → after: a slow leak under noisy allocations shows as a
+    steady slope long before the drop gate trips. None with fewer than three samples or no
+    time spread (a slope of two points is just their difference).
+    """
+    if len(samples) < HEAP_SLOPE_MIN_SAMPLES:
+        return None
+    t = np.array([s[0] for s in samples], dtype=float)
+    if np.ptp(t) <= 0:
+        return None
+    heap = np.array([s[1] for s in samples], dtype=float)
+    slope_per_s = np.polyfit(t, heap, 1)[0]
+    return round(float(slope_per_s) * 3600.0, 1)
