@@ -63,6 +63,25 @@ def _metrics(samples: np.ndarray, elapsed: float, err: int) -> dict[str, Any]:
     }
 
 
+def make_timeline(samples: np.ndarray, duration: float, heap_drop: int | None) -> dict[str, Any]:
+    """The record's per-window timeline, 1 s windows, from the phase's own samples in order (no
+    random draws: a record with a timeline has the same figures as one without)."""
+    windows = max(1, int(duration))
+    columns: dict[str, list[Any]] = {
+        k: [] for k in ("t_s", "requests", "errors", "rps", "p50_ms", "p95_ms", "p99_ms")
+    }
+    for i, part in enumerate(np.array_split(samples, windows)):
+        columns["t_s"].append(float(i + 1))
+        columns["requests"].append(int(part.size))
+        columns["errors"].append(0)
+        columns["rps"].append(float(part.size))
+        for q in (50, 95, 99):
+            columns[f"p{q}_ms"].append(_pct(part, q) if part.size else None)
+    if heap_drop is not None:
+        columns["heap_free"] = [180_000 - heap_drop * (i + 1) // windows for i in range(windows)]
+    return {"window_s": 1, **columns}
+
+
 def make_report(
     rng: np.random.Generator,
     profile: str,
@@ -71,11 +90,13 @@ def make_report(
     error_rate: float = 0.0,
     heap_drop: int | None = 2048,
     max_samples: int = 20_000,
+    timeline: bool = False,
     windows: int = 0,
     window_sd: float = 0.1,
 ) -> dict[str, Any]:
-    """One phase report with every key of the contract; with `windows`, a timeline whose
-    per-window figures wobble independently (log sd `window_sd`) around the run's own."""
+    """One phase report with every key of the contract (the timeline only when asked); with
+    `windows` instead, a timeline whose per-window figures wobble independently (log sd
+    `window_sd`) around the run's own: a known truth for the block bootstrap."""
     clients, duration = PHASES[phase]
     n = int(min(max_samples, clients / (p95_ms / 2000.0) * duration))
     samples = latency_samples(rng, p95_ms, n)
@@ -131,6 +152,8 @@ def make_report(
                 for i, q in enumerate(("p50", "p95", "p99"), start=1)
             },
         }
+    elif timeline:
+        report["timeline"] = make_timeline(samples, duration, heap_drop)
     return report
 
 
@@ -149,6 +172,7 @@ def make_record(
     heap_drop: int | None = 2048,
     max_samples: int = 20_000,
     run_id: str | None = None,
+    timeline: bool = False,
     windows: int = 0,
     settings: dict[str, Any] | None = None,
     device: str | None = None,
@@ -166,7 +190,7 @@ def make_record(
             results = []
             for phase in phases:
                 report = make_report(
-                    rng, profile, phase, p95, error_rate, heap_drop, max_samples, windows
+                    rng, profile, phase, p95, error_rate, heap_drop, max_samples, timeline, windows
                 )
                 ok = report["error_rate"] <= 2.0
                 reasons = [] if ok else [f"error_rate {report['error_rate']:.2f}% > 2.00%"]
