@@ -136,7 +136,8 @@ class Row:
     high: float | None = None
     evidence: str = ""  # "3 runs each", "1 run: 20 windows", "history: 12 runs"
     primary: bool = False
-    p_adjusted: float | None = None  # after Benjamini–Hochberg (secondary rows)
+    # After Benjamini–Hochberg, for secondary rows, when some secondary row was called a change.
+    p_adjusted: float | None = None
     runs_needed: int | None = None
 
     @property
@@ -392,6 +393,21 @@ def _runs_needed(
     return needed, f"about {needed} runs per side would tell"
 
 
+def _quantile(p: float, df: float) -> float:
+    """The t distribution's p-quantile (normal for df = ∞). scipy.special's functions, not
+    scipy.stats': importing scipy.stats costs a cold `compare` about half a second more."""
+    from scipy import special
+
+    return float(special.ndtri(p) if math.isinf(df) else special.stdtrit(df, p))
+
+
+def _upper_tail(x: float, df: float) -> float:
+    """P(T > x) for the t distribution (normal for df = ∞)."""
+    from scipy import special
+
+    return float(special.ndtr(-x) if math.isinf(df) else special.stdtr(df, -x))
+
+
 def _row(
     key: str,
     path: str | None,
@@ -402,8 +418,6 @@ def _row(
     windows: tuple[np.ndarray | None, np.ndarray | None],
     history: list[np.ndarray],
 ) -> Row:
-    from scipy import stats  # imported on use: it costs half a second that `list` should not pay
-
     va, vb = values
     unit = "pp" if metric.points else "%"
     row = Row(key, path, metric.name, None, None, None, unit, threshold, NOT_AVAILABLE, "")
@@ -433,13 +447,10 @@ def _row(
         row.evidence = "not enough data"
         return row
     se = spread.se
-    # Unfrozen distributions: freezing one per row costs more than the whole comparison.
-    args = () if math.isinf(spread.df) else (spread.df,)
-    dist = stats.norm if math.isinf(spread.df) else stats.t
-    half = float(dist.ppf(1 - alpha / 2, *args)) * se
+    half = _quantile(1 - alpha / 2, spread.df) * se
     row.low, row.high = to_change(diff - half), to_change(diff + half)
     row.test, row.evidence = spread.test, spread.evidence
-    row.p_value = float(2 * dist.sf(abs(diff) / se, *args)) if se > 0 else float(diff == 0)
+    row.p_value = 2 * _upper_tail(abs(diff) / se, spread.df) if se > 0 else float(diff == 0)
     row.verdict = judge(row.change, row.low, row.high, threshold, metric.higher_is_better)
     if row.verdict == STABLE and (row.low > 0 or row.high < 0):
         row.note = "a real change, within the threshold"
@@ -459,12 +470,13 @@ def _row(
 
 def control_fdr(rows: list[Row], alpha: float) -> None:
     """Benjamini–Hochberg over the secondary and per-path rows: a change there is called only if
-    it survives the control; the count is in the note."""
-    from scipy import stats
-
+    it survives the control; the count is in the note. The control can only take calls back, so
+    with no secondary call there is nothing to adjust (and scipy.stats is not loaded)."""
     tested = [r for r in rows if not r.primary and r.p_value is not None]
-    if not tested:
+    if not any(r.verdict in (REGRESSION, IMPROVEMENT) for r in tested):
         return
+    from scipy import stats  # imported on use: the heaviest import of a `compare`
+
     adjusted = stats.false_discovery_control([r.p_value for r in tested], method="bh")
     for row, p in zip(tested, adjusted, strict=True):
         row.p_adjusted = float(p)
