@@ -131,6 +131,7 @@ class Bench:
 
     device: Device
     burst_s: float
+    between_runs_ms: int = 0
 
     def run(self, history: Path, runs: int, tag: str) -> None:
         """`perftui run` of the profile's burst phase only, stored under `tag`."""
@@ -148,7 +149,7 @@ class Bench:
             "--long-duration",
             "0",
             "--between-runs-sleep-ms",
-            "0",
+            str(self.between_runs_ms),
             "--history-dir",
             str(history),
             "--tag",
@@ -289,13 +290,20 @@ def main() -> int:
     ap.add_argument("--tries", type=int, default=20, help="A/B ×1.3 tries")
     ap.add_argument("--small-tries", type=int, default=10, help="A/B ×1.1 tries")
     ap.add_argument("--burst-duration", type=float, default=2.5)
+    ap.add_argument(
+        "--between-runs-ms",
+        type=int,
+        default=0,
+        help="pause between the runs of one record (spaced beyond the drift's time constant, "
+        "the runs of a record see its drift; back to back they share it)",
+    )
     args = ap.parse_args()
     if args.quick:
         args.pairs = args.tries = args.small_tries = 3
         args.burst_duration = 2.0
 
     device = Device(free_port(), args.drift, args.spikes)
-    bench = Bench(device, args.burst_duration)
+    bench = Bench(device, args.burst_duration, args.between_runs_ms)
     history = Path(tempfile.mkdtemp(prefix="perftui-verdicts-"))
     started = datetime.now(UTC)
     load_start = load()
