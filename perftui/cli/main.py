@@ -101,6 +101,30 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
             default=None,
             help=f"seconds of phase {phase}; 0 skips it (default {duration:g})",
         )
+        p.add_argument(
+            f"--{phase}-rate",
+            type=POS_FLOAT,
+            default=None,
+            help=f"open loop: req/s in phase {phase}, its clients the most connections",
+        )
+    p.add_argument(
+        "--rate",
+        type=POS_FLOAT,
+        default=None,
+        help="open loop at R req/s in both phases (latency from each intended send time)",
+    )
+    p.add_argument(
+        "--arrivals",
+        choices=("constant", "poisson"),
+        default="constant",
+        help="open-loop arrivals: evenly spaced or Poisson (default constant)",
+    )
+    p.add_argument(
+        "--max-stall-ms",
+        type=NONNEG_FLOAT,
+        default=0.0,
+        help="gate: fail a phase with a longer stall (no answer while requests wait); 0 = off",
+    )
     p.add_argument("--metrics-retries", type=NONNEG_INT, default=20)
     p.add_argument("--metrics-retry-delay-ms", type=NONNEG_INT, default=100)
     p.add_argument("--post-phase-settle-ms", type=NONNEG_INT, default=250)
@@ -262,6 +286,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
             for k, v in (
                 ("clients", getattr(args, f"{phase}_clients")),
                 ("duration", getattr(args, f"{phase}_duration")),
+                ("rate", getattr(args, f"{phase}_rate") or args.rate),
             )
             if v is not None
         }
@@ -291,6 +316,8 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         tag=clean_tag(args.tag),
         note=args.note,
         telemetry_interval_s=args.heap_poll_s,
+        arrivals=args.arrivals,
+        max_stall_ms=args.max_stall_ms,
         thresholds=Thresholds(
             max_error_rate=args.max_error_rate,
             max_p95_ms=args.max_p95_ms,

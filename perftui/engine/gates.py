@@ -7,8 +7,8 @@ from typing import Any
 from perftui.config import Thresholds
 
 
-def evaluate(report: dict[str, Any], t: Thresholds) -> list[str]:
-    """Reasons the phase fails; an empty list means it passed."""
+def evaluate(report: dict[str, Any], t: Thresholds, max_stall_ms: float = 0.0) -> list[str]:
+    """Reasons the phase fails; an empty list means it passed. `max_stall_ms` 0 = no stall gate."""
     reasons: list[str] = []
     if report.get("timed_out"):
         reasons.append(f"watchdog: phase exceeded its {report.get('watchdog_budget_s')} s budget")
@@ -36,4 +36,7 @@ def evaluate(report: dict[str, Any], t: Thresholds) -> list[str]:
         reasons.append(f"internal heap dropped {internal} B > {t.max_internal_free_drop} B")
     if psram is not None and psram > t.max_psram_free_drop:
         reasons.append(f"PSRAM dropped {psram} B > {t.max_psram_free_drop} B")
+    longest = (report.get("stalls") or {}).get("longest_ms")
+    if max_stall_ms > 0 and longest is not None and longest > max_stall_ms:
+        reasons.append(f"stall {longest:.0f}ms > {max_stall_ms:g}ms")
     return reasons

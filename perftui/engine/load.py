@@ -4,6 +4,10 @@ Each client owns one `http1.Connection` (asyncio transport + httptools parser), 
 waits on another's pool slot (the queueing that makes a shared httpx pool report invented
 latency) and nothing is retried behind our back. Timing is `perf_counter()` from just before the
 request is written to the last byte of its response.
+
+In an open-loop phase (`rate` given) the clients are the connections of a paced load instead:
+each request has an intended send time (`pacing`), and its latency runs from that time, so a
+wait for a free connection is latency too, as wrk2 measures it.
 """
 
 from __future__ import annotations
@@ -20,11 +24,15 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from perftui.engine.http1 import Connection, ResponseError, build_request, host_header
-from perftui.engine.metrics import PhaseRecorder
+from perftui.engine.metrics import ClientInterval, OpenLoopStats, PhaseRecorder
+from perftui.engine.pacing import ArrivalSchedule, Pacer
 from perftui.profiles import Profile
 
 STOP_GRACE_S = 1.0  # after a stop request, in-flight requests get this long before cancellation
 ERROR_PAUSE_S = 0.01  # a client that could not connect waits this long instead of spinning
+# The engine's own loop lag is sampled this often: the 4/s heartbeat ticker alone gives too few
+# samples for a p99 in a short phase, and 50 wake-ups a second cost nothing.
+LAG_PROBE_S = 0.02
 
 RESET_ERRNOS = frozenset({errno.ECONNRESET, errno.EPIPE, errno.ECONNABORTED})
 
@@ -65,8 +73,13 @@ async def _client(
     deadline: float,
     timeout: float,
     stop: asyncio.Event,
+    pacer: Pacer | None = None,
 ) -> None:
-    """One client: one connection, round-robin over the profile's weighted request cycle."""
+    """One client: one connection, round-robin over the profile's weighted request cycle.
+
+    Closed loop (no `pacer`): the next request leaves when the previous answer is in. Open loop:
+    when the pacer says, and the latency counts from the intended time.
+    """
     url = urlsplit(base_url)
     host, port = url.hostname or "127.0.0.1", url.port or (443 if url.scheme == "https" else 80)
     header = host_header(host, port)
@@ -81,24 +94,41 @@ async def _client(
     n = len(plan)
     i = 0
     clock = time.perf_counter
+    stalls = recorder.stalls
+    interval = (
+        ClientInterval(recorder.corrected, clock()) if recorder.corrected is not None else None
+    )
     conn = Connection(host, port, tls=url.scheme == "https")
     try:
-        while not stop.is_set() and clock() < deadline:
+        while not stop.is_set():
+            if pacer is None:
+                if (t0 := clock()) >= deadline:
+                    break
+                stalls.sent(t0)
+            else:
+                if (intended := await pacer.next()) is None:
+                    break
+                t0 = intended
+                stalls.sent(clock())
             stats, raw, head = plan[i]
             i = (i + 1) % n
-            t0 = clock()
             try:
                 async with asyncio.timeout(timeout):
                     status, t1 = await conn.send(raw, head)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
+                stalls.ended(clock())
                 kind = classify(exc)
                 stats.record_failure(kind)
                 if kind in ("refused", "reset", "other"):
                     await asyncio.sleep(ERROR_PAUSE_S)
                 continue
-            stats.record(status, int((t1 - t0) * 1_000_000))
+            stalls.ended(t1)
+            latency_us = int((t1 - t0) * 1_000_000)
+            stats.record(status, latency_us)
+            if interval is not None:
+                interval.record(latency_us, t1)
     finally:
         conn.close()
 
@@ -113,14 +143,26 @@ async def run_phase(
     stop: asyncio.Event,
     on_snapshot: Callable[[PhaseRecorder, dict[str, Any], float], None],
     snapshot_interval_s: float = 0.25,
+    rate: float | None = None,
+    arrivals: str = "constant",
 ) -> PhaseOutcome:
-    """Drive one phase; never returns later than `budget_s` (the watchdog) plus a grace second."""
-    recorder = PhaseRecorder(profile.paths, tail_start_s=0.75 * duration, duration=duration)
+    """Drive one phase; never returns later than `budget_s` (the watchdog) plus a grace second.
+
+    `rate` (req/s) makes it open loop, `clients` then being the most connections open at once.
+    """
     clock = time.perf_counter
     start = clock()
     deadline = start + duration
+    open_loop = pacer = None
+    if rate:
+        open_loop = OpenLoopStats(rate, arrivals)
+        schedule = ArrivalSchedule(rate, arrivals, start)
+        pacer = Pacer(schedule, deadline, open_loop, clock, asyncio.sleep)
+    recorder = PhaseRecorder(
+        profile.paths, 0.75 * duration, duration, start=start, open_loop=open_loop
+    )
     tasks = [
-        asyncio.create_task(_client(base_url, profile, recorder, deadline, timeout, stop))
+        asyncio.create_task(_client(base_url, profile, recorder, deadline, timeout, stop, pacer))
         for _ in range(clients)
     ]
     done_event = asyncio.Event()
@@ -148,7 +190,14 @@ async def run_phase(
             if target == next_tick:
                 next_tick += snapshot_interval_s
 
+    async def lag_probe() -> None:
+        while True:
+            due = clock() + LAG_PROBE_S
+            await asyncio.sleep(LAG_PROBE_S)
+            recorder.check.note_lag(max(0.0, clock() - due))
+
     tick_task = asyncio.create_task(ticker())
+    probe_task = asyncio.create_task(lag_probe())
     timed_out = stopped = False
     try:
         watchdog = asyncio.create_task(asyncio.wait_for(done_event.wait(), budget_s))
@@ -167,7 +216,9 @@ async def run_phase(
         await asyncio.gather(watchdog, stop_wait, gathered, return_exceptions=True)
     finally:
         tick_task.cancel()
-        await asyncio.gather(tick_task, return_exceptions=True)
+        probe_task.cancel()
+        await asyncio.gather(tick_task, probe_task, return_exceptions=True)
     elapsed = clock() - start
+    recorder.stalls.finish(clock())
     recorder.snapshot(elapsed)
     return PhaseOutcome(recorder, elapsed, timed_out, stopped, snapshot_errors)

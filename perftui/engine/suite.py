@@ -34,6 +34,7 @@ from perftui.engine.events import (
     PhaseStarted,
     RunFinished,
     RunStarted,
+    Stall,
     Telemetry,
 )
 from perftui.engine.gates import evaluate
@@ -184,6 +185,7 @@ class Suite:
                 budget,
                 ordinal,
                 len(self.plan),
+                settings.rate,
             )
         )
         live: list[PhaseRecorder] = []  # the phase's recorder, once its first snapshot names it
@@ -196,9 +198,15 @@ class Suite:
         path_pcts: dict[str, tuple[float | None, ...]] = {}
         next_pcts = [0.0]
 
+        def emit_stalls(rec: PhaseRecorder) -> None:
+            for stall in rec.stalls.drain():
+                ms = round(stall.duration_s * 1000, 1)
+                self.emit(Stall(profile.name, run_index, phase, stall.at_s, ms))
+
         def on_snapshot(rec: PhaseRecorder, snap: dict[str, Any], elapsed: float) -> None:
             if not live:
                 live.append(rec)
+            emit_stalls(rec)
             if cfg.path_percentiles_s > 0 and elapsed >= next_pcts[0]:
                 next_pcts[0] = elapsed + cfg.path_percentiles_s
                 path_pcts.update({p: quick_percentiles_ms(s.total) for p, s in rec.paths.items()})
@@ -226,6 +234,9 @@ class Suite:
                         p: PathCounts(s.requests, s.ok, s.err, *path_pcts.get(p, ()))
                         for p, s in rec.paths.items()
                     },
+                    target_rps=settings.rate,
+                    stalls=rec.stalls.count,
+                    client_bound=rec.check.client_bound(rec.stalls.start + elapsed),
                 )
             )
 
@@ -239,12 +250,15 @@ class Suite:
             self.stop,
             on_snapshot,
             cfg.snapshot_interval_s,
+            settings.rate,
+            cfg.arrivals,
         )
         if poller is not None:
             poller.cancel()
             await asyncio.gather(poller, return_exceptions=True)
         if outcome.timed_out:
             self.log("error", f"watchdog: {profile.name} {phase} exceeded its {budget:g} s budget")
+        emit_stalls(outcome.recorder)  # stalls found after the last heartbeat
         for problem in outcome.snapshot_errors:
             self.log("error", f"heartbeats of {profile.name} {phase} failed: {problem}")
         if cfg.post_phase_settle_ms and not self.stop.is_set():
@@ -278,7 +292,14 @@ class Suite:
         )
         if outcome.timed_out:
             report["error_rate"] = 100.0
-        reasons = evaluate(report, cfg.thresholds)
+        if report["client_bound"]:
+            self.log(
+                "warning",
+                f"{profile.name} {phase} client-bound: these numbers describe perftui, not the "
+                f"device (loop lag p90 {report['loop_lag_ms']['p90']} ms, engine CPU "
+                f"{report['engine_cpu_pct']:g} %)",
+            )
+        reasons = evaluate(report, cfg.thresholds, cfg.max_stall_ms)
         result = {
             "profile": profile.name,
             "phase": phase,
