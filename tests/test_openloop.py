@@ -16,6 +16,7 @@ from perftui.engine.gates import evaluate
 from perftui.engine.load import run_phase
 from perftui.engine.metrics import ClientInterval, OpenLoopStats, StallDetector, new_histogram
 from perftui.engine.pacing import ArrivalSchedule, Pacer
+from perftui.engine.record import CO_WHY
 from perftui.engine.runner import EngineProcess
 from tests.engine_helpers import FastServer, StallServer, first_report, latest, run_cli
 
@@ -220,3 +221,14 @@ def test_a_gentle_phase_is_not_client_bound(tmp_path: Path) -> None:
     assert code == 0
     rep = first_report(latest(tmp_path))
     assert rep["client_bound"] is False and rep["loop_busy_pct"] < 50
+
+
+def test_printer_and_markdown_show_the_stall_and_the_corrected_tail(tmp_path: Path, capsys):
+    with StallServer(delay_ms=5, stall_at_s=1.0, stall_s=0.8) as server:
+        code = run_cli(server.port, tmp_path, "--paths", "/delay", "--burst-duration", "2.5")
+    assert code == 0  # the stall gate is off by default
+    err = capsys.readouterr().err
+    assert "stall in adhoc/burst at 1." in err
+    assert "ms p50 " in err and CO_WHY in err
+    md = next(tmp_path.glob("perf_*.md")).read_text()
+    assert "1 stall(s), longest" in md and CO_WHY in md

@@ -6,6 +6,7 @@ import sys
 from typing import TextIO
 
 from perftui.config import EXIT_COULD_NOT_RUN
+from perftui.engine import record
 from perftui.engine.events import (
     Event,
     Heartbeat,
@@ -14,6 +15,7 @@ from perftui.engine.events import (
     PhaseStarted,
     RunFinished,
     RunStarted,
+    Stall,
     Telemetry,
 )
 
@@ -49,9 +51,14 @@ class Printer:
             case PhaseStarted():
                 self._next_beat = self.period
                 self._last = (0.0, 0)
+                load = (
+                    f"{event.rate:g} req/s over at most {event.clients} connections"
+                    if event.rate
+                    else f"{event.clients} clients"
+                )
                 self._say(
                     f"[{event.ordinal}/{event.total_phases}] {event.profile} run "
-                    f"{event.run_index}/{self._runs} {event.phase}: {event.clients} clients, "
+                    f"{event.run_index}/{self._runs} {event.phase}: {load}, "
                     f"{event.duration:g} s (watchdog {event.budget_s:g} s)"
                 )
             case Heartbeat() if event.elapsed + 0.02 >= self._next_beat:  # timers may wake early
@@ -75,6 +82,18 @@ class Printer:
                     f"rps_ok={rep['rps_ok']:.1f} p50={_ms(rep['p50_ms'])} "
                     f"p95={_ms(rep['p95_ms'])} p99={_ms(rep['p99_ms'])} ms "
                     f"err={rep['error_rate']:.2f}% → {verdict}"
+                )
+                if rep.get("mode") == "open":
+                    self._say(
+                        f"    open loop: {rep['achieved_rps']:g} of {rep['target_rps']:g} req/s, "
+                        f"{rep['late']} late, max lag {rep['max_lag_ms']:g} ms"
+                    )
+                if record.co_differs(rep):
+                    self._say(f"    ms {record.co_text(rep)}: {record.CO_WHY}")
+            case Stall():
+                self._say(
+                    f"  stall in {event.profile}/{event.phase} at {event.at_s:.1f} s: no answer "
+                    f"for {event.duration_ms:.0f} ms with requests outstanding"
                 )
             case Log():
                 self._say(

@@ -117,6 +117,32 @@ def build(
     }
 
 
+CLIENT_BOUND_NOTE = "client-bound: these numbers describe perftui, not the device"
+CO_KEYS = ("p50_ms", "p95_ms", "p99_ms", "p999_ms")
+CO_WHY = (
+    "corrected for coordinated omission: closed-loop clients stop sending while the device is "
+    "slow, so the requests they would have sent are counted at their expected interval (as wrk)"
+)
+
+
+def co_differs(report: dict[str, Any], by: float = 0.10) -> bool:
+    """Whether a closed-loop phase's corrected percentiles differ from the legacy ones by more
+    than `by`: only then are they worth a reader's attention."""
+    co = report.get("co_corrected") or {}
+    for key in CO_KEYS:
+        legacy, corrected = report.get(key), co.get(key)
+        if legacy and corrected is not None and abs(corrected - legacy) > by * legacy:
+            return True
+    return False
+
+
+def co_text(report: dict[str, Any]) -> str:
+    co = report["co_corrected"]
+    return " ".join(
+        f"{k.removesuffix('_ms')} {report.get(k):g}→{co[k]:g}" for k in CO_KEYS if co.get(k)
+    )
+
+
 METRIC_COLUMNS = ("rps_ok", "p50_ms", "p95_ms", "p99_ms", "p95_tail_ms", "error_rate")
 
 
@@ -149,4 +175,32 @@ def markdown(payload: dict[str, Any]) -> str:
     ]
     if failures:
         lines += ["", "## Failed gates", "", *failures]
+    lines += _phase_notes(payload)
     return "\n".join(lines) + "\n"
+
+
+def _phase_notes(payload: dict[str, Any]) -> list[str]:
+    """Per phase: open-loop rate, stalls, the corrected tail where it matters, client-bound."""
+    notes: list[str] = []
+    for run in payload["raw_runs"]:
+        for r in run["results"]:
+            rep, where = r["report"], f"{r['profile']}:{r['phase']} run {run['run_index']}"
+            if rep.get("mode") == "open":
+                notes.append(
+                    f"- {where}: open loop, {rep['achieved_rps']:g} of {rep['target_rps']:g} "
+                    f"req/s ({rep.get('arrivals', 'constant')}), {rep['late']} late, "
+                    f"max lag {rep['max_lag_ms']:g} ms"
+                )
+            stalls = rep.get("stalls") or {}
+            if stalls.get("count"):
+                notes.append(
+                    f"- {where}: {stalls['count']} stall(s), longest {stalls['longest_ms']:g} ms, "
+                    f"at {', '.join(f'{t:g}' for t in stalls['at'][:10])} s"
+                )
+            if co_differs(rep):
+                notes.append(f"- {where}: ms {co_text(rep)} ({CO_WHY})")
+            if rep.get("client_bound"):
+                notes.append(
+                    f"- {where}: client-bound: these numbers describe perftui, not the device"
+                )
+    return ["", "## Phase notes", "", *notes] if notes else []

@@ -295,9 +295,9 @@ class Suite:
         if report["client_bound"]:
             self.log(
                 "warning",
-                f"{profile.name} {phase} client-bound: these numbers describe perftui, not the "
-                f"device (loop lag p90 {report['loop_lag_ms']['p90']} ms, engine CPU "
-                f"{report['engine_cpu_pct']:g} %)",
+                f"{profile.name} {phase} {record.CLIENT_BOUND_NOTE} (loop lag p90 "
+                f"{report['loop_lag_ms']['p90']} ms, load thread busy "
+                f"{report['loop_busy_pct']:g} %, engine CPU {report['engine_cpu_pct']:g} %)",
             )
         reasons = evaluate(report, cfg.thresholds, cfg.max_stall_ms)
         result = {
