@@ -219,6 +219,7 @@ async def run_phase(
         probe_task.cancel()
         await asyncio.gather(tick_task, probe_task, return_exceptions=True)
     elapsed = clock() - start
+    recorder.check.stop(clock())
     recorder.stalls.finish(clock())
     recorder.snapshot(elapsed)
     return PhaseOutcome(recorder, elapsed, timed_out, stopped, snapshot_errors)

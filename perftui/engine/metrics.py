@@ -367,23 +367,31 @@ class SelfCheck:
         self.cpu_start = cpu_clock()
         self.busy_start = busy_clock()
         self.lag = new_histogram()
+        self._end: tuple[float, float, float | None] | None = None
+
+    def stop(self, now: float) -> None:
+        """The load is over: what follows (telemetry reads, the record) is not the load's."""
+        self._end = (now, self.cpu_clock(), self.busy_clock())
 
     def note_lag(self, lateness_s: float) -> None:
         self.lag.record_value(min(max(int(lateness_s * 1e6), LOWEST_US), HIGHEST_US))
 
-    def _pct(self, used: float, now: float) -> float:
-        wall = now - self.start
+    def _read(self, now: float) -> tuple[float, float, float | None]:
+        return self._end or (now, self.cpu_clock(), self.busy_clock())
+
+    def _pct(self, used: float, wall: float) -> float:
         return 100.0 * used / wall if wall > 0 else 0.0
 
     def cpu_pct(self, now: float) -> float:
-        return self._pct(self.cpu_clock() - self.cpu_start, now)
+        end, cpu, _ = self._read(now)
+        return self._pct(cpu - self.cpu_start, end - self.start)
 
     def busy_pct(self, now: float) -> float:
         """Running or runnable share of the loop's thread; its CPU share where that is unknown."""
-        busy = self.busy_clock()
+        end, _, busy = self._read(now)
         if busy is None or self.busy_start is None:
             return self.cpu_pct(now)
-        return self._pct(busy - self.busy_start, now)
+        return self._pct(busy - self.busy_start, end - self.start)
 
     def lag_ms(self) -> dict[str, float | None]:
         if not self.lag.get_total_count():
