@@ -14,7 +14,13 @@ from perftui.config import PhaseSettings, RunConfig, Thresholds
 from perftui.engine.events import Heartbeat, Stall
 from perftui.engine.gates import evaluate
 from perftui.engine.load import run_phase
-from perftui.engine.metrics import ClientInterval, OpenLoopStats, StallDetector, new_histogram
+from perftui.engine.metrics import (
+    OpenLoopStats,
+    PhaseRecorder,
+    StallDetector,
+    corrected_histogram,
+    new_histogram,
+)
 from perftui.engine.pacing import ArrivalSchedule, Pacer
 from perftui.engine.record import CO_WHY
 from perftui.engine.runner import EngineProcess
@@ -131,22 +137,25 @@ def test_stall_detector_counts_quiet_spans_with_requests_outstanding() -> None:
     assert [s.at_s for s in d.drain()] == [0.01, 21.0] and d.drain() == []
 
 
-def test_co_correction_is_hdrh_record_corrected_value_with_the_clients_interval() -> None:
-    """A client answered every 10 ms, then once after 1 s: its mean interval so far is the
-    expected interval, and the corrected histogram equals hdrh's own correction with it."""
-    ours, ref = new_histogram(), new_histogram()
-    client = ClientInterval(ours, start=0.0)
-    now = 0.0
-    for latency_us in [10_000] * 99 + [1_000_000]:
-        now += latency_us / 1e6
-        client.record(latency_us, now)
-    for _ in range(99):
-        ref.record_corrected_value(10_000, 10_000)  # on time: nothing added
-    ref.record_corrected_value(1_000_000, 19_900)  # 1.99 s over 100 requests
+def test_co_correction_is_hdrh_record_corrected_value_with_the_phases_interval() -> None:
+    """One client answered 99 times in 10 ms, then once after 1 s, over 1.99 s: its expected
+    interval is 19.9 ms (as wrk 4 computes it), and the corrected percentiles are those of
+    hdrh's own `record_corrected_value` with that interval."""
+    values_us = [10_000] * 99 + [1_000_000]
+    rec = PhaseRecorder(["/x"], tail_start_s=1.5, duration=1.99)
+    for v in values_us:
+        rec.paths["/x"].record(200, v)
+    rec.snapshot(1.99)
+    ref = new_histogram()
+    for v in values_us:
+        ref.record_corrected_value(v, 19_900)
     # 1 s, 980.1 ms, …: one value per expected interval the client could not send in
-    assert ours.get_total_count() == ref.get_total_count() == 99 + 51
-    assert ours.get_value_at_percentile(99) == ref.get_value_at_percentile(99)
-    assert ours.get_value_at_percentile(90) > 500_000  # the stall now weighs as it lasted
+    assert ref.get_total_count() == 99 + 51
+    assert corrected_histogram(rec.overall, 19_900).get_total_count() == 150
+    co = rec.report(clients=1, duration=1.99, elapsed=1.99)["co_corrected"]
+    for key, pct in (("p50_ms", 50), ("p95_ms", 95), ("p99_ms", 99)):
+        assert co[key] == pytest.approx(ref.get_value_at_percentile(pct) / 1000, rel=0.001)
+    assert co["p50_ms"] == pytest.approx(10, rel=0.01) and co["p95_ms"] > 600
 
 
 def test_stall_gate_is_off_by_default_and_names_the_stall() -> None:

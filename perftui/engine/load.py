@@ -24,7 +24,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from perftui.engine.http1 import Connection, ResponseError, build_request, host_header
-from perftui.engine.metrics import ClientInterval, OpenLoopStats, PhaseRecorder
+from perftui.engine.metrics import OpenLoopStats, PhaseRecorder
 from perftui.engine.pacing import ArrivalSchedule, Pacer
 from perftui.profiles import Profile
 
@@ -95,9 +95,6 @@ async def _client(
     i = 0
     clock = time.perf_counter
     stalls = recorder.stalls
-    interval = (
-        ClientInterval(recorder.corrected, clock()) if recorder.corrected is not None else None
-    )
     conn = Connection(host, port, tls=url.scheme == "https")
     try:
         while not stop.is_set():
@@ -125,10 +122,7 @@ async def _client(
                     await asyncio.sleep(ERROR_PAUSE_S)
                 continue
             stalls.ended(t1)
-            latency_us = int((t1 - t0) * 1_000_000)
-            stats.record(status, latency_us)
-            if interval is not None:
-                interval.record(latency_us, t1)
+            stats.record(status, int((t1 - t0) * 1_000_000))
     finally:
         conn.close()
 

@@ -315,21 +315,16 @@ class StallDetector:
         }
 
 
-class ClientInterval:
-    """One closed-loop client's expected interval (its mean interval so far), with which its
-    latencies go into the coordinated-omission-corrected histogram, as wrk 4 corrects them."""
-
-    __slots__ = ("hist", "n", "start")
-
-    def __init__(self, hist: HdrHistogram, start: float) -> None:
-        self.hist = hist
-        self.start = start
-        self.n = 0
-
-    def record(self, latency_us: int, now: float) -> None:
-        self.n += 1
-        interval_us = round((now - self.start) * 1e6 / self.n)
-        self.hist.record_corrected_value(min(max(latency_us, LOWEST_US), HIGHEST_US), interval_us)
+def corrected_histogram(hist: HdrHistogram, expected_interval_us: int) -> HdrHistogram:
+    """`hist` corrected for coordinated omission the way wrk 4 does it after a run: each
+    recorded latency longer than the expected interval also stands for the requests the client
+    would have sent meanwhile (hdrh's `record_corrected_value`, bucket by bucket)."""
+    out = new_histogram()
+    counts = np.ctypeslib.as_array(hist.counts)
+    for index in np.flatnonzero(counts):
+        value = hist.get_value_from_index(int(index))
+        out.record_corrected_value(value, expected_interval_us, int(counts[index]))
+    return out
 
 
 def _thread_busy_s() -> float | None:
@@ -415,8 +410,8 @@ class SelfCheck:
 class PhaseRecorder:
     """All measurements of one phase; `snapshot()` is called from the same event loop.
 
-    `open_loop` is set for a phase paced at a rate; otherwise `corrected` collects the closed
-    loop's coordinated-omission-corrected latencies.
+    `open_loop` is set for a phase paced at a rate; a closed-loop phase is also reported
+    corrected for coordinated omission.
     """
 
     def __init__(
@@ -429,7 +424,6 @@ class PhaseRecorder:
     ) -> None:
         self.paths = {p: PathStats(p) for p in dict.fromkeys(paths)}
         self.open_loop = open_loop
-        self.corrected = None if open_loop else new_histogram()
         self.stalls = StallDetector(start)
         self.check = SelfCheck(start)
         self.tail_start_s = tail_start_s
@@ -540,18 +534,24 @@ class PhaseRecorder:
             "path_metrics": path_metrics,
             "histogram": encode(self.overall) if self.overall.get_total_count() else None,
             "timeline": self.timeline.to_dict(elapsed),
-            **self._loop_report(requests, load_s),
+            **self._loop_report(clients, requests, load_s),
             "stalls": self.stalls.to_dict(),
             **self.check.to_dict(self.stalls.start + elapsed),
         }
 
-    def _loop_report(self, requests: int, load_s: float) -> dict[str, Any]:
-        """Open or closed loop: the target beside what was achieved, or the corrected tail."""
+    def _loop_report(self, clients: int, requests: int, load_s: float) -> dict[str, Any]:
+        """Open or closed loop: the target beside what was achieved, or the corrected tail.
+
+        The expected interval of a closed-loop client is the phase's mean interval per client
+        (load time ÷ answers per client), as wrk 4 corrects.
+        """
         ol = self.open_loop
         if ol is None:
             co = None
-            if self.corrected is not None and self.corrected.get_total_count():
-                p50, p95, p99, p999 = percentile_values(self.corrected, (50.0, 95.0, 99.0, 99.9))
+            if answers := self.overall.get_total_count():
+                interval_us = round(load_s * 1e6 * max(clients, 1) / answers)
+                corrected = corrected_histogram(self.overall, interval_us)
+                p50, p95, p99, p999 = percentile_values(corrected, (50.0, 95.0, 99.0, 99.9))
                 co = {"p50_ms": _ms(p50), "p95_ms": _ms(p95), "p99_ms": _ms(p99)}
                 co["p999_ms"] = _ms(p999)
             return {
