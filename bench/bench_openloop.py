@@ -29,7 +29,10 @@ from pathlib import Path
 from typing import Any
 
 from common import (
+    QUIET,
     DelayServer,
+    add_quiet_options,
+    apply_quiet_options,
     free_port,
     log,
     machine_info,
@@ -37,6 +40,7 @@ from common import (
     run_wrk,
     section,
     table,
+    wait_for_quiet,
     write_results,
 )
 from nginx_run import Nginx
@@ -48,6 +52,7 @@ def perftui_report(
     port: int, path: str, clients: int, duration: int, *extra: str
 ) -> dict[str, Any]:
     """One perftui burst phase; its full phase report plus the command line."""
+    busy = wait_for_quiet(QUIET["max_wait_s"], QUIET["busy_pct"])
     with tempfile.TemporaryDirectory(prefix="perftui-bench-openloop-") as tmp:
         cmd = perftui_cmd(port, path, clients, duration, Path(tmp), extra=list(extra))
         cmd += ["--max-p95-ms", "100000", "--max-p99-ms", "100000", "--max-tail-p95-ratio", "100"]
@@ -62,23 +67,40 @@ def perftui_report(
     rep.pop("histogram", None)
     rep.pop("timeline", None)
     rep["cmd"] = " ".join(cmd).replace(tmp, "<tmp>")
+    rep["machine_busy_pct_before"] = busy
     return rep
 
 
+def wrk(url: str, clients: int, duration: int) -> dict[str, Any]:
+    busy = wait_for_quiet(QUIET["max_wait_s"], QUIET["busy_pct"])
+    return {**run_wrk(url, clients, duration), "machine_busy_pct_before": busy}
+
+
 def within(value: float | None, ref: float | None, tolerance: float) -> bool:
-    return value is not None and bool(ref) and abs(value - ref) <= tolerance * ref  # type: ignore[operator]
+    if value is None or not ref:
+        return False
+    return abs(value - ref) <= tolerance * ref
+
+
+def three_runs(
+    name: str, duration: int, rate: int, connections: int, **server: float
+) -> dict[str, Any]:
+    """perftui open loop at `rate`, perftui closed loop with 8 clients, then wrk -c8, one after
+    the other against one delay server."""
+    port = free_port()
+    out: dict[str, Any] = {}
+    with DelayServer(port, max_seconds=4 * duration + 120, **server) as ds:
+        with section(f"{name}: open loop at {rate} req/s"):
+            out["open"] = perftui_report(port, "/delay", connections, duration, "--rate", str(rate))
+        with section(f"{name}: closed loop, 8 clients"):
+            out["closed"] = perftui_report(port, "/delay", 8, duration)
+        with section(f"{name}: wrk -t2 -c8"):
+            out["wrk"] = wrk(ds.url, 8, duration)
+    return out
 
 
 def stalling(duration: int) -> dict[str, Any]:
-    port = free_port()
-    out: dict[str, Any] = {}
-    with DelayServer(port, 5, 4 * duration + 120, stall_every=5, stall_ms=1000) as server:
-        with section("stalling server: open loop at 100 req/s"):
-            out["open"] = perftui_report(port, "/delay", 16, duration, "--rate", "100")
-        with section("stalling server: closed loop, 8 clients"):
-            out["closed"] = perftui_report(port, "/delay", 8, duration)
-        with section("stalling server: wrk -t2 -c8"):
-            out["wrk"] = run_wrk(server.url, 8, duration)
+    out = three_runs("stalling server", duration, 100, 16, delay_ms=5, stall_every=5, stall_ms=1000)
     o, c, w = out["open"], out["closed"], out["wrk"]
     co = c["co_corrected"] or {}
     long_stalls = [ms for ms in c["stall_events_ms"] if ms >= 700]
@@ -129,15 +151,7 @@ def stalling(duration: int) -> dict[str, Any]:
 
 
 def fixed(duration: int) -> dict[str, Any]:
-    port = free_port()
-    out: dict[str, Any] = {}
-    with DelayServer(port, 20, 4 * duration + 120) as server:
-        with section("20 ms server: open loop at 200 req/s"):
-            out["open"] = perftui_report(port, "/delay", 8, duration, "--rate", "200")
-        with section("20 ms server: closed loop, 8 clients"):
-            out["closed"] = perftui_report(port, "/delay", 8, duration)
-        with section("20 ms server: wrk -t2 -c8"):
-            out["wrk"] = run_wrk(server.url, 8, duration)
+    out = three_runs("20 ms server", duration, 200, 8, delay_ms=20)
     o, c, w = out["open"], out["closed"], out["wrk"]
     out["checks"] = {
         "open p50 within 3 % of closed": within(o["p50_ms"], c["p50_ms"], 0.03),
@@ -223,7 +237,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--rates", default="100,1000,3000,10000,30000,60000,100000", help="rate steps, req/s"
     )
+    add_quiet_options(ap)
     args = ap.parse_args(argv)
+    apply_quiet_options(args)
     data: dict[str, Any] = {"machine": machine_info()}
     data["stalling"] = stalling(args.duration)
     data["fixed"] = fixed(args.duration)

@@ -14,6 +14,8 @@ from typing import Any
 from aiohttp import web
 
 from perftui.cli.main import main
+from perftui.config import PhaseSettings, RunConfig
+from perftui.profiles import adhoc_profile
 
 FAST = [
     "--runs",
@@ -43,6 +45,28 @@ def run_cli(port: int, history: Path, *extra: str, fast: bool = True) -> int:
     """`perftui run 127.0.0.1 --port PORT --history-dir HISTORY …` in-process (engine spawned)."""
     args = ["run", "127.0.0.1", "--port", str(port), "--history-dir", str(history)]
     return main([*args, *(FAST if fast else []), *extra])
+
+
+def phase_config(
+    port: int,
+    history: Path,
+    paths: str = "/hello,/api/ping",
+    burst: tuple[int, float] = (4, 2.0),
+    **kw: Any,
+) -> RunConfig:
+    """One run of one burst phase on 127.0.0.1:PORT, no pauses: for driving `EngineProcess`."""
+    return RunConfig(
+        host="127.0.0.1",
+        port=port,
+        profiles=[adhoc_profile(paths)],
+        runs=1,
+        burst=PhaseSettings(*burst),
+        long=PhaseSettings(2, 0.0),
+        history_dir=history,
+        between_runs_sleep_ms=0,
+        post_phase_settle_ms=0,
+        **kw,
+    )
 
 
 def latest(history: Path) -> dict[str, Any]:

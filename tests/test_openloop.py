@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from perftui.cli.main import adhoc_profile
-from perftui.config import PhaseSettings, RunConfig, Thresholds
+from perftui.cli.main import build_parser, config_from_args, main
+from perftui.config import PHASES, PhaseSettings, RunConfig, Thresholds
 from perftui.engine.events import Heartbeat, Stall
 from perftui.engine.gates import evaluate
 from perftui.engine.load import run_phase
@@ -24,7 +24,15 @@ from perftui.engine.metrics import (
 from perftui.engine.pacing import ArrivalSchedule, Pacer
 from perftui.engine.record import CO_WHY
 from perftui.engine.runner import EngineProcess
-from tests.engine_helpers import FastServer, StallServer, first_report, latest, run_cli
+from perftui.profiles import ProfileError, adhoc_profile, parse_profile
+from tests.engine_helpers import (
+    FastServer,
+    StallServer,
+    first_report,
+    latest,
+    phase_config,
+    run_cli,
+)
 
 
 class FakeClock:
@@ -165,27 +173,14 @@ def test_stall_gate_is_off_by_default_and_names_the_stall() -> None:
     assert evaluate(report, Thresholds(), max_stall_ms=2000) == []
 
 
-def _stall_config(port: int, history: Path, **kw) -> RunConfig:
-    return RunConfig(
-        host="127.0.0.1",
-        port=port,
-        profiles=[adhoc_profile("/delay")],
-        runs=1,
-        burst=PhaseSettings(4, 2.5),
-        long=PhaseSettings(2, 0.0),
-        history_dir=history,
-        between_runs_sleep_ms=0,
-        post_phase_settle_ms=0,
-        write_history_db=False,
-        **kw,
-    )
-
-
 def test_a_frozen_server_shows_as_a_stall_and_in_the_corrected_tail(tmp_path: Path) -> None:
     """5 ms answers, one 0.8 s freeze 1 s in: the closed loop's percentiles barely move, but
     the stall is counted, emitted live, gated, and the corrected p99 shows the freeze."""
     with StallServer(delay_ms=5, stall_at_s=1.0, stall_s=0.8) as server:
-        engine = EngineProcess(_stall_config(server.port, tmp_path, max_stall_ms=500))
+        config = phase_config(
+            server.port, tmp_path, "/delay", (4, 2.5), write_history_db=False, max_stall_ms=500
+        )
+        engine = EngineProcess(config)
         engine.start()
         events = list(engine.events())
     stalls = [e for e in events if isinstance(e, Stall)]
@@ -241,3 +236,22 @@ def test_printer_and_markdown_show_the_stall_and_the_corrected_tail(tmp_path: Pa
     assert "ms p50 " in err and CO_WHY in err
     md = next(tmp_path.glob("perf_*.md")).read_text()
     assert "1 stall(s), longest" in md and CO_WHY in md
+
+
+def test_rate_comes_from_the_flag_then_the_profile_then_closed_loop(capsys) -> None:
+    text = '[phases.burst]\nrate = 200\nclients = 6\n[[requests]]\npath = "/a"\n'
+    profile = parse_profile(text, "r", "r.toml")
+    assert RunConfig(host="h").phase_settings(profile, "burst") == PhaseSettings(6, 20.0, 200.0)
+    assert RunConfig(host="h").phase_settings(profile, "long").rate is None
+    args = build_parser().parse_args(
+        ["run", "h", "--paths", "/a", "--rate", "50", "--long-rate", "9"]
+    )
+    config = config_from_args(args)
+    assert [config.phase_settings(config.profiles[0], p).rate for p in PHASES] == [50.0, 9.0]
+    with pytest.raises(ProfileError, match=r"phases\.burst\.rate must be a number > 0"):
+        parse_profile(text.replace("200", "0"), "r", "r.toml")
+    for bad in (["--rate", "0"], ["--arrivals", "bursty"], ["--max-stall-ms", "-1"]):
+        with pytest.raises(SystemExit) as exit_:
+            main(["run", "h", *bad])
+        assert exit_.value.code == 2
+        assert bad[0] in capsys.readouterr().err

@@ -71,8 +71,10 @@ class Printer:
                 self._say(
                     f"  {event.profile}/{event.phase} {event.elapsed:5.1f}/{event.duration:g}s "
                     f"req={event.requests} ok={event.ok} err={event.errors} "
-                    f"rps={rps:.1f} p50={_ms(event.p50_ms)} p95={_ms(event.p95_ms)} "
-                    f"p99={_ms(event.p99_ms)} ms"
+                    f"rps={rps:.1f}{f'/{event.target_rps:g}' if event.target_rps else ''} "
+                    f"p50={_ms(event.p50_ms)} p95={_ms(event.p95_ms)} p99={_ms(event.p99_ms)} ms"
+                    + (f" stalls={event.stalls}" if event.stalls else "")
+                    + (" CLIENT-BOUND" if event.client_bound else "")
                 )
             case PhaseFinished():
                 rep = event.report
