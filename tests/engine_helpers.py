@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import multiprocessing
 import socket
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +17,12 @@ from aiohttp import web
 
 from perftui.cli.main import main
 from perftui.config import PhaseSettings, RunConfig
-from perftui.profiles import adhoc_profile
+from perftui.engine.load import run_phase
+from perftui.profiles import adhoc_profile, parse_profile
+
+# answer(request_head, nth request on its connection) -> (bytes to send, close after), or None
+# to never answer (the client times out and drops the connection).
+Answer = Callable[[bytes, int], tuple[bytes, bool] | None]
 
 FAST = [
     "--runs",
@@ -182,3 +189,46 @@ class FastServer:
         self.proc.terminate()
         self.proc.join(10)
         self.sock.close()
+
+
+async def scripted_phase(
+    answer: Answer,
+    method: str = "GET",
+    duration: float = 0.6,
+    timeout: float = 2.0,
+    clients: int = 2,
+) -> dict[str, Any]:
+    """Run one real `run_phase` against a loopback server that speaks `answer`'s exact bytes."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nth = 0
+        with contextlib.suppress(OSError, asyncio.IncompleteReadError):
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                reply = answer(head, nth)
+                nth += 1
+                if reply is None:
+                    await reader.read()  # hang until the client gives up and closes
+                    break
+                raw, close = reply
+                writer.write(raw)
+                await writer.drain()
+                if close:
+                    break
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    profile = parse_profile(f'[[requests]]\npath = "/x"\nmethod = "{method}"\n', "t", "t.toml")
+    async with server:
+        outcome = await run_phase(
+            f"http://127.0.0.1:{port}",
+            profile,
+            clients=clients,
+            duration=duration,
+            timeout=timeout,
+            budget_s=duration + timeout + 10.0,
+            stop=asyncio.Event(),
+            on_snapshot=lambda *_: None,
+        )
+    return outcome.recorder.report(clients, duration, outcome.elapsed)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from perftui.cli.main import build_parser, config_from_args, main
-from perftui.config import PHASES, PhaseSettings, RunConfig, Thresholds
+from perftui.config import PHASES, GateLimits, PhaseSettings, RunConfig
 from perftui.engine.events import Heartbeat, Stall
 from perftui.engine.gates import evaluate
 from perftui.engine.load import run_phase
@@ -21,8 +21,8 @@ from perftui.engine.metrics import (
     corrected_histogram,
     new_histogram,
 )
+from perftui.engine.notes import CO_WHY
 from perftui.engine.pacing import ArrivalSchedule, Pacer
-from perftui.engine.record import CO_WHY
 from perftui.engine.runner import EngineProcess
 from perftui.profiles import ProfileError, adhoc_profile, parse_profile
 from tests.engine_helpers import (
@@ -152,7 +152,7 @@ def test_co_correction_is_hdrh_record_corrected_value_with_the_phases_interval()
     values_us = [10_000] * 99 + [1_000_000]
     rec = PhaseRecorder(["/x"], tail_start_s=1.5, duration=1.99)
     for v in values_us:
-        rec.paths["/x"].record(200, v)
+        rec.paths["/x"].record(200, v, 1.0)
     rec.snapshot(1.99)
     ref = new_histogram()
     for v in values_us:
@@ -168,9 +168,9 @@ def test_co_correction_is_hdrh_record_corrected_value_with_the_phases_interval()
 
 def test_stall_gate_is_off_by_default_and_names_the_stall() -> None:
     report = {"stalls": {"count": 1, "longest_ms": 1003.2, "total_ms": 1003.2, "at": [2.0]}}
-    assert evaluate(report, Thresholds()) == []
-    assert evaluate(report, Thresholds(), max_stall_ms=500) == ["stall 1003ms > 500ms"]
-    assert evaluate(report, Thresholds(), max_stall_ms=2000) == []
+    assert evaluate(report, GateLimits()) == []
+    assert evaluate(report, GateLimits(), max_stall_ms=500) == ["stall 1003ms > 500ms"]
+    assert evaluate(report, GateLimits(), max_stall_ms=2000) == []
 
 
 def test_a_frozen_server_shows_as_a_stall_and_in_the_corrected_tail(tmp_path: Path) -> None:

@@ -2,8 +2,9 @@
 
 Each client owns one `http1.Connection` (asyncio transport + httptools parser), so no client ever
 waits on another's pool slot (the queueing that makes a shared httpx pool report invented
-latency) and nothing is retried behind our back. Timing is `perf_counter()` from just before the
-request is written to the last byte of its response.
+latency) and nothing is retried behind our back (the one resend, on the idle-close race, is
+counted). Timing is `perf_counter()` from just before the request is written to the last byte of
+its response; a request that fails is timed to its failure (a timeout at the timeout value).
 
 In an open-loop phase (`rate` given) the clients are the connections of a paced load instead:
 each request has an intended send time (`pacing`), and its latency runs from that time, so a
@@ -23,13 +24,13 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from perftui.engine.backoff import Backoff
 from perftui.engine.http1 import Connection, ResponseError, build_request, host_header
 from perftui.engine.metrics import OpenLoopStats, PhaseRecorder
 from perftui.engine.pacing import ArrivalSchedule, Pacer
 from perftui.profiles import Profile
 
 STOP_GRACE_S = 1.0  # after a stop request, in-flight requests get this long before cancellation
-ERROR_PAUSE_S = 0.01  # a client that could not connect waits this long instead of spinning
 # The engine's own loop lag is sampled this often: the 4/s heartbeat ticker alone gives too few
 # samples for a p99 in a short phase, and 50 wake-ups a second cost nothing.
 LAG_PROBE_S = 0.02
@@ -96,17 +97,18 @@ async def _client(
     clock = time.perf_counter
     stalls = recorder.stalls
     conn = Connection(host, port, tls=url.scheme == "https")
+    backoff = Backoff()  # after a failure that came at once, instead of spinning
     try:
         while not stop.is_set():
             if pacer is None:
                 if (t0 := clock()) >= deadline:
                     break
-                stalls.sent(t0)
+                sent_at = t0
             else:
                 if (intended := await pacer.next()) is None:
                     break
-                t0 = intended
-                stalls.sent(clock())
+                t0, sent_at = intended, clock()
+            stalls.sent(sent_at)
             stats, raw, head = plan[i]
             i = (i + 1) % n
             try:
@@ -117,12 +119,14 @@ async def _client(
             except Exception as exc:
                 stalls.ended(clock())
                 kind = classify(exc)
-                stats.record_failure(kind)
-                if kind in ("refused", "reset", "other"):
-                    await asyncio.sleep(ERROR_PAUSE_S)
+                spent = (sent_at + timeout if kind == "timeout" else clock()) - t0
+                stats.record_failure(kind, int(spent * 1_000_000), sent_at, conn.resent)
+                if kind != "timeout":
+                    await asyncio.sleep(min(backoff.next_pause(), max(deadline - clock(), 0.0)))
                 continue
             stalls.ended(t1)
-            stats.record(status, int((t1 - t0) * 1_000_000))
+            backoff.reset()
+            stats.record(status, int((t1 - t0) * 1_000_000), t1, conn.resent)
     finally:
         conn.close()
 
@@ -153,7 +157,7 @@ async def run_phase(
         schedule = ArrivalSchedule(rate, arrivals, start)
         pacer = Pacer(schedule, deadline, open_loop, clock, asyncio.sleep)
     recorder = PhaseRecorder(
-        profile.paths, 0.75 * duration, duration, start=start, open_loop=open_loop
+        profile.paths, 0.75 * duration, duration, started=start, open_loop=open_loop
     )
     tasks = [
         asyncio.create_task(_client(base_url, profile, recorder, deadline, timeout, stop, pacer))

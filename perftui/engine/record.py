@@ -19,6 +19,7 @@ from typing import Any
 from perftui import __version__
 from perftui.analysis.aggregate import aggregate
 from perftui.config import RunConfig
+from perftui.engine.notes import CO_WHY, co_differs, co_text
 
 SCHEMA = 1
 
@@ -103,7 +104,7 @@ def build(
         "aggregated": aggregated,
         "comparison_to_previous": legacy_comparison(aggregated, previous),
         "hard_stop_reason": hard_stop_reason,
-        "thresholds": asdict(config.thresholds),
+        "thresholds": asdict(config.gate_limits),
         "schema": SCHEMA,
         "run_id": run_id,
         "status": status,
@@ -115,32 +116,6 @@ def build(
         "profile_definitions": {p.name: p.definition() for p in config.profiles},
         "metadata": meta,
     }
-
-
-CLIENT_BOUND_NOTE = "client-bound: these numbers describe perftui, not the device"
-CO_KEYS = ("p50_ms", "p95_ms", "p99_ms", "p999_ms")
-CO_WHY = (
-    "corrected for coordinated omission: closed-loop clients stop sending while the device is "
-    "slow, so the requests they would have sent are counted at their expected interval (as wrk)"
-)
-
-
-def co_differs(report: dict[str, Any], by: float = 0.10) -> bool:
-    """Whether a closed-loop phase's corrected percentiles differ from the legacy ones by more
-    than `by`: only then are they worth a reader's attention."""
-    co = report.get("co_corrected") or {}
-    for key in CO_KEYS:
-        legacy, corrected = report.get(key), co.get(key)
-        if legacy and corrected is not None and abs(corrected - legacy) > by * legacy:
-            return True
-    return False
-
-
-def co_text(report: dict[str, Any]) -> str:
-    co = report["co_corrected"]
-    return " ".join(
-        f"{k.removesuffix('_ms')} {report.get(k):g}→{co[k]:g}" for k in CO_KEYS if co.get(k)
-    )
 
 
 METRIC_COLUMNS = ("rps_ok", "p50_ms", "p95_ms", "p99_ms", "p95_tail_ms", "error_rate")
