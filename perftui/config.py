@@ -40,8 +40,12 @@ class Thresholds:
 
 @dataclass(slots=True)
 class PhaseSettings:
+    """One phase's load; `rate` (req/s) makes it open loop, with `clients` as the most open
+    connections; None is the legacy closed loop (each client waits for its answer)."""
+
     clients: int
     duration: float
+    rate: float | None = None
 
 
 # The legacy runner's phase defaults: (clients, seconds).
@@ -102,14 +106,12 @@ class RunConfig:
     def phase_settings(self, profile: Profile, phase: str) -> PhaseSettings:
         """Command line beats the profile's own defaults, which beat the reference defaults."""
         base: PhaseSettings = getattr(self, phase)
-        clients, duration = base.clients, base.duration
-        own = profile.phases.get(phase, {})
-        clients = int(own.get("clients", clients))
-        duration = float(own.get("duration", duration))
-        given = self.phase_overrides.get(phase, {})
-        clients = int(given.get("clients", clients))
-        duration = float(given.get("duration", duration))
-        return PhaseSettings(clients, duration)
+        clients, duration, rate = base.clients, base.duration, base.rate
+        for layer in (profile.phases.get(phase, {}), self.phase_overrides.get(phase, {})):
+            clients = int(layer.get("clients", clients))
+            duration = float(layer.get("duration", duration))
+            rate = float(layer["rate"]) if layer.get("rate") is not None else rate
+        return PhaseSettings(clients, duration, rate)
 
     def watchdog_budget(self, duration: float) -> float:
         """The reference's budget: max(min_s, duration × multiplier + 2 × timeout + 10)."""
