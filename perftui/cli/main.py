@@ -31,7 +31,7 @@ from perftui.config import (
 )
 from perftui.profiles import ProfileError, adhoc_profile, builtin_names, resolve_profiles
 
-COMMANDS = ("run", "sim", "history", "compare", "trend", "profiles", "tui")
+COMMANDS = ("run", "capacity", "sim", "history", "compare", "trend", "profiles", "tui")
 TAG_RE = re.compile(r"[^A-Za-z0-9_-]")
 
 
@@ -181,6 +181,9 @@ def build_parser() -> Parser:
     from perftui.cli.history import register
 
     register(sub)
+    from perftui.cli.capacity import register as register_capacity
+
+    register_capacity(sub)
     profiles = sub.add_parser("profiles", help="list the built-in profiles")
     profiles.set_defaults(func=cmd_profiles)
     tui = sub.add_parser("tui", help="open the TUI (the default)")
