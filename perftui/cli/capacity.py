@@ -104,19 +104,6 @@ def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f}"
 
 
-def step_line(step: Any) -> str:
-    """One step as the CLI prints it (and the TUI logs it)."""
-    r = step.result
-    verdict = "pass" if step.passed else "FAIL: " + "; ".join(step.reasons)
-    achieved = "-" if r.achieved_rps is None else f"{r.achieved_rps:.1f}"
-    bound = " [client-bound]" if r.client_bound else ""
-    return (
-        f"step {step.index} {step.kind:7s} {r.rate:g} req/s × {r.duration_s:g} s: achieved "
-        f"{achieved}, p50 {_ms(r.p50_ms)} p95 {_ms(r.p95_ms)} p99 {_ms(r.p99_ms)} ms, errors "
-        f"{'-' if r.error_rate is None else f'{r.error_rate:.2f}'} % → {verdict}{bound}"
-    )
-
-
 def summary_text(capacity_rps: float | None, status: str, note: str, steps: list[Any]) -> str:
     """The answer and the latency-vs-rate curve, rate ascending."""
     lines = ["rate req/s  achieved  p50 ms  p95 ms  p99 ms  err %  verdict"]
@@ -198,7 +185,7 @@ def cmd_capacity(args: argparse.Namespace) -> int:
             measure,
             gates,
             plan,
-            lambda step: print(f"[perftui] {step_line(step)}", file=sys.stderr, flush=True),
+            lambda step: print(f"[perftui] {step.line()}", file=sys.stderr, flush=True),
         )
         run_id = None
         if result.steps:

@@ -82,6 +82,18 @@ class Step:
     passed: bool
     reasons: list[str]
 
+    def line(self) -> str:
+        """The step in one line, as the CLI prints it and the TUI shows it."""
+        r = self.result
+        verdict = "pass" if self.passed else "FAIL: " + "; ".join(self.reasons)
+        achieved = "-" if r.achieved_rps is None else f"{r.achieved_rps:.1f}"
+        errors = "-" if r.error_rate is None else f"{r.error_rate:.2f}"
+        return (
+            f"step {self.index} {self.kind:7s} {r.rate:g} req/s × {r.duration_s:g} s: achieved "
+            f"{achieved}, p50 {_ms(r.p50_ms)} p95 {_ms(r.p95_ms)} p99 {_ms(r.p99_ms)} ms, "
+            f"errors {errors} % → {verdict}{' [client-bound]' if r.client_bound else ''}"
+        )
+
     def as_dict(self) -> dict[str, Any]:
         """One point of the latency-vs-rate curve, as printed by --json and stored."""
         r = self.result
@@ -124,6 +136,10 @@ class StepAborted(Exception):
 
 
 Measure = Callable[[float, float], StepResult]
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
 
 
 def judge(result: StepResult, gates: CapacityGates) -> list[str]:
