@@ -125,7 +125,7 @@ def summary_text(capacity_rps: float | None, status: str, note: str, steps: list
 
 
 def cmd_capacity(args: argparse.Namespace) -> int:
-    from perftui.cli.main import CouldNotRun, check_resolvable
+    from perftui.cli.main import start_sim, take_run_lock
     from perftui.engine.capacity import (
         CapacityGates,
         EngineMeasure,
@@ -134,8 +134,6 @@ def cmd_capacity(args: argparse.Namespace) -> int:
         search,
     )
     from perftui.engine.events import Log
-    from perftui.engine.lock import LockHeld, RunLock
-    from perftui.history.files import HistoryDirError, check_history_dir
     from perftui.history.store import HistoryStore
 
     config = _config(args)
@@ -146,17 +144,7 @@ def cmd_capacity(args: argparse.Namespace) -> int:
         confirm_s=args.confirm_s,
         max_rate=args.max_rate,
     )
-    if not args.sim:
-        check_resolvable(config.host)
-    try:
-        check_history_dir(config.history_dir)
-    except HistoryDirError as exc:
-        raise CouldNotRun(str(exc)) from None
-    lock = RunLock(config.lock_path)
-    try:
-        lock.acquire()
-    except LockHeld as exc:
-        raise CouldNotRun(str(exc)) from None
+    lock = take_run_lock(config, args.sim)
 
     def on_event(event: Any) -> None:
         if isinstance(event, Log) and event.level in ("warning", "error"):
@@ -175,12 +163,7 @@ def cmd_capacity(args: argparse.Namespace) -> int:
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         if args.sim:
-            from perftui.sim.device import SimOptions, SimProcess
-
-            sim = SimProcess(SimOptions(), port=0)
-            sim.start()
-            config.port = sim.port
-            print(f"[perftui] simulated device at {sim.base_url}", file=sys.stderr)
+            sim = start_sim(config)
         result = search(
             measure,
             gates,

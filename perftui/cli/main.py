@@ -323,17 +323,12 @@ class CouldNotRun(RuntimeError):
     """The run cannot start (lock held, history dir unwritable, host unknown): exit 3."""
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    from perftui.cli.printer import Printer
+def take_run_lock(config: RunConfig, sim: bool) -> Any:
+    """The checks before any load (host known, history dir writable), then the run lock."""
     from perftui.engine.lock import LockHeld, RunLock
-    from perftui.engine.runner import EngineProcess
     from perftui.history.files import HistoryDirError, check_history_dir
 
-    config = config_from_args(args)
-    thresholds = _compare_thresholds(args)
-    if args.tag and config.tag != args.tag:
-        print(f"perftui: tag cleaned to {config.tag!r}", file=sys.stderr)
-    if not args.sim:
+    if not sim:
         check_resolvable(config.host)
     try:
         check_history_dir(config.history_dir)
@@ -344,15 +339,33 @@ def cmd_run(args: argparse.Namespace) -> int:
         lock.acquire()
     except LockHeld as exc:
         raise CouldNotRun(str(exc)) from None
+    return lock
+
+
+def start_sim(config: RunConfig) -> Any:
+    """`--sim`: the built-in simulated device on a free port, which `config` then targets."""
+    from perftui.sim.device import SimOptions, SimProcess
+
+    sim = SimProcess(SimOptions(), port=0)
+    sim.start()
+    config.port = sim.port
+    print(f"perftui: simulated device at {sim.base_url}", file=sys.stderr)
+    return sim
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from perftui.cli.printer import Printer
+    from perftui.engine.runner import EngineProcess
+
+    config = config_from_args(args)
+    thresholds = _compare_thresholds(args)
+    if args.tag and config.tag != args.tag:
+        print(f"perftui: tag cleaned to {config.tag!r}", file=sys.stderr)
+    lock = take_run_lock(config, args.sim)
     sim = None
     try:
         if args.sim:
-            from perftui.sim.device import SimOptions, SimProcess
-
-            sim = SimProcess(SimOptions(), port=0)
-            sim.start()
-            config.port = sim.port
-            print(f"perftui: simulated device at {sim.base_url}", file=sys.stderr)
+            sim = start_sim(config)
         engine = EngineProcess(config)
         printer = Printer(config.heartbeat_ms)
         code = _drive(engine, printer)

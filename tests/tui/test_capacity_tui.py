@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, Select, Static
 from textual_plotext import PlotextPlot
 
@@ -76,13 +77,18 @@ class ScriptedJob:
         self.stopped = True
 
 
+async def open_capacity(pilot: Pilot, app: PerftuiApp, job: ScriptedJob) -> CapacityScreen:
+    await wait_for(pilot, lambda: isinstance(app.screen, SetupScreen))
+    screen = CapacityScreen(job)
+    await app.push_screen(screen)
+    return screen
+
+
 async def test_capacity_screen_adds_a_point_per_step(history_dir: Path) -> None:
     app = PerftuiApp(history_dir)
     job = ScriptedJob()
     async with app.run_test(size=(120, 40)) as pilot:
-        await wait_for(pilot, lambda: isinstance(app.screen, SetupScreen))
-        screen = CapacityScreen(job)
-        await app.push_screen(screen)
+        screen = await open_capacity(pilot, app, job)
         table = screen.query_one("#cap-steps", DataTable)
         assert table.row_count == 0
         for expected in (1, 2, 3):  # 100, 200 pass; 400 fails
@@ -113,9 +119,7 @@ async def test_escape_asks_before_stopping_a_search(history_dir: Path) -> None:
     app = PerftuiApp(history_dir)
     job = ScriptedJob()
     async with app.run_test(size=(120, 40)) as pilot:
-        await wait_for(pilot, lambda: isinstance(app.screen, SetupScreen))
-        screen = CapacityScreen(job)
-        await app.push_screen(screen)
+        screen = await open_capacity(pilot, app, job)
         await pilot.press("escape")
         await pilot.press("y")
         await wait_for(pilot, lambda: job.stopped)
