@@ -80,8 +80,25 @@ def test_lowest_rate_failing_means_no_capacity() -> None:
     result = search(device, GATES, PLAN)
     assert result.status == "none" and not result.found
     assert result.capacity_rps is None
-    assert len(result.steps) == 1
+    assert [(s.kind, s.result.rate, s.result.duration_s) for s in result.steps] == [
+        ("ramp", 10, 1),
+        ("confirm", 10, 3),  # "no capacity" is confirmed like an answer
+    ]
     assert "even 10 req/s fails" in result.note and "p95" in result.note
+
+
+def test_a_first_step_failing_on_warm_up_alone_is_not_the_answer() -> None:
+    device = KneeDevice(knee=300)
+
+    def warming(rate: float, duration: float) -> StepResult:
+        result = device(rate, duration)
+        if len(device.calls) == 1:
+            result.p95_ms = 250.0  # connections opening, a cold cache: the first step only
+        return result
+
+    result = search(warming, GATES, PLAN)
+    assert not result.steps[0].passed and result.steps[1].kind == "confirm"
+    assert result.status == "found" and 270 <= (result.capacity_rps or 0) <= 300
 
 
 def test_failed_confirm_backs_off_and_confirms_lower() -> None:

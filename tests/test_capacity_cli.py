@@ -93,7 +93,16 @@ def test_exit_1_when_even_the_start_rate_fails(
     limited: SimProcess, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     code = capacity(
-        limited.port, tmp_path, "--max-p95-ms", "60", "--start-rate", "400", "--step-s", "1"
+        limited.port,
+        tmp_path,
+        "--max-p95-ms",
+        "60",
+        "--start-rate",
+        "400",
+        "--step-s",
+        "1",
+        "--confirm-s",
+        "1.5",
     )
     out, err = capsys.readouterr()
     skip_without_open_loop(err)

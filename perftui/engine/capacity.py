@@ -6,7 +6,8 @@ the real `measure`: every step is one short open-loop phase run by the real engi
 (`EngineProcess` and `Suite`, a RunConfig whose phase has a `rate`), so a step is measured exactly
 as `perftui run --rate R` would measure it.
 
-The plan: one step at the start rate (if it fails, there is no capacity to report: exit 1), then
+The plan: one step at the start rate (if it fails, and a longer step there fails too, there is
+no capacity to report: exit 1), then
 doubling until a step fails, then bisection until the bracket is within `precision`, then a
 longer confirm step at the best passing rate. A confirm step that fails backs off by `backoff`
 and confirms again (a short step can pass by luck; the longer one is the answer).
@@ -195,8 +196,13 @@ def _search(
     low = _rate(min(plan.start_rate, plan.max_rate))
     first = run(low, plan.step_s, "ramp")
     if not first.passed:
-        why = "; ".join(first.reasons)
-        return CapacityResult(None, "none", f"even {low:g} req/s fails the gates: {why}", steps)
+        # "No capacity" is an answer too, so it is confirmed like one: a first step can fail on
+        # warm-up alone (connections opening, a cold device cache).
+        first = run(low, plan.confirm_s, "confirm")
+        if not first.passed:
+            why = "; ".join(first.reasons)
+            note = f"even {low:g} req/s fails the gates: {why}"
+            return CapacityResult(None, "none", note, steps)
     high: float | None = None
     status, note = "found", ""
     last = first
