@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
@@ -18,7 +19,9 @@ from perftui.engine.capacity import (
     judge,
     search,
 )
+from perftui.history.store import HistoryStore
 from perftui.profiles import adhoc_profile
+from tests.history_factory import make_record
 
 GATES = CapacityGates(max_p95_ms=100.0)
 PLAN = SearchPlan(start_rate=10, step_s=1, confirm_s=3)
@@ -184,3 +187,17 @@ def test_record_holds_the_answer_and_the_curve(found: bool) -> None:
     # the deciding step: the passing confirm step, else the (failing) last step
     assert phase["report"]["rate"] == (result.capacity_rps if found else 400)
     assert phase["pass"] is found
+
+
+def test_previous_of_never_mixes_searches_and_runs(tmp_path: Path) -> None:
+    store = HistoryStore(tmp_path)
+    first_search = make_record(profiles=("api",), phases=("burst",), runs=1, seed=1)
+    first_search["capacity"] = {"capacity_rps": 120.0, "steps": [], "gates": {}}
+    suite = make_record(profiles=("api",), phases=("burst",), runs=1, seed=2)
+    second_search = make_record(profiles=("api",), phases=("burst",), runs=1, seed=3)
+    second_search["capacity"] = {"capacity_rps": 100.0, "steps": [], "gates": {}}
+    for rec in (first_search, suite, second_search):
+        store.add_run(rec)
+    assert store.previous_of(second_search)["run_id"] == first_search["run_id"]
+    later_suite = make_record(profiles=("api",), phases=("burst",), runs=1, seed=4)
+    assert store.previous_of(later_suite)["run_id"] == suite["run_id"]
