@@ -8,6 +8,8 @@ a run, so drawing never shares a loop or a GIL with the load.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any, ClassVar, Protocol
 
 from textual import work
@@ -26,6 +28,7 @@ from perftui.engine.capacity import (
     capacity_record,
     search,
 )
+from perftui.engine.events import Event, Heartbeat
 from perftui.engine.lock import LockHeld, RunLock
 from perftui.history.files import HistoryDirError, check_history_dir
 from perftui.history.store import HistoryStore, StoreError
@@ -38,7 +41,7 @@ STEP_COLUMNS = ("#", "kind", "rate", "achieved", "p50", "p95", "p99", "err %", "
 class Job(Protocol):
     gates: CapacityGates
 
-    def run(self, on_step: Any) -> CapacityResult: ...
+    def run(self, on_step: Any, on_beat: Any = None) -> CapacityResult: ...
 
     def stop(self) -> None: ...
 
@@ -58,16 +61,21 @@ class CapacityJob:
         self.gates = gates
         self.plan = plan
         self.sim = sim
-        self.measure = EngineMeasure(self.config)
+        self.measure = EngineMeasure(self.config, self._on_event)
+        self.on_beat: Callable[[Heartbeat], object] | None = None
         self.run_id: str | None = None
+
+    def _on_event(self, event: Event) -> None:
+        if isinstance(event, Heartbeat) and self.on_beat is not None:
+            self.on_beat(event)
 
     def stop(self) -> None:
         self.measure.stop()
 
-    def run(self, on_step: Any) -> CapacityResult:
-        """Blocking (call from a worker); raises SessionError when the search cannot start."""
-        from datetime import UTC, datetime
-
+    def run(self, on_step: Any, on_beat: Any = None) -> CapacityResult:
+        """Blocking (call from a worker); raises SessionError when the search cannot start.
+        `on_beat` hears the running step's heartbeats."""
+        self.on_beat = on_beat
         lock = RunLock(self.config.lock_path)
         try:
             check_history_dir(self.config.history_dir)
@@ -130,7 +138,10 @@ class CapacityScreen(Screen[None]):
     @work(thread=True, exclusive=True, group="capacity")
     def _search(self) -> None:
         try:
-            result = self.job.run(lambda step: deliver(self.app, self.add_step, step))
+            result = self.job.run(
+                lambda step: deliver(self.app, self.add_step, step),
+                lambda beat: deliver(self.app, self.beat, beat),
+            )
         except SessionError as exc:
             deliver(self.app, self.failed, str(exc))
             return
@@ -160,6 +171,16 @@ class CapacityScreen(Screen[None]):
         )
         self.query_one("#cap-status", Static).update(f"running · {step.line()}")
         self._draw()
+
+    def beat(self, beat: Heartbeat) -> None:
+        """The running step so far, so a 15 s confirm step is not a frozen screen."""
+        if not self.running:
+            return
+        p95 = "-" if beat.p95_ms is None else f"{beat.p95_ms:.1f}"
+        self.query_one("#cap-status", Static).update(
+            f"running · step {len(self.steps) + 1}: {beat.elapsed:.0f}/{beat.duration:g} s, "
+            f"{beat.rps_now:.0f} req/s now, p95 so far {p95} ms"
+        )
 
     def finish(self, result: CapacityResult) -> None:
         self.result = result

@@ -69,7 +69,7 @@ class ScriptedJob:
         p95 = 10.0 if rate <= 300 else 900.0
         return StepResult(rate, duration, 100, 5.0, p95, p95 * 1.1, 0.0, min(rate, 300.0))
 
-    def run(self, on_step: object) -> CapacityResult:
+    def run(self, on_step: object, on_beat: object = None) -> CapacityResult:
         plan = SearchPlan(start_rate=100, step_s=1, confirm_s=2)
         return search(self.measure, self.gates, plan, on_step)  # type: ignore[arg-type]
 
@@ -145,3 +145,23 @@ async def test_f4_starts_a_real_search_and_s_stops_it(history_dir: Path) -> None
         assert screen.result is not None
         assert screen.result.status in ("stopped", "hard_stop")
         assert "no capacity" in str(screen.query_one("#cap-status", Static).render())
+
+
+async def test_palette_brings_a_running_search_back(history_dir: Path) -> None:
+    app = PerftuiApp(history_dir)
+    job = ScriptedJob()
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_capacity(pilot, app, job)
+        await pilot.press("f1")  # another screen on top while the search runs
+        await wait_for(pilot, lambda: app.screen is not screen)
+        app.action_capacity()
+        await wait_for(pilot, lambda: app.screen is screen)
+        assert screen.running
+        job.go.release()
+        table = screen.query_one("#cap-steps", DataTable)
+        await wait_for(pilot, lambda: table.row_count == 1)
+        assert table.size.height >= 3 and screen.query_one("#cap-chart").size.height >= 8
+        job.stopped = True
+        for _ in range(20):
+            job.go.release()
+        await wait_for(pilot, lambda: not screen.running)
