@@ -32,7 +32,7 @@ def limited() -> Iterator[SimProcess]:
         yield proc
 
 
-def capacity(port: int, history: Path, *extra: str) -> int:
+def capacity(port: int, history: Path, flags: str = "") -> int:
     return main(
         [
             "capacity",
@@ -45,7 +45,9 @@ def capacity(port: int, history: Path, *extra: str) -> int:
             "/api/ping",
             "--probe-retries",
             "2",
-            *extra,
+            "--max-p95-ms",
+            "60",
+            *flags.split(),
         ]
     )
 
@@ -58,19 +60,7 @@ def skip_without_open_loop(err: str) -> None:
 def test_finds_the_limited_sims_knee_and_stores_it(
     limited: SimProcess, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code = capacity(
-        limited.port,
-        tmp_path,
-        "--max-p95-ms",
-        "60",
-        "--start-rate",
-        "40",
-        "--step-s",
-        "1.5",
-        "--confirm-s",
-        "2",
-        "--json",
-    )
+    code = capacity(limited.port, tmp_path, "--start-rate 40 --step-s 1.5 --confirm-s 2 --json")
     out, err = capsys.readouterr()
     skip_without_open_loop(err)
     assert code == 0, err
@@ -92,18 +82,7 @@ def test_finds_the_limited_sims_knee_and_stores_it(
 def test_exit_1_when_even_the_start_rate_fails(
     limited: SimProcess, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code = capacity(
-        limited.port,
-        tmp_path,
-        "--max-p95-ms",
-        "60",
-        "--start-rate",
-        "400",
-        "--step-s",
-        "1",
-        "--confirm-s",
-        "1.5",
-    )
+    code = capacity(limited.port, tmp_path, "--start-rate 400 --step-s 1 --confirm-s 1.5")
     out, err = capsys.readouterr()
     skip_without_open_loop(err)
     assert code == 1
@@ -117,7 +96,7 @@ def test_unreachable_device_is_exit_3(tmp_path: Path, capsys: pytest.CaptureFixt
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]  # nothing listens here once closed
-    code = capacity(port, tmp_path, "--max-p95-ms", "60", "--step-s", "1")
+    code = capacity(port, tmp_path, "--step-s 1")
     err = capsys.readouterr().err
     assert code == 3
     assert "could not run" in err and "health probe" in err
@@ -126,7 +105,7 @@ def test_unreachable_device_is_exit_3(tmp_path: Path, capsys: pytest.CaptureFixt
 
 def test_lock_held_is_exit_3(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     with RunLock(tmp_path / ".perf_regression.lock"):
-        code = capacity(1, tmp_path, "--max-p95-ms", "60")
+        code = capacity(1, tmp_path)
     assert code == 3
     assert "another perftui run holds" in capsys.readouterr().err
 
