@@ -180,9 +180,16 @@ def summarize(record: dict[str, Any], doc_name: str, digest: str) -> dict[str, A
         "hard_stop_reason": record.get("hard_stop_reason"),
         "keys": sorted((record.get("aggregated") or {}).keys()),
         "source": record.get("source") or "perftui",
+        "kind": run_kind(record),
         "content_hash": digest,
         "doc": doc_name,
     }
+
+
+def run_kind(record: dict[str, Any]) -> str:
+    """"capacity" for a capacity search (`perftui capacity`), else "run": a search's steps at
+    chosen rates are not the previous run of a suite, nor the other way round."""
+    return "capacity" if record.get("capacity") else "run"
 
 
 def _sort_key(summary: dict[str, Any]) -> tuple[str, str]:
@@ -572,12 +579,14 @@ class HistoryStore:
         return out[:limit] if limit else out
 
     def previous_of(self, record: dict[str, Any]) -> dict[str, Any] | None:
-        """The newest run before `record` with the same target and the same profiles."""
+        """The newest run before `record` with the same target, profiles and kind."""
         started = record_started(record) or ""
         profiles = sorted(record.get("profiles") or [])
         key = (started, record.get("run_id") or "")
+        kind = run_kind(record)
         for s in self.list_runs(target=record.get("target")):
-            if sorted(s.get("profiles", [])) == profiles and _sort_key(s) < key:
+            same = sorted(s.get("profiles", [])) == profiles and s.get("kind", "run") == kind
+            if same and _sort_key(s) < key:
                 return self._read_doc(s)
         return None
 
