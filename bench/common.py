@@ -239,9 +239,18 @@ class DelayServer(ServerProcess):
 
     name = "delay server"
 
-    def __init__(self, port: int, delay_ms: float, max_seconds: float, workers: int = 2) -> None:
+    def __init__(
+        self,
+        port: int,
+        delay_ms: float,
+        max_seconds: float,
+        workers: int = 2,
+        stall_every: float = 0.0,
+        stall_ms: float = 0.0,
+    ) -> None:
         super().__init__(port, max_seconds)
         self.delay_ms, self.workers = delay_ms, workers
+        self.stall_every, self.stall_ms = stall_every, stall_ms
 
     @property
     def url(self) -> str:
@@ -259,7 +268,11 @@ class DelayServer(ServerProcess):
             str(self.workers),
             "--max-seconds",
             str(self.max_seconds),
-        ]
+        ] + (
+            ["--stall-every", str(self.stall_every), "--stall-ms", str(self.stall_ms)]
+            if self.stall_every
+            else []
+        )
 
 
 QUIET = {"max_wait_s": 120.0, "busy_pct": 25.0}  # set from --quiet-wait / --quiet-busy

@@ -7,7 +7,13 @@ SO_REUSEPORT so that the server is not the bottleneck at 64 clients × 20 ms (3,
 though the load generator shares the same two cores. It always stops by itself after
 `--max-seconds`.
 
+With `--stall-every S --stall-ms M` it also freezes like a firmware doing a flash write or a GC:
+for the last M ms of every S s (counted from the server's start, the same for every worker) no
+response leaves; what was due waits for the freeze to end. That is the coordinated-omission
+yardstick of bench/bench_openloop.py.
+
     python bench/delay_server.py --port 18080 --delay-ms 20 --max-seconds 120
+    python bench/delay_server.py --port 18080 --delay-ms 5 --stall-every 5 --stall-ms 1000
 """
 
 from __future__ import annotations
@@ -20,17 +26,35 @@ import os
 import signal
 import sys
 import time
+from dataclasses import dataclass
 
 from aiohttp import web
 
 BODY = b"ok " + b"x" * 61 + b"\n"  # a small fixed body (65 bytes)
 
 
-def _make_app(delay_s: float) -> web.Application:
-    """One route: sleep `delay_s`, then 200 with a small body. Everything else is 404 at once."""
+@dataclass(frozen=True)
+class Freeze:
+    """The last `stall_s` of every `every_s` since `epoch` (wall clock, shared by the workers)."""
+
+    epoch: float
+    every_s: float
+    stall_s: float
+
+    def remaining(self, now: float) -> float:
+        """Seconds left of the freeze `now` is in (0 outside one)."""
+        into = (now - self.epoch) % self.every_s
+        return self.every_s - into if into > self.every_s - self.stall_s else 0.0
+
+
+def _make_app(delay_s: float, freeze: Freeze | None) -> web.Application:
+    """One route: sleep `delay_s`, then 200 with a small body (after the freeze, if one is
+    on). Everything else is 404 at once."""
 
     async def delay(_request: web.Request) -> web.Response:
         await asyncio.sleep(delay_s)
+        if freeze is not None and (left := freeze.remaining(time.time())) > 0:
+            await asyncio.sleep(left)
         return web.Response(body=BODY, content_type="text/plain")
 
     app = web.Application()
@@ -38,8 +62,10 @@ def _make_app(delay_s: float) -> web.Application:
     return app
 
 
-async def _serve(host: str, port: int, delay_s: float, deadline: float) -> None:
-    runner = web.AppRunner(_make_app(delay_s), access_log=None, handle_signals=False)
+async def _serve(
+    host: str, port: int, delay_s: float, deadline: float, freeze: Freeze | None
+) -> None:
+    runner = web.AppRunner(_make_app(delay_s, freeze), access_log=None, handle_signals=False)
     await runner.setup()
     site = web.TCPSite(runner, host, port, reuse_port=True, backlog=1024)
     await site.start()
@@ -52,14 +78,14 @@ async def _serve(host: str, port: int, delay_s: float, deadline: float) -> None:
     await runner.cleanup()
 
 
-def _worker(host: str, port: int, delay_s: float, deadline: float) -> None:
+def _worker(host: str, port: int, delay_s: float, deadline: float, freeze: Freeze | None) -> None:
     """Run one server process on uvloop (falls back to asyncio's loop if uvloop is missing)."""
     try:
         import uvloop
 
-        uvloop.run(_serve(host, port, delay_s, deadline))
+        uvloop.run(_serve(host, port, delay_s, deadline, freeze))
     except ImportError:
-        asyncio.run(_serve(host, port, delay_s, deadline))
+        asyncio.run(_serve(host, port, delay_s, deadline, freeze))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -69,16 +95,22 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--delay-ms", type=float, default=20.0)
     ap.add_argument("--workers", type=int, default=2, help="server processes (SO_REUSEPORT)")
     ap.add_argument("--max-seconds", type=float, default=300.0, help="stop by itself after this")
+    ap.add_argument("--stall-every", type=float, default=0.0, help="freeze every S s (0 = never)")
+    ap.add_argument("--stall-ms", type=float, default=1000.0, help="each freeze lasts M ms")
     args = ap.parse_args(argv)
     if not args.host.startswith("127.") and args.host not in ("localhost", "::1"):
         ap.error("the delay server only listens on loopback")
+    if args.stall_every and not 0 < args.stall_ms / 1000 < args.stall_every:
+        ap.error("--stall-ms must be > 0 and shorter than --stall-every")
 
-    deadline = time.time() + args.max_seconds
+    now = time.time()
+    deadline = now + args.max_seconds
+    freeze = Freeze(now, args.stall_every, args.stall_ms / 1000) if args.stall_every else None
     ctx = mp.get_context("fork")
     procs = [
         ctx.Process(
             target=_worker,
-            args=(args.host, args.port, args.delay_ms / 1000, deadline),
+            args=(args.host, args.port, args.delay_ms / 1000, deadline, freeze),
             daemon=True,
         )
         for _ in range(max(1, args.workers))

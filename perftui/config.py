@@ -55,8 +55,11 @@ class GateLimits:
 
 @dataclass(slots=True)
 class PhaseSettings:
+    """`rate` (req/s) makes the phase open loop, `clients` then being its most connections."""
+
     clients: int
     duration: float
+    rate: float | None = None
 
 
 # The legacy runner's phase defaults: (clients, seconds).
@@ -99,6 +102,8 @@ class RunConfig:
     # Per-path p50/p95/p99 in heartbeats every N s (0 = only in the phase report): for a live view.
     path_percentiles_s: float = 0.0
     write_history_db: bool = True
+    arrivals: str = "constant"  # open-loop phases: "constant" or "poisson"
+    max_stall_ms: float = 0.0  # stall gate: a phase fails on a longer stall (0 = off)
     # A stable name for the device ("sim" for the built-in simulator), so that a new port does
     # not make it a new target when previous runs and noise are looked up ("" = the target).
     device: str = ""
@@ -127,7 +132,8 @@ class RunConfig:
         given = self.phase_overrides.get(phase, {})
         clients = int(given.get("clients", clients))
         duration = float(given.get("duration", duration))
-        return PhaseSettings(clients, duration)
+        rate = given.get("rate", own.get("rate", base.rate))
+        return PhaseSettings(clients, duration, float(rate) if rate else None)
 
     def watchdog_budget(self, duration: float) -> float:
         """The reference's budget: max(min_s, duration × multiplier + 2 × timeout + 10)."""
@@ -147,6 +153,10 @@ class RunConfig:
             "burst_duration": self.burst.duration,
             "long_clients": self.long.clients,
             "long_duration": self.long.duration,
+            "burst_rate": self.burst.rate,
+            "long_rate": self.long.rate,
+            "arrivals": self.arrivals,
+            "max_stall_ms": self.max_stall_ms,
             "phase_overrides": self.phase_overrides,
             "metrics_retries": self.metrics_retries,
             "metrics_retry_delay_ms": self.metrics_retry_delay_ms,

@@ -16,7 +16,7 @@ from typing import Any
 
 SECRET_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization", "x-api-key"})
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
-PHASE_KEYS = frozenset({"clients", "duration"})
+PHASE_KEYS = frozenset({"clients", "duration", "rate"})
 TOP_KEYS = frozenset({"description", "requests", "phases", "secret_headers"})
 REQUEST_KEYS = frozenset({"path", "method", "headers", "body", "weight"})
 NAME_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
@@ -175,6 +175,10 @@ def parse_profile(text: str, name: str, source: str) -> Profile:
             raise _fail(source, text, "clients", f"phases.{phase}.clients must be an integer > 0")
         if "duration" in settings and not _positive(settings["duration"], integer=False):
             raise _fail(source, text, "duration", f"phases.{phase}.duration must be a number >= 0")
+        if "rate" in settings and not (
+            _positive(settings["rate"], integer=False) and settings["rate"] > 0
+        ):
+            raise _fail(source, text, "rate", f"phases.{phase}.rate must be a number > 0 (req/s)")
         phases[phase] = dict(settings)
     secrets = data.get("secret_headers", [])
     if not isinstance(secrets, list) or not all(isinstance(s, str) for s in secrets):

@@ -35,7 +35,9 @@ def _record(config: RunConfig) -> dict:
 def test_measurement_settings_and_fingerprint() -> None:
     base = _record(_config())
     settings = base["measurement"]
-    assert settings["phases"]["python_light:burst"] == {"clients": 12, "duration": 20.0}
+    burst = settings["phases"]["python_light:burst"]
+    assert burst == {"clients": 12, "duration": 20.0, "rate": None}
+    assert settings["arrivals"] == "constant"
     assert settings["timeout"] == 6.0 and settings["telemetry_interval_s"] == 0.0
     assert settings["profiles"]["python_light"]["requests"]
     assert base["device"] is None
@@ -47,6 +49,8 @@ def test_measurement_settings_and_fingerprint() -> None:
         _config(telemetry_interval_s=1.0),
         _config(path_percentiles_s=1.0),
         _config(burst=PhaseSettings(4, 20.0)),
+        _config(burst=PhaseSettings(12, 20.0, rate=50.0)),  # open loop
+        _config(arrivals="poisson"),
     ):
         record = _record(changed)
         assert record["settings_fingerprint"] != base["settings_fingerprint"]

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from perftui.config import PhaseSettings, RunConfig
+from perftui.config import RunConfig
 from perftui.engine.events import (
     Heartbeat,
     PhaseFinished,
@@ -25,7 +25,7 @@ from perftui.engine.events import (
 from perftui.engine.metrics import decode
 from perftui.engine.runner import EngineProcess
 from perftui.profiles import adhoc_profile, resolve_profiles
-from tests.engine_helpers import first_report, latest, run_cli
+from tests.engine_helpers import first_report, latest, phase_config, run_cli
 
 LEGACY_KEYS = {
     "timestamp_utc",
@@ -236,18 +236,7 @@ def test_stale_lock_of_a_killed_run_is_taken_over(device, tmp_path: Path) -> Non
 
 
 def _config(port: int, history: Path, **kw) -> RunConfig:
-    return RunConfig(
-        host="127.0.0.1",
-        port=port,
-        profiles=[adhoc_profile("/hello,/api/ping")],
-        runs=1,
-        burst=PhaseSettings(4, 2.0),
-        long=PhaseSettings(2, 0.0),
-        history_dir=history,
-        between_runs_sleep_ms=0,
-        post_phase_settle_ms=0,
-        **kw,
-    )
+    return phase_config(port, history, **kw)
 
 
 def test_event_stream_has_heartbeats_at_least_twice_a_second(device, tmp_path: Path) -> None:

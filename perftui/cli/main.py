@@ -44,7 +44,7 @@ from perftui.validate import (
     parse_target,
 )
 
-COMMANDS = ("run", "sim", "history", "compare", "trend", "profiles", "tui")
+COMMANDS = ("run", "capacity", "sim", "history", "compare", "trend", "profiles", "tui")
 GATE_HELP = {
     "max_error_rate": "gate, %%",
     "max_internal_free_drop": "gate, B",
@@ -85,6 +85,30 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
             default=None,
             help=f"seconds of phase {phase}; 0 skips it (default {duration:g})",
         )
+        p.add_argument(
+            f"--{phase}-rate",
+            type=POS_FLOAT,
+            default=None,
+            help=f"open loop: req/s in phase {phase}, its clients the most connections",
+        )
+    p.add_argument(
+        "--rate",
+        type=POS_FLOAT,
+        default=None,
+        help="open loop at R req/s in both phases (latency from each intended send time)",
+    )
+    p.add_argument(
+        "--arrivals",
+        choices=("constant", "poisson"),
+        default=d["arrivals"],
+        help="open-loop arrivals: evenly spaced or Poisson (default %(default)s)",
+    )
+    p.add_argument(
+        "--max-stall-ms",
+        type=NONNEG_FLOAT,
+        default=d["max_stall_ms"],
+        help="gate: fail a phase with a longer stall (no answer while requests wait); 0 = off",
+    )
     for name in (
         "metrics_retries",
         "metrics_retry_delay_ms",
@@ -192,6 +216,9 @@ def build_parser() -> Parser:
     from perftui.cli.history import register
 
     register(sub)
+    from perftui.cli.capacity import register as register_capacity
+
+    register_capacity(sub)
     profiles = sub.add_parser("profiles", help="list the built-in profiles")
     profiles.set_defaults(func=cmd_profiles)
     tui = sub.add_parser("tui", help="open the TUI (the default)")
@@ -215,6 +242,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
             for k, v in (
                 ("clients", getattr(args, f"{phase}_clients")),
                 ("duration", getattr(args, f"{phase}_duration")),
+                ("rate", getattr(args, f"{phase}_rate") or args.rate),
             )
             if v is not None
         }
@@ -244,6 +272,8 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         tag=clean_tag(args.tag),
         note=args.note,
         telemetry_interval_s=args.heap_poll_s,
+        arrivals=args.arrivals,
+        max_stall_ms=args.max_stall_ms,
         gate_limits=GateLimits(
             **{name: getattr(args, name) for name in (*GATE_LIMIT_TYPES, *OPT_IN_GATE_TYPES)}
         ),
@@ -287,18 +317,12 @@ def sim_options(args: argparse.Namespace) -> Any:
     return options
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    from perftui.cli.printer import Printer, json_summary
+def take_run_lock(config: RunConfig, sim: bool) -> Any:
+    """The checks before any load (host known, history dir writable), then the run lock."""
     from perftui.engine.lock import LockHeld, RunLock
-    from perftui.engine.runner import EngineProcess
     from perftui.history.files import HistoryDirError, check_history_dir
 
-    config = config_from_args(args)
-    device_options = sim_options(args)
-    thresholds = _compare_thresholds(args)
-    if args.tag and config.tag != args.tag:
-        print(f"perftui: tag cleaned to {config.tag!r}", file=sys.stderr)
-    if not args.sim:
+    if not sim:
         check_resolvable(config.host)
     try:
         check_history_dir(config.history_dir)
@@ -309,16 +333,35 @@ def cmd_run(args: argparse.Namespace) -> int:
         lock.acquire()
     except LockHeld as exc:
         raise CouldNotRun(str(exc)) from None
+    return lock
+
+
+def start_sim(config: RunConfig, options: Any = None) -> Any:
+    """`--sim`: the built-in simulated device on a free port, which `config` then targets."""
+    from perftui.sim.device import SimOptions, SimProcess
+
+    sim = SimProcess(options or SimOptions(), port=0)
+    sim.start()
+    config.port = sim.port
+    config.device = "sim"  # one identity, whatever port the sim got this time
+    print(f"perftui: simulated device at {sim.base_url}", file=sys.stderr)
+    return sim
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from perftui.cli.printer import Printer, json_summary
+    from perftui.engine.runner import EngineProcess
+
+    config = config_from_args(args)
+    device_options = sim_options(args)
+    thresholds = _compare_thresholds(args)
+    if args.tag and config.tag != args.tag:
+        print(f"perftui: tag cleaned to {config.tag!r}", file=sys.stderr)
+    lock = take_run_lock(config, args.sim)
     sim = None
     try:
         if args.sim:
-            from perftui.sim.device import SimProcess
-
-            sim = SimProcess(device_options, port=0)
-            sim.start()
-            config.port = sim.port
-            config.device = "sim"  # one identity, whatever port the sim got this time
-            print(f"perftui: simulated device at {sim.base_url}", file=sys.stderr)
+            sim = start_sim(config, device_options)
         engine = EngineProcess(config)
         printer = Printer(config.heartbeat_ms, json_mode=args.json)
         code = _drive(engine, printer)

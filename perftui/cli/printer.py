@@ -11,6 +11,7 @@ import sys
 from typing import Any, TextIO
 
 from perftui.config import EXIT_COULD_NOT_RUN, EXIT_MEANINGS
+from perftui.engine import notes
 from perftui.engine.events import (
     Event,
     Heartbeat,
@@ -19,6 +20,7 @@ from perftui.engine.events import (
     PhaseStarted,
     RunFinished,
     RunStarted,
+    Stall,
     Telemetry,
 )
 
@@ -59,9 +61,14 @@ class Printer:
             case PhaseStarted():
                 self._next_beat = self.period
                 self._last = (0.0, 0)
+                load = (
+                    f"{event.rate:g} req/s over at most {event.clients} connections"
+                    if event.rate
+                    else f"{event.clients} clients"
+                )
                 self._say(
                     f"[{event.ordinal}/{event.total_phases}] {event.profile} run "
-                    f"{event.run_index}/{self._runs} {event.phase}: {event.clients} clients, "
+                    f"{event.run_index}/{self._runs} {event.phase}: {load}, "
                     f"{event.duration:g} s (watchdog {event.budget_s:g} s)"
                 )
             case Heartbeat() if event.elapsed + 0.02 >= self._next_beat:  # timers may wake early
@@ -77,7 +84,11 @@ class Printer:
                     f"run={event.run_index}/{self._runs} duration={event.duration:g}s "
                     f"req={event.requests} ok={event.ok} err={event.errors} "
                     f"rps={rps:.1f} p50={_ms(event.p50_ms)} p95={_ms(event.p95_ms)} "
-                    f"p99={_ms(event.p99_ms)}ms",
+                    f"p99={_ms(event.p99_ms)}ms"
+                    # perftui's own, after the legacy fields: open-loop target, stalls, self-check
+                    + (f" target_rps={event.target_rps:g}" if event.target_rps else "")
+                    + (f" stalls={event.stalls}" if event.stalls else "")
+                    + (" client_bound=yes" if event.client_bound else ""),
                     file=self.out,
                     flush=True,
                 )
@@ -89,6 +100,18 @@ class Printer:
                     f"rps_ok={rep['rps_ok']:.1f} p50={_ms(rep['p50_ms'])} "
                     f"p95={_ms(rep['p95_ms'])} p99={_ms(rep['p99_ms'])} ms "
                     f"err={rep['error_rate']:.2f}% → {verdict}"
+                )
+                if rep.get("mode") == "open":
+                    self._say(
+                        f"    open loop: {rep['achieved_rps']:g} of {rep['target_rps']:g} req/s, "
+                        f"{rep['late']} late, max lag {rep['max_lag_ms']:g} ms"
+                    )
+                if notes.co_differs(rep):
+                    self._say(f"    ms {notes.co_text(rep)}: {notes.CO_WHY}")
+            case Stall():
+                self._say(
+                    f"  stall in {event.profile}/{event.phase} at {event.at_s:.1f} s: no answer "
+                    f"for {event.duration_ms:.0f} ms with requests outstanding"
                 )
             case Log():
                 self._say(

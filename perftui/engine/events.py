@@ -33,6 +33,7 @@ class PhaseStarted:
     budget_s: float
     ordinal: int
     total_phases: int
+    rate: float | None = None  # open loop: req/s, `clients` then being the most connections
 
 
 @dataclass(slots=True)
@@ -75,14 +76,15 @@ class Heartbeat:
     errors_by_kind: dict[str, int]
     status_counts: dict[str, int]
     paths: dict[str, PathCounts] = field(default_factory=dict)
-    target_rps: float | None = None
-    stalls: int = 0
-    client_bound: bool = False
+    target_rps: float | None = None  # open loop: the rate asked for (rps_now is the achieved)
+    stalls: int = 0  # stalls so far in the phase
+    client_bound: bool = False  # the engine's own loop lag or CPU is the bottleneck so far
 
 
 @dataclass(slots=True)
 class Stall:
-    """A span of a phase during which requests were outstanding and none completed."""
+    """Requests were outstanding and none completed for `duration_ms` from `at_s` (phase
+    offset); emitted when the span ends."""
 
     profile: str
     run_index: int

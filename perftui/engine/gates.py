@@ -14,8 +14,8 @@ import numpy as np
 from perftui.config import GateLimits
 
 
-def evaluate(report: dict[str, Any], t: GateLimits) -> list[str]:
-    """Reasons the phase fails; an empty list means it passed."""
+def evaluate(report: dict[str, Any], t: GateLimits, max_stall_ms: float = 0.0) -> list[str]:
+    """Reasons the phase fails; an empty list means it passed. `max_stall_ms` 0 = no stall gate."""
     reasons: list[str] = []
     if report.get("timed_out"):
         reasons.append(f"watchdog: phase exceeded its {report.get('watchdog_budget_s')} s budget")
@@ -44,6 +44,9 @@ def evaluate(report: dict[str, Any], t: GateLimits) -> list[str]:
     slope = report.get("heap_slope_b_per_h")
     if t.max_heap_slope is not None and slope is not None and slope < -t.max_heap_slope:
         reasons.append(f"heap slope {slope:.0f} B/h < {-t.max_heap_slope:.0f} B/h")
+    longest = (report.get("stalls") or {}).get("longest_ms")
+    if max_stall_ms > 0 and longest is not None and longest > max_stall_ms:
+        reasons.append(f"stall {longest:.0f}ms > {max_stall_ms:g}ms")
     return reasons
 
 

@@ -5,6 +5,10 @@ waits on another's pool slot (the queueing that makes a shared httpx pool report
 latency) and nothing is retried behind our back (the one resend, on the idle-close race, is
 counted). Timing is `perf_counter()` from just before the request is written to the last byte of
 its response; a request that fails is timed to its failure (a timeout at the timeout value).
+
+In an open-loop phase (`rate` given) the clients are the connections of a paced load instead:
+each request has an intended send time (`pacing`), and its latency runs from that time, so a
+wait for a free connection is latency too, as wrk2 measures it.
 """
 
 from __future__ import annotations
@@ -22,10 +26,14 @@ from urllib.parse import urlsplit
 
 from perftui.engine.backoff import Backoff
 from perftui.engine.http1 import Connection, ResponseError, build_request, host_header
-from perftui.engine.metrics import PhaseRecorder
+from perftui.engine.metrics import OpenLoopStats, PhaseRecorder
+from perftui.engine.pacing import ArrivalSchedule, Pacer
 from perftui.profiles import Profile
 
 STOP_GRACE_S = 1.0  # after a stop request, in-flight requests get this long before cancellation
+# The engine's own loop lag is sampled this often: the 4/s heartbeat ticker alone gives too few
+# samples for a p99 in a short phase, and 50 wake-ups a second cost nothing.
+LAG_PROBE_S = 0.02
 
 RESET_ERRNOS = frozenset({errno.ECONNRESET, errno.EPIPE, errno.ECONNABORTED})
 
@@ -66,8 +74,13 @@ async def _client(
     deadline: float,
     timeout: float,
     stop: asyncio.Event,
+    pacer: Pacer | None = None,
 ) -> None:
-    """One client: one connection, round-robin over the profile's weighted request cycle."""
+    """One client: one connection, round-robin over the profile's weighted request cycle.
+
+    Closed loop (no `pacer`): the next request leaves when the previous answer is in. Open loop:
+    when the pacer says, and the latency counts from the intended time.
+    """
     url = urlsplit(base_url)
     host, port = url.hostname or "127.0.0.1", url.port or (443 if url.scheme == "https" else 80)
     header = host_header(host, port)
@@ -82,25 +95,36 @@ async def _client(
     n = len(plan)
     i = 0
     clock = time.perf_counter
+    stalls = recorder.stalls
     conn = Connection(host, port, tls=url.scheme == "https")
     backoff = Backoff()  # after a failure that came at once, instead of spinning
     try:
-        while not stop.is_set() and clock() < deadline:
+        while not stop.is_set():
+            if pacer is None:
+                if (t0 := clock()) >= deadline:
+                    break
+                sent_at = t0
+            else:
+                if (intended := await pacer.next()) is None:
+                    break
+                t0, sent_at = intended, clock()
+            stalls.sent(sent_at)
             stats, raw, head = plan[i]
             i = (i + 1) % n
-            t0 = clock()
             try:
                 async with asyncio.timeout(timeout):
                     status, t1 = await conn.send(raw, head)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
+                stalls.ended(clock())
                 kind = classify(exc)
-                spent = timeout if kind == "timeout" else clock() - t0
-                stats.record_failure(kind, int(spent * 1_000_000), t0, conn.resent)
+                spent = (sent_at + timeout if kind == "timeout" else clock()) - t0
+                stats.record_failure(kind, int(spent * 1_000_000), sent_at, conn.resent)
                 if kind != "timeout":
                     await asyncio.sleep(min(backoff.next_pause(), max(deadline - clock(), 0.0)))
                 continue
+            stalls.ended(t1)
             backoff.reset()
             stats.record(status, int((t1 - t0) * 1_000_000), t1, conn.resent)
     finally:
@@ -117,14 +141,26 @@ async def run_phase(
     stop: asyncio.Event,
     on_snapshot: Callable[[PhaseRecorder, dict[str, Any], float], None],
     snapshot_interval_s: float = 0.25,
+    rate: float | None = None,
+    arrivals: str = "constant",
 ) -> PhaseOutcome:
-    """Drive one phase; never returns later than `budget_s` (the watchdog) plus a grace second."""
-    recorder = PhaseRecorder(profile.paths, tail_start_s=0.75 * duration, duration=duration)
+    """Drive one phase; never returns later than `budget_s` (the watchdog) plus a grace second.
+
+    `rate` (req/s) makes it open loop, `clients` then being the most connections open at once.
+    """
     clock = time.perf_counter
     start = clock()
     deadline = start + duration
+    open_loop = pacer = None
+    if rate:
+        open_loop = OpenLoopStats(rate, arrivals)
+        schedule = ArrivalSchedule(rate, arrivals, start)
+        pacer = Pacer(schedule, deadline, open_loop, clock, asyncio.sleep)
+    recorder = PhaseRecorder(
+        profile.paths, 0.75 * duration, duration, started=start, open_loop=open_loop
+    )
     tasks = [
-        asyncio.create_task(_client(base_url, profile, recorder, deadline, timeout, stop))
+        asyncio.create_task(_client(base_url, profile, recorder, deadline, timeout, stop, pacer))
         for _ in range(clients)
     ]
     done_event = asyncio.Event()
@@ -152,7 +188,14 @@ async def run_phase(
             if target == next_tick:
                 next_tick += snapshot_interval_s
 
+    async def lag_probe() -> None:
+        while True:
+            due = clock() + LAG_PROBE_S
+            await asyncio.sleep(LAG_PROBE_S)
+            recorder.check.note_lag(max(0.0, clock() - due))
+
     tick_task = asyncio.create_task(ticker())
+    probe_task = asyncio.create_task(lag_probe())
     timed_out = stopped = False
     try:
         watchdog = asyncio.create_task(asyncio.wait_for(done_event.wait(), budget_s))
@@ -171,7 +214,10 @@ async def run_phase(
         await asyncio.gather(watchdog, stop_wait, gathered, return_exceptions=True)
     finally:
         tick_task.cancel()
-        await asyncio.gather(tick_task, return_exceptions=True)
+        probe_task.cancel()
+        await asyncio.gather(tick_task, probe_task, return_exceptions=True)
     elapsed = clock() - start
+    recorder.check.stop(clock())
+    recorder.stalls.finish(clock())
     recorder.snapshot(elapsed)
     return PhaseOutcome(recorder, elapsed, timed_out, stopped, snapshot_errors)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import time
 from collections import Counter, deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +30,15 @@ PERCENTILES = (50.0, 90.0, 95.0, 99.0, 99.9)
 ERROR_KINDS = ("timeout", "refused", "reset", "http_4xx", "http_5xx", "other")
 TIMELINE_MAX_POINTS = 300  # a phase of any length keeps at most this many windows in its record
 TIMELINE_WINDOWS_S = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600)
+STALL_MIN_S = 0.2  # a stall is longer than max(this, STALL_P50_FACTOR × the running p50)
+STALL_P50_FACTOR = 20
+STALLS_AT_MAX = 1000  # offsets kept in the report; count/longest/total go on counting
+# The engine's loop wakes later than this at its p90: it is the bottleneck. Not the p99: on a
+# shared machine a few percent of wake-ups are late by being descheduled, whatever the load;
+# a saturated loop is late on most of them.
+CLIENT_BOUND_LAG_MS = 5.0
+LAG_STAT = "p90"
+CLIENT_BOUND_BUSY_PCT = 90.0  # or the load's thread was running/runnable nearly all the time
 WITH_FAILURES = ((50.0, "p50_ms"), (95.0, "p95_ms"), (99.0, "p99_ms"), (99.9, "p999_ms"))
 UNAVAILABLE_MIN_S = 0.5  # a shorter span without a success is a scattered error, not an outage
 UNAVAILABLE_MEMORY = 256  # closed spans a late failure (a timeout) may still claim
@@ -311,8 +320,192 @@ class Timeline:
         return {"window_s": self.window_s, **columns}
 
 
+@dataclass(slots=True)
+class OpenLoopStats:
+    """What an open-loop phase's pacer did: sends against the target, and how late they left."""
+
+    target_rps: float
+    arrivals: str
+    sent: int = 0
+    late: int = 0
+    max_lag_s: float = 0.0
+
+    def note_send(self, lag_s: float, late: bool) -> None:
+        self.sent += 1
+        self.late += late
+        if lag_s > self.max_lag_s:
+            self.max_lag_s = lag_s
+
+
+@dataclass(slots=True)
+class Stall:
+    at_s: float  # offset from the phase start
+    duration_s: float
+
+
+class StallDetector:
+    """Spans during which requests were outstanding and none completed (both loop modes).
+
+    A closed-loop client stops sending while the device is frozen, so its percentiles hide the
+    freeze; the span without any answer does not hide. O(1) per request: a counter of requests
+    in flight and the time the current quiet span began.
+    """
+
+    def __init__(self, start: float) -> None:
+        self.start = start
+        self.threshold_s = STALL_MIN_S
+        self.outstanding = 0
+        self.quiet_since = start
+        self.count = 0
+        self.longest_s = 0.0
+        self.total_s = 0.0
+        self.at: list[float] = []
+        self.new: list[Stall] = []  # found since the last `drain()`, for the live events
+
+    def set_p50(self, p50_ms: float | None) -> None:
+        """The phase's running p50 raises the bar: a slow device is not a stalling one."""
+        if p50_ms is not None:
+            self.threshold_s = max(STALL_MIN_S, STALL_P50_FACTOR * p50_ms / 1000)
+
+    def sent(self, now: float) -> None:
+        if self.outstanding == 0:
+            self.quiet_since = now
+        self.outstanding += 1
+
+    def ended(self, now: float) -> None:
+        """A request ended (an answer or a failure): the quiet span, if any, is over."""
+        span = now - self.quiet_since
+        if span > self.threshold_s:
+            self._add(self.quiet_since, span)
+        self.quiet_since = now
+        self.outstanding = max(0, self.outstanding - 1)
+
+    def finish(self, now: float) -> None:
+        """At the phase's end, requests still unanswered may be inside a stall."""
+        if self.outstanding and now - self.quiet_since > self.threshold_s:
+            self._add(self.quiet_since, now - self.quiet_since)
+            self.quiet_since = now
+
+    def _add(self, began: float, span: float) -> None:
+        stall = Stall(round(began - self.start, 3), span)
+        self.count += 1
+        self.total_s += span
+        self.longest_s = max(self.longest_s, span)
+        if len(self.at) < STALLS_AT_MAX:
+            self.at.append(stall.at_s)
+        self.new.append(stall)
+
+    def drain(self) -> list[Stall]:
+        out, self.new = self.new, []
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "count": self.count,
+            "longest_ms": _ms(self.longest_s * 1e6),
+            "total_ms": _ms(self.total_s * 1e6),
+            "at": list(self.at),
+        }
+
+
+def corrected_histogram(hist: HdrHistogram, expected_interval_us: int) -> HdrHistogram:
+    """`hist` corrected for coordinated omission the way wrk 4 does it after a run: each
+    recorded latency longer than the expected interval also stands for the requests the client
+    would have sent meanwhile (hdrh's `record_corrected_value`, bucket by bucket)."""
+    out = new_histogram()
+    counts = np.ctypeslib.as_array(hist.counts)
+    for index in np.flatnonzero(counts):
+        value = hist.get_value_from_index(int(index))
+        out.record_corrected_value(value, expected_interval_us, int(counts[index]))
+    return out
+
+
+def _thread_busy_s() -> float | None:
+    """Seconds this thread spent on a CPU *or waiting for one* (Linux schedstat), None elsewhere.
+
+    A loop that always has work is runnable all the time; on a shared machine it may get only
+    part of a core, so its CPU time alone would not show that it is the bottleneck.
+    """
+    try:
+        with open("/proc/thread-self/schedstat") as f:
+            on_cpu, waiting = f.read().split()[:2]
+    except (OSError, ValueError):
+        return None
+    return (int(on_cpu) + int(waiting)) / 1e9
+
+
+class SelfCheck:
+    """Is the generator itself the bottleneck? Its event loop's lag and its CPU say so.
+
+    The lag is how late a timer wakes: a loop that is busy with the load answers late, and then
+    every latency it measures includes perftui's own queueing. Busy is the share of the wall
+    time the loop's thread was running or runnable: near 100 % it never waited for the device.
+    Create it on the load's thread.
+    """
+
+    def __init__(
+        self,
+        start: float,
+        cpu_clock: Callable[[], float] = time.process_time,
+        busy_clock: Callable[[], float | None] = _thread_busy_s,
+    ) -> None:
+        self.start = start
+        self.cpu_clock = cpu_clock
+        self.busy_clock = busy_clock
+        self.cpu_start = cpu_clock()
+        self.busy_start = busy_clock()
+        self.lag = new_histogram()
+        self._end: tuple[float, float, float | None] | None = None
+
+    def stop(self, now: float) -> None:
+        """The load is over: what follows (telemetry reads, the record) is not the load's."""
+        self._end = (now, self.cpu_clock(), self.busy_clock())
+
+    def note_lag(self, lateness_s: float) -> None:
+        self.lag.record_value(min(max(int(lateness_s * 1e6), LOWEST_US), HIGHEST_US))
+
+    def _read(self, now: float) -> tuple[float, float, float | None]:
+        return self._end or (now, self.cpu_clock(), self.busy_clock())
+
+    def _pct(self, used: float, wall: float) -> float:
+        return 100.0 * used / wall if wall > 0 else 0.0
+
+    def cpu_pct(self, now: float) -> float:
+        end, cpu, _ = self._read(now)
+        return self._pct(cpu - self.cpu_start, end - self.start)
+
+    def busy_pct(self, now: float) -> float:
+        """Running or runnable share of the loop's thread; its CPU share where that is unknown."""
+        end, _, busy = self._read(now)
+        if busy is None or self.busy_start is None:
+            return self.cpu_pct(now)
+        return self._pct(busy - self.busy_start, end - self.start)
+
+    def lag_ms(self) -> dict[str, float | None]:
+        if not self.lag.get_total_count():
+            return {"max": None, "p90": None, "p99": None}
+        p90, p99 = percentile_values(self.lag, (90.0, 99.0))
+        return {"max": _ms(self.lag.get_max_value()), "p90": _ms(p90), "p99": _ms(p99)}
+
+    def client_bound(self, now: float) -> bool:
+        lag = self.lag_ms()[LAG_STAT] or 0.0
+        return lag > CLIENT_BOUND_LAG_MS or self.busy_pct(now) > CLIENT_BOUND_BUSY_PCT
+
+    def to_dict(self, now: float) -> dict[str, Any]:
+        return {
+            "client_bound": self.client_bound(now),
+            "loop_lag_ms": self.lag_ms(),
+            "engine_cpu_pct": round(self.cpu_pct(now), 1),
+            "loop_busy_pct": round(self.busy_pct(now), 1),
+        }
+
+
 class PhaseRecorder:
-    """All measurements of one phase; `snapshot()` is called from the same event loop."""
+    """All measurements of one phase; `snapshot()` is called from the same event loop.
+
+    `open_loop` is set for a phase paced at a rate; a closed-loop phase is also reported
+    corrected for coordinated omission.
+    """
 
     def __init__(
         self,
@@ -320,12 +513,15 @@ class PhaseRecorder:
         tail_start_s: float,
         duration: float = 0.0,
         started: float | None = None,
+        open_loop: OpenLoopStats | None = None,
     ) -> None:
         """`started`: the phase's start on the perf_counter clock (default: now)."""
-        self.availability = Availability(
-            time.perf_counter() if started is None else started, duration
-        )
+        start = time.perf_counter() if started is None else started
+        self.availability = Availability(start, duration)
         self.paths = {p: PathStats(p, self.availability) for p in dict.fromkeys(paths)}
+        self.open_loop = open_loop
+        self.stalls = StallDetector(start)
+        self.check = SelfCheck(start)
         self.tail_start_s = tail_start_s
         self.tail = new_histogram()
         self.overall = new_histogram()
@@ -355,6 +551,7 @@ class PhaseRecorder:
         self._last_requests, self._last_errors, self._last_elapsed = requests, errors, elapsed
         w50, w95, w99 = quick_percentiles_ms(window)
         c50, c95, c99 = quick_percentiles_ms(self.overall)
+        self.stalls.set_p50(c50)
         return {
             "requests": requests,
             "ok": requests - errors,
@@ -445,6 +642,42 @@ class PhaseRecorder:
             "path_metrics": path_metrics,
             "histogram": encode(self.overall) if self.overall.get_total_count() else None,
             "timeline": self.timeline.to_dict(elapsed),
+            **self._loop_report(clients, requests, load_s),
+            "stalls": self.stalls.to_dict(),
+            **self.check.to_dict(self.stalls.start + elapsed),
+        }
+
+    def _loop_report(self, clients: int, requests: int, load_s: float) -> dict[str, Any]:
+        """Open or closed loop: the target beside what was achieved, or the corrected tail.
+
+        The expected interval of a closed-loop client is the phase's mean interval per client
+        (load time ÷ answers per client), as wrk 4 corrects.
+        """
+        ol = self.open_loop
+        if ol is None:
+            co = None
+            if answers := self.overall.get_total_count():
+                interval_us = round(load_s * 1e6 * max(clients, 1) / answers)
+                corrected = corrected_histogram(self.overall, interval_us)
+                p50, p95, p99, p999 = percentile_values(corrected, (50.0, 95.0, 99.0, 99.9))
+                co = {"p50_ms": _ms(p50), "p95_ms": _ms(p95), "p99_ms": _ms(p99)}
+                co["p999_ms"] = _ms(p999)
+            return {
+                "mode": "closed",
+                "target_rps": None,
+                "achieved_rps": round(requests / load_s, 3),
+                "late": None,
+                "max_lag_ms": None,
+                "co_corrected": co,
+            }
+        return {
+            "mode": "open",
+            "arrivals": ol.arrivals,
+            "target_rps": ol.target_rps,
+            "achieved_rps": round(ol.sent / load_s, 3),
+            "late": ol.late,
+            "max_lag_ms": _ms(ol.max_lag_s * 1e6),
+            "co_corrected": None,
         }
 
 

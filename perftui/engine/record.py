@@ -21,6 +21,7 @@ from typing import Any
 from perftui import __version__
 from perftui.analysis.aggregate import aggregate
 from perftui.config import PHASES, RunConfig
+from perftui.engine.notes import CO_WHY, co_differs, co_text
 
 SCHEMA = 1
 
@@ -60,9 +61,9 @@ def metadata() -> dict[str, Any]:
 def measurement(config: RunConfig) -> dict[str, Any]:
     """The settings that shape a run's load and what it measures: two runs are compared as like
     with like only if these are equal. Per `profile:phase` the clients, duration and any other
-    phase setting (an open-loop rate, …); the timeout; what each profile requests; the polling
-    that costs the device requests (heap telemetry) or the engine time (heartbeat detail); and
-    the tool's version."""
+    phase setting (an open-loop rate, …); how open-loop arrivals are spaced; the timeout; what
+    each profile requests; the polling that costs the device requests (heap telemetry) or the
+    engine time (heartbeat detail); and the tool's version."""
     phases = {
         f"{p.name}:{phase}": asdict(config.phase_settings(p, phase))
         for p in config.profiles
@@ -70,7 +71,7 @@ def measurement(config: RunConfig) -> dict[str, Any]:
     }
     return {
         "phases": phases,
-        "rate": getattr(config, "rate", None),
+        "arrivals": config.arrivals,  # open-loop phases: constant or Poisson arrivals
         "timeout": config.timeout,
         "profiles": {p.name: {"requests": p.definition()["requests"]} for p in config.profiles},
         "telemetry_interval_s": config.telemetry_interval_s,
@@ -184,4 +185,32 @@ def markdown(payload: dict[str, Any]) -> str:
     ]
     if failures:
         lines += ["", "## Failed gates", "", *failures]
+    lines += _phase_notes(payload)
     return "\n".join(lines) + "\n"
+
+
+def _phase_notes(payload: dict[str, Any]) -> list[str]:
+    """Per phase: open-loop rate, stalls, the corrected tail where it matters, client-bound."""
+    notes: list[str] = []
+    for run in payload["raw_runs"]:
+        for r in run["results"]:
+            rep, where = r["report"], f"{r['profile']}:{r['phase']} run {run['run_index']}"
+            if rep.get("mode") == "open":
+                notes.append(
+                    f"- {where}: open loop, {rep['achieved_rps']:g} of {rep['target_rps']:g} "
+                    f"req/s ({rep.get('arrivals', 'constant')}), {rep['late']} late, "
+                    f"max lag {rep['max_lag_ms']:g} ms"
+                )
+            stalls = rep.get("stalls") or {}
+            if stalls.get("count"):
+                notes.append(
+                    f"- {where}: {stalls['count']} stall(s), longest {stalls['longest_ms']:g} ms, "
+                    f"at {', '.join(f'{t:g}' for t in stalls['at'][:10])} s"
+                )
+            if co_differs(rep):
+                notes.append(f"- {where}: ms {co_text(rep)} ({CO_WHY})")
+            if rep.get("client_bound"):
+                notes.append(
+                    f"- {where}: client-bound: these numbers describe perftui, not the device"
+                )
+    return ["", "## Phase notes", "", *notes] if notes else []

@@ -34,11 +34,13 @@ from perftui.engine.events import (
     PhaseStarted,
     RunFinished,
     RunStarted,
+    Stall,
     Telemetry,
 )
 from perftui.engine.gates import HEAP_SLOPE_MIN_SAMPLES, evaluate, heap_slope_per_hour
 from perftui.engine.load import run_phase
 from perftui.engine.metrics import PhaseRecorder, quick_percentiles_ms
+from perftui.engine.notes import CLIENT_BOUND_NOTE
 from perftui.history import files
 from perftui.profiles import Profile
 
@@ -184,6 +186,7 @@ class Suite:
                 budget,
                 ordinal,
                 len(self.plan),
+                settings.rate,
             )
         )
         live: list[PhaseRecorder] = []  # the phase's recorder, once its first snapshot names it
@@ -197,9 +200,15 @@ class Suite:
         path_pcts: dict[str, tuple[float | None, ...]] = {}
         next_pcts = [0.0]
 
+        def emit_stalls(rec: PhaseRecorder) -> None:
+            for stall in rec.stalls.drain():
+                ms = round(stall.duration_s * 1000, 1)
+                self.emit(Stall(profile.name, run_index, phase, stall.at_s, ms))
+
         def on_snapshot(rec: PhaseRecorder, snap: dict[str, Any], elapsed: float) -> None:
             if not live:
                 live.append(rec)
+            emit_stalls(rec)
             if cfg.path_percentiles_s > 0 and elapsed >= next_pcts[0]:
                 next_pcts[0] = elapsed + cfg.path_percentiles_s
                 path_pcts.update({p: quick_percentiles_ms(s.total) for p, s in rec.paths.items()})
@@ -227,6 +236,9 @@ class Suite:
                         p: PathCounts(s.requests, s.ok, s.err, *path_pcts.get(p, ()))
                         for p, s in rec.paths.items()
                     },
+                    target_rps=settings.rate,
+                    stalls=rec.stalls.count,
+                    client_bound=rec.check.client_bound(rec.stalls.start + elapsed),
                 )
             )
 
@@ -240,12 +252,15 @@ class Suite:
             self.stop,
             on_snapshot,
             cfg.snapshot_interval_s,
+            settings.rate,
+            cfg.arrivals,
         )
         if poller is not None:
             poller.cancel()
             await asyncio.gather(poller, return_exceptions=True)
         if outcome.timed_out:
             self.log("error", f"watchdog: {profile.name} {phase} exceeded its {budget:g} s budget")
+        emit_stalls(outcome.recorder)  # stalls found after the last heartbeat
         for problem in outcome.snapshot_errors:
             self.log("error", f"heartbeats of {profile.name} {phase} failed: {problem}")
         if cfg.post_phase_settle_ms and not self.stop.is_set():
@@ -279,6 +294,13 @@ class Suite:
         )
         if outcome.timed_out:
             report["error_rate"] = 100.0
+        if report["client_bound"]:
+            self.log(
+                "warning",
+                f"{profile.name} {phase} {CLIENT_BOUND_NOTE} (loop lag p90 "
+                f"{report['loop_lag_ms']['p90']} ms, load thread busy "
+                f"{report['loop_busy_pct']:g} %, engine CPU {report['engine_cpu_pct']:g} %)",
+            )
         report["heap_slope_b_per_h"] = heap_slope_per_hour(heap_samples)
         if cfg.gate_limits.max_heap_slope is not None and report["heap_slope_b_per_h"] is None:
             why = (
@@ -287,7 +309,7 @@ class Suite:
                 else f"{len(heap_samples)} heap sample(s) < {HEAP_SLOPE_MIN_SAMPLES}"
             )
             self.log("info", f"heap slope gate skipped for {profile.name} {phase}: {why}")
-        reasons = evaluate(report, cfg.gate_limits)
+        reasons = evaluate(report, cfg.gate_limits, cfg.max_stall_ms)
         result = {
             "profile": profile.name,
             "phase": phase,

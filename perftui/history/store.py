@@ -182,9 +182,16 @@ def summarize(record: dict[str, Any], doc_name: str, digest: str) -> dict[str, A
         "hard_stop_reason": record.get("hard_stop_reason"),
         "keys": sorted((record.get("aggregated") or {}).keys()),
         "source": record.get("source") or "perftui",
+        "kind": run_kind(record),
         "content_hash": digest,
         "doc": doc_name,
     }
+
+
+def run_kind(record: dict[str, Any]) -> str:
+    """"capacity" for a capacity search (`perftui capacity`), else "run": a search's steps at
+    chosen rates are not the previous run of a suite, nor the other way round."""
+    return "capacity" if record.get("capacity") else "run"
 
 
 def _sort_key(summary: dict[str, Any]) -> tuple[str, str]:
@@ -575,9 +582,11 @@ class HistoryStore:
 
     def _comparable(self, record: dict[str, Any]) -> list[dict[str, Any]]:
         """Summaries of the runs made like `record`, newest first: the same device (its stable
-        identity, else its target), the same profiles and the same settings fingerprint. A run
-        without a fingerprint (made before settings were kept) matches only such runs."""
+        identity, else its target), the same profiles, the same kind (run or capacity search) and
+        the same settings fingerprint. A run without a fingerprint (made before settings were
+        kept) matches only such runs."""
         device = record.get("device")
+        kind = run_kind(record)
         profiles = sorted(record.get("profiles") or [])
         fingerprint = record.get("settings_fingerprint")
         return [
@@ -585,6 +594,7 @@ class HistoryStore:
             for s in self.list_runs(target=None if device else record.get("target"))
             if (not device or s.get("device") == device)
             and sorted(s.get("profiles", [])) == profiles
+            and s.get("kind", "run") == kind
             and s.get("settings_fingerprint") == fingerprint
         ]
 

@@ -24,8 +24,10 @@ from perftui.analysis.compare import (
     compare_runs,
     load_thresholds,
 )
+from perftui.engine.capacity import CapacityGates, SearchPlan
 from perftui.engine.events import RunFinished
 from perftui.history.store import HistoryStore, StoreError
+from perftui.tui.capacity import CapacityJob, CapacityScreen
 from perftui.tui.comparison import CompareScreen
 from perftui.tui.dialogs import ConfirmDialog, HelpScreen, TextPrompt
 from perftui.tui.history import HistoryScreen
@@ -179,6 +181,32 @@ class PerftuiApp(App[int]):
         while not isinstance(self.screen, SetupScreen | LiveScreen) and len(self.screen_stack) > 2:
             self.pop_screen()
 
+    def action_capacity(self) -> None:
+        """Back to the capacity search on screen, or a new one on what Setup says (device,
+        profile, clients as the most open connections, the p95 and error gates)."""
+        going = next((s for s in self.screen_stack if isinstance(s, CapacityScreen)), None)
+        if going is not None:
+            while self.screen is not going:
+                self.pop_screen()
+            return
+        if self.live_screen() is not None:
+            self.notify("A run is going; search capacity after it.", severity="warning")
+            return
+        self.action_setup()
+        setup = self.screen
+        if not isinstance(setup, SetupScreen):
+            return
+        request = setup.build_request()
+        if request is None:
+            return
+        if len(request.config.profiles) != 1:
+            self.notify("A capacity search takes one profile: tick just one.", severity="warning")
+            return
+        limits = request.config.gate_limits
+        gates = CapacityGates(limits.max_p95_ms, limits.max_error_rate)
+        job = CapacityJob(request, gates, SearchPlan(), self.sim if request.use_sim else None)
+        self.push_screen(CapacityScreen(job))
+
     def action_compare_latest(self) -> None:
         """The two newest runs, older as A: the quickest 'did my change move anything?'."""
         try:
@@ -226,6 +254,11 @@ class PerftuiApp(App[int]):
             "Compare latest two runs",
             "The two newest stored runs, A = older",
             self.action_compare_latest,
+        )
+        yield SystemCommand(
+            "Capacity search",
+            "Highest rate within the p95/error gates, as a latency-vs-rate chart (or back to it)",
+            self.action_capacity,
         )
         yield SystemCommand(
             "Abort run", "Stop the run in progress (asks; partial run kept)", self.action_abort_run

@@ -32,7 +32,7 @@ from textual.widgets import (
 )
 from textual.widgets.selection_list import Selection
 
-from perftui.config import DEFAULT_PHASES, GateLimits, RunConfig, setting_defaults
+from perftui.config import DEFAULT_PHASES, PHASES, GateLimits, RunConfig, setting_defaults
 from perftui.profiles import Profile, ProfileError, builtin_names, resolve_profile
 from perftui.tui import session
 from perftui.tui.session import SessionError, deliver
@@ -53,6 +53,7 @@ SIM = "__sim__"
 # The profile list's tick is text, not only colour: in a 256-colour terminal Textual's toggle
 # (▐X▌ on every row) looks the same selected or not, so each prompt starts with a mark too.
 TICKED, UNTICKED = "✓", "·"
+LOAD_MODES = [("clients (closed loop)", "clients"), ("rate (open loop)", "rate")]
 DEFAULT_PROFILES = ("api", "mixed", "static")
 PROBE_DEBOUNCE_S = 0.6
 WIDE = 120
@@ -128,6 +129,7 @@ class SetupScreen(Screen[None]):
         Binding("ctrl+s", "start", "Start run", priority=True),
         Binding("f2", "app.history", "History"),
         Binding("f3", "toggle_advanced", "Advanced"),
+        Binding("f4", "app.capacity", "Capacity"),
     ]
 
     def __init__(self, history_dir: Path, recent: list[str]) -> None:
@@ -188,9 +190,44 @@ class SetupScreen(Screen[None]):
                             id=f"f-{f.name}",
                             validators=[_validator(f.convert)],
                         )
+                yield from self._load_mode_fields()
             yield Static("", id="setup-error")
             yield Button("Start run (ctrl+s)", variant="success", id="start")
         yield Footer()
+
+    def _load_mode_fields(self) -> ComposeResult:
+        """Per phase: closed loop (its clients) or open loop at a rate (clients = most open
+        connections), as `--burst-rate` / `--long-rate`."""
+        for phase in PHASES:
+            with Vertical(classes="adv-field"):
+                yield Label(f"{phase} load")
+                yield Select(LOAD_MODES, value="clients", allow_blank=False, id=f"mode-{phase}")
+            with Vertical(classes="adv-field"):
+                yield Label(f"{phase} rate req/s")
+                yield Input(
+                    placeholder="req/s",
+                    id=f"f-{phase}_rate",
+                    validators=[_validator(POS_FLOAT)],
+                    disabled=True,
+                )
+
+    @on(Select.Changed, ".adv-field Select")
+    def _load_mode_changed(self, event: Select.Changed) -> None:
+        phase = str(event.select.id).removeprefix("mode-")
+        self.query_one(f"#f-{phase}_rate", Input).disabled = event.value != "rate"
+
+    def _phase_rates(self) -> dict[str, float] | None:
+        """The rate of each open-loop phase, or None after marking an invalid one."""
+        rates: dict[str, float] = {}
+        for phase in PHASES:
+            if self.query_one(f"#mode-{phase}", Select).value != "rate":
+                continue
+            try:
+                rates[phase] = POS_FLOAT(self.query_one(f"#f-{phase}_rate", Input).value)
+            except argparse.ArgumentTypeError as exc:
+                self._invalid(f"f-{phase}_rate", f"{phase} rate: {exc}")
+                return None
+        return rates
 
     def on_mount(self) -> None:
         selection = self.query_one("#profiles", SelectionList)
@@ -390,6 +427,9 @@ class SetupScreen(Screen[None]):
         if not chosen:
             self._invalid("profiles", "choose at least one profile")
             return None
+        rates = self._phase_rates()
+        if rates is None:
+            return None
         overrides: dict[str, dict[str, float]] = {}
         for phase in ("burst", "long"):
             given = {
@@ -397,6 +437,8 @@ class SetupScreen(Screen[None]):
                 for key, default in zip(("clients", "duration"), DEFAULT_PHASES[phase], strict=True)
                 if values[f"{phase}_{key}"] != default
             }
+            if phase in rates:
+                given["rate"] = rates[phase]
             if given:
                 overrides[phase] = given
         config = RunConfig(
