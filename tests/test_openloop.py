@@ -210,7 +210,7 @@ def test_a_saturated_generator_is_flagged_client_bound(tmp_path: Path, capsys) -
     """A rate far above what one core can send, at a server that answers faster than perftui
     asks: the numbers describe perftui, and the report and the log say so."""
     with FastServer() as server:
-        args = ["--paths", "/x", "--rate", "100000", "--burst-clients", "64"]
+        args = ["--paths", "/x", "--rate", "1000000", "--burst-clients", "64"]
         code = run_cli(server.port, tmp_path, *args, "--burst-duration", "2")
     assert code == 0
     rep = first_report(latest(tmp_path))
