@@ -31,7 +31,7 @@ from perftui.config import (
 )
 from perftui.profiles import ProfileError, adhoc_profile, builtin_names, resolve_profiles
 
-COMMANDS = ("run", "sim", "history", "compare", "trend", "profiles", "tui")
+COMMANDS = ("run", "sim", "history", "compare", "trend", "profiles", "tui", "ps", "stop", "attach")
 TAG_RE = re.compile(r"[^A-Za-z0-9_-]")
 
 
@@ -172,6 +172,11 @@ def build_parser() -> Parser:
     sub = parser.add_subparsers(dest="command", parser_class=Parser, metavar="COMMAND")
     run = sub.add_parser("run", help="run the load suite headless (the legacy runner's flags)")
     add_run_arguments(run)
+    run.add_argument(
+        "--detach",
+        action="store_true",
+        help="run in the background (own session): print the run id and exit; see ps/attach/stop",
+    )
     run.set_defaults(func=cmd_run)
     sim = sub.add_parser("sim", help="serve the simulated ESP32 device on loopback")
     from perftui.sim import device as sim_module
@@ -181,6 +186,9 @@ def build_parser() -> Parser:
     from perftui.cli.history import register
 
     register(sub)
+    from perftui.cli import runs
+
+    runs.register(sub)
     profiles = sub.add_parser("profiles", help="list the built-in profiles")
     profiles.set_defaults(func=cmd_profiles)
     tui = sub.add_parser("tui", help="open the TUI (the default)")
@@ -336,6 +344,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         check_history_dir(config.history_dir)
     except HistoryDirError as exc:
         raise CouldNotRun(str(exc)) from None
+    if args.detach:
+        from perftui.cli.runs import detach_run
+
+        if args.compare_to:
+            raise UsageError("--compare-to needs an attached run (compare later: perftui compare)")
+        return detach_run(config, use_sim=args.sim)
     lock = RunLock(config.lock_path)
     try:
         lock.acquire()

@@ -8,13 +8,14 @@ import time
 from pathlib import Path
 
 from textual.pilot import Pilot
-from textual.widgets import DataTable, Input, Select, Sparkline
+from textual.widgets import DataTable, Input, OptionList, Select, Sparkline
 
+from perftui.engine import stream
 from perftui.engine.lock import RunLock
 from perftui.history.store import HistoryStore
 from perftui.tui.app import PerftuiApp
 from perftui.tui.comparison import CompareScreen
-from perftui.tui.dialogs import ConfirmDialog, HelpScreen, TextPrompt
+from perftui.tui.dialogs import ChoiceDialog, ConfirmDialog, HelpScreen, TextPrompt
 from perftui.tui.history import HistoryScreen
 from perftui.tui.live import LiveScreen
 from perftui.tui.results import ResultsScreen
@@ -191,11 +192,48 @@ async def test_quit_during_a_run_asks_and_keeps_the_partial_run(history_dir: Pat
     async with app.run_test(size=(80, 24)) as pilot:
         await start_long_run(pilot, app)
         await pilot.press("ctrl+q")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
-        await pilot.press("y")
+        await wait_for(pilot, lambda: isinstance(app.screen, ChoiceDialog))
+        await pilot.press("s")
         deadline = time.monotonic() + 30
         while app.is_running and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
         assert not app.is_running
     [stored] = HistoryStore(history_dir).list_runs()
     assert stored["status"] == "stopped"
+
+
+async def test_quit_leaving_the_run_going_then_attach_from_setup(history_dir: Path) -> None:
+    """ "Leave it running": the app exits, the run goes on without it; a new TUI lists it in
+    Setup, attaches, sees it from its start, and stops it (kept as stopped)."""
+    app = PerftuiApp(history_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        live = await start_long_run(pilot, app)
+        seen = live.beats
+        await pilot.press("ctrl+q")
+        await wait_for(pilot, lambda: isinstance(app.screen, ChoiceDialog))
+        await pilot.press("l")
+        deadline = time.monotonic() + 10
+        while app.is_running and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        assert not app.is_running
+    [status] = stream.runs_in_progress(history_dir)
+    assert status["alive"]
+    await asyncio.sleep(1.0)  # still going without any viewer
+    assert stream.runs_in_progress(history_dir)[0]["elapsed"] > 0
+
+    again = PerftuiApp(history_dir)
+    async with again.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: isinstance(again.screen, SetupScreen))
+        listing = again.screen.query_one("#in-progress-list", OptionList)
+        await wait_for(pilot, lambda: listing.option_count == 1)
+        again.attach_run(status["run_id"])
+        await wait_for(pilot, lambda: isinstance(again.screen, LiveScreen))
+        watcher: LiveScreen = again.screen  # type: ignore[assignment]
+        await wait_for(pilot, lambda: watcher.beats > seen)  # the whole run so far, and more
+        assert watcher.phase is not None and watcher.phase.ordinal == 1
+        await pilot.press("a")
+        await wait_for(pilot, lambda: isinstance(again.screen, ConfirmDialog))
+        await pilot.press("y")
+        results = await wait_for_results(pilot, again)
+        assert results.record["status"] == "stopped"
+    assert stream.runs_in_progress(history_dir) == []
