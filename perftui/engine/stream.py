@@ -31,7 +31,7 @@ from perftui.history import files
 from perftui.profiles import Profile, RequestSpec
 
 LIVE_DIR = "live"
-KEEP_RECENT_S = 600.0
+KEEP_RECENT_S = 300.0
 THIN_PERIOD_S = 10.0
 ROLLUP_EVERY_S = 300.0
 STATUS_EVERY_S = 2.0
