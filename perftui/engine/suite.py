@@ -203,7 +203,9 @@ class Suite:
                 live.append(rec)
             if cfg.path_percentiles_s > 0 and elapsed >= next_pcts[0]:
                 next_pcts[0] = elapsed + cfg.path_percentiles_s
-                path_pcts.update({p: quick_percentiles_ms(s.total) for p, s in rec.paths.items()})
+                path_pcts.update(
+                    {p: quick_percentiles_ms(s.total, rec.scratch) for p, s in rec.paths.items()}
+                )
             self.emit(
                 Heartbeat(
                     profile=profile.name,
