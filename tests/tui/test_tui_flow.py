@@ -187,17 +187,22 @@ async def test_help_and_command_palette(history_dir: Path) -> None:
         await wait_for(pilot, lambda: isinstance(app.screen, HistoryScreen))
 
 
+async def quit_during_the_run(pilot: Pilot, app: PerftuiApp, answer: str) -> None:
+    """ctrl+q, answer the stop-or-leave question, and wait for the app to exit."""
+    await pilot.press("ctrl+q")
+    await wait_for(pilot, lambda: isinstance(app.screen, ChoiceDialog))
+    await pilot.press(answer)
+    deadline = time.monotonic() + 30
+    while app.is_running and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    assert not app.is_running
+
+
 async def test_quit_during_a_run_asks_and_keeps_the_partial_run(history_dir: Path) -> None:
     app = PerftuiApp(history_dir)
     async with app.run_test(size=(80, 24)) as pilot:
         await start_long_run(pilot, app)
-        await pilot.press("ctrl+q")
-        await wait_for(pilot, lambda: isinstance(app.screen, ChoiceDialog))
-        await pilot.press("s")
-        deadline = time.monotonic() + 30
-        while app.is_running and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
-        assert not app.is_running
+        await quit_during_the_run(pilot, app, "s")
     [stored] = HistoryStore(history_dir).list_runs()
     assert stored["status"] == "stopped"
 
@@ -209,13 +214,7 @@ async def test_quit_leaving_the_run_going_then_attach_from_setup(history_dir: Pa
     async with app.run_test(size=(80, 24)) as pilot:
         live = await start_long_run(pilot, app)
         seen = live.beats
-        await pilot.press("ctrl+q")
-        await wait_for(pilot, lambda: isinstance(app.screen, ChoiceDialog))
-        await pilot.press("l")
-        deadline = time.monotonic() + 10
-        while app.is_running and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
-        assert not app.is_running
+        await quit_during_the_run(pilot, app, "l")
     [status] = stream.runs_in_progress(history_dir)
     assert status["alive"]
     await asyncio.sleep(1.0)  # still going without any viewer
