@@ -15,6 +15,7 @@ import socket
 import sys
 import traceback
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -350,9 +351,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         if args.compare_to:
             raise UsageError("--compare-to needs an attached run (compare later: perftui compare)")
         return detach_run(config, use_sim=args.sim)
+    from perftui.cli.runs import StreamedPrinter
+    from perftui.engine.record import new_run_id
+
+    run_id = new_run_id(datetime.now(UTC))
     lock = RunLock(config.lock_path)
     try:
-        lock.acquire()
+        lock.acquire(run_id=run_id)
     except LockHeld as exc:
         raise CouldNotRun(str(exc)) from None
     sim = None
@@ -364,9 +369,12 @@ def cmd_run(args: argparse.Namespace) -> int:
             sim.start()
             config.port = sim.port
             print(f"perftui: simulated device at {sim.base_url}", file=sys.stderr)
-        engine = EngineProcess(config)
-        printer = Printer(config.heartbeat_ms)
-        code = _drive(engine, printer)
+        engine = EngineProcess(config, run_id=run_id)
+        printer = StreamedPrinter(Printer(config.heartbeat_ms), config, run_id, engine)
+        try:
+            code = _drive(engine, printer)
+        finally:
+            printer.close()
     finally:
         if sim is not None:
             sim.stop()

@@ -68,6 +68,39 @@ def detach_run(config: RunConfig, use_sim: bool) -> int:
     return 0
 
 
+class StreamedPrinter:
+    """The attached `perftui run`'s view: the printer, plus the same event stream a detached run
+    writes, so `ps`, `attach` and `stop` work on it too. A stream that cannot be written (disk
+    full) is dropped with one warning; the run and its printing go on."""
+
+    def __init__(self, printer: Any, config: RunConfig, run_id: str, engine: Any) -> None:
+        self.printer = printer
+        self.engine = engine
+        self.writer: stream.EventWriter | None = None
+        try:
+            self.writer = stream.EventWriter(config, run_id, os.getpid())
+        except OSError as exc:
+            self._drop(exc)
+
+    def _drop(self, exc: OSError) -> None:
+        print(f"perftui: warning: no live event stream for viewers: {exc}", file=sys.stderr)
+        self.writer = None
+
+    def handle(self, event: Any) -> None:
+        if self.writer is not None:
+            try:
+                if self.writer.status["engine_pid"] is None and self.engine.pid:
+                    self.writer.set_engine_pid(self.engine.pid)
+                self.writer.write([event])
+            except OSError as exc:
+                self._drop(exc)
+        self.printer.handle(event)
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
 def _in_progress(history: Path) -> list[dict[str, Any]]:
     """Runs in progress; a stale one (its processes died) is marked in history and shown so."""
     found = []

@@ -34,6 +34,7 @@ LIVE_DIR = "live"
 KEEP_RECENT_S = 300.0
 THIN_PERIOD_S = 10.0
 ROLLUP_EVERY_S = 300.0
+KEEP_ENDED = 20  # events files of ended runs kept for `attach` (the runs stay in history)
 STATUS_EVERY_S = 2.0
 EVENT_TYPES: dict[str, type] = {cls.__name__: cls for cls in typing.get_args(Event)}
 
@@ -158,6 +159,7 @@ class EventWriter:
         self.run_id = run_id
         self.clock = clock
         live_dir(self.history_dir).mkdir(parents=True, exist_ok=True)
+        prune_ended(self.history_dir)
         self.path = events_path(self.history_dir, run_id)
         self.status_file = status_path(self.history_dir, run_id)
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
@@ -336,6 +338,18 @@ def pid_alive(pid: object) -> bool:
     except (OSError, IndexError):
         return True  # no /proc (macOS): os.kill said it exists
     return state not in ("Z", "X")
+
+
+def prune_ended(history_dir: Path, keep: int = KEEP_ENDED) -> None:
+    """Drop the events files (and launch logs) of all but the newest `keep` ended runs."""
+    folder = live_dir(history_dir)
+    ended = sorted(
+        p for p in folder.glob("*.events") if not status_path(history_dir, p.stem).exists()
+    )
+    for path in ended[: max(0, len(ended) - keep)]:
+        for old in (path, path.with_suffix(".log")):
+            with contextlib.suppress(OSError):
+                old.unlink()
 
 
 def read_status(history_dir: Path, run_id: str) -> dict[str, Any] | None:

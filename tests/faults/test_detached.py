@@ -253,3 +253,31 @@ def test_a_second_run_while_a_detached_one_holds_the_lock_is_exit_3_naming_it(
         assert "Traceback" not in second.stderr
     assert alive(pid)
     assert wait_ended(tmp_path, run_id, pid)["status"] == "finished"
+
+
+def test_an_attached_run_streams_too_ps_lists_it_and_stop_ends_it(device, spawn, tmp_path: Path):
+    """`perftui run` without --detach: the same event stream, so ps/stop/attach work on it."""
+    argv = [*PERFTUI, "run", "127.0.0.1", "--port", str(device.port), "--profiles", "api"]
+    slow = ["--burst-duration", "2", "--post-phase-settle-ms", "8000"]  # time for ps and stop
+    run = spawn([*argv, *FAST, *slow, "--history-dir", str(tmp_path)])
+    run.wait_line(lambda line: "req=" in line)
+    [listed] = json.loads(cli(tmp_path, "ps", "--json").stdout)
+    assert listed["pid"] == run.proc.pid and listed["alive"]
+    assert cli(tmp_path, "stop", "latest").returncode == 0
+    code, _, err = run.finish()
+    assert code == 130, err
+    late = cli(tmp_path, "attach", "--print", listed["run_id"])
+    assert f"run {listed['run_id']} stopped" in late.stdout
+
+
+def test_only_the_newest_ended_streams_are_kept(tmp_path: Path) -> None:
+    live = stream.live_dir(tmp_path)
+    live.mkdir()
+    for i in range(stream.KEEP_ENDED + 3):
+        (live / f"2026010{i:02d}.events").write_text("")
+    (live / "20260000.json").write_text("{}")  # in progress: its stream is never dropped
+    (live / "20260000.events").write_text("")
+    stream.prune_ended(tmp_path)
+    names = sorted(p.stem for p in live.glob("*.events"))
+    assert len(names) == stream.KEEP_ENDED + 1 and "20260000" in names
+    assert "202601000" not in names and f"2026010{stream.KEEP_ENDED + 2:02d}" in names
