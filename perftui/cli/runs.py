@@ -198,7 +198,9 @@ def cmd_attach(args: argparse.Namespace) -> int:
     except RunNotFound as exc:
         print(f"perftui: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    if args.print or not (sys.stdin.isatty() and sys.stdout.isatty()):
+    # textual-serve runs us on pipes, with its web driver named in TEXTUAL_DRIVER: still the TUI.
+    terminal = (sys.stdin.isatty() and sys.stdout.isatty()) or "TEXTUAL_DRIVER" in os.environ
+    if args.print or not terminal:
         return print_attached(history, run_id, args.heartbeat_ms)
     from perftui.tui.app import run_app
 

@@ -127,6 +127,13 @@ async def test_two_runs_history_compare_export(history_dir: Path, tmp_path: Path
         assert compare.comparison.a["run_id"] in markdown
         assert "<html" in (tmp_path / "report.html").read_text().lower()
 
+    # `perftui attach RUN` after the run ended: straight to its Results
+    viewer = PerftuiApp(history_dir, attach=second.record["run_id"])
+    async with viewer.run_test(size=(160, 48)) as pilot:
+        results = await wait_for_results(pilot, viewer)
+        assert results.record["run_id"] == second.record["run_id"]
+        assert results.record["tag"] == "second"
+
 
 async def test_invalid_input_is_marked_before_start(history_dir: Path) -> None:
     app = PerftuiApp(history_dir)
