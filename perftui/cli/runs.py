@@ -153,9 +153,9 @@ def resolve(
     else:
         matches = [i for i in ids if i.startswith(ref)]
         if len(matches) != 1:
-            what = "no run" if not matches else f"{len(matches)} runs"
-            where = "in progress" if running_only else "in progress or in live/"
-            raise RunNotFound(f"{what} {where} match {ref!r} in {history}")
+            what = "no run matches" if not matches else f"{len(matches)} runs match"
+            where = "in progress" if running_only else "in progress or ended in live/"
+            raise RunNotFound(f"{what} {ref!r} ({where} of {history})")
         run_id = matches[0]
     return run_id, running.get(run_id)
 

@@ -281,3 +281,15 @@ def test_only_the_newest_ended_streams_are_kept(tmp_path: Path) -> None:
     names = sorted(p.stem for p in live.glob("*.events"))
     assert len(names) == stream.KEEP_ENDED + 1 and "20260000" in names
     assert "202601000" not in names and f"2026010{stream.KEEP_ENDED + 2:02d}" in names
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["stop", "latest"], ["stop", "nope"], ["attach", "--print"], ["attach", "--print", "nope"]],
+    ids=["stop_nothing", "stop_unknown", "attach_nothing", "attach_unknown"],
+)
+def test_nothing_to_stop_or_attach_is_exit_2_in_one_line(tmp_path: Path, argv: list[str]) -> None:
+    done = cli(tmp_path, *argv)
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1 and done.stderr.startswith("perftui: error: ")
+    assert cli(tmp_path, "ps").stdout == "no run in progress\n"
