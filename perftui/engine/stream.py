@@ -34,6 +34,7 @@ LIVE_DIR = "live"
 KEEP_RECENT_S = 300.0
 THIN_PERIOD_S = 10.0
 ROLLUP_EVERY_S = 300.0
+VANISHED_AFTER_S = 3.0  # a run with no status file and a stream quiet this long has gone
 KEEP_ENDED = 20  # events files of ended runs kept for `attach` (the runs stay in history)
 STATUS_EVERY_S = 2.0
 EVENT_TYPES: dict[str, type] = {cls.__name__: cls for cls in typing.get_args(Event)}
@@ -477,11 +478,20 @@ class Follower:
             mine = next((s for s in status if s["run_id"] == self.run_id), None)
             if mine is not None and not mine["alive"]:
                 reap(self.history, mine)
-            elif mine is None:  # the status is gone: the run ended (its end may follow)
+            elif mine is None and self._quiet_for(VANISHED_AFTER_S):
+                # No status and nothing written for a while: the run's process went without a
+                # final event (its status file is written before its first event, removed after
+                # its last), so end the stream for every viewer.
                 events = self.tail.read()
                 if not events and self.tail.finished is None:
                     end_stream(self.history, _vanished(self.run_id))
         return events
+
+    def _quiet_for(self, seconds: float) -> bool:
+        try:
+            return time.time() - os.stat(self.tail.path).st_mtime > seconds
+        except OSError:
+            return True
 
     @property
     def finished(self) -> RunFinished | None:
