@@ -22,6 +22,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -152,7 +153,14 @@ def host(config: RunConfig, run_id: str, use_sim: bool) -> int:
         if sim is not None:
             writer.write([Log("info", f"simulated device at {sim.base_url}")])
         engine = EngineProcess(config, run_id=run_id)
-        return _drive(engine, writer, signals, lock, config, run_id)
+
+        def release() -> None:
+            """Free what the run held (device port, lock) before viewers learn it ended."""
+            if sim is not None:
+                sim.stop()
+            lock.release()
+
+        return _drive(engine, writer, signals, release, config, run_id)
     except Exception as exc:  # never a traceback the user cannot see: answer, then log it
         _answer(f"error {type(exc).__name__}: {exc}")
         raise
@@ -179,12 +187,13 @@ def _drive(
     engine: EngineProcess,
     writer: stream.EventWriter,
     signals: _Signals,
-    lock: RunLock,
+    release: Callable[[], None],
     config: RunConfig,
     run_id: str,
 ) -> int:
-    """Events from the engine to the events file. The lock is released before the final event
-    is written: a viewer that sees the run end may start the next one at once."""
+    """Events from the engine to the events file. The lock and the simulated device's port are
+    released before the final event is written: a viewer that sees the run end may start the
+    next one at once, on the same port (the target that makes runs comparable)."""
     told = 0
     engine.start()
     writer.set_engine_pid(engine.pid)
@@ -210,7 +219,7 @@ def _drive(
                 )
                 return died.exit_code
             if finished is not None:
-                lock.release()
+                release()
             writer.write(batch)
     finally:
         writer.close()
