@@ -293,3 +293,24 @@ def test_nothing_to_stop_or_attach_is_exit_2_in_one_line(tmp_path: Path, argv: l
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1 and done.stderr.startswith("perftui: error: ")
     assert cli(tmp_path, "ps").stdout == "no run in progress\n"
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGHUP])
+def test_the_launching_cli_killed_mid_launch_leaves_the_run_going(
+    device, spawn, tmp_path: Path, sig: signal.Signals
+) -> None:
+    """The CLI of `run --detach` killed (with its whole process group) while it waits for the
+    run's answer: the run, in its own session, goes on and is stored as finished."""
+    argv = [*PERFTUI, "run", "127.0.0.1", "--port", str(device.port), "--profiles", "api"]
+    launcher = spawn(
+        [*argv, *FAST, "--burst-duration", "2", "--history-dir", str(tmp_path), "--detach"]
+    )
+    deadline = time.monotonic() + 20
+    while not list(stream.live_dir(tmp_path).glob("*.json")) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    os.killpg(launcher.proc.pid, sig)
+    launcher.proc.wait(10)
+    [status] = stream.runs_in_progress(tmp_path)
+    final = wait_ended(tmp_path, status["run_id"], status["pid"])
+    assert final["status"] == "finished"
+    assert [r["status"] for r in stored(tmp_path)] == ["finished"]
