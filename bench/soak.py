@@ -117,6 +117,9 @@ class PtyViewer:
             [sys.executable, "-m", "perftui", "attach", run_id, "--history-dir", str(history)],
             stdin=slave, stdout=slave, stderr=slave, start_new_session=True,
             env={**os.environ, "TERM": "xterm-256color"},
+            # as from a login shell: under `nohup` the soak itself ignores SIGHUP, and a child
+            # would inherit that and outlive its "closed terminal"
+            preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_DFL),
         )  # fmt: skip
         os.close(slave)
         self.master = master
