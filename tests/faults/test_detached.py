@@ -78,6 +78,12 @@ def stored(history: Path) -> list[dict[str, Any]]:
     return HistoryStore(history).list_runs()
 
 
+def hup_default() -> None:
+    """A viewer as started from a login shell: SIGHUP ends it (under `nohup`, pytest's children
+    would inherit SIG_IGN)."""
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
+
+
 class PtyViewer:
     """`perftui attach` (the TUI) in a pseudo-terminal of its own session, output drained."""
 
@@ -90,6 +96,7 @@ class PtyViewer:
             stdout=slave,
             stderr=slave,
             start_new_session=True,
+            preexec_fn=hup_default,
             env={**os.environ, "TERM": "xterm-256color"},
         )
         os.close(slave)
@@ -134,6 +141,7 @@ def test_a_viewer_killed_or_hung_up_never_touches_the_run(
             stderr=subprocess.PIPE,
             text=True,
             start_new_session=True,
+            preexec_fn=hup_default,
         )
         assert proc.stderr is not None
         while "req=" not in (proc.stderr.readline() or "req="):
