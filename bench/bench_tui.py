@@ -12,7 +12,9 @@ Measured in one session against simulated devices (their own processes, 127.0.0.
 
 The TUI runs for real: a child process under a pseudo-terminal (120×40) with Textual's normal
 driver writing escape codes, driven by Textual's auto-pilot through the Setup form, exactly the
-keys and fields a person uses. Usage: `python bench/bench_tui.py [--repeat 3] [--duration 10]`.
+keys and fields a person uses. Usage: `python bench/bench_tui.py [--repeat 3] [--duration 10]`;
+(b) and (c) are repeated as often as (a) and reported as the median and the worst run, with the
+machine's load average around them (other processes on a shared machine slow the TUI too).
 """
 
 from __future__ import annotations
@@ -218,8 +220,19 @@ def main() -> int:
             tui_rows.append(run_tui(sim.port, 8, args.duration, work, "python_light"))
     with SimProcess(SimOptions(workers=64, max_lifetime_s=3600), port=0) as sim:
         log(f"(b, c) ceiling: 64-worker device at {sim.base_url}, /file, 16 clients")
-        ceiling = run_tui(sim.port, 16, args.duration, work, str(ceiling_profile))
+        load_before = os.getloadavg()
+        ceilings = []
+        for i in range(args.repeat):
+            log(f"ceiling {i + 1}/{args.repeat}")
+            ceilings.append(run_tui(sim.port, 16, args.duration, work, str(ceiling_profile)))
+        load_after = os.getloadavg()
         ceiling_headless = run_headless(sim.port, 16, args.duration, work, str(ceiling_profile))
+    ceiling = {
+        "refresh_per_s": statistics.median(c["refresh_per_s"] for c in ceilings),
+        "cpu_pct": statistics.median(c["cpu_pct"] for c in ceilings),
+        "p50_ms": statistics.median(c["p50_ms"] for c in ceilings),
+    }
+    worst_cpu = max(c["cpu_pct"] for c in ceilings)
     tui_p50 = statistics.median(r["p50_ms"] for r in tui_rows)
     head_p50 = statistics.median(headless)
     diff = 100 * (tui_p50 - head_p50) / head_p50
@@ -227,8 +240,18 @@ def main() -> int:
         ["(a) p50 headless, median of runs, ms", head_p50, ""],
         ["(a) p50 with the TUI open, median of runs, ms", tui_p50, ""],
         ["(a) difference, %", round(diff, 2), "within ±2 %"],
-        ["(b) screen updates/s at the ceiling", round(ceiling["refresh_per_s"], 2), "≥ 4"],
-        ["(c) TUI process CPU at the ceiling, % of a core", round(ceiling["cpu_pct"], 1), "< 25"],
+        ["(b) screen updates/s at the ceiling, median", round(ceiling["refresh_per_s"], 2), "≥ 4"],
+        [
+            "(c) TUI process CPU at the ceiling, % of a core, median",
+            round(ceiling["cpu_pct"], 1),
+            "< 25",
+        ],
+        ["(c) worst ceiling run, % of a core", round(worst_cpu, 1), ""],
+        [
+            "load average (1 min) before / after the ceiling runs",
+            f"{load_before[0]:.2f} / {load_after[0]:.2f}",
+            "",
+        ],
         [
             "(a) screen updates/s, TUI CPU % (worst run)",
             f"{min(r['refresh_per_s'] for r in tui_rows):.2f}, "
@@ -251,7 +274,8 @@ def main() -> int:
             "args": vars(args),
             "headless_p50_ms": headless,
             "tui": tui_rows,
-            "ceiling_tui": ceiling,
+            "ceiling_tui": ceilings,
+            "load_avg_before_after": [load_before, load_after],
             "ceiling_headless_p50_ms": ceiling_headless,
             "summary": {
                 "headless_p50_ms": head_p50,
@@ -259,6 +283,7 @@ def main() -> int:
                 "diff_pct": diff,
                 "ceiling_refresh_per_s": ceiling["refresh_per_s"],
                 "ceiling_cpu_pct": ceiling["cpu_pct"],
+                "ceiling_cpu_pct_worst": worst_cpu,
             },
         },
     )

@@ -12,7 +12,7 @@ Every run is a `perftui run` process against the simulated device in its own pro
   caught when the whole-phase p95 row is REGRESSION.
 - Leak: a device losing `--leak-bytes` of internal heap per request (a fresh device per try,
   since the simulated heap bottoms out at 0); caught when `perftui run` exits 1 with an
-  "internal heap dropped" reason.
+  "internal_free drop" reason.
 
 Run: `.venv/bin/python bench/bench_verdicts.py` (about 7 minutes on 2 cores); the table goes to
 stdout, progress to stderr, the full result to `bench/results/verdicts_<stamp>.json`.
@@ -48,7 +48,7 @@ PROFILE = "python_light"
 KEY = f"{PROFILE}:burst"
 SIM_LIFETIME_S = 900.0  # every simulated device stops by itself after this long
 RUN_TIMEOUT_S = 300.0
-LEAK_REASON = "internal heap dropped"
+LEAK_REASON = "internal_free drop"
 
 
 def log(msg: str) -> None:
@@ -260,7 +260,7 @@ def leak(bench: Bench, tries: int, leak_bytes: int) -> Scenario:
         reasons = [ln for ln in lines if LEAK_REASON in ln]
         caught = done.returncode == 1 and bool(reasons)
         sc.caught += caught
-        drop = re.search(rf"{LEAK_REASON} (\d+) B", reasons[0]) if reasons else None
+        drop = re.search(rf"{LEAK_REASON} (\d+) ", reasons[0]) if reasons else None
         sc.tries.append(
             {
                 "exit_code": done.returncode,

@@ -13,7 +13,7 @@ minute <= 1. Results go to bench/results/soak_detached_<stamp>.json.
 One perftui "long" phase at the ceiling (32 clients against nginx's 1 KB file, or against
 `perftui sim`) for `--minutes` (default 10). Every `--sample-s` (10 s) it reads the engine
 process's RSS and open fd count from /proc (the engine is the child of the `perftui run` CLI
-process), and it timestamps every heartbeat line perftui prints on stderr with
+process), and it timestamps every heartbeat line perftui prints on stderr (with `--json`) with
 `--heartbeat-ms 1000`. Targets: RSS growth from minute 1 to minute N < 10 MB, fd count flat
 (max - min after minute 1 <= 4), max gap between heartbeat lines <= 2 × the period. Raw
 samples go to bench/results/soak_<stamp>.json.
@@ -288,7 +288,7 @@ def main(argv: list[str] | None = None) -> int:
     with server, tempfile.TemporaryDirectory(prefix="perftui-bench-soak-") as tmp:
         cmd = perftui_cmd(
             port, path, args.clients, duration, Path(tmp), phase="long",
-            heartbeat_ms=args.heartbeat_ms,
+            heartbeat_ms=args.heartbeat_ms, extra=["--json"],  # --json: heartbeats on stderr
         )  # fmt: skip
         log(f"soak {args.minutes:g} min against {args.target}: {' '.join(cmd)}")
         busy_before = wait_for_quiet(args.quiet_wait, args.quiet_busy)

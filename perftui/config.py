@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +14,13 @@ EXIT_GATE_FAILED = 1
 EXIT_BAD_INPUT = 2
 EXIT_COULD_NOT_RUN = 3
 EXIT_INTERRUPTED = 130
+EXIT_MEANINGS = {
+    EXIT_OK: "ok: every gate passed (and no regression when one was asked to fail)",
+    EXIT_GATE_FAILED: "a gate failed, or a regression with --fail-on-regression",
+    EXIT_BAD_INPUT: "bad input",
+    EXIT_COULD_NOT_RUN: "could not run, or the results could not be stored",
+    EXIT_INTERRUPTED: "stopped",
+}
 
 HISTORY_ENV = "PERFTUI_HISTORY_DIR"
 DEFAULT_HISTORY_DIR = "history"
@@ -27,8 +34,13 @@ def default_history_dir() -> Path:
 
 
 @dataclass(slots=True)
-class Thresholds:
-    """The legacy runner's five gates (heap drop counts twice: internal and PSRAM)."""
+class GateLimits:
+    """Pass/fail limits of a phase: the legacy runner's five gates (heap counts twice).
+
+    These defaults are the only place the gate defaults are written: the command line's flags
+    and the TUI's Setup fields read them from here. (Regression thresholds between two runs are
+    another thing, in `perftui.analysis.compare`.)
+    """
 
     max_error_rate: float = 2.0
     max_p95_ms: float = 2000.0
@@ -36,6 +48,9 @@ class Thresholds:
     max_tail_p95_ratio: float = 1.8
     max_internal_free_drop: int = 131072
     max_psram_free_drop: int = 524288
+    # Fastest allowed fall of free internal heap during a phase, in bytes/hour, fitted over the
+    # heap polled during the phase (needs --heap-poll-s); None = off, as the legacy runner.
+    max_heap_slope: float | None = None
 
 
 @dataclass(slots=True)
@@ -77,7 +92,7 @@ class RunConfig:
     probe_retries: int = 12
     tag: str = ""
     note: str = ""
-    thresholds: Thresholds = field(default_factory=Thresholds)
+    gate_limits: GateLimits = field(default_factory=GateLimits)
     # Free heap read *during* a phase, every N s (0 = never, as the legacy runner): the TUI
     # turns it on to show a leak as it happens; it costs the device one request per period.
     telemetry_interval_s: float = 0.0
@@ -144,5 +159,18 @@ class RunConfig:
             "probe_retries": self.probe_retries,
             "tag": self.tag,
         }
-        out.update({f"gate_{k}": v for k, v in asdict(self.thresholds).items()})
+        out.update({f"gate_{k}": v for k, v in asdict(self.gate_limits).items()})
         return out
+
+
+def setting_defaults() -> dict[str, Any]:
+    """Every plain setting's default by its flat name (`timeout`, `burst_clients`, `max_p95_ms`).
+
+    The command line's flag defaults and the TUI's Setup fields both read this, so a default is
+    written once, in the dataclasses above.
+    """
+    out: dict[str, Any] = {f.name: f.default for f in fields(RunConfig) if f.default is not MISSING}
+    for phase, (clients, duration) in DEFAULT_PHASES.items():
+        out[f"{phase}_clients"], out[f"{phase}_duration"] = clients, duration
+    out.update(asdict(GateLimits()))
+    return out

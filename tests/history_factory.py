@@ -62,6 +62,25 @@ def _metrics(samples: np.ndarray, elapsed: float, err: int) -> dict[str, Any]:
     }
 
 
+def make_timeline(samples: np.ndarray, duration: float, heap_drop: int | None) -> dict[str, Any]:
+    """The record's per-window timeline, 1 s windows, from the phase's own samples in order (no
+    random draws: a record with a timeline has the same figures as one without)."""
+    windows = max(1, int(duration))
+    columns: dict[str, list[Any]] = {
+        k: [] for k in ("t_s", "requests", "errors", "rps", "p50_ms", "p95_ms", "p99_ms")
+    }
+    for i, part in enumerate(np.array_split(samples, windows)):
+        columns["t_s"].append(float(i + 1))
+        columns["requests"].append(int(part.size))
+        columns["errors"].append(0)
+        columns["rps"].append(float(part.size))
+        for q in (50, 95, 99):
+            columns[f"p{q}_ms"].append(_pct(part, q) if part.size else None)
+    if heap_drop is not None:
+        columns["heap_free"] = [180_000 - heap_drop * (i + 1) // windows for i in range(windows)]
+    return {"window_s": 1, **columns}
+
+
 def make_report(
     rng: np.random.Generator,
     profile: str,
@@ -70,8 +89,9 @@ def make_report(
     error_rate: float = 0.0,
     heap_drop: int | None = 2048,
     max_samples: int = 20_000,
+    timeline: bool = False,
 ) -> dict[str, Any]:
-    """One phase report with every key of the contract."""
+    """One phase report with every key of the contract (the timeline only when asked)."""
     clients, duration = PHASES[phase]
     n = int(min(max_samples, clients / (p95_ms / 2000.0) * duration))
     samples = latency_samples(rng, p95_ms, n)
@@ -113,6 +133,8 @@ def make_report(
         "stopped": False,
         "histogram": histogram_b64(samples),
     }
+    if timeline:
+        report["timeline"] = make_timeline(samples, duration, heap_drop)
     return report
 
 
@@ -131,6 +153,7 @@ def make_record(
     heap_drop: int | None = 2048,
     max_samples: int = 20_000,
     run_id: str | None = None,
+    timeline: bool = False,
 ) -> dict[str, Any]:
     """A full run record; `p95_ms` is one value per run (or one value for every run)."""
     per_run = [float(p95_ms)] * (runs or 3) if isinstance(p95_ms, int | float) else list(p95_ms)
@@ -142,7 +165,9 @@ def make_record(
         for index, p95 in enumerate(per_run, start=1):
             results = []
             for phase in phases:
-                report = make_report(rng, profile, phase, p95, error_rate, heap_drop, max_samples)
+                report = make_report(
+                    rng, profile, phase, p95, error_rate, heap_drop, max_samples, timeline
+                )
                 ok = report["error_rate"] <= 2.0
                 reasons = [] if ok else [f"error_rate {report['error_rate']:.2f}% > 2.00%"]
                 results.append(

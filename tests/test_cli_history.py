@@ -172,3 +172,36 @@ def test_trend_degrading(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     assert cli(tmp_path, "trend", "--metric", "rps_ok", "--last", "5", "--json") == 0
     (trend,) = json.loads(capsys.readouterr().out)
     assert trend["verdict"] == "insufficient data" and len(trend["values"]) == 5
+
+
+def test_trend_unknown_metric_is_one_line_and_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli(tmp_path, "trend", "--metric", "p95") == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "unknown 'p95'" in err and "p95_ms" in err
+
+
+def test_compare_to_baseline_after_a_rebuild(history: Path) -> None:
+    """A damaged index is rebuilt from the run files, and the baseline mark is still there."""
+    assert cli(history, "history", "baseline", "main") == 0
+    (history / "perftui.json").write_bytes(b"\x00 damaged")
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "perftui",
+            "compare",
+            "baseline",
+            "latest",
+            "--fail-on-regression",
+            "--history-dir",
+            str(history),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert done.returncode == 1, done.stderr  # main → slow: p95 +35 %, a regression, not exit 2
+    assert "is unusable" in done.stderr and "no baseline" not in done.stderr
+    assert list(history.glob("perftui.json.corrupt-*"))

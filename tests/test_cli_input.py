@@ -8,7 +8,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from perftui.cli.main import UsageError, main, parse_target
+from perftui.cli.main import main
+from perftui.validate import UsageError, parse_target
 
 BAD_FLAGS = [
     ["--runs", "0"],

@@ -161,7 +161,7 @@ def test_heap_leak_fails_the_heap_gate(make_sim, tmp_path: Path) -> None:
     assert code == 1
     result = latest(tmp_path)["raw_runs"][0]["results"][0]
     assert result["report"]["heap_internal_drop"] > 2000
-    assert any("internal heap dropped" in r for r in result["fail_reasons"])
+    assert any(r.startswith("internal_free drop ") for r in result["fail_reasons"])
 
 
 def test_device_without_debug_endpoints_is_normal(make_sim, tmp_path: Path) -> None:

@@ -22,6 +22,7 @@ import pytest
 from perftui.config import EXIT_BAD_INPUT, EXIT_COULD_NOT_RUN
 from perftui.profiles import builtin_names, resolve_profile
 from perftui.sim import device as simmod
+from perftui.sim import options as simopts
 from perftui.sim.device import PY_TEMPLATE_S, SimOptionError, SimOptions, SimProcess, SimServer
 
 MakeSim = Callable[..., SimServer]
@@ -289,7 +290,7 @@ def test_bad_options_are_refused(bad: dict[str, Any]) -> None:
 
 def parse(*argv: str) -> argparse.Namespace:
     parser = argparse.ArgumentParser()
-    simmod.add_arguments(parser)
+    simopts.add_arguments(parser)
     return parser.parse_args(argv)
 
 
@@ -311,13 +312,13 @@ def test_cli_port_in_use_returns_3(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_cli_flags_map_onto_options() -> None:
-    options = simmod.options_from_args(parse("--slowdown", "1.3", "--drip", "--no-debug"))
+    options = simopts.options_from_args(parse("--slowdown", "1.3", "--drip", "--no-debug"))
     assert options == SimOptions(slowdown=1.3, drip=0.001, no_debug=True)
 
 
 CLI = (
-    "import argparse, sys; from perftui.sim import device as sim; p = argparse.ArgumentParser(); "
-    "sim.add_arguments(p); sys.exit(sim.main(p.parse_args()))"
+    "import argparse, sys; from perftui.sim import device as sim, options; "
+    "p = argparse.ArgumentParser(); options.add_arguments(p); sys.exit(sim.main(p.parse_args()))"
 )
 
 

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -71,9 +72,12 @@ def test_sigkill_during_writes_never_loses_a_returned_run(
     cut_short = 0
     for round_no in range(10):
         proc = _writer(tmp_path, small_record_file, f"r{round_no}", 50)
-        time.sleep(rng.uniform(0.03, 0.3))
+        assert proc.stdout is not None
+        first = proc.stdout.readline()  # writing has begun (start-up time varies with load)
+        time.sleep(rng.uniform(0.0, 0.15))
         proc.send_signal(signal.SIGKILL)
         out, _ = proc.communicate()
+        out = first + out
         confirmed += out.split()
         cut_short += 0 < len(out.split()) < 50
         warnings: list[str] = []
@@ -155,3 +159,75 @@ def test_resolve_filters_baselines_notes_delete(tmp_path: Path) -> None:
         store.get(a)
     assert store.baselines() == {"v2": b}
     assert store.previous_of(store.get(b)) is None
+
+
+def _marked_history(tmp_path: Path) -> tuple[HistoryStore, str, str]:
+    store = HistoryStore(tmp_path)
+    kw = {"runs": 1, "profiles": ["api"], "phases": ["burst"]}
+    old = store.add_run(make_record(seed=1, started_at=datetime(2026, 10, 5, tzinfo=UTC), **kw))
+    new = store.add_run(make_record(seed=2, started_at=datetime(2026, 11, 5, tzinfo=UTC), **kw))
+    store.set_baseline(old)
+    store.set_baseline(new, name="v2")
+    return store, old, new
+
+
+def test_runs_are_indexed_by_month(tmp_path: Path) -> None:
+    store, old, new = _marked_history(tmp_path)
+    assert sorted(p.name for p in tmp_path.glob("perftui-*.json")) == [
+        "perftui-2026-10.json",
+        "perftui-2026-11.json",
+    ]
+    assert [r["run_id"] for r in store.list_runs()] == [new, old]
+    store.set_note(old, "oct")
+    assert [r["note"] for r in HistoryStore(tmp_path).list_runs()] == ["", "oct"]
+    assert store.delete(new) == ["v2"]
+    assert [r["run_id"] for r in HistoryStore(tmp_path).list_runs()] == [old]
+
+
+@pytest.mark.parametrize("damaged", [DB_NAME, "perftui-2026-11.json"])
+def test_baselines_survive_a_rebuild(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], damaged: str
+) -> None:
+    _store, old, new = _marked_history(tmp_path)
+    (tmp_path / damaged).write_bytes(b'{"runs": {"1": {"run_id"')
+    store = HistoryStore(tmp_path)
+    assert store.resolve("baseline")["run_id"] == old
+    assert store.resolve("baseline:v2")["run_id"] == new
+    assert {r["run_id"] for r in store.list_runs()} == {old, new}
+    assert [p.name for p in tmp_path.glob("*.corrupt-*")] != []
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and f"{tmp_path / damaged} is unusable" in err
+
+
+def test_damaged_baseline_file_is_moved_aside(tmp_path: Path) -> None:
+    _store, old, _new = _marked_history(tmp_path)
+    (tmp_path / "baselines.json").write_text("{not json")
+    warnings: list[str] = []
+    store = HistoryStore(tmp_path, on_warning=warnings.append)
+    assert store.baselines() == {}
+    [aside] = tmp_path.glob("baselines.json.corrupt-*")
+    assert aside.read_text() == "{not json" and str(aside) in warnings[0]
+    store.set_baseline(old)
+    assert store.resolve("baseline")["run_id"] == old
+
+
+def test_single_file_index_is_split_on_open(tmp_path: Path) -> None:
+    """A schema-1 history (every summary and the marks in perftui.json) opens as it was."""
+    store, old, _new = _marked_history(tmp_path)
+    summaries = [dict(r) for r in store.list_runs()]
+    v1 = {
+        "meta": {"1": {"schema": 1}},
+        "runs": {str(i): s for i, s in enumerate(summaries, start=1)},
+        "baselines": {"1": {"name": "default", "run_id": old, "set_at": "2026-11-01T00:00:00Z"}},
+    }
+    for path in [*tmp_path.glob("perftui-*.json"), tmp_path / "baselines.json"]:
+        path.unlink()
+    (tmp_path / DB_NAME).write_text(json.dumps(v1))
+    warnings: list[str] = []
+    store = HistoryStore(tmp_path, on_warning=warnings.append)
+    assert store.baselines() == {"default": old}
+    assert store.list_runs() == summaries and not warnings
+    assert json.loads((tmp_path / DB_NAME).read_text()) == {
+        "meta": {"1": {"schema": SCHEMA_VERSION}}
+    }
+    assert len(list(tmp_path.glob("perftui-*.json"))) == 2

@@ -8,7 +8,7 @@ import itertools
 import typing
 from pathlib import Path
 
-from perftui.config import RunConfig, Thresholds
+from perftui.config import GateLimits, RunConfig
 from perftui.engine import stream
 from perftui.engine.events import (
     Event,
@@ -19,6 +19,7 @@ from perftui.engine.events import (
     PhaseStarted,
     RunFinished,
     RunStarted,
+    Stall,
     Telemetry,
 )
 from perftui.profiles import resolve_profiles
@@ -35,6 +36,7 @@ EVERY = [
     RunStarted("t:1", ["api"], 1, ["long"], 1, "2026-01-01T00:00:00", {"runs": 1}),
     PhaseStarted("api", 1, "long", 8, 3600.0, 9000.0, 1, 1),
     beat(0.25),
+    Stall("api", 1, "long", 12.5, 1500.0),
     Telemetry("api", 1, "long", "during", {"heap": {"internal_free": 1000}}, None),
     PhaseFinished("api", 1, "long", False, ["p95 too high"], {"p95_ms": 3.0}, 1, 1),
     Log("warning", "careful"),
@@ -60,7 +62,7 @@ def test_the_config_round_trips_for_a_viewer_that_did_not_start_the_run(tmp_path
         runs=2,
         history_dir=tmp_path,
         phase_overrides={"long": {"duration": 30.0}},
-        thresholds=Thresholds(max_p95_ms=123.0),
+        gate_limits=GateLimits(max_p95_ms=123.0),
         tag="x",
     )
     back = stream.config_from_json(stream.config_to_json(config))

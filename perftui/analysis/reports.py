@@ -296,8 +296,11 @@ def _html_page(title: str, body: list[str]) -> str:
     )
 
 
-def comparison_html(comparison: Comparison) -> str:
-    """The comparison with a latency bar chart per key and the full verdict tables."""
+def comparison_html(
+    comparison: Comparison, records: tuple[dict[str, Any], dict[str, Any]] | None = None
+) -> str:
+    """The comparison with a latency bar chart per key and the full verdict tables; given the
+    two run records (A, B), also each key's timelines over the phase."""
     c = comparison
     e = html.escape
     body = [
@@ -324,8 +327,99 @@ def comparison_html(comparison: Comparison) -> str:
                 )
             )
         body.append(_html_table(rows))
+        body += timeline_svgs(*records, key) if records else []
     body.append(f'<p class="legend">{e(LEGEND.format(alpha=c.alpha))}</p>')
     return _html_page("perftui comparison", body)
+
+
+TIMELINE_CHARTS = (("p95_ms", "p95 (ms)"), ("rps", "requests/s"), ("heap_free", "free heap (B)"))
+
+
+def _phase_timelines(record: dict[str, Any], key: str) -> list[dict[str, Any]]:
+    """Every run's phase report of `profile:phase` that holds a timeline."""
+    return [
+        res.get("report") or {}
+        for run in record.get("raw_runs") or []
+        for res in run.get("results") or []
+        if f"{res.get('profile')}:{res.get('phase')}" == key
+        and (res.get("report") or {}).get("timeline")
+    ]
+
+
+def timeline_svgs(a: dict[str, Any], b: dict[str, Any], key: str) -> list[str]:
+    """A and B over the phase (every run; A blue, B red; stalls as dashed lines) for p95, rps
+    and heap, as inline SVG: the record's timelines, no script. Nothing when neither run has
+    one (records made before timelines)."""
+    sides = {"A": _phase_timelines(a, key), "B": _phase_timelines(b, key)}
+    if not any(sides.values()):
+        return []
+    charts = []
+    for column, label in TIMELINE_CHARTS:
+        lines = [
+            (
+                side,
+                [
+                    (t, v)
+                    for t, v in zip(r["timeline"].get("t_s") or [], values, strict=False)
+                    if v is not None
+                ],
+            )
+            for side, reports in sides.items()
+            for r in reports
+            if (values := r["timeline"].get(column))
+        ]
+        lines = [(side, pts) for side, pts in lines if pts]
+        if not lines:
+            continue
+        stalls = {
+            (side, at)
+            for side, reports in sides.items()
+            for r in reports
+            for at in ((r.get("stalls") or {}).get("at") or [])
+        }
+        charts.append(_svg_time_chart(lines, sorted(stalls), f"{key}: {label} over the phase"))
+    return charts
+
+
+def _svg_time_chart(
+    lines: list[tuple[str, list[tuple[float, float]]]],
+    stalls: list[tuple[str, float]],
+    title: str,
+) -> str:
+    width, height, left, bottom, top = 640, 220, 60, 36, 28
+    xs = [t for _, pts in lines for t, _ in pts] + [at for _, at in stalls]
+    ys = [v for _, pts in lines for _, v in pts]
+    x_hi = max(xs) or 1.0
+    low, high = min(ys), max(ys)
+    span = (high - low) or 1.0
+    plot_w, plot_h = width - left - 10, height - top - bottom
+    colour = {"A": PALETTE[0], "B": PALETTE[1]}
+
+    def x(t: float) -> float:
+        return left + plot_w * t / x_hi
+
+    body = [
+        f'<text x="4" y="{top + 10}" font-size="11">{fmt(high)}</text>',
+        f'<text x="4" y="{top + plot_h}" font-size="11">{fmt(low)}</text>',
+        f'<line x1="{left}" y1="{top + plot_h}" x2="{width - 10}" y2="{top + plot_h}" '
+        'stroke="#888"/>',
+        f'<text x="{width - 10}" y="{top + plot_h + 14}" font-size="10" text-anchor="end">'
+        f"{fmt(x_hi)} s</text>",
+    ]
+    for side, at in stalls:
+        body.append(
+            f'<line x1="{x(at):.1f}" y1="{top}" x2="{x(at):.1f}" y2="{top + plot_h}" '
+            f'stroke="{colour.get(side, "#888")}" stroke-dasharray="3,3"><title>{side} stall at '
+            f"{fmt(at)} s</title></line>"
+        )
+    for side, pts in lines:
+        points = " ".join(f"{x(t):.1f},{top + plot_h * (high - v) / span:.1f}" for t, v in pts)
+        body.append(
+            f'<polyline fill="none" stroke="{colour.get(side, "#888")}" stroke-width="1.2" '
+            f'points="{points}"><title>{side}</title></polyline>'
+        )
+    body += _svg_legend(["A", "B"], height - 8)
+    return _svg_frame(width, height, title, body)
 
 
 def _html_table(rows: Sequence[Row]) -> str:

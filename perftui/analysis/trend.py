@@ -5,17 +5,19 @@ most (each segment ≥ 4 runs, the least Mann-Whitney U needs to reach α = 0.05
 `improving` or `degrading` only when that step is beyond the metric's compare threshold AND
 scipy's Mann-Whitney U calls the two segments different; otherwise `stable`. Fewer than 8 runs
 give `insufficient data`, said as such.
+
+It takes runs (stored summaries to choose from, then the chosen run records), never a store:
+the caller fetches them (`perftui.cli.history`).
 """
 
 from __future__ import annotations
 
 import statistics
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-
-import plotext as plt
+from typing import Any
 
 from perftui.analysis.compare import METRICS, Thresholds
-from perftui.history.store import HistoryStore
 
 MIN_SEGMENT = 4
 
@@ -68,30 +70,37 @@ def judge(trend: Trend, thresholds: Thresholds) -> None:
         trend.verdict = "improving" if better else "degrading"
 
 
+def _wanted(key: str, profile: str | None, phase: str | None) -> bool:
+    prof, _, ph = key.partition(":")
+    return (profile is None or prof == profile) and (phase is None or ph == phase)
+
+
+def select(
+    summaries: Iterable[dict[str, Any]],
+    profile: str | None = None,
+    phase: str | None = None,
+    last: int = 30,
+) -> list[dict[str, Any]]:
+    """The newest `last` run summaries (given newest first) that have a wanted `profile:phase`."""
+    chosen = [s for s in summaries if any(_wanted(k, profile, phase) for k in s.get("keys", []))]
+    return chosen[:last]
+
+
 def trends(
-    store: HistoryStore,
-    target: str | None = None,
+    records: Iterable[dict[str, Any]],
     profile: str | None = None,
     phase: str | None = None,
     metric: str = "p95_ms",
-    last: int = 30,
     thresholds: Thresholds | None = None,
 ) -> list[Trend]:
-    """One trend per (target, `profile:phase`) over the newest `last` runs that have it."""
+    """One trend per (target, `profile:phase`) over run records given oldest first."""
     if metric not in METRICS:
         raise ValueError(f"unknown metric {metric!r} (known: {', '.join(METRICS)})")
-
-    def wanted(key: str) -> bool:
-        prof, _, ph = key.partition(":")
-        return (profile is None or prof == profile) and (phase is None or ph == phase)
-
-    summaries = [
-        s for s in store.list_runs(target=target) if any(wanted(k) for k in s.get("keys", []))
-    ]
     out: dict[tuple[str, str], Trend] = {}
-    for record in reversed(list(store.records(summaries[:last]))):
+    for record in records:
         for key, agg in (record.get("aggregated") or {}).items():
-            value = (agg.get(metric) or {}).get("median") if wanted(key) else None
+            wanted = _wanted(key, profile, phase)
+            value = (agg.get(metric) or {}).get("median") if wanted else None
             if not isinstance(value, int | float):
                 continue
             t = out.setdefault(
@@ -107,6 +116,8 @@ def trends(
 
 def chart(items: list[Trend], width: int = 100, height: int = 20, color: bool = False) -> str:
     """A plotext line chart of the trends (x: run number, oldest first) as a string."""
+    import plotext as plt  # imported on use: only a chart needs it
+
     plt.clear_figure()
     plt.plotsize(width, height)
     if not color:

@@ -3,6 +3,9 @@
 Every handler returns an exit code: 0 fine, 1 a regression when `--fail-on-regression` asked for
 it, 2 bad input (unknown run, ambiguous prefix, bad file or setting) reported in one stderr line.
 Nothing here overwrites stored data; the store itself moves a damaged database aside.
+
+The analysis (numpy, hdrh, plotext, and scipy inside it) is imported by the handlers that use
+it, not here: building the parser, `perftui --version` and `history list` do not pay for it.
 """
 
 from __future__ import annotations
@@ -13,25 +16,14 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from perftui.analysis.compare import METRICS, ConfigError, Thresholds, compare_runs, load_thresholds
-from perftui.analysis.reports import (
-    comparison_html,
-    comparison_json,
-    comparison_markdown,
-    history_html,
-    history_markdown,
-    runs_csv,
-    runs_json,
-    summary_line,
-)
-from perftui.analysis.trend import chart, describe, trends
 from perftui.config import EXIT_BAD_INPUT, EXIT_GATE_FAILED, EXIT_OK, default_history_dir
-from perftui.engine.record import markdown as run_markdown
 from perftui.history.files import atomic_write_bytes
-from perftui.history.legacy import import_paths
-from perftui.history.store import HistoryStore, StoreError, parse_utc
+
+if TYPE_CHECKING:
+    from perftui.analysis.compare import Thresholds
+    from perftui.history.store import HistoryStore
 
 Handler = Callable[[argparse.Namespace], int]
 COMPARE_FORMATS = ("md", "json", "html")
@@ -46,9 +38,11 @@ def _guarded(handler: Handler) -> Handler:
     """Known problems become one stderr line and exit 2, never a traceback."""
 
     def run(args: argparse.Namespace) -> int:
+        from perftui.history.store import StoreError
+
         try:
             return handler(args)
-        except (StoreError, ConfigError, ValueError, OSError) as exc:
+        except (StoreError, ValueError, OSError) as exc:  # ValueError covers ConfigError
             return _fail(str(exc))
 
     run.__doc__ = handler.__doc__
@@ -56,10 +50,14 @@ def _guarded(handler: Handler) -> Handler:
 
 
 def _store(args: argparse.Namespace) -> HistoryStore:
+    from perftui.history.store import HistoryStore
+
     return HistoryStore(getattr(args, "history_dir", None) or default_history_dir())
 
 
 def _when(text: str) -> Any:
+    from perftui.history.store import parse_utc
+
     stamp = parse_utc(text)
     if stamp is None:
         raise argparse.ArgumentTypeError(f"not an ISO 8601 date or time: {text!r}")
@@ -88,7 +86,7 @@ def add_compare_options(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="METRIC=VALUE",
-        help=f"override a threshold, percent (error_rate: points); metrics: {', '.join(METRICS)}",
+        help="override a threshold, percent (error_rate: points); METRIC as in `trend --metric`",
     )
     parser.add_argument("--alpha", type=float, default=None, help="significance level (0.05)")
     parser.add_argument(
@@ -98,6 +96,8 @@ def add_compare_options(parser: argparse.ArgumentParser) -> None:
 
 def thresholds_from_args(args: argparse.Namespace) -> Thresholds:
     """Defaults < config file < `--threshold`/`--alpha` flags."""
+    from perftui.analysis.compare import ConfigError, load_thresholds
+
     overrides: dict[str, float] = {}
     for name, value in getattr(args, "threshold", []):
         if value != value:  # NaN marks a flag without "=VALUE"
@@ -117,8 +117,12 @@ def _write_or_print(text: str, output: Path | None) -> None:
         atomic_write_bytes(output, text.encode())
 
 
-def _render(comparison: Any, fmt: str) -> str:
-    renderers = {"md": comparison_markdown, "json": comparison_json, "html": comparison_html}
+def _render(comparison: Any, fmt: str, a: dict[str, Any], b: dict[str, Any]) -> str:
+    from perftui.analysis.reports import comparison_html, comparison_json, comparison_markdown
+
+    if fmt == "html":
+        return comparison_html(comparison, (a, b))  # with the records' timelines
+    renderers = {"md": comparison_markdown, "json": comparison_json}
     return renderers[fmt](comparison)
 
 
@@ -131,14 +135,26 @@ def compare_after_run(
     report_path: Path | None,
 ) -> int:
     """`perftui run … --compare-to REF`: the Markdown report on stdout (or `report_path`, whose
-    extension picks md/json/html); 1 on a regression if asked to fail, 2 if REF is unknown."""
+    extension picks md/json/html); 1 on a regression if asked to fail, 2 if REF is unknown,
+    0 with a note on stderr when REF is `previous` and the run is the first of its kind."""
+    from perftui.analysis.compare import compare_runs
+    from perftui.analysis.reports import summary_line
+    from perftui.history.store import StoreError
+
     try:
         reference = store.resolve(ref, relative_to=record)
     except StoreError as exc:
+        if ref == "previous":  # a first run has nothing before it: a note, not an error
+            print(
+                f"perftui: note: --compare-to previous: run {record.get('run_id')} is the first "
+                "of its target and profiles; nothing compared",
+                file=sys.stderr,
+            )
+            return EXIT_OK
         return _fail(f"--compare-to {ref}: {exc}")
     comparison = compare_runs(reference, record, thresholds)
     fmt = _format_for(report_path, None)
-    _write_or_print(_render(comparison, fmt), report_path)
+    _write_or_print(_render(comparison, fmt, reference, record), report_path)
     if report_path is not None:
         print(f"comparison with {reference['run_id']}: {summary_line(comparison)} → {report_path}")
     return EXIT_GATE_FAILED if fail_on_regression and comparison.regressions else EXIT_OK
@@ -206,6 +222,8 @@ def cmd_show(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(record, indent=1))
         return EXIT_OK
+    from perftui.engine.record import markdown as run_markdown
+
     print(run_markdown(record).rstrip())
     extra = [("tag", record.get("tag")), ("note", record.get("note"))]
     extra += [("source", record.get("source")), ("started", record.get("started_at"))]
@@ -265,6 +283,8 @@ def cmd_import(args: argparse.Namespace) -> int:
     missing = [str(p) for p in args.paths if not p.exists()]
     if missing:
         return _fail(f"no such file or folder: {', '.join(missing)}")
+    from perftui.history.legacy import import_paths
+
     result = import_paths(_store(args), args.paths)
     for error in result.errors:
         print(f"perftui: skipped {error}", file=sys.stderr)
@@ -278,6 +298,8 @@ def cmd_import(args: argparse.Namespace) -> int:
 @_guarded
 def cmd_export(args: argparse.Namespace) -> int:
     """Export runs (filters as for list) as JSON, CSV, Markdown or HTML."""
+    from perftui.analysis.reports import history_html, history_markdown, runs_csv, runs_json
+
     store = _store(args)
     summaries = store.list_runs(**_filters(args))
     fmt = _format_for(args.output, args.format) if args.format or args.output else "json"
@@ -293,12 +315,15 @@ def cmd_export(args: argparse.Namespace) -> int:
 @_guarded
 def cmd_compare(args: argparse.Namespace) -> int:
     """Compare run A (reference) with run B (candidate)."""
+    from perftui.analysis.compare import compare_runs
+    from perftui.analysis.reports import summary_line
+
     thresholds = thresholds_from_args(args)
     store = _store(args)
     a, b = store.resolve(args.a), store.resolve(args.b)
     comparison = compare_runs(a, b, thresholds)
     fmt = _format_for(args.report, args.format)
-    _write_or_print(_render(comparison, fmt), args.report)
+    _write_or_print(_render(comparison, fmt, a, b), args.report)
     if args.report is not None:
         print(f"{summary_line(comparison)} → {args.report}")
     return EXIT_GATE_FAILED if args.fail_on_regression and comparison.regressions else EXIT_OK
@@ -307,13 +332,18 @@ def cmd_compare(args: argparse.Namespace) -> int:
 @_guarded
 def cmd_trend(args: argparse.Namespace) -> int:
     """A metric across runs with a verdict per `profile:phase` and a text chart."""
+    from perftui.analysis.compare import METRICS
+    from perftui.analysis.trend import chart, describe, select, trends
+
+    if args.metric not in METRICS:  # checked here: the parser does not load the analysis
+        raise ValueError(f"--metric: unknown {args.metric!r} (known: {', '.join(METRICS)})")
+    store = _store(args)
+    chosen = select(store.list_runs(target=args.target), args.profile, args.phase, args.last)
     items = trends(
-        _store(args),
-        target=args.target,
+        reversed(list(store.records(chosen))),  # oldest first
         profile=args.profile,
         phase=args.phase,
         metric=args.metric,
-        last=args.last,
     )
     if args.json:
         print(json.dumps([dataclasses.asdict(t) for t in items], indent=1))
@@ -405,7 +435,11 @@ def register(subparsers: Any) -> None:
     p.add_argument("--target")
     p.add_argument("--profile")
     p.add_argument("--phase", choices=("burst", "long"))
-    p.add_argument("--metric", choices=tuple(METRICS), default="p95_ms")
+    p.add_argument(
+        "--metric",
+        default="p95_ms",
+        help="a compared metric (default p95_ms); an unknown name lists them",
+    )
     p.add_argument("--last", type=_positive_int, default=30)
     p.add_argument("--json", action="store_true")
     p.add_argument("--no-chart", action="store_true")

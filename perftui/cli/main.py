@@ -7,18 +7,17 @@ Bad input is one line on stderr and exit 2; a run that cannot start is exit 3 (s
 from __future__ import annotations
 
 import argparse
-import ipaddress
+import contextlib
+import json
 import os
-import re
 import signal
 import socket
 import sys
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from perftui import __version__
 from perftui.config import (
@@ -26,18 +25,32 @@ from perftui.config import (
     EXIT_BAD_INPUT,
     EXIT_COULD_NOT_RUN,
     EXIT_INTERRUPTED,
+    GateLimits,
     RunConfig,
-    Thresholds,
     default_history_dir,
+    setting_defaults,
 )
 from perftui.profiles import ProfileError, adhoc_profile, builtin_names, resolve_profiles
+from perftui.validate import (
+    GATE_LIMIT_TYPES,
+    NONNEG_FLOAT,
+    NONNEG_INT,
+    OPT_IN_GATE_TYPES,
+    PORT,
+    POS_FLOAT,
+    POS_INT,
+    URL_PATH,
+    UsageError,
+    clean_tag,
+    parse_target,
+)
 
 COMMANDS = ("run", "sim", "history", "compare", "trend", "profiles", "tui", "ps", "stop", "attach")
-TAG_RE = re.compile(r"[^A-Za-z0-9_-]")
-
-
-class UsageError(ValueError):
-    """Bad input found after parsing; one line for the user, exit 2."""
+GATE_HELP = {
+    "max_error_rate": "gate, %%",
+    "max_internal_free_drop": "gate, B",
+    "max_psram_free_drop": "gate, B",
+}
 
 
 class Parser(argparse.ArgumentParser):
@@ -47,48 +60,19 @@ class Parser(argparse.ArgumentParser):
         self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message}\n")
 
 
-def _number(kind: type, minimum: float | None, strict: bool, what: str) -> Callable[[str], Any]:
-    def convert(text: str) -> Any:
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
-        if value != value or value in (float("inf"), float("-inf")):
-            raise argparse.ArgumentTypeError(f"{text!r} is not {what}")
-        if minimum is not None and (value <= minimum if strict else value < minimum):
-            raise argparse.ArgumentTypeError(f"{text!r} is not {what}")
-        return value
-
-    return convert
-
-
-POS_INT = _number(int, 0, True, "an integer > 0")
-NONNEG_INT = _number(int, 0, False, "an integer >= 0")
-POS_FLOAT = _number(float, 0, True, "a number > 0")
-NONNEG_FLOAT = _number(float, 0, False, "a number >= 0")
-
-
-def PORT(text: str) -> int:
-    value = POS_INT(text)
-    if value > 65535:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a port (1-65535)")
-    return value
-
-
-def URL_PATH(text: str) -> str:
-    if not text.startswith("/") or any(c.isspace() for c in text):
-        raise argparse.ArgumentTypeError(f"{text!r} must be a path starting with '/'")
-    return text
-
-
 def add_run_arguments(p: argparse.ArgumentParser) -> None:
     """Every flag of the legacy runner, same names and defaults, plus perftui's own."""
+    d = setting_defaults()
     p.add_argument("host", nargs="?", help="device host name or IP (or a URL http://host:port)")
     p.add_argument("--port", type=PORT, default=None, help="device port (default 8080)")
     p.add_argument("--profiles", default="api,mixed,static", help="comma list of names or .toml")
     p.add_argument("--paths", default=None, help="ad-hoc profile: comma list of paths")
-    p.add_argument("--runs", type=POS_INT, default=3, help="runs per profile (default 3)")
-    p.add_argument("--timeout", type=POS_FLOAT, default=6.0, help="request timeout, s (6.0)")
+    p.add_argument(
+        "--runs", type=POS_INT, default=d["runs"], help="runs per profile (default %(default)s)"
+    )
+    p.add_argument(
+        "--timeout", type=POS_FLOAT, default=d["timeout"], help="request timeout, s (%(default)s)"
+    )
     for phase, (clients, duration) in DEFAULT_PHASES.items():
         p.add_argument(
             f"--{phase}-clients",
@@ -102,10 +86,13 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
             default=None,
             help=f"seconds of phase {phase}; 0 skips it (default {duration:g})",
         )
-    p.add_argument("--metrics-retries", type=NONNEG_INT, default=20)
-    p.add_argument("--metrics-retry-delay-ms", type=NONNEG_INT, default=100)
-    p.add_argument("--post-phase-settle-ms", type=NONNEG_INT, default=250)
-    p.add_argument("--between-runs-sleep-ms", type=NONNEG_INT, default=500)
+    for name in (
+        "metrics_retries",
+        "metrics_retry_delay_ms",
+        "post_phase_settle_ms",
+        "between_runs_sleep_ms",
+    ):
+        p.add_argument(f"--{name.replace('_', '-')}", type=NONNEG_INT, default=d[name])
     p.add_argument(
         "--history-dir",
         type=Path,
@@ -118,12 +105,18 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
         default=None,
         help="single-run lock (default HISTORY/.perf_regression.lock)",
     )
-    p.add_argument("--heartbeat-ms", type=POS_INT, default=5000, help="progress line period")
-    p.add_argument("--phase-timeout-multiplier", type=POS_FLOAT, default=2.5)
-    p.add_argument("--phase-timeout-min-s", type=NONNEG_FLOAT, default=45.0)
-    p.add_argument("--hard-timeout-s", type=NONNEG_FLOAT, default=0.0, help="0 = off")
-    p.add_argument("--probe-path", type=URL_PATH, default="/hello")
-    p.add_argument("--probe-retries", type=POS_INT, default=12)
+    p.add_argument(
+        "--heartbeat-ms", type=POS_INT, default=d["heartbeat_ms"], help="progress line period"
+    )
+    p.add_argument(
+        "--phase-timeout-multiplier", type=POS_FLOAT, default=d["phase_timeout_multiplier"]
+    )
+    p.add_argument("--phase-timeout-min-s", type=NONNEG_FLOAT, default=d["phase_timeout_min_s"])
+    p.add_argument(
+        "--hard-timeout-s", type=NONNEG_FLOAT, default=d["hard_timeout_s"], help="0 = off"
+    )
+    p.add_argument("--probe-path", type=URL_PATH, default=d["probe_path"])
+    p.add_argument("--probe-retries", type=POS_INT, default=d["probe_retries"])
     p.add_argument("--tag", default="", help="kept to [A-Za-z0-9_-], appended to file names")
     p.add_argument("--note", default="", help="free text stored with the run")
     p.add_argument(
@@ -132,17 +125,29 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
         default=0.0,
         help="also read the device's free heap every N s during phases (0 = off)",
     )
-    p.add_argument("--max-error-rate", type=NONNEG_FLOAT, default=2.0, help="gate, %%")
-    p.add_argument("--max-p95-ms", type=POS_FLOAT, default=2000.0, help="gate")
-    p.add_argument("--max-p99-ms", type=POS_FLOAT, default=3000.0, help="gate")
-    p.add_argument("--max-tail-p95-ratio", type=POS_FLOAT, default=1.8, help="gate")
-    p.add_argument("--max-internal-free-drop", type=NONNEG_INT, default=131072, help="gate, B")
-    p.add_argument("--max-psram-free-drop", type=NONNEG_INT, default=524288, help="gate, B")
+    for name, convert in GATE_LIMIT_TYPES.items():
+        p.add_argument(
+            f"--{name.replace('_', '-')}",
+            type=convert,
+            default=d[name],
+            help=GATE_HELP.get(name, "gate"),
+        )
+    p.add_argument(
+        "--max-heap-slope",
+        type=OPT_IN_GATE_TYPES["max_heap_slope"],
+        default=d["max_heap_slope"],
+        metavar="BYTES_PER_HOUR",
+        help="gate, B/h: fail a phase whose free heap falls faster (needs --heap-poll-s; off)",
+    )
     p.add_argument(
         "--sim",
         action="store_true",
         help="start the built-in simulated device and test it (no HOST)",
     )
+    from perftui.sim.options import add_noise_arguments
+
+    add_noise_arguments(p, prefix="sim-")  # --sim-drift, --sim-drift-tau-s, --sim-spikes
+    p.add_argument("--sim-seed", type=int, default=None, help="seed of the --sim device's noise")
     p.add_argument(
         "--compare-to",
         metavar="RUN",
@@ -155,6 +160,12 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
         default=None,
         metavar="FILE",
         help="write the comparison report here (.md, .json or .html) instead of stdout",
+    )
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="a JSON summary on stdout (run id, verdict, exit code, medians, fail reasons, "
+        "files); heartbeats and the rest go to stderr",
     )
     from perftui.cli.history import add_compare_options
 
@@ -180,10 +191,10 @@ def build_parser() -> Parser:
     )
     run.set_defaults(func=cmd_run)
     sim = sub.add_parser("sim", help="serve the simulated ESP32 device on loopback")
-    from perftui.sim import device as sim_module
+    from perftui.sim.options import add_arguments as add_sim_arguments
 
-    sim_module.add_arguments(sim)
-    sim.set_defaults(func=sim_module.main)
+    add_sim_arguments(sim)  # the flags only: the simulator (aiohttp) loads when `sim` runs
+    sim.set_defaults(func=cmd_sim)
     from perftui.cli.history import register
 
     register(sub)
@@ -195,64 +206,6 @@ def build_parser() -> Parser:
     tui = sub.add_parser("tui", help="open the TUI (the default)")
     tui.set_defaults(func=cmd_tui)
     return parser
-
-
-def clean_tag(tag: str) -> str:
-    cleaned = TAG_RE.sub("", tag)
-    if tag and not cleaned:
-        raise UsageError(f"--tag {tag!r} has no character of [A-Za-z0-9_-]")
-    return cleaned
-
-
-def _host_port(spelled: str, text: str, given: int | None) -> int:
-    """The port written in HOST, which must agree with --port when both are given."""
-    try:
-        value = PORT(text)
-    except argparse.ArgumentTypeError:
-        raise UsageError(f"{spelled!r}: bad port {text!r}") from None
-    if given and given != value:
-        raise UsageError(f"{spelled!r} names port {value} but --port says {given}")
-    return value
-
-
-def parse_target(host: str, port: int | None) -> tuple[str, str, int]:
-    """(scheme, host, port) from a host, `host:port`, an IPv6 literal or an http(s) URL."""
-    host = host.strip()
-    if not host:
-        raise UsageError("HOST is empty")
-    scheme = "http"
-    if "://" in host:
-        parts = urlsplit(host)
-        if parts.scheme not in ("http", "https"):
-            raise UsageError(f"{host!r}: only http:// and https:// URLs can be tested")
-        if parts.path not in ("", "/") or parts.query:
-            raise UsageError(
-                f"{host!r}: give the device, not a path (use --paths or a profile for paths)"
-            )
-        if not parts.hostname:
-            raise UsageError(f"{host!r}: no host in the URL")
-        _, _, port_text = parts.netloc.rpartition("]")[2].rpartition(":")
-        if ":" in parts.netloc.rpartition("]")[2]:
-            port = _host_port(host, port_text, port)
-        return parts.scheme, parts.hostname, port or 8080
-    if host.startswith("[") and "]" in host:
-        inner, _, rest = host[1:].partition("]")
-        host = inner
-        if rest and not rest.startswith(":"):
-            raise UsageError(f"{host!r}: unexpected {rest!r} after the address")
-        if rest:
-            port = _host_port(f"[{inner}]{rest}", rest[1:], port)
-    elif host.count(":") == 1:
-        name, _, text = host.partition(":")
-        host, port = name, _host_port(host, text, port)
-    if ":" in host:
-        try:
-            ipaddress.IPv6Address(host)
-        except ValueError:
-            raise UsageError(f"{host!r} is not a host name or IP address") from None
-    elif "/" in host or any(c.isspace() for c in host):
-        raise UsageError(f"{host!r} is not a host name or IP address")
-    return scheme, host, port or 8080
 
 
 def config_from_args(args: argparse.Namespace) -> RunConfig:
@@ -300,13 +253,8 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         tag=clean_tag(args.tag),
         note=args.note,
         telemetry_interval_s=args.heap_poll_s,
-        thresholds=Thresholds(
-            max_error_rate=args.max_error_rate,
-            max_p95_ms=args.max_p95_ms,
-            max_p99_ms=args.max_p99_ms,
-            max_tail_p95_ratio=args.max_tail_p95_ratio,
-            max_internal_free_drop=args.max_internal_free_drop,
-            max_psram_free_drop=args.max_psram_free_drop,
+        gate_limits=GateLimits(
+            **{name: getattr(args, name) for name in (*GATE_LIMIT_TYPES, *OPT_IN_GATE_TYPES)}
         ),
     )
     if not any(
@@ -329,13 +277,33 @@ class CouldNotRun(RuntimeError):
     """The run cannot start (lock held, history dir unwritable, host unknown): exit 3."""
 
 
+SIM_NOISE = ("drift", "drift_tau_s", "spikes", "seed")
+
+
+def sim_options(args: argparse.Namespace) -> Any:
+    """The `--sim` device's SimOptions from the `--sim-*` flags; UsageError if they are bad or
+    given without `--sim` (they would change nothing on a real device)."""
+    from perftui.sim.options import SimOptionError, SimOptions
+
+    given = {name: getattr(args, f"sim_{name}") for name in SIM_NOISE}
+    try:
+        options = SimOptions(**given)
+    except SimOptionError as exc:
+        raise UsageError(f"--sim-{exc.name.replace('_', '-')} {exc.problem}") from None
+    if not args.sim and options != SimOptions():
+        changed = next(n for n in SIM_NOISE if getattr(options, n) != getattr(SimOptions(), n))
+        raise UsageError(f"--sim-{changed.replace('_', '-')} needs --sim")
+    return options
+
+
 def cmd_run(args: argparse.Namespace) -> int:
-    from perftui.cli.printer import Printer
+    from perftui.cli.printer import Printer, json_summary
     from perftui.engine.lock import LockHeld, RunLock
     from perftui.engine.runner import EngineProcess
     from perftui.history.files import HistoryDirError, check_history_dir
 
     config = config_from_args(args)
+    device_options = sim_options(args)
     thresholds = _compare_thresholds(args)
     if args.tag and config.tag != args.tag:
         print(f"perftui: tag cleaned to {config.tag!r}", file=sys.stderr)
@@ -363,14 +331,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     sim = None
     try:
         if args.sim:
-            from perftui.sim.device import SimOptions, SimProcess
+            from perftui.sim.device import SimProcess
 
-            sim = SimProcess(SimOptions(), port=0)
+            sim = SimProcess(device_options, port=0)
             sim.start()
             config.port = sim.port
             print(f"perftui: simulated device at {sim.base_url}", file=sys.stderr)
         engine = EngineProcess(config, run_id=run_id)
-        printer = StreamedPrinter(Printer(config.heartbeat_ms), config, run_id, engine)
+        printer = StreamedPrinter(
+            Printer(config.heartbeat_ms, json_mode=args.json), config, run_id, engine
+        )
         try:
             code = _drive(engine, printer)
         finally:
@@ -380,19 +350,26 @@ def cmd_run(args: argparse.Namespace) -> int:
             sim.stop()
         lock.release()
     finished = engine.finished
-    if args.compare_to and finished is not None and finished.payload and code != EXIT_INTERRUPTED:
+    assert finished is not None
+    compared: dict[str, Any] = {}
+    if args.compare_to and finished.payload and code != EXIT_INTERRUPTED:
         from perftui.cli.history import compare_after_run
         from perftui.history.store import HistoryStore
 
-        verdict = compare_after_run(
-            HistoryStore(config.history_dir),
-            finished.payload,
-            args.compare_to,
-            thresholds,
-            args.fail_on_regression,
-            args.report,
-        )
+        # With --json the report goes to stderr (or --report FILE): stdout is the JSON alone.
+        with contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext():
+            verdict = compare_after_run(
+                HistoryStore(config.history_dir),
+                finished.payload,
+                args.compare_to,
+                thresholds,
+                args.fail_on_regression,
+                args.report,
+            )
+        compared = {"compare_to": args.compare_to, "compare_exit_code": verdict}
         code = max(code, verdict) if code in (0, 1) else code
+    if args.json:
+        print(json.dumps(json_summary(finished, code, **compared), indent=1), flush=True)
     return code
 
 
@@ -454,6 +431,12 @@ def _drive(engine: Any, printer: Any) -> int:
     return engine.finished.exit_code if presses == 0 else EXIT_INTERRUPTED
 
 
+def cmd_sim(args: argparse.Namespace) -> int:
+    from perftui.sim.device import main as serve
+
+    return serve(args)
+
+
 def cmd_profiles(args: argparse.Namespace) -> int:
     from perftui.profiles import resolve_profile
 
@@ -471,11 +454,15 @@ def cmd_tui(args: argparse.Namespace) -> int:
     return run_app(getattr(args, "history_dir", None) or default_history_dir())
 
 
+GLOBAL_FLAGS = ("-h", "--help", "--version")
+
+
 def _legacy_argv(argv: list[str]) -> list[str]:
-    """`perftui HOST --flags` (the old `perf_regression.py HOST` spelling) means `run`."""
-    if argv and not argv[0].startswith("-") and argv[0] not in COMMANDS:
-        return ["run", *argv]
-    return argv
+    """`perftui HOST --flags` and `perftui --runs 5 HOST …` (the old `perf_regression.py`
+    spellings, flags first or host first) mean `run`; so does `perftui --sim …`."""
+    if not argv or argv[0] in COMMANDS or argv[0] in GLOBAL_FLAGS:
+        return argv
+    return ["run", *argv]
 
 
 def _hoist_history_dir(argv: list[str]) -> tuple[list[str], list[str]]:

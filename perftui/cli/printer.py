@@ -1,11 +1,16 @@
-"""The headless view of the event stream: heartbeat lines on stderr, a summary on stdout."""
+"""The headless view of the event stream: progress on stderr, heartbeats and a summary on stdout.
+
+Heartbeat lines start with `heartbeat phase_running elapsed=…s budget=…s`, as the legacy
+runner's did, and go to stdout as its did; with `run --json` stdout holds only the JSON summary
+and every line for people goes to stderr.
+"""
 
 from __future__ import annotations
 
 import sys
-from typing import TextIO
+from typing import Any, TextIO
 
-from perftui.config import EXIT_COULD_NOT_RUN
+from perftui.config import EXIT_COULD_NOT_RUN, EXIT_MEANINGS
 from perftui.engine.events import (
     Event,
     Heartbeat,
@@ -26,11 +31,16 @@ class Printer:
     """Prints one heartbeat line per `heartbeat_ms` of phase time, plus every notable event."""
 
     def __init__(
-        self, heartbeat_ms: int, out: TextIO | None = None, err: TextIO | None = None
+        self,
+        heartbeat_ms: int,
+        out: TextIO | None = None,
+        err: TextIO | None = None,
+        json_mode: bool = False,
     ) -> None:
         self.period = heartbeat_ms / 1000
-        self.out = out or sys.stdout
         self.err = err or sys.stderr
+        # With --json, stdout is kept for the JSON summary alone.
+        self.out = self.err if json_mode else (out or sys.stdout)
         self._next_beat = self.period
         self._runs = 1
         self._last = (0.0, 0)  # (elapsed, requests) at the previous line: rps over the line
@@ -61,11 +71,15 @@ class Printer:
                 span = event.elapsed - self._last[0]
                 rps = (event.requests - self._last[1]) / span if span > 0 else 0.0
                 self._last = (event.elapsed, event.requests)
-                self._say(
-                    f"  {event.profile}/{event.phase} {event.elapsed:5.1f}/{event.duration:g}s "
+                print(
+                    f"heartbeat phase_running elapsed={event.elapsed:.1f}s "
+                    f"budget={event.budget_s:g}s {event.profile}/{event.phase} "
+                    f"run={event.run_index}/{self._runs} duration={event.duration:g}s "
                     f"req={event.requests} ok={event.ok} err={event.errors} "
                     f"rps={rps:.1f} p50={_ms(event.p50_ms)} p95={_ms(event.p95_ms)} "
-                    f"p99={_ms(event.p99_ms)} ms"
+                    f"p99={_ms(event.p99_ms)}ms",
+                    file=self.out,
+                    flush=True,
                 )
             case PhaseFinished():
                 rep = event.report
@@ -107,3 +121,39 @@ class Printer:
         if event.status == "finished" and event.exit_code == EXIT_COULD_NOT_RUN:
             verdict = f"gates {verdict}, but the results could not be stored"
         print(f"  overall: {verdict} (exit {event.exit_code})", file=self.out, flush=True)
+
+
+def json_summary(event: RunFinished, exit_code: int, **extra: Any) -> dict[str, Any]:
+    """`perftui run --json`: what a script needs from a run, without reading its files."""
+    payload = event.payload or {}
+    phases = {}
+    for key, agg in payload.get("aggregated", {}).items():
+        phases[key] = {"sample_count": agg.get("sample_count"), "pass_rate": agg.get("pass_rate")}
+        for metric in ("rps_ok", "p50_ms", "p95_ms", "p99_ms", "p95_tail_ms", "error_rate"):
+            phases[key][metric] = (agg.get(metric) or {}).get("median")
+    fail_reasons = [
+        {
+            "profile": result.get("profile"),
+            "run_index": run.get("run_index"),
+            "phase": result.get("phase"),
+            "fail_reasons": result.get("fail_reasons"),
+        }
+        for run in payload.get("raw_runs", [])
+        for result in run.get("results", [])
+        if not result.get("pass")
+    ]
+    return {
+        "run_id": event.run_id,
+        "status": event.status,
+        "overall_pass": event.overall_pass,
+        "exit_code": exit_code,
+        "exit_meaning": EXIT_MEANINGS.get(exit_code, "unknown"),
+        "target": payload.get("target"),
+        "profiles": payload.get("profiles"),
+        "runs_per_profile": payload.get("runs_per_profile"),
+        "phases": phases,  # medians over the runs, per `profile:phase`
+        "fail_reasons": fail_reasons,
+        "hard_stop_reason": event.hard_stop_reason,
+        "files": event.files,
+        **extra,
+    }

@@ -75,6 +75,20 @@ class Heartbeat:
     errors_by_kind: dict[str, int]
     status_counts: dict[str, int]
     paths: dict[str, PathCounts] = field(default_factory=dict)
+    target_rps: float | None = None
+    stalls: int = 0
+    client_bound: bool = False
+
+
+@dataclass(slots=True)
+class Stall:
+    """A span of a phase during which requests were outstanding and none completed."""
+
+    profile: str
+    run_index: int
+    phase: str
+    at_s: float
+    duration_ms: float
 
 
 @dataclass(slots=True)
@@ -120,4 +134,6 @@ class RunFinished:
     run_id: str | None = None
 
 
-Event = RunStarted | PhaseStarted | Heartbeat | Telemetry | PhaseFinished | Log | RunFinished
+Event = (
+    RunStarted | PhaseStarted | Heartbeat | Stall | Telemetry | PhaseFinished | Log | RunFinished
+)

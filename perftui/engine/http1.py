@@ -8,7 +8,9 @@ parsing (status line, headers, Content-Length, chunked bodies, keep-alive) is ht
 parser uvicorn uses; what is left here is writing a request and waiting for its response.
 
 One `Connection` belongs to one client and carries one request at a time, like the legacy
-runner's thread-per-client. Nothing is ever retried: a reset is reported as a reset.
+runner's thread-per-client. The one resend: an idempotent request (RFC 9110 §9.2.2) that met the
+idle-close race is sent once more on a new connection, and counted (`Connection.resent`); a POST
+or PATCH never is, and every other failure is reported as what it is.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import httptools
 from perftui import __version__
 
 USER_AGENT = f"perftui/{__version__}"
+IDEMPOTENT = frozenset({b"GET", b"HEAD", b"PUT", b"DELETE", b"OPTIONS", b"TRACE"})  # RFC 9110
 
 
 class ResponseError(Exception):
@@ -143,6 +146,7 @@ class Connection:
         self.port = port
         self.ssl: ssl.SSLContext | None = ssl.create_default_context() if tls else None
         self._proto: _Protocol | None = None
+        self.resent = 0  # times the last `send` re-sent its request (0 or 1)
 
     async def _open(self) -> _Protocol:
         loop = asyncio.get_running_loop()
@@ -152,9 +156,11 @@ class Connection:
     async def send(self, raw: bytes, head: bool = False) -> tuple[int, float]:
         """Send one request and wait for its whole response: (status, perf_counter at its end).
 
-        A kept-alive connection the device closed cleanly before answering is reopened and the
-        request sent once more (HTTP/1.1 allows it); resets and every other failure are not.
+        A kept-alive connection the device closed cleanly before answering is reopened and an
+        idempotent request sent once more (RFC 9112 §9.3.1 allows it; `resent` counts it); a
+        non-idempotent one fails as a reset, like every other failure.
         """
+        self.resent = 0
         for attempt in (1, 2):
             proto = self._proto
             fresh = proto is None or proto.closed
@@ -170,8 +176,9 @@ class Connection:
                 await waiter
             except IdleClose:
                 self.close(abort=True)
-                if fresh or attempt == 2:
+                if fresh or attempt == 2 or raw.split(b" ", 1)[0] not in IDEMPOTENT:
                     raise
+                self.resent = 1
                 continue
             except BaseException:
                 self.close(abort=True)  # timed out, reset or garbled: it cannot carry another

@@ -2,8 +2,9 @@
 
 Each client owns one `http1.Connection` (asyncio transport + httptools parser), so no client ever
 waits on another's pool slot (the queueing that makes a shared httpx pool report invented
-latency) and nothing is retried behind our back. Timing is `perf_counter()` from just before the
-request is written to the last byte of its response.
+latency) and nothing is retried behind our back (the one resend, on the idle-close race, is
+counted). Timing is `perf_counter()` from just before the request is written to the last byte of
+its response; a request that fails is timed to its failure (a timeout at the timeout value).
 """
 
 from __future__ import annotations
@@ -19,12 +20,12 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from perftui.engine.backoff import Backoff
 from perftui.engine.http1 import Connection, ResponseError, build_request, host_header
 from perftui.engine.metrics import PhaseRecorder
 from perftui.profiles import Profile
 
 STOP_GRACE_S = 1.0  # after a stop request, in-flight requests get this long before cancellation
-ERROR_PAUSE_S = 0.01  # a client that could not connect waits this long instead of spinning
 
 RESET_ERRNOS = frozenset({errno.ECONNRESET, errno.EPIPE, errno.ECONNABORTED})
 
@@ -82,6 +83,7 @@ async def _client(
     i = 0
     clock = time.perf_counter
     conn = Connection(host, port, tls=url.scheme == "https")
+    backoff = Backoff()  # after a failure that came at once, instead of spinning
     try:
         while not stop.is_set() and clock() < deadline:
             stats, raw, head = plan[i]
@@ -94,11 +96,13 @@ async def _client(
                 raise
             except Exception as exc:
                 kind = classify(exc)
-                stats.record_failure(kind)
-                if kind in ("refused", "reset", "other"):
-                    await asyncio.sleep(ERROR_PAUSE_S)
+                spent = timeout if kind == "timeout" else clock() - t0
+                stats.record_failure(kind, int(spent * 1_000_000), t0, conn.resent)
+                if kind != "timeout":
+                    await asyncio.sleep(min(backoff.next_pause(), max(deadline - clock(), 0.0)))
                 continue
-            stats.record(status, int((t1 - t0) * 1_000_000))
+            backoff.reset()
+            stats.record(status, int((t1 - t0) * 1_000_000), t1, conn.resent)
     finally:
         conn.close()
 

@@ -5,13 +5,18 @@ per-request cost). Every snapshot folds the windows into the cumulative per-path
 overall window (for the heartbeat's p50/p95/p99) and, once the last quarter of the phase has
 begun, the tail histogram behind `p95_tail_ms`. So a phase of hours holds a fixed number of
 histograms whatever its length.
+
+A request that got no answer is timed too, into a per-path histogram of its own (a timeout at the
+timeout value, a refusal or reset at the time it took to fail), so that the legacy percentiles
+keep their meaning (answered requests) and `with_failures` gives the percentiles of every attempt.
 """
 
 from __future__ import annotations
 
 import math
 import sys
-from collections import Counter
+import time
+from collections import Counter, deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,6 +31,9 @@ PERCENTILES = (50.0, 90.0, 95.0, 99.0, 99.9)
 ERROR_KINDS = ("timeout", "refused", "reset", "http_4xx", "http_5xx", "other")
 TIMELINE_MAX_POINTS = 300  # a phase of any length keeps at most this many windows in its record
 TIMELINE_WINDOWS_S = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600)
+WITH_FAILURES = ((50.0, "p50_ms"), (95.0, "p95_ms"), (99.0, "p99_ms"), (99.9, "p999_ms"))
+UNAVAILABLE_MIN_S = 0.5  # a shorter span without a success is a scattered error, not an outage
+UNAVAILABLE_MEMORY = 256  # closed spans a late failure (a timeout) may still claim
 
 
 def new_histogram() -> HdrHistogram:
@@ -138,11 +146,67 @@ class Moments:
         return math.sqrt(max(var, 0.0))
 
 
+class Availability:
+    """`unavailable_s`: how long, within the load window, no request succeeded while some failed.
+
+    The load window [phase start, end of load] is cut at every successful answer (2xx/3xx, at
+    the time its last byte arrived). A span between two successes (or from the phase's start to
+    the first, or from the last to the end of the load) counts whole when it lasts at least
+    `UNAVAILABLE_MIN_S` and a request *sent* within it failed (no answer, or an HTTP error). A
+    failure belongs to the span it was sent in, so a timeout that fires seconds later, even after
+    the load has ended, still marks the span in which the device stopped answering. Spans without
+    a failure are the device being slow, not unavailable. Streaming, in bounded memory.
+    """
+
+    __slots__ = ("_failed", "_last_ok", "_total", "_unclaimed", "load_end", "start")
+
+    def __init__(self, start: float, duration: float) -> None:
+        self.start = start
+        self.load_end = start + duration if duration > 0 else math.inf
+        self._last_ok = start
+        self._failed = False
+        self._unclaimed: deque[tuple[float, float]] = deque(maxlen=UNAVAILABLE_MEMORY)
+        self._total = 0.0
+
+    def success(self, at: float) -> None:
+        """A successful answer completed at `at` (perf_counter)."""
+        if at <= self._last_ok:
+            return  # another client's later success was recorded first: the span is closed
+        span_end = min(at, self.load_end)
+        if span_end - self._last_ok >= UNAVAILABLE_MIN_S:
+            if self._failed:
+                self._total += span_end - self._last_ok
+            else:
+                self._unclaimed.append((self._last_ok, span_end))
+        self._last_ok = at
+        self._failed = False
+
+    def failure(self, sent_at: float) -> None:
+        """A request sent at `sent_at` failed (possibly long after it was sent)."""
+        if sent_at >= self._last_ok:
+            self._failed = True
+            return
+        for i, (begin, end) in enumerate(self._unclaimed):
+            if begin <= sent_at < end:
+                self._total += end - begin
+                del self._unclaimed[i]
+                return
+
+    def seconds(self, elapsed: float) -> float:
+        """The total, with the open span closed at the end of the load (or at `elapsed`)."""
+        end = min(self.start + elapsed, self.load_end)
+        total = self._total
+        if self._failed and end - self._last_ok >= UNAVAILABLE_MIN_S:
+            total += end - self._last_ok
+        return round(total, 3)
+
+
 @dataclass(slots=True)
 class PathStats:
     """Counters and histograms of one path within one phase."""
 
     path: str
+    availability: Availability
     window: HdrHistogram = field(default_factory=new_histogram)
     total: HdrHistogram = field(default_factory=new_histogram)
     moments: Moments = field(default_factory=Moments)
@@ -151,10 +215,16 @@ class PathStats:
     err: int = 0
     status_counts: Counter[str] = field(default_factory=Counter)
     errors_by_kind: Counter[str] = field(default_factory=Counter)
+    failed: HdrHistogram = field(default_factory=new_histogram)  # requests without an answer
+    retries: int = 0
 
-    def record(self, status: int, latency_us: int) -> None:
-        """A response arrived: 200–399 is ok, anything else an HTTP error."""
+    def record(self, status: int, latency_us: int, done_at: float, retries: int = 0) -> None:
+        """A response arrived at `done_at` (perf_counter): 200–399 is ok, else an HTTP error.
+
+        `retries`: how many times the request was re-sent to get it (the idle-close race).
+        """
         self.requests += 1
+        self.retries += retries
         self.status_counts[str(status)] += 1
         self.window.record_value(min(max(latency_us, LOWEST_US), HIGHEST_US))
         m = self.moments
@@ -163,8 +233,10 @@ class PathStats:
         m.squares += latency_us * latency_us
         if 200 <= status < 400:
             self.ok += 1
+            self.availability.success(done_at)
         else:
             self.err += 1
+            self.availability.failure(done_at - latency_us / 1_000_000)
             if 400 <= status < 500:
                 self.errors_by_kind["http_4xx"] += 1
             elif 500 <= status < 600:
@@ -172,11 +244,33 @@ class PathStats:
             else:
                 self.errors_by_kind["other"] += 1  # 101, or a status no HTTP server sends
 
-    def record_failure(self, kind: str) -> None:
-        """No response at all (timeout, refused, reset, …): counted, not timed."""
+    def record_failure(self, kind: str, latency_us: int, sent_at: float, retries: int = 0) -> None:
+        """No response at all (timeout, refused, reset, …) for a request sent at `sent_at`.
+
+        Timed apart from the answers (`latency_us`: the timeout for a timeout, else the time it
+        took to fail), so the legacy percentiles stay those of answered requests.
+        """
         self.requests += 1
         self.err += 1
+        self.retries += retries
         self.errors_by_kind[kind] += 1
+        self.failed.record_value(min(max(latency_us, LOWEST_US), HIGHEST_US))
+        self.availability.failure(sent_at)
+
+    def with_failures(self) -> HdrHistogram | None:
+        """Every attempt's latency, answered or not; None when every request was answered."""
+        if not self.failed.get_total_count():
+            return None
+        every = new_histogram()
+        every.add(self.total)
+        every.add(self.failed)
+        return every
+
+
+def with_failures_ms(hist: HdrHistogram) -> dict[str, float]:
+    """The `with_failures` entry: p50…p99.9 of every attempt, in ms."""
+    values = percentile_values(hist, [pct for pct, _ in WITH_FAILURES])
+    return {key: _ms(v) for (_, key), v in zip(WITH_FAILURES, values, strict=True)}
 
 
 def timeline_window_s(duration: float) -> int:
@@ -245,8 +339,18 @@ class Timeline:
 class PhaseRecorder:
     """All measurements of one phase; `snapshot()` is called from the same event loop."""
 
-    def __init__(self, paths: list[str], tail_start_s: float, duration: float = 0.0) -> None:
-        self.paths = {p: PathStats(p) for p in dict.fromkeys(paths)}
+    def __init__(
+        self,
+        paths: list[str],
+        tail_start_s: float,
+        duration: float = 0.0,
+        started: float | None = None,
+    ) -> None:
+        """`started`: the phase's start on the perf_counter clock (default: now)."""
+        self.availability = Availability(
+            time.perf_counter() if started is None else started, duration
+        )
+        self.paths = {p: PathStats(p, self.availability) for p in dict.fromkeys(paths)}
         self.tail_start_s = tail_start_s
         self.tail = new_histogram()
         self.overall = new_histogram()
@@ -324,9 +428,10 @@ class PhaseRecorder:
         overall = summary_ms(self.overall, moments)
         tail_p95 = quick_percentiles_ms(self.tail)[1]
         path_metrics: dict[str, Any] = {}
+        every = new_histogram()
         for path, s in self.paths.items():
             pp = summary_ms(s.total, s.moments)
-            path_metrics[path] = {
+            path_metrics[path] = entry = {
                 "requests_total": s.requests,
                 "ok": s.ok,
                 "err": s.err,
@@ -341,7 +446,15 @@ class PhaseRecorder:
                 "mean_ms": pp["mean_ms"],
                 "status_counts": dict(sorted(s.status_counts.items())),
                 "errors_by_kind": {k: s.errors_by_kind.get(k, 0) for k in ERROR_KINDS},
+                "retries": s.retries,
             }
+            if (path_every := s.with_failures()) is not None:
+                entry["with_failures"] = with_failures_ms(path_every)
+                every.add(s.failed)
+        extra: dict[str, Any] = {}
+        if every.get_total_count():
+            every.add(self.overall)
+            extra["with_failures"] = with_failures_ms(every)
         return {
             "clients": clients,
             "duration": duration,
@@ -350,9 +463,12 @@ class PhaseRecorder:
             "ok": ok,
             "err": err,
             "error_rate": _rate(err, requests),
+            "unavailable_s": self.availability.seconds(elapsed),
+            "retries": sum(s.retries for s in self.paths.values()),
             "rps_total": round(requests / load_s, 3),
             "rps_ok": round(ok / load_s, 3),
             **overall,
+            **extra,
             "p95_tail_ms": tail_p95,
             "tail_samples": self.tail.get_total_count(),
             "status_counts": self.status_counts(),

@@ -103,7 +103,7 @@ def build(
         "aggregated": aggregated,
         "comparison_to_previous": legacy_comparison(aggregated, previous),
         "hard_stop_reason": hard_stop_reason,
-        "thresholds": asdict(config.thresholds),
+        "thresholds": asdict(config.gate_limits),
         "schema": SCHEMA,
         "run_id": run_id,
         "status": status,

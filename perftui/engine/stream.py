@@ -24,7 +24,7 @@ import typing
 from pathlib import Path
 from typing import Any
 
-from perftui.config import EXIT_COULD_NOT_RUN, RunConfig, Thresholds
+from perftui.config import EXIT_COULD_NOT_RUN, RunConfig
 from perftui.engine import events as events_module
 from perftui.engine.events import Event, Heartbeat, PhaseStarted, RunFinished
 from perftui.history import files
@@ -120,11 +120,9 @@ def config_from_json(data: dict[str, Any]) -> RunConfig:
     for f in dataclasses.fields(RunConfig):
         if f.name not in data:
             continue
-        value = data[f.name]
-        if f.name in ("burst", "long"):
-            value = type(getattr(config, f.name))(**value)
-        elif f.name == "thresholds":
-            value = Thresholds(**value)
+        value, default = data[f.name], getattr(config, f.name)
+        if dataclasses.is_dataclass(default) and isinstance(value, dict):
+            value = type(default)(**value)  # phase settings, gate limits: nested dataclasses
         elif f.name in ("history_dir", "lock_file") and value is not None:
             value = Path(value)
         setattr(config, f.name, value)

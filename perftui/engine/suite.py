@@ -36,7 +36,7 @@ from perftui.engine.events import (
     RunStarted,
     Telemetry,
 )
-from perftui.engine.gates import evaluate
+from perftui.engine.gates import HEAP_SLOPE_MIN_SAMPLES, evaluate, heap_slope_per_hour
 from perftui.engine.load import run_phase
 from perftui.engine.metrics import PhaseRecorder, quick_percentiles_ms
 from perftui.history import files
@@ -189,10 +189,11 @@ class Suite:
             )
         )
         live: list[PhaseRecorder] = []  # the phase's recorder, once its first snapshot names it
+        heap_samples: list[tuple[float, int]] = []  # (s since the phase began, internal free)
         poller = None
         if mem_before is not None and cfg.telemetry_interval_s > 0:
             poller = asyncio.create_task(
-                self._poll_memory(http, profile.name, run_index, phase, live)
+                self._poll_memory(http, profile.name, run_index, phase, live, heap_samples)
             )
 
         path_pcts: dict[str, tuple[float | None, ...]] = {}
@@ -282,7 +283,15 @@ class Suite:
         )
         if outcome.timed_out:
             report["error_rate"] = 100.0
-        reasons = evaluate(report, cfg.thresholds)
+        report["heap_slope_b_per_h"] = heap_slope_per_hour(heap_samples)
+        if cfg.gate_limits.max_heap_slope is not None and report["heap_slope_b_per_h"] is None:
+            why = (
+                "heap polling is off (--heap-poll-s)"
+                if poller is None
+                else f"{len(heap_samples)} heap sample(s) < {HEAP_SLOPE_MIN_SAMPLES}"
+            )
+            self.log("info", f"heap slope gate skipped for {profile.name} {phase}: {why}")
+        reasons = evaluate(report, cfg.gate_limits)
         result = {
             "profile": profile.name,
             "phase": phase,
@@ -311,14 +320,20 @@ class Suite:
         run_index: int,
         phase: str,
         live: list[PhaseRecorder],
+        samples: list[tuple[float, int]],
     ) -> None:
-        """Free heap while the phase runs, so a leak shows while it happens and in the timeline."""
+        """Free heap while the phase runs, so a leak shows while it happens and in the timeline;
+        `samples` gets each reading with its time, for the slope gate."""
+        start = time.monotonic()
         while True:
             await asyncio.sleep(self.config.telemetry_interval_s)
             mem, _ = await device.fetch_json(http, "/debug/memory-stats", 0, 0)
             if mem is not None:
+                free = device.heap_value(mem, "internal_free")
+                if free is not None:
+                    samples.append((time.monotonic() - start, free))
                 if live:
-                    live[0].timeline.note_heap(device.heap_value(mem, "internal_free"))
+                    live[0].timeline.note_heap(free)
                 self.emit(Telemetry(profile, run_index, phase, "during", mem, None))
 
     def fail(self, reason: str) -> RunFinished:

@@ -1,20 +1,27 @@
-"""Run history: a TinyDB index in `<history_dir>/perftui.json` plus one JSON document per run.
+"""Run history: a TinyDB index sharded by month, plus one JSON document per run.
 
-Why two layers: TinyDB parses its whole file on every read, and 5,000 full run records (tens of
-KB each) would make `history list` and `compare` parse hundreds of MB. So the TinyDB database
-holds only what listing, filtering and resolving need (a small summary per run, the baselines and
-the schema version), and each full record lives in `runs/<run_id>.json.gz` (gzipped JSON, about
-40 KB for 3 profiles × 3 runs × 2 phases with histograms).
+Why these layers: TinyDB parses and rewrites its whole file on every operation, and 5,000 full
+run records (tens of KB each) would make `history list` and `compare` parse hundreds of MB. So
+the index holds only what listing, filtering and resolving need (a small summary per run), and
+each full record lives in `runs/<run_id>.json.gz` (gzipped JSON, about 40 KB for 3 profiles ×
+3 runs × 2 phases with histograms). One index file for 20,000 runs is 11 MB, and rewriting it
+made each add take 0.4 s; so the summaries are split by the month the run started
+(`perftui-2026-11.json`, `perftui-undated.json`; each a TinyDB file), and an add rewrites one
+month only. `perftui.json` is the catalog: the schema version, and proof that the shards are
+complete. Baseline marks live in `baselines.json`, so rebuilding the index never drops them.
 
 Durability rules, because a SIGKILL or a second process must never cost a run:
 - every file write goes temp file → fsync → `os.replace` → fsync of the directory;
-- every write to the index takes `perftui.json.lock` (filelock) and re-reads the file inside the
-  lock, so two processes never overwrite each other's runs;
+- every write takes `perftui.json.lock` (filelock) and re-reads the files it changes inside the
+  lock, so two processes never overwrite each other's runs or marks;
 - a run's document is written before its summary, so a summary never points at nothing; an
   orphan document (killed between the two) is picked up again when the index is rebuilt;
-- an unreadable, truncated or future-schema index is never overwritten: it is moved aside to
-  `perftui.json.corrupt-<stamp>`, a one-line warning says where, and the index is rebuilt from the
-  run documents (only notes' index copies and baselines live in the index alone).
+- an unreadable, truncated or future-schema catalog or shard is never overwritten: it is moved
+  aside to `<name>.corrupt-<stamp>`, a one-line warning says where, and the index is rebuilt from
+  the run documents. The catalog is written last by a rebuild and removed first, so a present
+  catalog means complete shards, and a rebuild cut short is redone on the next open;
+- a single-file index of schema 1 (all summaries and the baselines in `perftui.json`) is split
+  into shards and `baselines.json` when first opened.
 """
 
 from __future__ import annotations
@@ -35,18 +42,18 @@ from filelock import FileLock, Timeout
 from tinydb import Query, TinyDB
 from tinydb.storages import Storage
 
-from perftui.history.files import atomic_write_bytes, fsync_dir
+from perftui.history.files import atomic_write_bytes, atomic_write_json, fsync_dir
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 1: one index file holding every summary and the baselines
 DB_NAME = "perftui.json"
+SHARD_GLOB = "perftui-*.json"
+BASELINES_NAME = "baselines.json"
 DOCS_DIR = "runs"
 LOCK_TIMEOUT_S = 30.0
 
-# Index migrations: MIGRATIONS[n] turns a schema-n index (all tables) into schema n + 1.
-# Empty while only schema 1 exists; `_migrate` applies them in order when an older index opens.
-MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
-
 _SAFE_ID = re.compile(r"[^A-Za-z0-9_.-]")
+_CATALOG = {"meta": {"1": {"schema": SCHEMA_VERSION}}}
+Signature = tuple[int, int, int]
 
 
 class StoreError(Exception):
@@ -128,8 +135,10 @@ class AtomicJSONStorage(Storage):
                 raise CorruptDatabase("the file is empty")
             try:
                 data = json.loads(raw)
-            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            except json.JSONDecodeError as exc:
                 raise CorruptDatabase(f"invalid JSON ({exc.msg} at byte {exc.pos})") from None
+            except UnicodeDecodeError as exc:  # json.loads guesses UTF-16/32 from NUL bytes
+                raise CorruptDatabase(f"invalid JSON ({exc.reason} at byte {exc.start})") from None
             if not isinstance(data, dict) or not all(isinstance(t, dict) for t in data.values()):
                 raise CorruptDatabase("not a TinyDB document")
             self._data = data
@@ -180,6 +189,28 @@ def _sort_key(summary: dict[str, Any]) -> tuple[str, str]:
     return (summary.get("started_at") or "", summary["run_id"])
 
 
+class _Rebuilt(Exception):
+    """The index was rebuilt while being read: read it again."""
+
+
+def shard_name(started_at: str | None) -> str:
+    """The index file a run's summary lives in: the month it started (runs rarely move)."""
+    return f"perftui-{started_at[:7]}.json" if started_at else "perftui-undated.json"
+
+
+def doc_name(run_id: str) -> str:
+    return _SAFE_ID.sub("_", run_id) + ".json.gz"
+
+
+def _signature(path: Path) -> Signature | None:
+    """(inode, mtime, size): every write replaces the file, so unchanged means unchanged."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+
 def _to_stderr(message: str) -> None:
     print(f"perftui: warning: {message}", file=sys.stderr)
 
@@ -195,11 +226,12 @@ class HistoryStore:
         self.dir = Path(history_dir)
         self.on_warning = on_warning or _to_stderr
         self.db_path = self.dir / DB_NAME
+        self.baselines_path = self.dir / BASELINES_NAME
         self.docs_dir = self.dir / DOCS_DIR
         self.lock = FileLock(str(self.db_path) + ".lock", timeout=LOCK_TIMEOUT_S)
-        # The parsed summaries and the (inode, mtime, size) of the index they came from: every
-        # write replaces the file (new inode), so an unchanged stat means an unchanged index.
-        self._cached: tuple[tuple[int, int, int], list[dict[str, Any]]] | None = None
+        self._catalog_ok: Signature | None = None  # the catalog's signature when last checked
+        # Each shard's parsed summaries, keyed by its path, with the signature they came from.
+        self._cached: dict[Path, tuple[Signature, list[dict[str, Any]]]] = {}
 
     # ----- low level -------------------------------------------------------------------------
 
@@ -214,69 +246,97 @@ class HistoryStore:
                 f"history database is locked by another process ({self.lock.lock_file}); try again"
             ) from None
 
-    def _open(self) -> TinyDB:
-        """A fresh, validated TinyDB snapshot; a bad index is quarantined (inside the lock)."""
-        db = TinyDB(str(self.db_path), storage=AtomicJSONStorage)
+    def _ensure_index(self, create: bool = False) -> None:
+        """A checked catalog with complete shards: migrated, rebuilt or repaired as needed.
+
+        Cheap when the catalog has not changed since the last check (one stat).
+        """
+        signature = _signature(self.db_path)
+        if signature is not None and signature == self._catalog_ok:
+            return
         try:
-            self._validate(db)
+            version = self._catalog_version()
         except CorruptDatabase as exc:
             with self._locked():
-                db = TinyDB(str(self.db_path), storage=AtomicJSONStorage)
                 try:
-                    self._validate(db)  # another process may have repaired it meanwhile
+                    version = self._catalog_version()  # another process may have repaired it
                 except CorruptDatabase:
-                    self._quarantine(str(exc))
-                    db = TinyDB(str(self.db_path), storage=AtomicJSONStorage)
-        if db.storage.read() is None and self.docs_dir.is_dir() and any(self.docs_dir.iterdir()):
+                    self._quarantine(self.db_path, str(exc))
+                    version = SCHEMA_VERSION
+        if version is None:
+            has_docs = self.docs_dir.is_dir() and any(self.docs_dir.iterdir())
+            if has_docs or create:
+                with self._locked():
+                    if self._catalog_version() is None:
+                        self._rebuild()
+        elif version < SCHEMA_VERSION:
             with self._locked():
-                db = TinyDB(str(self.db_path), storage=AtomicJSONStorage)
-                if db.storage.read() is None:
-                    self._rebuild(db)
-        return db
+                if self._catalog_version() == 1:
+                    self._split_v1()
+        self._catalog_ok = _signature(self.db_path)
 
-    def _validate(self, db: TinyDB) -> None:
-        data = db.storage.read()
+    def _catalog_version(self) -> int | None:
+        """The catalog's schema, None if there is none; CorruptDatabase if it cannot be used."""
+        data = AtomicJSONStorage(str(self.db_path)).read()
         if data is None:
-            return
+            return None
         meta = list(data.get("meta", {}).values())
         version = meta[0].get("schema") if meta else None
-        if not isinstance(version, int):
+        if not isinstance(version, int) or version < 1:
             raise CorruptDatabase("no schema version")
         if version > SCHEMA_VERSION:
             raise CorruptDatabase(
                 f"written by a newer perftui (schema {version}, this one reads {SCHEMA_VERSION})"
             )
-        if version < SCHEMA_VERSION:
-            with self._locked():
-                self._migrate(db, version)
+        return version
 
-    def _migrate(self, db: TinyDB, version: int) -> None:
-        data = db.storage.read() or {}
-        while version < SCHEMA_VERSION:
-            data = MIGRATIONS[version](data)
-            version += 1
-        data["meta"] = {"1": {"schema": SCHEMA_VERSION}}
-        db.storage.write(data)
+    def _split_v1(self) -> None:
+        """Schema 1 → 2, inside the lock: summaries to month shards, marks to baselines.json.
 
-    def _quarantine(self, reason: str) -> None:
+        The catalog is rewritten last: cut short, the split is simply done again.
+        """
+        data = AtomicJSONStorage(str(self.db_path)).read() or {}
+        marks = {
+            d["name"]: {"run_id": d["run_id"], "set_at": d.get("set_at")}
+            for d in data.get("baselines", {}).values()
+            if isinstance(d, dict) and "name" in d and "run_id" in d
+        }
+        if marks:
+            atomic_write_json(self.baselines_path, {**marks, **self._read_baselines()})
+        self._write_shards(list(data.get("runs", {}).values()))
+        atomic_write_json(self.db_path, _CATALOG)
+
+    def _write_shards(self, summaries: list[dict[str, Any]]) -> None:
+        groups: dict[str, list[dict[str, Any]]] = {}
+        for s in sorted(summaries, key=_sort_key):
+            groups.setdefault(shard_name(s.get("started_at")), []).append(s)
+        for name, group in groups.items():
+            data = {"runs": {str(i): s for i, s in enumerate(group, start=1)}}
+            AtomicJSONStorage(str(self.dir / name)).write(data)
+
+    def _quarantine(self, path: Path, reason: str) -> None:
+        """Move a damaged index file aside (never overwrite it) and rebuild; inside the lock."""
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-        target = self.db_path.with_name(f"{DB_NAME}.corrupt-{stamp}")
+        target = path.with_name(f"{path.name}.corrupt-{stamp}")
         n = 1
         while target.exists():
-            target = self.db_path.with_name(f"{DB_NAME}.corrupt-{stamp}-{n}")
+            target = path.with_name(f"{path.name}.corrupt-{stamp}-{n}")
             n += 1
-        os.replace(self.db_path, target)
+        os.replace(path, target)
         fsync_dir(self.dir)
-        db = TinyDB(str(self.db_path), storage=AtomicJSONStorage)
-        count = self._rebuild(db)
-        message = (
-            f"history database {self.db_path} is unusable ({reason}); "
+        count = self._rebuild()
+        self.on_warning(
+            f"history database {path} is unusable ({reason}); "
             f"moved it to {target} and rebuilt the index from {count} run file(s)"
         )
-        self.on_warning(message)
 
-    def _rebuild(self, db: TinyDB) -> int:
-        """Index every readable run document (orphans and all); call with the lock held."""
+    def _rebuild(self) -> int:
+        """Index every readable run document (orphans and all); call with the lock held.
+
+        Baseline marks are in their own file and stay as they are.
+        """
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.db_path)  # no catalog until every shard is written again
         summaries = []
         for path in sorted(self.docs_dir.glob("*.json.gz")) if self.docs_dir.is_dir() else []:
             try:
@@ -289,38 +349,62 @@ class HistoryStore:
             record.setdefault("run_id", path.name.removesuffix(".json.gz"))
             digest = record.get("content_hash") or content_hash(record)
             summaries.append(summarize(record, path.name, digest))
-        data = {
-            "meta": {"1": {"schema": SCHEMA_VERSION}},
-            "runs": {str(i): s for i, s in enumerate(summaries, start=1)},
-            "baselines": {},
-        }
-        db.storage.write(data)
+        for old in self.dir.glob(SHARD_GLOB):
+            old.unlink()
+        self._write_shards(summaries)
+        atomic_write_json(self.db_path, _CATALOG)
+        self._cached.clear()
         return len(summaries)
 
-    def _write_db(self) -> TinyDB:
-        """Inside the lock: the current index, created with a schema stamp if new."""
-        db = self._open()
-        if db.storage.read() is None:
-            db.storage.write({"meta": {"1": {"schema": SCHEMA_VERSION}}, "runs": {}})
+    def _shard(self, path: Path) -> TinyDB:
+        """Inside the lock: a shard to change; a damaged one is moved aside and rebuilt first."""
+        db = TinyDB(str(path), storage=AtomicJSONStorage)
+        try:
+            db.storage.read()
+        except CorruptDatabase as exc:
+            self._quarantine(path, str(exc))
+            db = TinyDB(str(path), storage=AtomicJSONStorage)
         return db
 
-    def _signature(self) -> tuple[int, int, int] | None:
+    def _shard_summaries(self, path: Path) -> list[dict[str, Any]]:
+        """One shard's summaries (copies), parsed once while the file stays the same."""
+        before = _signature(path)
+        cached = self._cached.get(path)
+        if before is not None and cached is not None and cached[0] == before:
+            return [dict(s) for s in cached[1]]  # callers may change what they get
         try:
-            st = os.stat(self.db_path)
-        except FileNotFoundError:
-            return None
-        return (st.st_ino, st.st_mtime_ns, st.st_size)
+            data = AtomicJSONStorage(str(path)).read() or {}
+        except CorruptDatabase as exc:
+            with self._locked():
+                try:
+                    data = AtomicJSONStorage(str(path)).read() or {}
+                except CorruptDatabase:
+                    self._quarantine(path, str(exc))
+                    raise _Rebuilt from None
+        summaries = list(data.get("runs", {}).values())
+        if before is not None and _signature(path) == before:  # changed while read: no cache
+            self._cached[path] = (before, summaries)
+            return [dict(s) for s in summaries]
+        return summaries
 
     def _summaries(self) -> list[dict[str, Any]]:
+        """Every summary; the caller's own copies."""
         if not self.db_path.exists() and not self.docs_dir.is_dir():
             return []
-        before = self._signature()
-        if before is None or self._cached is None or self._cached[0] != before:
-            summaries = [dict(doc) for doc in self._open().table("runs").all()]
-            if before is None or self._signature() != before:  # changed while read: no cache
-                return summaries
-            self._cached = (before, summaries)
-        return [dict(s) for s in self._cached[1]]
+        for _ in range(3):
+            self._ensure_index()
+            catalog = _signature(self.db_path)
+            try:
+                shards = sorted(self.dir.glob(SHARD_GLOB))
+                found = [self._shard_summaries(path) for path in shards]
+            except _Rebuilt:
+                continue
+            if _signature(self.db_path) != catalog:  # another process rebuilt it meanwhile
+                continue
+            for gone in self._cached.keys() - set(shards):
+                del self._cached[gone]
+            return [s for group in found for s in group]
+        raise StoreError(f"history index in {self.dir} keeps changing; try again")
 
     def _read_doc(self, summary: dict[str, Any]) -> dict[str, Any]:
         path = self.docs_dir / summary["doc"]
@@ -329,67 +413,112 @@ class HistoryStore:
         except (OSError, ValueError, EOFError) as exc:
             raise StoreError(f"run {summary['run_id']}: cannot read {path}: {exc}") from None
 
+    def _read_baselines(self) -> dict[str, dict[str, Any]]:
+        """name → {run_id, set_at}; a damaged file is moved aside with a warning (never kept)."""
+        try:
+            raw = self.baselines_path.read_bytes()
+        except FileNotFoundError:
+            return {}
+        try:
+            data = json.loads(raw)
+            if not isinstance(data, dict) or not all(
+                isinstance(v, dict) and isinstance(v.get("run_id"), str) for v in data.values()
+            ):
+                raise ValueError("not a name → run map")
+        except (ValueError, UnicodeDecodeError) as exc:
+            with self._locked():
+                if self.baselines_path.read_bytes() != raw:
+                    return self._read_baselines()  # another process wrote it meanwhile
+                stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+                target = self.baselines_path.with_name(f"{BASELINES_NAME}.corrupt-{stamp}")
+                os.replace(self.baselines_path, target)
+                fsync_dir(self.dir)
+                self.on_warning(
+                    f"baseline marks {self.baselines_path} are unusable ({exc}); "
+                    f"moved them to {target}; set the baselines again"
+                )
+            return {}
+        return data
+
     # ----- writes ----------------------------------------------------------------------------
 
     def add_run(self, record: dict[str, Any], digest: str | None = None) -> str:
         """Store a run (finished or stopped) and return its id; the same content twice is a no-op.
 
-        `digest` lets the legacy importer dedupe on the original file's content.
+        `digest` lets the legacy importer dedupe on the original file's content. The same
+        content has the same start, so only the run's own month is searched for it.
         """
         record = compact(dict(record))
         record.setdefault("schema", SCHEMA_VERSION)
         digest = digest or record.get("content_hash") or content_hash(record)
+        started = record_started(record)
         base_id = record.get("run_id") or (
-            (record_started(record) or "unknown").replace("-", "").replace(":", "")
-            + "-"
-            + digest[:6]
+            (started or "unknown").replace("-", "").replace(":", "") + "-" + digest[:6]
         )
         with self._locked():
-            db = self._write_db()
-            runs = db.table("runs")
-            existing = runs.all()
+            self._ensure_index(create=True)
+            shard = self._shard(self.dir / shard_name(started))
+            existing = shard.table("runs").all()
             for doc in existing:
                 if doc.get("content_hash") == digest:
                     return doc["run_id"]
             taken = {doc["run_id"] for doc in existing}
             run_id, n = base_id, 1
-            while run_id in taken:  # never replace another run that happens to share the id
+            while not self._id_free(run_id, taken, digest):  # never replace another run
                 run_id, n = f"{base_id}-{n}", n + 1
             record["run_id"] = run_id
             record["content_hash"] = digest
             self.docs_dir.mkdir(exist_ok=True)
-            doc_name = _SAFE_ID.sub("_", run_id) + ".json.gz"
-            atomic_write_bytes(self.docs_dir / doc_name, encode_doc(record))
-            runs.insert(summarize(record, doc_name, digest))
+            name = doc_name(run_id)
+            atomic_write_bytes(self.docs_dir / name, encode_doc(record))
+            shard.table("runs").insert(summarize(record, name, digest))
         return run_id
+
+    def _id_free(self, run_id: str, taken: set[str], digest: str) -> bool:
+        """Free in this month and on disk: a document of another month (or another id that
+        maps to the same file name) is never replaced; an orphan of this very run may be."""
+        if run_id in taken:
+            return False
+        path = self.docs_dir / doc_name(run_id)
+        if not path.exists():
+            return True
+        try:
+            return json.loads(gzip.decompress(path.read_bytes())).get("content_hash") == digest
+        except (OSError, ValueError, EOFError, AttributeError):
+            return False
+
+    def _locate(self, run_id: str) -> tuple[dict[str, Any], TinyDB]:
+        """Inside the lock: a run's summary and the shard that holds it."""
+        self._ensure_index()
+        summary = self._summary(self._summaries(), run_id)
+        return summary, self._shard(self.dir / shard_name(summary.get("started_at")))
 
     def set_note(self, run_id: str, note: str) -> None:
         with self._locked():
-            runs = self._write_db().table("runs")
-            summary = self._summary(runs.all(), run_id)
+            summary, shard = self._locate(run_id)
             record = self._read_doc(summary)
             record["note"] = note
             atomic_write_bytes(self.docs_dir / summary["doc"], encode_doc(record))
-            runs.update({"note": note}, Query().run_id == run_id)
+            shard.table("runs").update({"note": note}, Query().run_id == run_id)
 
     def set_baseline(self, run_id: str, name: str = "default") -> None:
         with self._locked():
-            db = self._write_db()
-            self._summary(db.table("runs").all(), run_id)
-            now = iso_utc(datetime.now(UTC))
-            db.table("baselines").upsert(
-                {"name": name, "run_id": run_id, "set_at": now}, Query().name == name
-            )
+            self._summary(self._summaries(), run_id)
+            marks = self._read_baselines()
+            marks[name] = {"run_id": run_id, "set_at": iso_utc(datetime.now(UTC))}
+            atomic_write_json(self.baselines_path, marks)
 
     def delete(self, run_id: str) -> list[str]:
         """Remove a run; returns the names of the baselines that pointed at it (now gone too)."""
         with self._locked():
-            db = self._write_db()
-            summary = self._summary(db.table("runs").all(), run_id)
-            db.table("runs").remove(Query().run_id == run_id)
-            baselines = db.table("baselines")
-            names = [d["name"] for d in baselines.all() if d["run_id"] == run_id]
-            baselines.remove(Query().run_id == run_id)
+            summary, shard = self._locate(run_id)
+            shard.table("runs").remove(Query().run_id == run_id)
+            marks = self._read_baselines()
+            names = [name for name, mark in marks.items() if mark["run_id"] == run_id]
+            if names:
+                atomic_write_json(
+                    self.baselines_path, {k: v for k, v in marks.items() if k not in names}
+                )
             with contextlib.suppress(FileNotFoundError):
                 (self.docs_dir / summary["doc"]).unlink()
         return names
@@ -407,9 +536,9 @@ class HistoryStore:
         return self._read_doc(self._summary(self._summaries(), run_id))
 
     def baselines(self) -> dict[str, str]:
-        if not self.db_path.exists():
-            return {}
-        return {d["name"]: d["run_id"] for d in self._open().table("baselines").all()}
+        if self.db_path.exists():
+            self._ensure_index()  # a schema-1 index still holds its marks: split it first
+        return {name: mark["run_id"] for name, mark in self._read_baselines().items()}
 
     def list_runs(
         self,

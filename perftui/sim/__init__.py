@@ -1,1 +1,5 @@
-"""The simulated ESP32 device; aiohttp is imported here and only here. The engine never knows it."""
+"""The simulated ESP32 device; the engine never knows it.
+
+aiohttp is imported in `device` and only there; `options` holds `SimOptions` and the flags of
+`perftui sim` without it, so the command line can declare them without loading the server.
+"""

@@ -5,7 +5,8 @@ workers that requests queue for, and a service time per request class spent in `
 (the load generator runs on the same two cores, so the device must not burn CPU). It answers the
 debug telemetry endpoints with the exact shapes the legacy runner reads, and it can misbehave on
 purpose (slowdown, heap leak, errors, hang, crash, resets, dripping bodies, bad telemetry) so
-that every failure path of perftui can be tested against a real socket.
+that every failure path of perftui can be tested against a real socket. It can also be noisy like
+a device on Wi-Fi (`drift`, `spikes`), so that verdicts can be measured where users live.
 
 Three ways to run it: `SimServer` in the caller's event loop (`await start()` / `await stop()`) or
 on a background thread (`with SimServer(...) as sim:`), `SimProcess` in a child process so that a
@@ -31,16 +32,14 @@ import threading
 import time
 import weakref
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
 
 from aiohttp import web
 
 from perftui.config import EXIT_BAD_INPUT, EXIT_COULD_NOT_RUN, EXIT_OK
-
-DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 8080
+from perftui.sim.options import DEFAULT_HOST, SimOptionError, SimOptions, options_from_args
 
 # Service time per request class, seconds (before jitter and slowdown).
 C_STATIC_SMALL_S = 0.0006
@@ -48,6 +47,8 @@ C_STATIC_LARGE_S = 0.008
 PY_LIGHT_S = 0.006
 PY_TEMPLATE_S = 0.020
 JITTER = 0.1  # service times vary uniformly by ±10 %
+SPIKE_MIN_S = 0.08  # a spiked answer is late by a uniform 80–300 ms (radio retransmissions)
+SPIKE_MAX_S = 0.3
 
 # Heap of a typical ESP32 with PSRAM.
 INTERNAL_FREE_START = 180_000
@@ -55,87 +56,44 @@ INTERNAL_LARGEST_BLOCK = 110_592  # fragmentation: the largest block is smaller 
 PSRAM_FREE = 4_128_768
 PSRAM_LARGEST = 3_997_696
 
-DEBUG_BODIES = ("normal", "malformed", "huge")
 HUGE_DEBUG_BODY = 4 * 1024 * 1024
 SHUTDOWN_GRACE_S = 1.0  # in-flight requests get this long to finish when the server stops
 PARENT_CHECK_S = 0.5
 THREAD_TIMEOUT_S = 10.0
 
 
-class SimOptionError(ValueError):
-    """An option value the simulator cannot use; `name` is the SimOptions field."""
+class Noise:
+    """A radio link's noise: a slowly wandering service-time factor and rare late answers.
 
-    def __init__(self, name: str, problem: str) -> None:
-        super().__init__(f"{name}: {problem}")
-        self.name = name
-        self.problem = problem
+    The factor is exp(x), with x a stationary Ornstein-Uhlenbeck process: mean 0, sd `drift`,
+    correlation e^(-dt/tau) across dt seconds, advanced exactly for whatever step lies between two
+    requests. So the device is unchanged on average, yet one 10 s run can be 20 % slower than the
+    next, as a real one on Wi-Fi is. Time is passed in, so a test can drive it with a fake clock.
+    """
 
+    def __init__(self, drift: float, tau_s: float, spikes: float, rng: random.Random) -> None:
+        self.drift = drift
+        self.tau_s = tau_s
+        self.spikes = spikes
+        self._rng = rng
+        self._x = rng.gauss(0.0, drift) if drift else 0.0  # start in the stationary law
+        self._t: float | None = None
 
-def _number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    def factor(self, now: float) -> float:
+        """The service-time factor at `now` (seconds, any monotonic clock)."""
+        if not self.drift:
+            return 1.0
+        if self._t is not None and now > self._t:
+            rho = math.exp(-(now - self._t) / self.tau_s)
+            self._x = rho * self._x + self.drift * math.sqrt(1 - rho * rho) * self._rng.gauss(0, 1)
+        self._t = now if self._t is None else max(self._t, now)
+        return math.exp(self._x)
 
-
-def _integer(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-@dataclass(slots=True)
-class SimOptions:
-    """How the simulated device behaves; every fault is off by default."""
-
-    workers: int = 4
-    queue_limit: int | None = None  # requests waiting for a worker beyond this get 503
-    seed: int | None = None  # seeds the jitter and the fault draws
-    slowdown: float = 1.0  # multiplies every service time
-    leak_bytes: int = 0  # internal heap lost per handled request
-    error_rate: float = 0.0  # share of load requests answered 500
-    hang_after: float | None = None  # seconds; then load requests are never answered
-    crash_after: float | None = None  # seconds; then the server stops listening, drops sockets
-    no_debug: bool = False  # the debug endpoints answer 404, like a device without them
-    close_connections: bool = False  # `Connection: close` on every response
-    drip: float = 0.0  # seconds between body bytes of load responses; 0 = off
-    reset_rate: float = 0.0  # share of load requests whose connection is reset, unanswered
-    debug_body: str = "normal"  # "malformed" or "huge" telemetry bodies
-    max_lifetime_s: float | None = None  # the server stops itself after this long
-
-    def __post_init__(self) -> None:
-        def need(ok: bool, name: str, problem: str) -> None:
-            if not ok:
-                raise SimOptionError(name, f"{problem}, got {getattr(self, name)!r}")
-
-        need(_integer(self.workers) and 1 <= self.workers <= 256, "workers", "must be 1..256")
-        need(
-            self.queue_limit is None or (_integer(self.queue_limit) and self.queue_limit >= 0),
-            "queue_limit",
-            "must be an integer >= 0",
-        )
-        need(self.seed is None or _integer(self.seed), "seed", "must be an integer")
-        need(_number(self.slowdown) and self.slowdown > 0, "slowdown", "must be a factor > 0")
-        need(_integer(self.leak_bytes) and self.leak_bytes >= 0, "leak_bytes", "must be >= 0")
-        for name in ("error_rate", "reset_rate"):
-            value = getattr(self, name)
-            need(_number(value) and 0 <= value <= 1, name, "must be a share between 0 and 1")
-        for name in ("hang_after", "crash_after"):
-            value = getattr(self, name)
-            need(value is None or (_number(value) and value >= 0), name, "must be seconds >= 0")
-        need(_number(self.drip) and 0 <= self.drip <= 1, "drip", "must be seconds 0..1")
-        need(self.debug_body in DEBUG_BODIES, "debug_body", f"must be one of {DEBUG_BODIES}")
-        need(
-            self.max_lifetime_s is None
-            or (_number(self.max_lifetime_s) and self.max_lifetime_s > 0),
-            "max_lifetime_s",
-            "must be seconds > 0",
-        )
-
-    def describe(self) -> str:
-        """The worker count and every option that differs from its default, for one log line."""
-        defaults = SimOptions()
-        parts = [f"workers={self.workers}"]
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if f.name != "workers" and value != getattr(defaults, f.name):
-                parts.append(f"{f.name}={value}")
-        return ", ".join(parts)
+    def spike_s(self) -> float:
+        """How late this answer is: 0, or with probability `spikes` a uniform 80–300 ms."""
+        if self.spikes and self._rng.random() < self.spikes:
+            return self._rng.uniform(SPIKE_MIN_S, SPIKE_MAX_S)
+        return 0.0
 
 
 @dataclass(slots=True)
@@ -342,6 +300,13 @@ class SimServer(_Listening):
         self._requested_port = port
         self._port: int | None = None
         self._rng = random.Random(self.options.seed)
+        seed = self.options.seed
+        self._noise = Noise(
+            self.options.drift,
+            self.options.drift_tau_s,
+            self.options.spikes,
+            random.Random(None if seed is None else f"noise:{seed}"),  # the jitter keeps its draws
+        )
         self._leaked = 0
         self._runner: web.AppRunner | None = None
         self._workers = asyncio.Semaphore(self.options.workers)
@@ -546,6 +511,8 @@ class SimServer(_Listening):
         if opts.hang_after is not None and self._uptime() >= opts.hang_after:
             await self._released.wait()
             return _drop(request)
+        if spike := self._noise.spike_s():
+            await asyncio.sleep(spike)  # late over the air: it holds no worker meanwhile
         if (
             opts.queue_limit is not None
             and self._workers.locked()
@@ -562,7 +529,8 @@ class SimServer(_Listening):
         stats.workers_active += 1
         try:
             jitter = self._rng.uniform(1 - JITTER, 1 + JITTER)
-            await asyncio.sleep(endpoint.service_s * opts.slowdown * jitter)
+            drift = self._noise.factor(self._uptime())
+            await asyncio.sleep(endpoint.service_s * opts.slowdown * jitter * drift)
             return await self._answer(request, endpoint)
         finally:
             stats.workers_active -= 1
@@ -739,93 +707,6 @@ class SimProcess(_Listening):
 
 
 # --- `perftui sim` ---------------------------------------------------------------------------
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The flags of `perftui sim`; each `dest` is the SimOptions field it sets."""
-    d = SimOptions()
-    parser.add_argument(
-        "--host", default=DEFAULT_HOST, help="address to bind (default: %(default)s)"
-    )
-    parser.add_argument(
-        "--port", type=int, default=DEFAULT_PORT, help="port (default: %(default)s; 0 = any free)"
-    )
-    parser.add_argument("--workers", type=int, default=d.workers, help="worker pool size")
-    parser.add_argument(
-        "--queue-limit",
-        type=int,
-        default=d.queue_limit,
-        metavar="N",
-        help="requests that may wait for a worker; beyond this answer 503 (default: unlimited)",
-    )
-    parser.add_argument("--seed", type=int, default=d.seed, help="seed for jitter and faults")
-    parser.add_argument(
-        "--slowdown",
-        type=float,
-        default=d.slowdown,
-        metavar="FACTOR",
-        help="multiply service times",
-    )
-    parser.add_argument(
-        "--leak-bytes", type=int, default=d.leak_bytes, metavar="N", help="heap lost per request"
-    )
-    parser.add_argument(
-        "--error-rate", type=float, default=d.error_rate, metavar="SHARE", help="share answered 500"
-    )
-    parser.add_argument(
-        "--hang-after",
-        type=float,
-        default=d.hang_after,
-        metavar="S",
-        help="after S seconds, accept requests but never answer",
-    )
-    parser.add_argument(
-        "--crash-after",
-        type=float,
-        default=d.crash_after,
-        metavar="S",
-        help="after S seconds, stop listening, reset connections and exit",
-    )
-    parser.add_argument(
-        "--no-debug", action="store_true", help="no /debug endpoints (404), like a plain device"
-    )
-    parser.add_argument(
-        "--close-connections", action="store_true", help="send Connection: close on every response"
-    )
-    parser.add_argument(
-        "--drip",
-        type=float,
-        nargs="?",
-        const=0.001,
-        default=d.drip,
-        metavar="S",
-        help="send bodies byte by byte, S seconds apart (default when given: 0.001)",
-    )
-    parser.add_argument(
-        "--reset-rate",
-        type=float,
-        default=d.reset_rate,
-        metavar="SHARE",
-        help="share of requests whose connection is reset without an answer",
-    )
-    parser.add_argument(
-        "--debug-body",
-        choices=DEBUG_BODIES,
-        default=d.debug_body,
-        help="telemetry bodies: normal, malformed JSON, or several megabytes",
-    )
-    parser.add_argument(
-        "--max-lifetime-s",
-        type=float,
-        default=d.max_lifetime_s,
-        metavar="S",
-        help="stop by itself after S seconds (default: run until Ctrl-C)",
-    )
-
-
-def options_from_args(args: argparse.Namespace) -> SimOptions:
-    """SimOptions from parsed `add_arguments` flags; raises SimOptionError on a bad value."""
-    return SimOptions(**{f.name: getattr(args, f.name) for f in fields(SimOptions)})
 
 
 def _flag(name: str) -> str:

@@ -76,9 +76,13 @@ class PerftuiApp(App[int]):
         return 0
 
     def recent_devices(self) -> list[str]:
-        """Distinct targets of stored runs, newest first (loopback sims move port each time)."""
+        """Distinct targets of stored runs, newest first (loopback sims move port each time).
+
+        Every run is looked at, so a device last used in an imported legacy run (older than
+        hundreds of simulator runs) is still offered.
+        """
         try:
-            summaries = self.store.list_runs(limit=500)
+            summaries = self.store.list_runs()
         except StoreError:
             return []
         targets = [

@@ -1,6 +1,7 @@
 """Compare screen: A and B per `profile:phase` (per path with `p`), change, coloured verdict and
-the deciding test; plotext charts of both latency distributions and of rps per key; export of
-the Markdown or HTML report to a file.
+the deciding test; plotext charts of both latency distributions, of rps per key and of A over B
+along the phase (the records' timelines; `m` picks the metric); export of the Markdown or HTML
+report to a file.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from perftui.analysis import reports
 from perftui.analysis.compare import Comparison
 from perftui.engine.metrics import decode
 from perftui.history.files import atomic_write_text
-from perftui.tui import fmt
+from perftui.tui import fmt, timeline
 from perftui.tui.dialogs import TextPrompt
 from perftui.tui.results import row_cells, verdict_text
 
@@ -56,6 +57,8 @@ class CompareScreen(Screen[None]):
         Binding("t", "table", "Table", show=False),
         Binding("left_square_bracket", "cycle_key(-1)", "Prev key", show=False),
         Binding("right_square_bracket", "cycle_key(1)", "Next key", show=False),
+        Binding("o", "over_time", "Over time"),
+        Binding("m", "overlay_metric", "Metric over time", show=False),
         Binding("e", "export", "Export"),
         Binding("escape", "app.pop_screen", "Back"),
     ]
@@ -71,6 +74,7 @@ class CompareScreen(Screen[None]):
         self.show_paths = False
         self.keys = list(dict.fromkeys(r.key for r in comparison.rows))
         self.chart_key = self.keys[0] if self.keys else None
+        self.overlay_metric = 0  # index into timeline.OVERLAY_METRICS
 
     def compose(self) -> ComposeResult:
         c = self.comparison
@@ -103,6 +107,9 @@ class CompareScreen(Screen[None]):
                 with Vertical(id="rps-box"):
                     yield PlotextPlot(id="rps-plot")
                     yield Static("", id="rps-keys")
+            with TabPane("Over time", id="tab-overlay"):
+                yield Static("A blue, B red, every run · m metric · \\[ ] key", id="overlay-key")
+                yield PlotextPlot(id="overlay-plot")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -157,6 +164,24 @@ class CompareScreen(Screen[None]):
             plt.title(f"{key}: latency (ms) by percentile, A vs B")
             plt.ylabel("ms")
         widget.refresh()
+        self._draw_overlay()
+
+    def _draw_overlay(self) -> None:
+        """A and B over the phase, every run, from the records' timelines."""
+        widget = self.query_one("#overlay-plot", PlotextPlot)
+        plt = widget.plt
+        plt.clear_data()
+        plt.clear_figure()
+        key = self.chart_key or ""
+        sides = {
+            "A": timeline.phase_reports(self.a, key),
+            "B": timeline.phase_reports(self.b, key),
+        }
+        if not timeline.draw_overlay(plt, sides, key, self.overlay_metric):
+            plt.title(
+                f"{key}: no timeline in {'either run' if not any(sides.values()) else 'one run'}"
+            )
+        widget.refresh()
 
     def _draw_rps(self) -> None:
         widget = self.query_one("#rps-plot", PlotextPlot)
@@ -198,6 +223,13 @@ class CompareScreen(Screen[None]):
         self.chart_key = self.keys[(index + step) % len(self.keys)]
         self._draw_latency()
 
+    def action_over_time(self) -> None:
+        self.query_one("#compare-tabs", TabbedContent).active = "tab-overlay"
+
+    def action_overlay_metric(self) -> None:
+        self.overlay_metric = (self.overlay_metric + 1) % len(timeline.OVERLAY_METRICS)
+        self._draw_overlay()
+
     def default_export_path(self) -> Path:
         a, b = self.comparison.a.get("run_id"), self.comparison.b.get("run_id")
         return self.export_dir / f"compare_{a}_vs_{b}.md"
@@ -218,7 +250,7 @@ class CompareScreen(Screen[None]):
     def export(self, path: Path) -> bool:
         """Write the report; the format follows the file's extension."""
         if path.suffix.lower() in (".html", ".htm"):
-            text = reports.comparison_html(self.comparison)
+            text = reports.comparison_html(self.comparison, (self.a, self.b))
         elif path.suffix.lower() in (".md", ".markdown", ".txt"):
             text = reports.comparison_markdown(self.comparison)
         else:

@@ -2,9 +2,11 @@
 device heap and the event log, fed by the engine process through a thread worker.
 
 The worker blocks on the engine's queue, never the UI loop; it hands events over in batches at
-most `UI_PERIOD_S` apart, and each batch updates each widget once (cells, not whole tables), so
-the screen keeps up at any request rate and a run of hours keeps its memory flat (every series
-here is a bounded deque).
+most `UI_PERIOD_S` apart, and each batch updates each widget once (cells, not whole tables),
+inside one `batch_update`, and a sparkline only when its own data changed, so the screen keeps
+up at any request rate. A run of hours keeps its memory flat: the recent heartbeats are bounded
+deques, and the whole run is folded into a fixed number of buckets (`series.WholeRunSeries`),
+so minute 1 of an 8-hour soak is still on screen at hour 8.
 """
 
 from __future__ import annotations
@@ -31,15 +33,18 @@ from perftui.engine.events import (
     PhaseStarted,
     RunFinished,
     RunStarted,
+    Stall,
     Telemetry,
 )
 from perftui.tui import fmt
 from perftui.tui.dialogs import ConfirmDialog
+from perftui.tui.series import RunningSlope, WholeRunSeries
 from perftui.tui.session import RunSession, SessionError, deliver
 
 UI_PERIOD_S = 0.1  # at most 10 screen updates a second, whatever the event rate
 SPARK_POINTS = 600  # heartbeat windows kept per series (2.5 min at 4/s; older ones scroll off)
-HEAP_POINTS = 600
+WHOLE_STEP = 0.25  # redraw the whole-run row when run time moved a quarter of a bucket (≥ 0.5 s)
+WHOLE_FIELDS = {"p95": "max", "rps": "mean", "errors": "sum", "heap": "last"}
 LOG_LINES = 400
 PATH_WIDTH = 28
 PATH_COLUMNS = {
@@ -66,6 +71,12 @@ def _heap_free(memory: dict[str, Any] | None) -> int | None:
     heap = (memory or {}).get("heap")
     value = heap.get("internal_free") if isinstance(heap, dict) else None
     return value if isinstance(value, int) else None
+
+
+def path_rps(requests: int, elapsed: float) -> float | None:
+    """A path's rate over the phase so far: its count ÷ the phase's elapsed time, the same two
+    numbers its row shows (a rate from the last heartbeat's window alone disagreed with them)."""
+    return requests / elapsed if elapsed > 0 else None
 
 
 def _status_text(counts: dict[str, int]) -> str:
@@ -126,7 +137,14 @@ class LiveScreen(Screen[None]):
         self.sparks: dict[str, tuple[deque[float], deque[float]]] = {
             phase: (deque(maxlen=SPARK_POINTS), deque(maxlen=SPARK_POINTS)) for phase in PHASES
         }
-        self.heap_trend: deque[float] = deque(maxlen=HEAP_POINTS)
+        self.whole = WholeRunSeries(WHOLE_FIELDS)
+        self.heap_fit = RunningSlope()  # free heap over run time, for the slope in B/h
+        self._phase_offset = 0.0  # run time at which the current phase began
+        self._prev_beat: Heartbeat | None = None  # the phase's previous heartbeat
+        self._whole_drawn = (-1, -1.0)  # (series version, run time) last drawn
+        self._spark_dirty: set[str] = set()  # phases whose recent series changed
+        self.stalls = 0
+        self._stall_pending: dict[str, float] = {}  # phase → longest stall since the last beat
         self.heap_before: int | None = None
         self.heap_now: int | None = None
         self.phase: PhaseStarted | None = None
@@ -135,10 +153,9 @@ class LiveScreen(Screen[None]):
         self.refreshes = 0  # batches that updated the screen (the benchmark reads this)
         self.finished: RunFinished | None = None
         self.stopping = False
-        self._path_prev: dict[str, tuple[int, float]] = {}
-        self._path_rps: dict[str, float] = {}
         self._dirty: set[str] = set()
         self._finished_paths: dict[str, Any] = {}
+        self._finished_elapsed = self._finished_duration = 0.0
 
     # ----- layout ------------------------------------------------------------------------
 
@@ -157,6 +174,14 @@ class LiveScreen(Screen[None]):
                     yield Label("p95", classes="spark-label short")
                     yield Sparkline([], id=f"spark-{phase}-p95", classes="spark p95")
                     yield LiveText("-", id=f"spark-{phase}-p95-last", classes="spark-last")
+            with Horizontal(classes="spark-row", id="whole-row"):
+                yield Label("run   p95", classes="spark-label")
+                yield Sparkline([], id="whole-p95", classes="spark p95")
+                yield Label("rps", classes="spark-label short")
+                yield Sparkline([], id="whole-rps", classes="spark p50")
+                yield Label("err", classes="spark-label short")
+                yield Sparkline([], id="whole-errors", classes="spark err")
+                yield LiveText("-", id="whole-span", classes="whole-span")
         with Horizontal(id="middle"):
             yield DataTable(id="paths", cursor_type="none", zebra_stripes=True)
             with Vertical(id="side"):
@@ -235,10 +260,11 @@ class LiveScreen(Screen[None]):
                     f"{event.total_phases} phase(s)"
                 )
             case PhaseStarted():
+                if self.beat is not None:
+                    self._phase_offset += self.beat.elapsed
                 self.phase = event
                 self.beat = None
-                self._path_prev.clear()
-                self._path_rps.clear()
+                self._prev_beat = None
                 self._finished_paths = {}
                 self._dirty.discard("paths-final")
                 self._dirty |= {"where", "paths-reset", "progress"}
@@ -249,14 +275,18 @@ class LiveScreen(Screen[None]):
                 )
             case Heartbeat():
                 self._fold_beat(event)
+            case Stall():
+                self._fold_stall(event)
             case Telemetry():
                 free = _heap_free(event.memory)
                 if free is not None:
                     if self.heap_before is None:
                         self.heap_before = free
                     self.heap_now = free
-                    self.heap_trend.append(free)
-                    self._dirty.add("heap")
+                    t = self.run_time()
+                    self.heap_fit.add(t, free)
+                    self.whole.add(t, {"heap": free}, 0.0)
+                    self._dirty |= {"heap", "whole-now"}
             case PhaseFinished():
                 self._fold_finished(event)
             case Log():
@@ -267,19 +297,51 @@ class LiveScreen(Screen[None]):
                 self._dirty |= {"where", "progress"}
                 self._log(f"[b]run {event.status}[/b] (exit {event.exit_code})")
 
+    def run_time(self) -> float:
+        """Seconds of load since the run's first phase began (phases end to end, no pauses):
+        the whole-run axis, the same for a viewer that replays the run's events late."""
+        return self._phase_offset + (self.beat.elapsed if self.beat else 0.0)
+
     def _fold_beat(self, beat: Heartbeat) -> None:
-        self.beat = beat
+        prev = self._prev_beat
+        self.beat = self._prev_beat = beat
         self.beats += 1
         p50s, p95s = self.sparks[beat.phase]
+        stall_ms = self._stall_pending.pop(beat.phase, None)
         if beat.window_p50_ms is not None and beat.window_p95_ms is not None:
             p50s.append(beat.window_p50_ms)
-            p95s.append(beat.window_p95_ms)
-        for path, counts in beat.paths.items():
-            prev = self._path_prev.get(path)
-            if prev is not None and beat.elapsed > prev[1]:
-                self._path_rps[path] = (counts.requests - prev[0]) / (beat.elapsed - prev[1])
-            self._path_prev[path] = (counts.requests, beat.elapsed)
-        self._dirty |= {"where", "beat", "sparks", "paths", "progress"}
+            # A stall is drawn into the p95 line as a spike of its length: the requests that
+            # were outstanding waited at least that long, and the spike sits where it happened.
+            p95s.append(max(beat.window_p95_ms, stall_ms or 0.0))
+        elif stall_ms is not None:
+            p50s.append(p50s[-1] if p50s else 0.0)
+            p95s.append(stall_ms)
+        dt = beat.elapsed - prev.elapsed if prev else beat.elapsed
+        window_p95 = beat.window_p95_ms
+        if stall_ms is not None:
+            window_p95 = max(window_p95 or 0.0, stall_ms)
+        self.whole.add(
+            self.run_time(),
+            {
+                "p95": window_p95,
+                "rps": beat.rps_now,
+                "errors": beat.errors - (prev.errors if prev else 0),
+            },
+            max(dt, 0.0),
+        )
+        self._spark_dirty.add(beat.phase)
+        self._dirty |= {"where", "beat", "sparks", "paths", "progress", "whole"}
+
+    def _fold_stall(self, stall: Stall) -> None:
+        self.stalls += 1
+        pending = self._stall_pending.get(stall.phase, 0.0)
+        self._stall_pending[stall.phase] = max(pending, stall.duration_ms)
+        self._log(
+            f"[b red]⚠ stall[/] {stall.duration_ms / 1000:.2f} s at {stall.at_s:.1f} s "
+            f"({stall.profile} run {stall.run_index} {stall.phase}): requests were outstanding "
+            "and none completed"
+        )
+        self._dirty |= {"beat", "where"}
 
     def _fold_finished(self, event: PhaseFinished) -> None:
         report = event.report
@@ -294,12 +356,18 @@ class LiveScreen(Screen[None]):
             f"→ {verdict}"
         )
         self._finished_paths = report.get("path_metrics") or {}
+        self._finished_elapsed = float(report.get("elapsed") or 0.0)
+        self._finished_duration = float(report.get("duration") or 0.0)
         self._dirty |= {"paths-final", "progress"}
 
     # ----- drawing -----------------------------------------------------------------------
 
     def _redraw(self) -> None:
         dirty, self._dirty = self._dirty, set()
+        with self.app.batch_update():
+            self._redraw_parts(dirty)
+
+    def _redraw_parts(self, dirty: set[str]) -> None:
         if "where" in dirty:
             self._update_where()
         if "progress" in dirty:
@@ -316,6 +384,8 @@ class LiveScreen(Screen[None]):
             self._final_paths()
         if "heap" in dirty:
             self._update_heap()
+        if "whole" in dirty or "whole-now" in dirty:
+            self._update_whole(force="whole-now" in dirty)
 
     def _update_where(self) -> None:
         where = self.query_one("#where", LiveText)
@@ -328,9 +398,12 @@ class LiveScreen(Screen[None]):
         p = self.phase
         elapsed = self.beat.elapsed if self.beat else 0.0
         stop = " · [b yellow]stopping…[/]" if self.stopping else ""
+        bound = ""
+        if self.beat is not None and self.beat.client_bound:
+            bound = " · [b reverse red] client-bound: these numbers describe perftui [/]"
         where.update(
             f"[b]{p.profile}[/b] · run {p.run_index}/{self.config.runs} · [b]{p.phase}[/b] · "
-            f"{elapsed:.1f}/{p.duration:g} s · watchdog budget {p.budget_s:g} s{stop}"
+            f"{elapsed:.1f}/{p.duration:g} s · watchdog budget {p.budget_s:g} s{bound}{stop}"
         )
 
     def _update_progress(self) -> None:
@@ -360,10 +433,17 @@ class LiveScreen(Screen[None]):
             return
         tick = "[b green]●[/]" if self.beats % 2 else "[b]○[/]"
         errors = f"[b red]{b.errors:,}[/]" if b.errors else "0"
+        rate = f"rps {b.rps_now:,.1f}"
+        if b.target_rps:
+            achieved = b.requests / b.elapsed if b.elapsed > 0 else 0.0
+            style = "b" if abs(achieved - b.target_rps) <= 0.03 * b.target_rps else "b red"
+            rate = f"rps [{style}]{achieved:,.1f}[/]/{b.target_rps:,.0f} target"
+        stalls = max(b.stalls, self.stalls)
+        stall = f"  [b red]⚠ {stalls} stall{'s' if stalls > 1 else ''}[/]" if stalls else ""
         self.query_one("#beat", LiveText).update(
             f"{tick} beat {self.beats:,}  req {b.requests:,}  ok {b.ok:,}  err {errors}  "
-            f"rps {b.rps_now:,.1f}  p50 {fmt.ms(b.p50_ms)}  p95 {fmt.ms(b.p95_ms)}  "
-            f"p99 {fmt.ms(b.p99_ms)} ms"
+            f"{rate}  p50 {fmt.ms(b.p50_ms)}  p95 {fmt.ms(b.p95_ms)}  "
+            f"p99 {fmt.ms(b.p99_ms)} ms{stall}"
         )
         kinds = " · ".join(
             f"{KIND_LABEL.get(k, k)} [b red]{n}[/]" if n else f"{KIND_LABEL.get(k, k)} 0"
@@ -375,8 +455,9 @@ class LiveScreen(Screen[None]):
         )
 
     def _update_sparks(self) -> None:
-        for phase, series in self.sparks.items():
-            for name, values in zip(("p50", "p95"), series, strict=True):
+        changed, self._spark_dirty = self._spark_dirty, set()
+        for phase in changed:
+            for name, values in zip(("p50", "p95"), self.sparks[phase], strict=True):
                 if values:
                     self.query_one(f"#spark-{phase}-{name}", Sparkline).data = list(values)
                     self.query_one(f"#spark-{phase}-{name}-last", LiveText).update(
@@ -399,7 +480,7 @@ class LiveScreen(Screen[None]):
                 continue
             rate = 100.0 * counts.err / counts.requests if counts.requests else 0.0
             table.update_cell(path, "requests", f"{counts.requests:,}")
-            table.update_cell(path, "rps", fmt.num(self._path_rps.get(path)))
+            table.update_cell(path, "rps", fmt.num(path_rps(counts.requests, self.beat.elapsed)))
             table.update_cell(path, "err %", fmt.pct(rate))
             table.update_cell(path, "status", f"ok {counts.ok:,} err {counts.err:,}")
             if counts.p50_ms is not None:
@@ -409,24 +490,61 @@ class LiveScreen(Screen[None]):
 
     def _final_paths(self) -> None:
         table = self.query_one("#paths", DataTable)
+        elapsed, duration = self._finished_elapsed, self._finished_duration
+        load_s = min(elapsed, duration) if duration > 0 else elapsed  # as the report's rates
         for path, m in self._finished_paths.items():
             if path not in table.rows:
                 continue
             table.update_cell(path, "requests", fmt.count(m.get("requests_total")))
-            table.update_cell(path, "rps", fmt.num(m.get("rps_ok")))
+            table.update_cell(path, "rps", fmt.num(path_rps(m.get("requests_total") or 0, load_s)))
             table.update_cell(path, "err %", fmt.pct(m.get("error_rate")))
             for q in ("p50", "p95", "p99"):
                 table.update_cell(path, q, fmt.ms(m.get(f"{q}_ms")))
             table.update_cell(path, "status", _status_text(m.get("status_counts") or {}))
 
     def _update_heap(self) -> None:
-        text = f"heap free {fmt.heap(self.heap_before)} → {fmt.heap(self.heap_now)}"
+        text = f"heap {fmt.heap(self.heap_before)} → {fmt.heap(self.heap_now)}"
         if self.heap_before is not None and self.heap_now is not None:
             drop = self.heap_before - self.heap_now
-            style = "b red" if drop > self.config.thresholds.max_internal_free_drop else "b"
-            text += f" [{style}](Δ {-drop / 1024:+,.1f} KiB)[/]"
+            style = "b red" if drop > self.config.gate_limits.max_internal_free_drop else "b"
+            text += f" [{style}]Δ {-drop / 1024:+,.1f}[/]"
+        slope = self.heap_slope_per_hour()
+        if slope is not None:
+            limit = self.config.gate_limits.max_heap_slope
+            style = "b red" if limit is not None and slope < -limit else "b"
+            text += f" · [{style}]{slope / 1024:+,.1f} KiB/h[/]"
         self.query_one("#heap", LiveText).update(text)
-        self.query_one("#heap-trend", Sparkline).data = list(self.heap_trend)
+
+    def heap_slope_per_hour(self) -> float | None:
+        """Free heap's least-squares slope over the run's readings so far, in bytes/hour."""
+        slope = self.heap_fit.slope()
+        return None if slope is None else slope * 3600.0
+
+    def _update_whole(self, force: bool) -> None:
+        """The whole run, bucketed. Its buckets move slowly, so it is redrawn only when run time
+        moved a quarter of a bucket (by run time, not the clock: a late viewer replaying hours
+        of events draws the same thing), when the heap was read, or at the end."""
+        version, drawn_at = self._whole_drawn
+        now = self.run_time()
+        if self.whole.version == version:
+            return
+        step = max(0.5, WHOLE_STEP * self.whole.width_s)
+        if not force and now - drawn_at < step and self.finished is None:
+            return
+        self._whole_drawn = (self.whole.version, now)
+        for name, widget in (
+            ("p95", "#whole-p95"),
+            ("rps", "#whole-rps"),
+            ("errors", "#whole-errors"),
+            ("heap", "#heap-trend"),
+        ):
+            points = self.whole.points(name)
+            if points:
+                self.query_one(widget, Sparkline).data = points
+        span = self.run_time()
+        self.query_one("#whole-span", LiveText).update(
+            f"{fmt.duration(span)} · {fmt.duration(self.whole.width_s)}/pt"
+        )
 
     # ----- actions -----------------------------------------------------------------------
 

@@ -1,5 +1,6 @@
 """Results screen: the aggregated table with pass/fail and reasons per `profile:phase`, and the
-comparison with the previous run of the same target and profiles (`c` opens the full compare).
+comparison with the previous run of the same target and profiles (`c` opens the full compare);
+its Timeline tab draws the highlighted phase over time (latency, rate, heap, stalls).
 """
 
 from __future__ import annotations
@@ -10,12 +11,13 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Vertical
+from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane
+from textual_plotext import PlotextPlot
 
 from perftui.analysis.compare import METRICS, Comparison, Row
-from perftui.tui import fmt
+from perftui.tui import fmt, timeline
 
 VERDICT_STYLE = {
     "REGRESSION": "bold red",
@@ -85,6 +87,9 @@ class ResultsScreen(Screen[None]):
     HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-narrow"), (120, "-wide")]
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("c", "compare", "Full compare"),
+        Binding("g", "timeline", "Timeline"),
+        Binding("t", "summary", "Summary", show=False),
+        Binding("n", "next_run", "Next run", show=False),
         Binding("f2", "app.history", "History"),
         Binding("escape", "app.pop_screen", "Back"),
     ]
@@ -99,22 +104,32 @@ class ResultsScreen(Screen[None]):
         self.record = record
         self.previous = previous
         self.comparison = comparison
+        self.chart_key: str | None = next(iter(record.get("aggregated") or {}), None)
+        self.chart_run = 0  # index into the key's runs that have a timeline
 
     def compose(self) -> ComposeResult:
         title = Text.assemble("Results · ", status_text(self.record), " · ", run_title(self.record))
         yield Static(title, id="results-title")
         if self.record.get("hard_stop_reason"):
             yield Static(f"hard stop: {self.record['hard_stop_reason']}", classes="warning")
-        with Vertical(id="results-body"):
-            yield DataTable(id="aggregated", cursor_type="row", zebra_stripes=True)
-            yield Static("", id="reasons")
-            yield Static("", id="previous-title")
-            yield DataTable(id="vs-previous", cursor_type="row", zebra_stripes=True)
+        with TabbedContent(id="results-tabs"):
+            with TabPane("Summary", id="tab-summary"), Vertical(id="results-body"):
+                yield DataTable(id="aggregated", cursor_type="row", zebra_stripes=True)
+                yield Static("", id="reasons")
+                yield Static("", id="previous-title")
+                yield DataTable(id="vs-previous", cursor_type="row", zebra_stripes=True)
+            with TabPane("Timeline", id="tab-timeline"):
+                yield Static("", id="timeline-key")
+                yield PlotextPlot(id="tl-latency")
+                with Horizontal(id="tl-row"):
+                    yield PlotextPlot(id="tl-rate")
+                    yield PlotextPlot(id="tl-heap")
         yield Footer()
 
     def on_mount(self) -> None:
         self._fill_aggregated()
         self._fill_previous()
+        self._draw_timeline()
         self.query_one("#aggregated", DataTable).focus()
 
     def _fill_aggregated(self) -> None:
@@ -155,7 +170,44 @@ class ResultsScreen(Screen[None]):
         key = event.row_key.value
         why = fail_reasons(self.record).get(key or "", [])
         text = Text.assemble((f"{key}: ", "bold"), "; ".join(why) if why else "all gates passed")
+        for run_index, report in timeline.phase_reports(self.record, key or ""):
+            notes = timeline.phase_notes(report)
+            if notes:
+                text.append(f"\nrun {run_index}: " + " · ".join(notes), style="")
         self.query_one("#reasons", Static).update(text)
+        if key != self.chart_key:
+            self.chart_key, self.chart_run = key, 0
+            self._draw_timeline()
+
+    def _draw_timeline(self) -> None:
+        """The highlighted phase's timeline, one run at a time (`n` for the next run)."""
+        key = self.chart_key or ""
+        runs = timeline.phase_reports(self.record, key)
+        plots = {
+            name: self.query_one(f"#tl-{name}", PlotextPlot) for name in ("latency", "rate", "heap")
+        }
+        for widget in plots.values():
+            widget.plt.clear_data()
+            widget.plt.clear_figure()
+        label = self.query_one("#timeline-key", Static)
+        if not runs:
+            label.update(f"[b]{key}[/b]: no timeline in this record (recorded by newer runs only)")
+            plots["heap"].display = False
+            for widget in plots.values():
+                widget.refresh()
+            return
+        self.chart_run %= len(runs)
+        run_index, report = runs[self.chart_run]
+        notes = " · ".join(timeline.phase_notes(report))
+        label.update(
+            f"[b]{key}[/b] · run {run_index} ({self.chart_run + 1}/{len(runs)}, n: next) · "
+            f"pick the phase on the Summary tab{' · ' + notes if notes else ''}"
+        )
+        timeline.draw_latency(plots["latency"].plt, report, key)
+        timeline.draw_rate(plots["rate"].plt, report)
+        plots["heap"].display = timeline.draw_heap(plots["heap"].plt, report)
+        for widget in plots.values():
+            widget.refresh()
 
     def _fill_previous(self) -> None:
         title = self.query_one("#previous-title", Static)
@@ -181,6 +233,17 @@ class ResultsScreen(Screen[None]):
             if row.path is not None or row.metric not in SUMMARY_METRICS:
                 continue
             table.add_row(*row_cells(row))
+
+    def action_timeline(self) -> None:
+        self.query_one("#results-tabs", TabbedContent).active = "tab-timeline"
+
+    def action_summary(self) -> None:
+        self.query_one("#results-tabs", TabbedContent).active = "tab-summary"
+        self.query_one("#aggregated", DataTable).focus()
+
+    def action_next_run(self) -> None:
+        self.chart_run += 1
+        self._draw_timeline()
 
     def action_compare(self) -> None:
         if self.previous is None:

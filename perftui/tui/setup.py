@@ -1,6 +1,6 @@
 """Setup screen: device, profiles, runs, phase settings and gates, tag and note.
 
-Every field is validated with the same converters as the command line (`perftui.cli.main`), so a
+Every field is validated with the same converters as the command line (`perftui.validate`), so a
 value the TUI accepts is one `perftui run` would accept too, and an invalid one is marked on its
 field before the run can start.
 """
@@ -17,6 +17,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
+from textual.content import Content
 from textual.screen import Screen
 from textual.validation import Function
 from textual.widgets import (
@@ -31,14 +32,28 @@ from textual.widgets import (
 )
 from textual.widgets.selection_list import Selection
 
-from perftui.cli import main as cli
-from perftui.config import DEFAULT_PHASES, RunConfig, Thresholds
+from perftui.config import DEFAULT_PHASES, GateLimits, RunConfig, setting_defaults
 from perftui.profiles import Profile, ProfileError, builtin_names, resolve_profile
 from perftui.tui import session
 from perftui.tui.inprogress import RunsInProgress
 from perftui.tui.session import SessionError, deliver
+from perftui.validate import (
+    GATE_LIMIT_TYPES,
+    NONNEG_FLOAT,
+    NONNEG_INT,
+    POS_FLOAT,
+    POS_INT,
+    URL_PATH,
+    UsageError,
+    accepts,
+    clean_tag,
+    parse_target,
+)
 
 SIM = "__sim__"
+# The profile list's tick is text, not only colour: in a 256-colour terminal Textual's toggle
+# (▐X▌ on every row) looks the same selected or not, so each prompt starts with a mark too.
+TICKED, UNTICKED = "✓", "·"
 DEFAULT_PROFILES = ("api", "mixed", "static")
 PROBE_DEBOUNCE_S = 0.6
 WIDE = 120
@@ -51,53 +66,46 @@ LIVE_PATH_PERCENTILES_S = 1.0  # per-path p50/p95/p99 in the live table, refresh
 
 @dataclass(frozen=True, slots=True)
 class Field:
-    """One advanced setting: its RunConfig name, label, default and the CLI's converter."""
+    """One advanced setting: its RunConfig name, label and the CLI's converter."""
 
     name: str
     label: str
-    default: Any
     convert: Callable[[str], Any]
 
+    @property
+    def default(self) -> Any:
+        """The one default of `perftui.config`, as the command line has it too."""
+        return DEFAULTS[self.name]
 
+
+DEFAULTS = setting_defaults()
+GATE_LABELS = {
+    "max_error_rate": "gate: max error %",
+    "max_p95_ms": "gate: max p95 ms",
+    "max_p99_ms": "gate: max p99 ms",
+    "max_tail_p95_ratio": "gate: tail p95 ratio",
+    "max_internal_free_drop": "gate: heap drop B",
+    "max_psram_free_drop": "gate: PSRAM drop B",
+}
 ADVANCED: tuple[Field, ...] = (
-    Field("burst_clients", "burst clients", DEFAULT_PHASES["burst"][0], cli.POS_INT),
-    Field("burst_duration", "burst duration s", DEFAULT_PHASES["burst"][1], cli.NONNEG_FLOAT),
-    Field("long_clients", "long clients", DEFAULT_PHASES["long"][0], cli.POS_INT),
-    Field("long_duration", "long duration s", DEFAULT_PHASES["long"][1], cli.NONNEG_FLOAT),
-    Field("timeout", "request timeout s", 6.0, cli.POS_FLOAT),
-    Field("between_runs_sleep_ms", "between runs ms", 500, cli.NONNEG_INT),
-    Field("post_phase_settle_ms", "settle ms", 250, cli.NONNEG_INT),
-    Field("probe_path", "probe path", "/hello", cli.URL_PATH),
-    Field("probe_retries", "probe retries", 12, cli.POS_INT),
-    Field("phase_timeout_multiplier", "watchdog ×", 2.5, cli.POS_FLOAT),
-    Field("phase_timeout_min_s", "watchdog min s", 45.0, cli.NONNEG_FLOAT),
-    Field("hard_timeout_s", "hard timeout s (0 off)", 0.0, cli.NONNEG_FLOAT),
-    Field("max_error_rate", "gate: max error %", 2.0, cli.NONNEG_FLOAT),
-    Field("max_p95_ms", "gate: max p95 ms", 2000.0, cli.POS_FLOAT),
-    Field("max_p99_ms", "gate: max p99 ms", 3000.0, cli.POS_FLOAT),
-    Field("max_tail_p95_ratio", "gate: tail p95 ratio", 1.8, cli.POS_FLOAT),
-    Field("max_internal_free_drop", "gate: heap drop B", 131072, cli.NONNEG_INT),
-    Field("max_psram_free_drop", "gate: PSRAM drop B", 524288, cli.NONNEG_INT),
-)
-GATES = (
-    "max_error_rate",
-    "max_p95_ms",
-    "max_p99_ms",
-    "max_tail_p95_ratio",
-    "max_internal_free_drop",
-    "max_psram_free_drop",
+    Field("burst_clients", "burst clients", POS_INT),
+    Field("burst_duration", "burst duration s", NONNEG_FLOAT),
+    Field("long_clients", "long clients", POS_INT),
+    Field("long_duration", "long duration s", NONNEG_FLOAT),
+    Field("timeout", "request timeout s", POS_FLOAT),
+    Field("between_runs_sleep_ms", "between runs ms", NONNEG_INT),
+    Field("post_phase_settle_ms", "settle ms", NONNEG_INT),
+    Field("probe_path", "probe path", URL_PATH),
+    Field("probe_retries", "probe retries", POS_INT),
+    Field("phase_timeout_multiplier", "watchdog ×", POS_FLOAT),
+    Field("phase_timeout_min_s", "watchdog min s", NONNEG_FLOAT),
+    Field("hard_timeout_s", "hard timeout s (0 off)", NONNEG_FLOAT),
+    *(Field(name, GATE_LABELS[name], convert) for name, convert in GATE_LIMIT_TYPES.items()),
 )
 
 
 def _validator(convert: Callable[[str], Any]) -> Function:
-    def ok(text: str) -> bool:
-        try:
-            convert(text.strip())
-        except (argparse.ArgumentTypeError, ValueError):
-            return False
-        return True
-
-    return Function(ok, "invalid")
+    return Function(lambda text: accepts(convert, text), "invalid")
 
 
 def _fmt_default(value: Any) -> str:
@@ -128,6 +136,7 @@ class SetupScreen(Screen[None]):
         self.history_dir = history_dir
         self.recent = recent
         self.profiles: dict[str, Profile] = {}
+        self._labels: dict[str, str] = {}  # profile key → its name in the list (without tick)
         self._probe_timer: Any = None
         self._shown_profile = ""
 
@@ -140,10 +149,9 @@ class SetupScreen(Screen[None]):
                 devices = [("Built-in simulated device", SIM)] + [(t, t) for t in self.recent]
                 yield Select(devices, value=SIM, prompt="other: type host:port →", id="device")
                 yield Input(
-                    placeholder="host:port or http://host:port",
+                    placeholder="type host:port or http://host:port",
                     id="host",
                     validators=[Function(_host_ok, "not a host[:port] or URL")],
-                    disabled=True,
                 )
             yield Static("probe: …", id="probe")
             with Horizontal(classes="row profiles-row"):
@@ -155,7 +163,12 @@ class SetupScreen(Screen[None]):
                 yield Input(placeholder="path/to/profile.toml (Enter adds it)", id="profile-file")
             with Horizontal(classes="row"):
                 yield Label("Runs", classes="field-label")
-                yield Input("3", id="runs", validators=[_validator(cli.POS_INT)], classes="short")
+                yield Input(
+                    str(DEFAULTS["runs"]),
+                    id="runs",
+                    validators=[_validator(POS_INT)],
+                    classes="short",
+                )
                 yield Label("Tag", classes="inline-label")
                 yield Input(
                     placeholder="[A-Za-z0-9_-]",
@@ -189,7 +202,7 @@ class SetupScreen(Screen[None]):
             except ProfileError as exc:
                 self.notify(str(exc), severity="warning")
                 continue
-            selection.add_option(Selection(name, name, name in DEFAULT_PROFILES))
+            self._add_option(name, name, name in DEFAULT_PROFILES)
         for path in sorted((self.history_dir / "profiles").glob("*.toml")):
             self._add_profile_file(str(path), quiet=True)
         if selection.option_count:
@@ -213,9 +226,16 @@ class SetupScreen(Screen[None]):
             return False
         key = str(Path(spec).expanduser())
         self.profiles[key] = profile
-        label = f"{profile.name} ({Path(spec).name})"
-        self.query_one("#profiles", SelectionList).add_option(Selection(label, key, True))
+        self._add_option(f"{profile.name} ({Path(spec).name})", key, True)
         return True
+
+    def _add_option(self, label: str, key: str, chosen: bool) -> None:
+        self._labels[key] = label
+        prompt = self._prompt(key, chosen)
+        self.query_one("#profiles", SelectionList).add_option(Selection(prompt, key, chosen))
+
+    def _prompt(self, key: str, chosen: bool) -> Content:
+        return Content(f"{TICKED if chosen else UNTICKED} {self._labels[key]}")
 
     @on(Input.Submitted, "#profile-file")
     def _profile_file(self, event: Input.Submitted) -> None:
@@ -229,10 +249,15 @@ class SetupScreen(Screen[None]):
 
     @on(SelectionList.SelectedChanged, "#profiles")
     def _selected_changed(self) -> None:
+        selection = self.query_one("#profiles", SelectionList)
+        chosen = set(selection.selected)
+        for index in range(selection.option_count):
+            key = selection.get_option_at_index(index).value
+            selection.replace_option_prompt_at_index(index, self._prompt(key, key in chosen))
         self._show_profile(self._shown_profile)
 
     def _show_profile(self, key: str) -> None:
-        """What will run (the ticks are colour only), then the highlighted profile's paths."""
+        """What will run, then the highlighted profile's paths."""
         self._shown_profile = key
         chosen = self.query_one("#profiles", SelectionList).selected
         names = ", ".join(self.profiles[k].name for k in chosen) or "[b red]none[/]"
@@ -247,13 +272,22 @@ class SetupScreen(Screen[None]):
 
     @on(Select.Changed, "#device")
     def _device_changed(self, event: Select.Changed) -> None:
-        host = self.query_one("#host", Input)
-        host.disabled = event.value == SIM
         if event.value not in (SIM, Select.NULL):
-            host.value = str(event.value)
+            self.query_one("#host", Input).value = str(event.value)
         self.schedule_probe()
 
     @on(Input.Changed, "#host")
+    def _host_typed(self, event: Input.Changed) -> None:
+        """Typing a host is choosing it: the dropdown follows (a recent device, or "other")."""
+        text = event.value.strip()
+        device = self.query_one("#device", Select)
+        if text and device.value != text:
+            if text in self.recent:
+                device.value = text
+            else:
+                device.clear()
+        self.schedule_probe()
+
     @on(Input.Changed, "#f-probe_path")
     def _probe_inputs_changed(self) -> None:
         self.schedule_probe()
@@ -271,8 +305,8 @@ class SetupScreen(Screen[None]):
         status = self.query_one("#probe", Static)
         if device != SIM:
             try:
-                scheme, name, port = cli.parse_target(host, None)
-            except cli.UsageError:
+                scheme, name, port = parse_target(host, None)
+            except UsageError:
                 status.update("probe: [dim]enter a device host:port[/]")
                 return
             base = f"{scheme}://{f'[{name}]' if ':' in name else name}:{port}"
@@ -337,21 +371,21 @@ class SetupScreen(Screen[None]):
                 self._invalid(f"f-{f.name}", f"{f.label}: {exc}")
                 return None
         try:
-            runs = cli.POS_INT(self.query_one("#runs", Input).value.strip())
+            runs = POS_INT(self.query_one("#runs", Input).value.strip())
         except argparse.ArgumentTypeError as exc:
             self._invalid("runs", f"runs: {exc}")
             return None
         try:
-            tag = cli.clean_tag(self.query_one("#tag", Input).value.strip())
-        except cli.UsageError as exc:
+            tag = clean_tag(self.query_one("#tag", Input).value.strip())
+        except UsageError as exc:
             self._invalid("tag", str(exc))
             return None
         use_sim = self.query_one("#device", Select).value == SIM
         scheme, host, port = "http", "127.0.0.1", 0
         if not use_sim:
             try:
-                scheme, host, port = cli.parse_target(self.query_one("#host", Input).value, None)
-            except (cli.UsageError, argparse.ArgumentTypeError) as exc:
+                scheme, host, port = parse_target(self.query_one("#host", Input).value, None)
+            except (UsageError, argparse.ArgumentTypeError) as exc:
                 self._invalid("host", f"device: {exc}")
                 return None
         chosen = self.query_one("#profiles", SelectionList).selected
@@ -385,7 +419,7 @@ class SetupScreen(Screen[None]):
             probe_retries=values["probe_retries"],
             tag=tag,
             note=self.query_one("#note", Input).value.strip(),
-            thresholds=Thresholds(**{g: values[g] for g in GATES}),
+            gate_limits=GateLimits(**{g: values[g] for g in GATE_LIMIT_TYPES}),
             snapshot_interval_s=LIVE_SNAPSHOT_S,
             telemetry_interval_s=LIVE_HEAP_POLL_S,
             path_percentiles_s=LIVE_PATH_PERCENTILES_S,
@@ -402,16 +436,8 @@ class SetupScreen(Screen[None]):
 
 
 def _host_ok(text: str) -> bool:
-    try:
-        cli.parse_target(text, None)
-    except (cli.UsageError, argparse.ArgumentTypeError):
-        return False
-    return True
+    return accepts(lambda t: parse_target(t, None), text)
 
 
 def _tag_ok(text: str) -> bool:
-    try:
-        cli.clean_tag(text.strip())
-    except cli.UsageError:
-        return False
-    return True
+    return accepts(clean_tag, text)

@@ -1,0 +1,105 @@
+"""Setup's device and profile fields as a new user meets them: pilot tests, no run started."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual.widgets import Input, Select, SelectionList
+
+from perftui.history.legacy import import_paths
+from perftui.history.store import HistoryStore
+from perftui.tui.app import PerftuiApp
+from perftui.tui.setup import SIM, SetupScreen
+from tests.tui.conftest import wait_for
+
+LEGACY = Path(__file__).parent.parent / "fixtures" / "legacy"
+LEGACY_TARGET = "192.168.0.135:8080"  # the `target` of every fixture file
+
+
+async def _setup(app: PerftuiApp, pilot) -> SetupScreen:
+    await wait_for(pilot, lambda: isinstance(app.screen, SetupScreen))
+    await pilot.pause()
+    return app.screen  # type: ignore[return-value]
+
+
+async def test_tab_to_the_host_and_type_it(history_dir: Path) -> None:
+    app = PerftuiApp(history_dir)
+    async with app.run_test(size=(100, 30)) as pilot:
+        setup = await _setup(app, pilot)
+        device = setup.query_one("#device", Select)
+        assert app.focused is device and device.value != Select.NULL  # the simulated device
+        await pilot.press("tab")
+        assert app.focused is setup.query_one("#host", Input)
+        await pilot.press(*"127.0.0.1:9")
+        await pilot.pause()
+        assert device.value == Select.NULL  # the dropdown followed: "other: type host:port"
+        request = setup.build_request()
+        assert request is not None and not request.use_sim
+        assert (request.config.host, request.config.port) == ("127.0.0.1", 9)
+
+
+async def test_click_the_host_and_type_it(history_dir: Path) -> None:
+    app = PerftuiApp(history_dir)
+    async with app.run_test(size=(100, 30)) as pilot:
+        setup = await _setup(app, pilot)
+        await pilot.click("#host")
+        assert app.focused is setup.query_one("#host", Input)
+        await pilot.press(*"http://127.0.0.1:9")
+        await pilot.pause()
+        request = setup.build_request()
+        assert request is not None and not request.use_sim
+        assert (request.config.scheme, request.config.host, request.config.port) == (
+            "http",
+            "127.0.0.1",
+            9,
+        )
+
+
+async def test_imported_legacy_target_is_in_the_dropdown(history_dir: Path) -> None:
+    store = HistoryStore(history_dir)
+    assert import_paths(store, [LEGACY]).added
+    assert {s["target"] for s in store.list_runs()} == {LEGACY_TARGET}
+    app = PerftuiApp(history_dir)
+    async with app.run_test(size=(100, 30)) as pilot:
+        setup = await _setup(app, pilot)
+        device = setup.query_one("#device", Select)
+        assert setup.recent == [LEGACY_TARGET]
+        device.value = LEGACY_TARGET  # raises InvalidSelectValueError unless it is an option
+        await pilot.pause()
+        assert setup.query_one("#host", Input).value == LEGACY_TARGET
+        request = setup.build_request()
+        assert request is not None and not request.use_sim
+        assert (request.config.host, request.config.port) == ("192.168.0.135", 8080)
+        device.value = SIM
+        setup.query_one("#host", Input).value = ""
+        setup.query_one("#host", Input).focus()
+        await pilot.press(*LEGACY_TARGET)  # typing a recent device picks it in the dropdown
+        await pilot.pause()
+        assert device.value == LEGACY_TARGET
+
+
+def _row_text(selection: SelectionList, index: int) -> str:
+    return selection.render_line(index).text
+
+
+async def test_profile_ticks_differ_in_text_not_only_colour(history_dir: Path) -> None:
+    app = PerftuiApp(history_dir)
+    async with app.run_test(size=(100, 30)) as pilot:
+        setup = await _setup(app, pilot)
+        selection = setup.query_one("#profiles", SelectionList)
+        values = [selection.get_option_at_index(i).value for i in range(selection.option_count)]
+        chosen = [i for i, v in enumerate(values) if v in selection.selected]
+        other = [i for i, v in enumerate(values) if v not in selection.selected]
+        assert chosen and other
+        ticked = {_row_text(selection, i).split(values[i])[0] for i in chosen}
+        unticked = {_row_text(selection, i).split(values[i])[0] for i in other}
+        assert len(ticked) == len(unticked) == 1 and ticked != unticked  # one mark each, differing
+        assert "✓" in ticked.pop() and "✓" not in unticked.pop()
+        first = values[0]
+        was_chosen = first in selection.selected
+        selection.focus()
+        selection.highlighted = 0
+        await pilot.press("space")  # toggling changes the mark on that row
+        await pilot.pause()
+        assert (first in selection.selected) is not was_chosen
+        assert ("✓" in _row_text(selection, 0)) is not was_chosen
