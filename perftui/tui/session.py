@@ -51,12 +51,15 @@ class SimDevice:
         self._process: SimProcess | None = None
         self._guard = threading.Lock()
         self._closed = False
+        self._lent = False
 
     def ensure(self) -> SimProcess:
         """The running device, started (about a second, in its own process) if needed."""
         with self._guard:
             if self._closed:  # a worker still running while the app exits: no new process
                 raise SessionError("the app is closing")
+            if self._lent:  # a probe now would take the port back from the run's own device
+                raise SessionError("the simulated device is serving the run in progress")
             if self._process is None or not self._process.is_alive():
                 if self._process is not None:
                     self._process.stop()
@@ -79,13 +82,22 @@ class SimDevice:
         raise SessionError("the simulated device did not start")
 
     def release(self) -> int:
-        """Stop the device for now (a detached run serves its own) and return the port it had."""
+        """Lend the port to a detached run, which serves its own device on it (so the run
+        outlives the app): stop ours until `reclaim()`, and return the port."""
         with self._guard:
+            self._lent = True
             if self._process is not None:
                 self.preferred_port = self._process.port or self.preferred_port
                 self._process.stop()
                 self._process = None
             return self.preferred_port
+
+    def reclaim(self, port: int = 0) -> None:
+        """The run is over (its device stopped before its last event): ours may start again,
+        on the port the run's device had (`port`, when known), so the next run is comparable."""
+        with self._guard:
+            self._lent = False
+            self.preferred_port = port or self.preferred_port
 
     def stop(self) -> None:
         """For good: called when the app exits."""
@@ -143,8 +155,12 @@ class RunSession:
             try:
                 launched = launch(self.config, use_sim=self.use_sim, reap=True)
             except LaunchError as exc:
+                if self.use_sim and self.sim is not None:
+                    self.sim.reclaim()
                 raise SessionError(str(exc)) from None
             self.run_id, self.pid = launched.run_id, launched.pid
+            status = stream.read_status(self.config.history_dir, launched.run_id) or {}
+            self.config.port = int((status.get("config") or {}).get("port") or self.config.port)
         else:
             status = stream.read_status(self.config.history_dir, self.run_id)
             self.pid = status.get("pid") if status else None
@@ -171,6 +187,8 @@ class RunSession:
                 os.kill(self.pid, signal.SIGTERM)
 
     def close(self) -> None:
-        """Stop reading; the run goes on by itself."""
+        """Stop reading; the run goes on by itself (its device too, if it is the sim)."""
         if self._follower is not None:
             self._follower.close()
+            if self.use_sim and self.sim is not None and self._follower.finished is not None:
+                self.sim.reclaim(self.config.port)

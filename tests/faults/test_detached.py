@@ -136,16 +136,24 @@ def test_a_viewer_killed_or_hung_up_never_touches_the_run(
     pid = stream.read_status(tmp_path, run_id)["pid"]
     if viewer == "print":
         proc = subprocess.Popen(
-            [*PERFTUI, "attach", "--print", run_id, "--history-dir", str(tmp_path)],
+            [
+                *PERFTUI,
+                "attach",
+                "--print",
+                "--heartbeat-ms",
+                "500",
+                run_id,
+                "--history-dir",
+                str(tmp_path),
+            ],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
             start_new_session=True,
             preexec_fn=hup_default,
         )
-        assert proc.stderr is not None
-        while "req=" not in (proc.stderr.readline() or "req="):
-            pass
+        assert proc.stdout is not None
+        assert "req=" in proc.stdout.readline()  # the first heartbeat line: watching
         os.killpg(proc.pid, sig)  # the viewer and anything in its group
         proc.wait(10)
         proc.stdout.close()  # type: ignore[union-attr]
@@ -183,7 +191,7 @@ def test_attach_after_the_end_prints_the_summary_and_two_viewers_watch_at_once(
     for viewer, (out, err) in zip(viewers, outputs, strict=True):
         assert viewer.returncode == 0, err
         assert f"run {run_id} finished" in out and "overall: PASS" in out
-        assert "[1/1] api run 1/1 burst" in err and err.count("req=") >= 2
+        assert "[1/1] api run 1/1 burst" in err and out.count("req=") >= 2
     late = cli(tmp_path, "attach", "--print", "latest")  # after the end: the whole run, at once
     assert late.returncode == 0, late.stderr
     assert f"run {run_id} finished" in late.stdout and "api/burst" in late.stderr
@@ -268,7 +276,7 @@ def test_an_attached_run_streams_too_ps_lists_it_and_stop_ends_it(device, spawn,
     argv = [*PERFTUI, "run", "127.0.0.1", "--port", str(device.port), "--profiles", "api"]
     slow = ["--burst-duration", "2", "--post-phase-settle-ms", "8000"]  # time for ps and stop
     run = spawn([*argv, *FAST, *slow, "--history-dir", str(tmp_path)])
-    run.wait_line(lambda line: "req=" in line)
+    run.wait_line(lambda line: "api run 1/1 burst" in line)
     [listed] = json.loads(cli(tmp_path, "ps", "--json").stdout)
     assert listed["pid"] == run.proc.pid and listed["alive"]
     assert cli(tmp_path, "stop", "latest").returncode == 0

@@ -95,7 +95,7 @@ async def test_two_runs_history_compare_export(history_dir: Path, tmp_path: Path
         await wait_for(pilot, lambda: app.screen is setup)
         setup.set_value("tag", "second")
         second = await run_to_results(pilot, app)
-        assert second.previous is not None  # same sim port, same profiles: comparable
+        assert second.previous is not None, (first.record["target"], second.record["target"])
         assert second.previous["tag"] == "first"
         assert second.query_one("#vs-previous", DataTable).row_count > 0
 
