@@ -8,6 +8,9 @@ from perftui.engine.metrics import (
     TIMELINE_MAX_POINTS,
     UNAVAILABLE_MIN_S,
     PhaseRecorder,
+    clear,
+    new_histogram,
+    percentile_values,
     timeline_window_s,
 )
 
@@ -101,6 +104,41 @@ def test_tail_quarter_and_rps_from_a_fake_clock() -> None:
     assert report["tail_samples"] == 44
     assert report["p95_tail_ms"] == pytest.approx(9.0, rel=1e-3)
     assert report["p50_ms"] == pytest.approx(1.0, rel=1e-3)
+
+
+def test_windows_are_cleared_and_reused_not_reallocated() -> None:
+    """The engine-memory ramp: every snapshot used to allocate fresh 184 KiB histograms. Now each
+    window is the same object, cleared, and still describes only its own requests."""
+    rec = PhaseRecorder(["/a", "/b"], tail_start_s=100.0, duration=10.0, started=0.0)
+    windows = {p: id(s.window) for p, s in rec.paths.items()}
+    for _ in range(50):
+        rec.paths["/a"].record(200, 10_000, 0.1)
+    first = rec.snapshot(0.25)
+    for _ in range(50):
+        rec.paths["/b"].record(200, 30_000, 0.3)
+    second = rec.snapshot(0.5)
+    assert {p: id(s.window) for p, s in rec.paths.items()} == windows
+    assert first["window_p50_ms"] == pytest.approx(10.0, rel=0.01)
+    assert second["window_p50_ms"] == pytest.approx(30.0, rel=0.01)  # the old window is gone
+    assert second["p99_ms"] == pytest.approx(30.0, rel=0.01)  # the cumulative one is not
+    assert rec.paths["/a"].total.get_total_count() == 50
+    assert rec.paths["/b"].window.get_total_count() == 0
+    assert rec.paths["/b"].window.get_max_value() == 0
+
+
+def test_clear_is_hdrh_reset() -> None:
+    used, reset = new_histogram(), new_histogram()
+    for h in (used, reset):
+        for v in (5, 500, 50_000, 5_000_000):
+            h.record_value(v)
+    reset.reset()
+    clear(used)
+    assert {k: v for k, v in vars(used).items() if k not in ("counts", "encoder")} == {
+        k: v for k, v in vars(reset).items() if k not in ("counts", "encoder")
+    }
+    assert list(used.counts) == list(reset.counts)
+    used.record_value(700)
+    assert percentile_values(used, (50.0,)) == [used.get_value_at_percentile(50.0)]
 
 
 # --- failures: timed, with_failures percentiles, retries, unavailable_s -----------------------

@@ -15,6 +15,7 @@ import socket
 import sys
 import traceback
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +45,19 @@ from perftui.validate import (
     parse_target,
 )
 
-COMMANDS = ("run", "capacity", "sim", "history", "compare", "trend", "profiles", "tui")
+COMMANDS = (
+    "run",
+    "capacity",
+    "sim",
+    "history",
+    "compare",
+    "trend",
+    "profiles",
+    "tui",
+    "ps",
+    "stop",
+    "attach",
+)
 GATE_HELP = {
     "max_error_rate": "gate, %%",
     "max_internal_free_drop": "gate, B",
@@ -207,6 +220,11 @@ def build_parser() -> Parser:
     sub = parser.add_subparsers(dest="command", parser_class=Parser, metavar="COMMAND")
     run = sub.add_parser("run", help="run the load suite headless (the legacy runner's flags)")
     add_run_arguments(run)
+    run.add_argument(
+        "--detach",
+        action="store_true",
+        help="run in the background (own session): print the run id and exit; see ps/attach/stop",
+    )
     run.set_defaults(func=cmd_run)
     sim = sub.add_parser("sim", help="serve the simulated ESP32 device on loopback")
     from perftui.sim.options import add_arguments as add_sim_arguments
@@ -219,6 +237,9 @@ def build_parser() -> Parser:
     from perftui.cli.capacity import register as register_capacity
 
     register_capacity(sub)
+    from perftui.cli import runs
+
+    runs.register(sub)
     profiles = sub.add_parser("profiles", help="list the built-in profiles")
     profiles.set_defaults(func=cmd_profiles)
     tui = sub.add_parser("tui", help="open the TUI (the default)")
@@ -317,9 +338,8 @@ def sim_options(args: argparse.Namespace) -> Any:
     return options
 
 
-def take_run_lock(config: RunConfig, sim: bool) -> Any:
-    """The checks before any load (host known, history dir writable), then the run lock."""
-    from perftui.engine.lock import LockHeld, RunLock
+def check_can_run(config: RunConfig, sim: bool) -> None:
+    """The checks before any load: the host is known and the history dir writable."""
     from perftui.history.files import HistoryDirError, check_history_dir
 
     if not sim:
@@ -328,9 +348,16 @@ def take_run_lock(config: RunConfig, sim: bool) -> Any:
         check_history_dir(config.history_dir)
     except HistoryDirError as exc:
         raise CouldNotRun(str(exc)) from None
+
+
+def take_run_lock(config: RunConfig, sim: bool, run_id: str | None = None) -> Any:
+    """`check_can_run`, then the run lock (naming `run_id` to whoever finds it held)."""
+    from perftui.engine.lock import LockHeld, RunLock
+
+    check_can_run(config, sim)
     lock = RunLock(config.lock_path)
     try:
-        lock.acquire()
+        lock.acquire(run_id=run_id)
     except LockHeld as exc:
         raise CouldNotRun(str(exc)) from None
     return lock
@@ -357,14 +384,30 @@ def cmd_run(args: argparse.Namespace) -> int:
     thresholds = _compare_thresholds(args)
     if args.tag and config.tag != args.tag:
         print(f"perftui: tag cleaned to {config.tag!r}", file=sys.stderr)
-    lock = take_run_lock(config, args.sim)
+    if args.detach:
+        from perftui.cli.runs import detach_run
+
+        check_can_run(config, args.sim)
+        if args.compare_to:
+            raise UsageError("--compare-to needs an attached run (compare later: perftui compare)")
+        return detach_run(config, use_sim=args.sim)
+    from perftui.cli.runs import StreamedPrinter
+    from perftui.engine.record import new_run_id
+
+    run_id = new_run_id(datetime.now(UTC))
+    lock = take_run_lock(config, args.sim, run_id)
     sim = None
     try:
         if args.sim:
             sim = start_sim(config, device_options)
-        engine = EngineProcess(config)
-        printer = Printer(config.heartbeat_ms, json_mode=args.json)
-        code = _drive(engine, printer)
+        engine = EngineProcess(config, run_id=run_id)
+        printer = StreamedPrinter(
+            Printer(config.heartbeat_ms, json_mode=args.json), config, run_id, engine
+        )
+        try:
+            code = _drive(engine, printer)
+        finally:
+            printer.close()
     finally:
         if sim is not None:
             sim.stop()

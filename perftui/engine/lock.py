@@ -68,21 +68,25 @@ class RunLock:
                 return info
             time.sleep(0.02)
 
-    def acquire(self) -> None:
+    def acquire(self, run_id: str | None = None) -> None:
+        """Take the lock or raise LockHeld naming the holder (its run id when it gave one)."""
         try:
             self._lock.acquire()
         except Timeout:
             info = self._live_holder() or {}
             pid = info.get("pid", "unknown")
             started = info.get("started_at", "unknown time")
+            run = f"run {info['run_id']}, " if info.get("run_id") else ""
             raise LockHeld(
-                f"another perftui run holds {self.path} (pid {pid}, started {started})"
+                f"another perftui run holds {self.path} ({run}pid {pid}, started {started})"
             ) from None
         info = {
             "pid": os.getpid(),
             "started_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "argv": sys.argv,
         }
+        if run_id:
+            info["run_id"] = run_id
         atomic_write_text(self.info_path, json.dumps(info))  # read whole or not at all
 
     def release(self) -> None:

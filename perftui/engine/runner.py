@@ -35,7 +35,9 @@ def _install_fast_loop() -> None:
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
 
 
-async def _engine(config: RunConfig, events: Any, stop_flag: Any, parent: int) -> None:
+async def _engine(
+    config: RunConfig, events: Any, stop_flag: Any, parent: int, run_id: str | None
+) -> None:
     from perftui.engine.suite import (
         Suite,
     )  # imported in the child only: keeps the UI's startup light
@@ -52,7 +54,7 @@ async def _engine(config: RunConfig, events: Any, stop_flag: Any, parent: int) -
 
     watcher = asyncio.create_task(watch())
     claim = _HistoryClaim(config, parent)
-    suite = Suite(config, events.put, stop, claim.may_write)
+    suite = Suite(config, events.put, stop, claim.may_write, run_id)
     try:
         finished = await suite.run()
     except Exception as exc:  # a bug or an absurd device answer: keep the run, no traceback
@@ -97,12 +99,14 @@ class _HistoryClaim:
         return True
 
 
-def _child_main(config: RunConfig, events: Any, stop_flag: Any, parent: int) -> None:
+def _child_main(
+    config: RunConfig, events: Any, stop_flag: Any, parent: int, run_id: str | None = None
+) -> None:
     # Ctrl-C reaches the whole process group; only the parent decides how to stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, lambda *_: stop_flag.set())
     _install_fast_loop()
-    asyncio.run(_engine(config, events, stop_flag, parent))
+    asyncio.run(_engine(config, events, stop_flag, parent, run_id))
     _flush_events(events, parent)
 
 
@@ -144,13 +148,14 @@ class _StopFlag:
 class EngineProcess:
     """Start the engine, read its events, ask it to stop."""
 
-    def __init__(self, config: RunConfig) -> None:
+    def __init__(self, config: RunConfig, run_id: str | None = None) -> None:
+        """`run_id`: chosen by a detached host, which names its files before the run starts."""
         ctx = mp.get_context("spawn")
         self._events = ctx.Queue()
         self._stop = _StopFlag(ctx)
         self._process = ctx.Process(
             target=_child_main,
-            args=(config, self._events, self._stop, os.getpid()),
+            args=(config, self._events, self._stop, os.getpid(), run_id),
             name="perftui-engine",
             daemon=True,
         )

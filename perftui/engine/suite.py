@@ -52,14 +52,16 @@ class Suite:
         emit: Callable[[Event], None],
         stop: asyncio.Event,
         may_write: Callable[[], bool] = lambda: True,
+        run_id: str | None = None,
     ) -> None:
-        """`may_write` says whether the history dir is still ours (see `runner`)."""
+        """`may_write` says whether the history dir is still ours (see `runner`); `run_id` is
+        given when a detached host named the run's files before it started."""
         self.config = config
         self.emit = emit
         self.stop = stop
         self.may_write = may_write
         self.started = datetime.now(UTC)
-        self.run_id = record.new_run_id(self.started)
+        self.run_id = run_id or record.new_run_id(self.started)
         self.raw_runs: list[dict[str, Any]] = []
         self.hard_stop_reason: str | None = None
         self.meta = record.metadata()
@@ -211,7 +213,9 @@ class Suite:
             emit_stalls(rec)
             if cfg.path_percentiles_s > 0 and elapsed >= next_pcts[0]:
                 next_pcts[0] = elapsed + cfg.path_percentiles_s
-                path_pcts.update({p: quick_percentiles_ms(s.total) for p, s in rec.paths.items()})
+                path_pcts.update(
+                    {p: quick_percentiles_ms(s.total, rec.scratch) for p, s in rec.paths.items()}
+                )
             self.emit(
                 Heartbeat(
                     profile=profile.name,

@@ -24,16 +24,17 @@ from perftui.analysis.compare import (
     compare_runs,
     load_thresholds,
 )
+from perftui.engine import stream
 from perftui.engine.capacity import CapacityGates, SearchPlan
 from perftui.engine.events import RunFinished
 from perftui.history.store import HistoryStore, StoreError
 from perftui.tui.capacity import CapacityJob, CapacityScreen
 from perftui.tui.comparison import CompareScreen
-from perftui.tui.dialogs import ConfirmDialog, HelpScreen, TextPrompt
+from perftui.tui.dialogs import ChoiceDialog, ConfirmDialog, HelpScreen, TextPrompt
 from perftui.tui.history import HistoryScreen
 from perftui.tui.live import LiveScreen
 from perftui.tui.results import ResultsScreen
-from perftui.tui.session import SimDevice
+from perftui.tui.session import RunSession, SimDevice
 from perftui.tui.setup import RunRequest, SetupScreen
 
 RECENT_DEVICES = 8
@@ -50,8 +51,10 @@ class PerftuiApp(App[int]):
         Binding("ctrl+q", "quit", "Quit", priority=True),
     ]
 
-    def __init__(self, history_dir: Path) -> None:
+    def __init__(self, history_dir: Path, attach: str | None = None) -> None:
+        """`attach`: a run id to watch on start (`perftui attach`)."""
         super().__init__()
+        self.attach = attach
         # Start multiprocessing's resource tracker now: started later, from a worker while Textual
         # captures stderr (fileno -1), spawning the engine or the sim fails with "bad fds_to_keep".
         resource_tracker.ensure_running()
@@ -62,6 +65,8 @@ class PerftuiApp(App[int]):
 
     def on_mount(self) -> None:
         self.push_screen(SetupScreen(self.history_dir, self.recent_devices()))
+        if self.attach:
+            self.attach_run(self.attach)
 
     def on_unmount(self) -> None:
         self.sim.stop()
@@ -108,6 +113,29 @@ class PerftuiApp(App[int]):
             request.config.device = "sim"  # one identity, whatever port the sim got this time
         self.push_screen(LiveScreen(request.config, request.use_sim))
 
+    def attach_run(self, run_id: str) -> None:
+        """Watch a run from its start: Live while it goes on, its Results once it has ended."""
+        if self.live_screen() is not None:
+            self.notify("A run is already on screen.", severity="warning")
+            return
+        status = stream.read_status(self.history_dir, run_id)
+        if status is not None and isinstance(status.get("config"), dict):
+            config = stream.config_from_json(status["config"])
+            config.history_dir = self.history_dir
+            session = RunSession(config, attach=run_id)
+            self.push_screen(LiveScreen(config, session=session))
+            return
+        tail = stream.EventTail(stream.events_path(self.history_dir, run_id))
+        tail.read()
+        tail.close()
+        record = tail.finished.payload if tail.finished else None
+        with contextlib.suppress(StoreError):
+            record = self.store.get(run_id)
+        if record is None:
+            self.notify(f"run {run_id} left no record", severity="error")
+            return
+        self.open_results(record)
+
     def run_finished(self, live: LiveScreen, event: RunFinished) -> None:
         """The engine is done: show the results (the run is in history, even a stopped one)."""
         if self._quit_after_run:
@@ -126,7 +154,9 @@ class PerftuiApp(App[int]):
             # If the database refused the run (the engine logged why), the payload still shows.
             with contextlib.suppress(StoreError):
                 record = self.store.get(event.run_id)
-        while self.screen is not live and isinstance(self.screen, ConfirmDialog | TextPrompt):
+        while self.screen is not live and isinstance(
+            self.screen, ConfirmDialog | ChoiceDialog | TextPrompt
+        ):
             self.pop_screen()  # e.g. "Abort the run?" still open when the run ended by itself
         if self.screen is live:
             self.switch_screen(self.results_screen(record))
@@ -228,19 +258,25 @@ class PerftuiApp(App[int]):
         live.action_abort()
 
     async def action_quit(self) -> None:
-        """Quit; a run in progress is stopped first (asked), so its partial record is kept."""
+        """Quit; a run in progress is stopped (its partial record kept) or left running: asked."""
         live = self.live_screen()
         if live is None or live.finished is not None:
             self.exit(0)
             return
 
-        def answer(yes: bool | None) -> None:
-            if yes:
+        def answer(choice: str | None) -> None:
+            if choice == "stop":
                 self._quit_after_run = True
                 live.request_stop()
+            elif choice == "leave":
+                self.exit(0)
 
         self.push_screen(
-            ConfirmDialog("A run is going. Stop it (the partial run is kept) and quit?", "Quit"),
+            ChoiceDialog(
+                "A run is going. Stop it (the partial run is kept), or leave it running "
+                "(watch it again with `perftui attach`)?",
+                [("s", "Stop it and quit", "stop"), ("l", "Leave it running", "leave")],
+            ),
             answer,
         )
 
@@ -266,6 +302,6 @@ class PerftuiApp(App[int]):
         yield SystemCommand("Help", "Keys of every screen", self.action_help)
 
 
-def run_app(history_dir: Path) -> int:
-    """Open the TUI on `history_dir`; returns the exit status for `perftui`."""
-    return PerftuiApp(history_dir).run() or 0
+def run_app(history_dir: Path, attach: str | None = None) -> int:
+    """Open the TUI on `history_dir` (watching run `attach`); the exit status for `perftui`."""
+    return PerftuiApp(history_dir, attach).run() or 0

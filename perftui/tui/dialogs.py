@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -42,6 +43,42 @@ class ConfirmDialog(ModalScreen[bool]):
         self.dismiss(answer)
 
 
+class ChoiceDialog(ModalScreen[str | None]):
+    """A question with a few answers, each on a key; Escape answers None (cancel)."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "choose(None)", "Cancel")]
+
+    def __init__(self, question: str, choices: list[tuple[str, str, str]]) -> None:
+        """`choices`: (key, label, value) in the order shown."""
+        super().__init__()
+        self.question = question
+        self.choices = choices
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label(self.question, classes="question")
+            with Horizontal(classes="buttons"):
+                for key, label, value in self.choices:
+                    yield Button(f"{label} ({key})", id=f"choice-{value}")
+                yield Button("Cancel (esc)", variant="primary", id="cancel")
+
+    def on_mount(self) -> None:
+        self.query_one("#cancel", Button).focus()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.dismiss((event.button.id or "").removeprefix("choice-") or None)
+
+    def on_key(self, event: events.Key) -> None:
+        value = next((v for k, _, v in self.choices if k == event.key), None)
+        if value is not None:
+            event.stop()
+            self.dismiss(value)
+
+    def action_choose(self, value: str | None) -> None:
+        self.dismiss(value)
+
+
 class TextPrompt(ModalScreen[str | None]):
     """Ask for one line of text (a note, a file name); Escape cancels with None."""
 
@@ -76,7 +113,8 @@ Load-test an HTTP device, watch it live, compare any two runs.
 |---|---|---|
 | `ctrl+p` | everywhere | command palette (every action below) |
 | `f1` / `?` | everywhere | this help |
-| `ctrl+q` | everywhere | quit (stops the simulated device) |
+| `ctrl+q` | everywhere | quit (during a run: stop it, or leave it running to attach later) |
+| `enter` | Setup, runs in progress | watch that run live |
 | `ctrl+s` | Setup | start the run |
 | `f2` | Setup | history |
 | `a` | Live run | abort (asks; the partial run is kept) |

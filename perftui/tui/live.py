@@ -114,12 +114,19 @@ class LiveScreen(Screen[None]):
         Binding("escape", "back", "Back", show=False),
     ]
 
-    def __init__(self, config: RunConfig, use_sim: bool = False, autostart: bool = True) -> None:
+    def __init__(
+        self,
+        config: RunConfig,
+        use_sim: bool = False,
+        autostart: bool = True,
+        session: RunSession | None = None,
+    ) -> None:
+        """`session`: one to follow (`perftui attach`); by default a new detached run."""
         super().__init__()
         self.config = config
         self.use_sim = use_sim
         self.autostart = autostart
-        self.session: RunSession | None = None
+        self.session: RunSession | None = session
         self.plan = [
             (p.name, run, phase, config.phase_settings(p, phase).duration)
             for p in config.profiles
@@ -191,7 +198,11 @@ class LiveScreen(Screen[None]):
             table.add_column(name, key=name, width=width)
         self._update_where()
         if self.autostart:
-            self.session = RunSession(self.config)
+            self.session = self.session or RunSession(
+                self.config,
+                self.use_sim,
+                self.app.sim,  # type: ignore[attr-defined]
+            )
             self._pump()
 
     # ----- the engine side (thread worker) -----------------------------------------------
@@ -202,25 +213,21 @@ class LiveScreen(Screen[None]):
         session = self.session
         assert session is not None
         try:
-            if self.use_sim:
-                self.config.port = self.app.sim.ensure().port  # type: ignore[attr-defined]
             session.start()
         except SessionError as exc:
             deliver(self.app, self._could_not_start, str(exc))
             return
         batch: list[Event] = []
         last = time.monotonic()
-        shown = True
         try:
             while not session.finished:
                 event = session.poll(UI_PERIOD_S)
-                if event is not None and shown:
+                if event is not None:
                     batch.append(event)
                 now = time.monotonic()
                 if batch and (now - last >= UI_PERIOD_S or session.finished):
-                    shown = deliver(self.app, self.apply, batch)
-                    if not shown:  # the app went away mid-run: stop, keep the partial run
-                        session.stop()
+                    if not deliver(self.app, self.apply, batch):
+                        return  # the app went away: the run goes on without this viewer
                     batch, last = [], now
         finally:
             session.close()

@@ -1,24 +1,29 @@
-"""What a run needs outside the screen: the simulated device, the health probe, the lock and
-the engine process.
+"""What a run needs outside the screen: the simulated device, the health probe, and the run's
+own detached process (launched, or attached to) whose events file the screen follows.
 
-None of this runs load in the UI's process: the engine and the simulated device are child
-processes, and every blocking call here is made from a Textual thread worker, never the UI loop.
+None of this runs load in the UI's process: the run, its engine and the simulated device are
+other processes, and every blocking call here is made from a Textual thread worker, never the
+UI loop.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 
 import httpx
 from textual.app import App
 
 from perftui.config import RunConfig
+from perftui.engine import stream
 from perftui.engine.events import Event
-from perftui.engine.lock import LockHeld, RunLock
-from perftui.engine.runner import EngineProcess
 from perftui.history.files import HistoryDirError, check_history_dir
+from perftui.host import LaunchError, launch
 from perftui.sim.device import SimOptions, SimProcess
 
 
@@ -46,12 +51,15 @@ class SimDevice:
         self._process: SimProcess | None = None
         self._guard = threading.Lock()
         self._closed = False
+        self._lent = False
 
     def ensure(self) -> SimProcess:
         """The running device, started (about a second, in its own process) if needed."""
         with self._guard:
             if self._closed:  # a worker still running while the app exits: no new process
                 raise SessionError("the app is closing")
+            if self._lent:  # a probe now would take the port back from the run's own device
+                raise SessionError("the simulated device is serving the run in progress")
             if self._process is None or not self._process.is_alive():
                 if self._process is not None:
                     self._process.stop()
@@ -72,6 +80,24 @@ class SimDevice:
                 raise SessionError(f"the simulated device did not start: {exc}") from None
             return process
         raise SessionError("the simulated device did not start")
+
+    def release(self) -> int:
+        """Lend the port to a detached run, which serves its own device on it (so the run
+        outlives the app): stop ours until `reclaim()`, and return the port."""
+        with self._guard:
+            self._lent = True
+            if self._process is not None:
+                self.preferred_port = self._process.port or self.preferred_port
+                self._process.stop()
+                self._process = None
+            return self.preferred_port
+
+    def reclaim(self, port: int = 0) -> None:
+        """The run is over (its device stopped before its last event): ours may start again,
+        on the port the run's device had (`port`, when known), so the next run is comparable."""
+        with self._guard:
+            self._lent = False
+            self.preferred_port = port or self.preferred_port
 
     def stop(self) -> None:
         """For good: called when the app exits."""
@@ -95,39 +121,74 @@ def probe(base_url: str, path: str, timeout: float = 2.0) -> tuple[bool, str]:
 
 
 class RunSession:
-    """One run: takes the CLI's lock, drives the engine process, releases the lock at the end."""
+    """One run seen from the TUI: started detached (`perftui.host`), or attached to by id.
 
-    def __init__(self, config: RunConfig) -> None:
+    The TUI never owns the run: it launches it in its own session and tails its events file like
+    any other viewer, so quitting the TUI (or its terminal dying) leaves the run going.
+    """
+
+    def __init__(
+        self,
+        config: RunConfig,
+        use_sim: bool = False,
+        sim: SimDevice | None = None,
+        attach: str | None = None,
+    ) -> None:
         self.config = config
-        self._lock = RunLock(config.lock_path)
-        self.engine: EngineProcess | None = None
+        self.use_sim = use_sim
+        self.sim = sim
+        self.run_id = attach
+        self.pid: int | None = None
+        self._follower: stream.Follower | None = None
+        self._pending: deque[Event] = deque()
 
     def start(self) -> None:
-        """Check the history dir, take the lock and start the engine, or raise SessionError."""
-        try:
-            check_history_dir(self.config.history_dir)
-            self._lock.acquire()
-        except (HistoryDirError, LockHeld) as exc:
-            raise SessionError(str(exc)) from None
-        self.engine = EngineProcess(self.config)
-        try:
-            self.engine.start()
-        except Exception:
-            self._lock.release()
-            raise
+        """Launch the run (or find the one to attach to), or raise SessionError."""
+        if self.run_id is None:
+            try:
+                check_history_dir(self.config.history_dir)
+            except HistoryDirError as exc:
+                raise SessionError(str(exc)) from None
+            if self.use_sim and self.sim is not None:
+                # The run's own process serves the device: free the port Setup's probe used.
+                self.config.port = self.sim.release()
+            try:
+                launched = launch(self.config, use_sim=self.use_sim, reap=True)
+            except LaunchError as exc:
+                if self.use_sim and self.sim is not None:
+                    self.sim.reclaim()
+                raise SessionError(str(exc)) from None
+            self.run_id, self.pid = launched.run_id, launched.pid
+            status = stream.read_status(self.config.history_dir, launched.run_id) or {}
+            self.config.port = int((status.get("config") or {}).get("port") or self.config.port)
+        else:
+            status = stream.read_status(self.config.history_dir, self.run_id)
+            self.pid = status.get("pid") if status else None
+        self._follower = stream.Follower(self.config.history_dir, self.run_id)
 
     def poll(self, timeout: float) -> Event | None:
-        assert self.engine is not None
-        return self.engine.poll(timeout)
+        """The next event, or None if none arrived within `timeout`."""
+        assert self._follower is not None
+        if not self._pending:
+            self._pending.extend(self._follower.read())
+            if not self._pending:
+                time.sleep(timeout)
+                self._pending.extend(self._follower.read())
+        return self._pending.popleft() if self._pending else None
 
     @property
     def finished(self) -> bool:
-        return self.engine is None or self.engine.finished is not None
+        return self._follower is None or (self._follower.finished is not None and not self._pending)
 
     def stop(self) -> None:
         """Graceful: the current phase ends early and the partial run is stored as stopped."""
-        if self.engine is not None:
-            self.engine.stop()
+        if isinstance(self.pid, int) and stream.pid_alive(self.pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGTERM)
 
     def close(self) -> None:
-        self._lock.release()
+        """Stop reading; the run goes on by itself (its device too, if it is the sim)."""
+        if self._follower is not None:
+            self._follower.close()
+            if self.use_sim and self.sim is not None and self._follower.finished is not None:
+                self.sim.reclaim(self.config.port)

@@ -35,6 +35,7 @@ from textual.widgets.selection_list import Selection
 from perftui.config import DEFAULT_PHASES, PHASES, GateLimits, RunConfig, setting_defaults
 from perftui.profiles import Profile, ProfileError, builtin_names, resolve_profile
 from perftui.tui import session
+from perftui.tui.inprogress import RunsInProgress
 from perftui.tui.session import SessionError, deliver
 from perftui.validate import (
     GATE_LIMIT_TYPES,
@@ -144,6 +145,7 @@ class SetupScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="setup-form"):
             yield Static("[b]perftui[/b] · set up a run", id="setup-title")
+            yield RunsInProgress(self.history_dir)
             with Horizontal(classes="row"):
                 yield Label("Device", classes="field-label")
                 devices = [("Built-in simulated device", SIM)] + [(t, t) for t in self.recent]

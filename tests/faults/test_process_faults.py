@@ -128,7 +128,7 @@ def test_sigkill_at_random_points_loses_nothing_stored(
 
 
 def _holder_pid(err: str) -> int:
-    match = re.search(r"holds .* \(pid (\d+), started 20\d\d-", err)
+    match = re.search(r"holds .* \((?:run \S+, )?pid (\d+), started 20\d\d-", err)
     assert match, err
     return int(match.group(1))
 

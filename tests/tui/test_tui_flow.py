@@ -8,13 +8,14 @@ import time
 from pathlib import Path
 
 from textual.pilot import Pilot
-from textual.widgets import DataTable, Input, Select, Sparkline
+from textual.widgets import DataTable, Input, OptionList, Select, Sparkline
 
+from perftui.engine import stream
 from perftui.engine.lock import RunLock
 from perftui.history.store import HistoryStore
 from perftui.tui.app import PerftuiApp
 from perftui.tui.comparison import CompareScreen
-from perftui.tui.dialogs import ConfirmDialog, HelpScreen, TextPrompt
+from perftui.tui.dialogs import ChoiceDialog, ConfirmDialog, HelpScreen, TextPrompt
 from perftui.tui.history import HistoryScreen
 from perftui.tui.live import LiveScreen
 from perftui.tui.results import ResultsScreen
@@ -94,7 +95,7 @@ async def test_two_runs_history_compare_export(history_dir: Path, tmp_path: Path
         await wait_for(pilot, lambda: app.screen is setup)
         setup.set_value("tag", "second")
         second = await run_to_results(pilot, app)
-        assert second.previous is not None  # the same sim, profiles and settings: comparable
+        assert second.previous is not None, (first.record["target"], second.record["target"])
         assert second.previous["tag"] == "first"
         assert second.record["device"] == "sim" and second.record["settings_fingerprint"]
         assert second.query_one("#vs-previous", DataTable).row_count > 0
@@ -126,6 +127,13 @@ async def test_two_runs_history_compare_export(history_dir: Path, tmp_path: Path
         assert "## perftui comparison" in markdown
         assert compare.comparison.a["run_id"] in markdown
         assert "<html" in (tmp_path / "report.html").read_text().lower()
+
+    # `perftui attach RUN` after the run ended: straight to its Results
+    viewer = PerftuiApp(history_dir, attach=second.record["run_id"])
+    async with viewer.run_test(size=(160, 48)) as pilot:
+        results = await wait_for_results(pilot, viewer)
+        assert results.record["run_id"] == second.record["run_id"]
+        assert results.record["tag"] == "second"
 
 
 async def test_invalid_input_is_marked_before_start(history_dir: Path) -> None:
@@ -187,16 +195,55 @@ async def test_help_and_command_palette(history_dir: Path) -> None:
         await wait_for(pilot, lambda: isinstance(app.screen, HistoryScreen))
 
 
+async def quit_during_the_run(pilot: Pilot, app: PerftuiApp, answer: str) -> None:
+    """ctrl+q, answer the stop-or-leave question, and wait for the app to exit."""
+    await pilot.press("ctrl+q")
+    await wait_for(pilot, lambda: isinstance(app.screen, ChoiceDialog))
+    await pilot.press(answer)
+    deadline = time.monotonic() + 30
+    while app.is_running and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    assert not app.is_running
+
+
 async def test_quit_during_a_run_asks_and_keeps_the_partial_run(history_dir: Path) -> None:
     app = PerftuiApp(history_dir)
     async with app.run_test(size=(80, 24)) as pilot:
         await start_long_run(pilot, app)
-        await pilot.press("ctrl+q")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
-        await pilot.press("y")
-        deadline = time.monotonic() + 30
-        while app.is_running and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
-        assert not app.is_running
+        await quit_during_the_run(pilot, app, "s")
     [stored] = HistoryStore(history_dir).list_runs()
     assert stored["status"] == "stopped"
+
+
+async def test_quit_leaving_the_run_going_then_attach_from_setup(history_dir: Path) -> None:
+    """ "Leave it running": the app exits, the run goes on without it; a new TUI lists it in
+    Setup, attaches, sees it from its start, and stops it (kept as stopped)."""
+    app = PerftuiApp(history_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        live = await start_long_run(pilot, app)
+        seen = live.beats
+        await quit_during_the_run(pilot, app, "l")
+    [status] = stream.runs_in_progress(history_dir)
+    assert status["alive"]
+    last_seen = live.beat.elapsed if live.beat else 0.0
+    deadline = time.monotonic() + 10
+    while stream.runs_in_progress(history_dir)[0].get("elapsed", 0) <= last_seen + 1:
+        assert time.monotonic() < deadline, "the run did not go on without its viewer"
+        await asyncio.sleep(0.2)
+
+    again = PerftuiApp(history_dir)
+    async with again.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: isinstance(again.screen, SetupScreen))
+        listing = again.screen.query_one("#in-progress-list", OptionList)
+        await wait_for(pilot, lambda: listing.option_count == 1)
+        again.attach_run(status["run_id"])
+        await wait_for(pilot, lambda: isinstance(again.screen, LiveScreen))
+        watcher: LiveScreen = again.screen  # type: ignore[assignment]
+        await wait_for(pilot, lambda: watcher.beats > seen)  # the whole run so far, and more
+        assert watcher.phase is not None and watcher.phase.ordinal == 1
+        await pilot.press("a")
+        await wait_for(pilot, lambda: isinstance(again.screen, ConfirmDialog))
+        await pilot.press("y")
+        results = await wait_for_results(pilot, again)
+        assert results.record["status"] == "stopped"
+    assert stream.runs_in_progress(history_dir) == []
