@@ -354,3 +354,22 @@ def test_block_bootstrap_sees_serial_correlation() -> None:
         ar[i] = 0.8 * ar[i - 1] + rng.normal(0.0, 0.6)
     naive = ar.std(ddof=1) / np.sqrt(200)
     assert block_bootstrap_sd(ar, 6, 2000) > 1.8 * naive
+
+
+# ----- what a reader must know before trusting a row ---------------------------------------------
+
+
+def test_stalls_and_client_bound_phases_are_shown_in_the_comparison() -> None:
+    a, b = _runs(1, 3), _runs(2, 3)
+    for run in b["raw_runs"]:
+        report = run["results"][0]["report"]
+        report["stalls"] = {"count": 2, "longest_ms": 1002.5, "total_ms": 2004.0, "at": [1.0, 6.0]}
+        report["client_bound"] = run["run_index"] == 1
+    for run in a["raw_runs"]:
+        run["results"][0]["report"]["stalls"] = {"count": 0, "longest_ms": 0.0, "total_ms": 0.0}
+    c = compare_runs(a, b)
+    assert "B python_light:burst: 6 stall(s), longest 1002.5 ms" in c.notes
+    assert any(n.startswith("B python_light:burst: client-bound in 1 of 3 run(s)") for n in c.notes)
+    assert not any(n.startswith("A ") for n in c.notes)
+    row = _row(c, "stall_longest_ms")
+    assert row.a == 0.0 and row.b == 1002.5 and not row.primary

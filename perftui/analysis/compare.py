@@ -578,10 +578,24 @@ def _paths(reports: list[dict[str, Any]], agg: dict[str, Any]) -> set[str]:
 
 
 def _notes(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
+    """Partial runs, phases whose numbers describe perftui rather than the device, and stalls:
+    what a reader must know before trusting a row."""
     notes = []
     for side, record in (("A", a), ("B", b)):
         if (record.get("status") or "finished") != "finished":
             notes.append(f"{side} is a {record.get('status')} run: partial data")
+        for key, reports in _reports(record).items():
+            bound = sum(1 for r in reports if r.get("client_bound"))
+            if bound:
+                notes.append(
+                    f"{side} {key}: client-bound in {bound} of {len(reports)} run(s): these "
+                    "numbers describe perftui, not the device"
+                )
+            stalls = [r.get("stalls") or {} for r in reports]
+            count = sum(int(st.get("count") or 0) for st in stalls)
+            if count:
+                longest = max(float(st.get("longest_ms") or 0.0) for st in stalls)
+                notes.append(f"{side} {key}: {count} stall(s), longest {longest:g} ms")
     return notes
 
 

@@ -40,6 +40,27 @@ METRICS: dict[str, Metric] = {
         Metric("p95_tail_ms", "tail p95 ms", False, 30.0, floor=0.05, log=True),
         Metric("error_rate", "error %", False, 1.0, points=True, window="error_rate", primary=True),
         Metric("heap_internal_drop", "heap drop B", False, 15.0, floor=4096.0, primary=True),
+        # A freeze of the device (stall) and the closed loop's coordinated-omission-corrected
+        # tail: secondary rows, as they exist only in records made since they were measured.
+        Metric(
+            "stall_longest_ms",
+            "longest stall ms",
+            False,
+            50.0,
+            floor=200.0,  # the shortest stall there is: 0 → 300 ms reads +150 %, not infinite
+            source="stalls",
+            field="longest_ms",
+        ),
+        Metric(
+            "co_p99_ms",
+            "p99 ms CO-corrected",
+            False,
+            30.0,
+            floor=0.05,
+            log=True,
+            source="co_corrected",
+            field="p99_ms",
+        ),
         *(
             Metric(
                 f"{q}_with_failures_ms",
