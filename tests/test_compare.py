@@ -373,3 +373,21 @@ def test_stalls_and_client_bound_phases_are_shown_in_the_comparison() -> None:
     assert not any(n.startswith("A ") for n in c.notes)
     row = _row(c, "stall_longest_ms")
     assert row.a == 0.0 and row.b == 1002.5 and not row.primary
+
+
+def test_capacity_fell_18_percent_is_a_regression_with_earlier_searches_as_noise() -> None:
+    """Eight earlier searches of the device found 130 req/s ± ~2 %: a fall to 106.6 is far outside
+    that noise, and past the 10 % threshold; a fall to 127 is not."""
+    rng = np.random.default_rng(7)
+
+    def search(rps: float) -> dict:
+        record = _runs(int(rng.integers(1000)), 1, sd=0.02)
+        record["capacity"] = {"capacity_rps": rps}
+        return record
+
+    noise = [search(130.0 * float(np.exp(rng.normal(0.0, 0.02)))) for _ in range(8)]
+    fell = _row(compare_runs(search(130.0), search(106.6), noise=noise), "capacity_rps")
+    assert fell.change == pytest.approx(-18, abs=0.1) and fell.primary
+    assert fell.verdict == REGRESSION and fell.high is not None and fell.high < 0
+    same = _row(compare_runs(search(130.0), search(127.0), noise=noise), "capacity_rps")
+    assert same.verdict in (STABLE, INCONCLUSIVE)

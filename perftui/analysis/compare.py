@@ -218,6 +218,15 @@ def run_label(record: dict[str, Any]) -> dict[str, Any]:
 # ----- the samples of one side -------------------------------------------------------------
 
 
+def _capacity(record: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """A capacity search's answer as the one "report" of the key "capacity" (or nothing), so
+    earlier searches of the device are its noise like earlier runs are a phase's."""
+    value = (record.get("capacity") or {}).get(CAPACITY.name)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return {"capacity": [{CAPACITY.name: value}]}
+    return {}
+
+
 def _reports(record: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
     out: dict[str, list[dict[str, Any]]] = {}
     for run in record.get("raw_runs") or []:
@@ -516,7 +525,7 @@ def compare_runs(
     agg_a, agg_b = a.get("aggregated") or {}, b.get("aggregated") or {}
     rep_a, rep_b = _reports(a), _reports(b)
     keys_a, keys_b = set(agg_a) | set(rep_a), set(agg_b) | set(rep_b)
-    noise_reports = [_reports(record) for record in noise]
+    noise_reports = [{**_reports(record), **_capacity(record)} for record in noise]
     rows: list[Row] = []
     only_a = sorted(keys_a - keys_b)
     only_b = sorted(keys_b - keys_a)
@@ -544,10 +553,9 @@ def compare_runs(
         for path in sorted(paths_a & paths_b):
             for name in PATH_METRICS:
                 add(key, path, METRICS[name], ra, rb, aggs)
-    capacity = [(r.get("capacity") or {}).get(CAPACITY.name) for r in (a, b)]
-    if all(isinstance(c, int | float) for c in capacity):
-        cap = [[{"capacity_rps": capacity[0]}], [{"capacity_rps": capacity[1]}]]
-        add("capacity", None, CAPACITY, cap[0], cap[1], ({}, {}))
+    cap_a, cap_b = _capacity(a), _capacity(b)
+    if cap_a and cap_b:
+        add("capacity", None, CAPACITY, cap_a["capacity"], cap_b["capacity"], ({}, {}))
     control_fdr(rows, thresholds.alpha)
     return Comparison(
         run_label(a),

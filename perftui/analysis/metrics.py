@@ -79,5 +79,5 @@ METRICS: dict[str, Metric] = {
 # What each path of a phase is compared on.
 PATH_METRICS = ("rps_ok", "p50_ms", "p95_ms", "p99_ms", "error_rate")
 # The record-level capacity (`perftui capacity`): a row of its own under the key "capacity".
-CAPACITY = Metric("capacity_rps", "capacity rps", True, 10.0, floor=1.0, log=True)
+CAPACITY = Metric("capacity_rps", "capacity rps", True, 10.0, floor=1.0, log=True, primary=True)
 ALL_METRICS: dict[str, Metric] = {**METRICS, CAPACITY.name: CAPACITY}
