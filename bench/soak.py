@@ -205,7 +205,9 @@ def soak_detached(args: argparse.Namespace) -> int:
                    "viewer_rss": _rss(viewer.proc.pid), "engine_fds": fd_count(engine),
                    "events_bytes": events_file.stat().st_size}  # fmt: skip
             samples.append(row)
-            if row["viewer_rss"] and now - viewer.started >= min(120.0, warmup):
+            # while the run goes on: a viewer that saw it end opens Results (a one-off step)
+            live = follower.finished is None
+            if row["viewer_rss"] and live and now - viewer.started >= min(120.0, warmup):
                 viewer.samples.append((now - t0, row["viewer_rss"]))
             if len(samples) % 6 == 1:
                 mb = {k: (row[k] or 0) / MB for k in ("engine_rss", "host_rss", "viewer_rss")}

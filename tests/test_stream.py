@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import tracemalloc
 import typing
 from pathlib import Path
 
@@ -110,3 +111,31 @@ def test_old_heartbeats_roll_up_and_a_tailing_reader_misses_nothing_new(tmp_path
     assert writer.path.stat().st_size < 3 * 1024 * 1024
     writer.close()
     assert not writer.status_file.exists() and writer.path.exists()
+
+
+def test_a_reader_rereads_a_rolled_up_file_in_bounded_memory(tmp_path: Path) -> None:
+    """After a roll-up a reader reads the whole file again to find the events it has not seen;
+    it holds a chunk of it at a time, not the file (a few copies of it were a step in a
+    viewer's RSS at each of a soak's first roll-ups, issue 11)."""
+    clock = Clock()
+    config = RunConfig(host="h", profiles=resolve_profiles("api"), history_dir=tmp_path)
+    writer = stream.EventWriter(config, "run1", 123, clock=clock)
+    tail = stream.EventTail(writer.path)
+    for i in range(0, 12_000, 100):
+        clock.now += 0.25
+        writer.write([beat((i + k) * 0.2) for k in range(100)])
+    assert len(tail.read()) == 12_000
+    writer.roll_up()  # all of it recent: the file is replaced by a copy of itself
+    size = writer.path.stat().st_size
+    assert size > 8 * stream.READ_CHUNK
+    writer.write([beat(9999.0)])
+    tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        new = tail.read()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert [e.elapsed for e in new] == [9999.0]  # only the unseen event
+    assert peak < 4 * stream.READ_CHUNK < size / 2  # a chunk, its lines, one parsed: ~3
+    writer.close()

@@ -13,7 +13,7 @@ from perftui.config import GateLimits, PhaseSettings, RunConfig
 from perftui.engine.events import Heartbeat, PathCounts, PhaseStarted, Stall, Telemetry
 from perftui.profiles import resolve_profile
 from perftui.tui.app import PerftuiApp
-from perftui.tui.live import LiveScreen, LiveText
+from perftui.tui.live import PATH_COLUMNS, LiveScreen, LiveText, PathTable
 
 PROFILE = resolve_profile("c_static_only")
 
@@ -136,3 +136,28 @@ async def test_whole_run_keeps_minute_one_and_the_heap_slope(tmp_path: Path) -> 
         assert screen.heap_slope_per_hour() == pytest.approx(-36_000, rel=0.01)
         assert "-35.2 KiB/h" in text(screen, "#heap")
         assert "1h00m" in text(screen, "#whole-span")
+
+
+async def test_path_table_render_caches_stay_small_over_thousands_of_redraws(
+    tmp_path: Path,
+) -> None:
+    """Every heartbeat updates the path table's cells, which makes all of DataTable's cached
+    renders stale; its stock caches (10 000 cells) then filled with dead renders for minutes,
+    growing a viewer's RSS by ~3 MB (issue 11's viewer soak). Two screens of rows are enough."""
+    app, screen = await open_live(tmp_path)
+    paths = list(dict.fromkeys(PROFILE.paths))
+    async with app.run_test(size=(160, 48)) as pilot:
+        await app.push_screen(screen)
+        screen.apply([started("long", 1)])
+        table = screen.query_one("#paths", PathTable)
+        for i in range(1, 401):
+            screen.apply([beat("long", i / 5, [i * 7] * len(paths))])
+            await pilot.pause()
+        cells = PathTable.CACHE_ROWS * len(PATH_COLUMNS)
+        # The table was redrawn with new cells hundreds of times (each render is read back from
+        # the cache once): far more than the bound, so a stock-sized cache would hold more.
+        assert table._cell_render_cache.hits > 2 * cells
+        assert len(table._cell_render_cache) <= cells
+        assert len(table._row_render_cache) <= PathTable.CACHE_ROWS
+        assert len(table._line_cache) <= PathTable.CACHE_ROWS
+        assert table.get_cell(paths[0], "requests") == f"{400 * 7:,}"  # and it still shows
