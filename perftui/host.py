@@ -50,8 +50,12 @@ class Launched:
     events: Path
 
 
-def launch(config: RunConfig, use_sim: bool = False, reap: bool = False) -> Launched:
+def launch(
+    config: RunConfig, use_sim: bool = False, reap: bool = False, sim_options: Any = None
+) -> Launched:
     """Start a detached run and return once it holds the lock and writes its events file.
+
+    `sim_options`: the `SimOptions` of the simulated device the host starts (`use_sim`).
 
     `reap`: wait for the host in a thread, for a long-lived launcher (the TUI) that would
     otherwise keep it as a zombie after it ends.
@@ -70,7 +74,7 @@ def launch(config: RunConfig, use_sim: bool = False, reap: bool = False) -> Laun
         )
     assert proc.stdin is not None and proc.stdout is not None
     try:
-        proc.stdin.write(pickle.dumps((config, run_id, use_sim)))
+        proc.stdin.write(pickle.dumps((config, run_id, use_sim, sim_options)))
         proc.stdin.close()
     except OSError:
         pass
@@ -129,7 +133,7 @@ def _answer(text: str) -> None:
     os.close(devnull)
 
 
-def host(config: RunConfig, run_id: str, use_sim: bool) -> int:
+def host(config: RunConfig, run_id: str, use_sim: bool, sim_options: Any = None) -> int:
     """Own one run until it ends; the exit code is the run's."""
     signals = _Signals()
     try:
@@ -146,7 +150,7 @@ def host(config: RunConfig, run_id: str, use_sim: bool) -> int:
     sim = None
     try:
         if use_sim:
-            sim = _start_sim(config.port)
+            sim = _start_sim(config.port, sim_options)
             config.port = sim.port
             config.device = "sim"  # one identity, whatever port the sim got this time
         writer = stream.EventWriter(config, run_id, os.getpid())
@@ -171,11 +175,11 @@ def host(config: RunConfig, run_id: str, use_sim: bool) -> int:
         lock.release()
 
 
-def _start_sim(port: int) -> Any:
+def _start_sim(port: int, options: Any = None) -> Any:
     from perftui.sim.device import SimOptions, SimProcess
 
     for candidate in dict.fromkeys([port, 0]):
-        sim = SimProcess(SimOptions(), port=candidate)
+        sim = SimProcess(options or SimOptions(), port=candidate)
         try:
             sim.start()
         except OSError:
@@ -229,10 +233,10 @@ def _drive(
 
 
 def main() -> int:
-    config, run_id, use_sim = pickle.load(sys.stdin.buffer)
+    config, run_id, use_sim, sim_options = pickle.load(sys.stdin.buffer)
     with contextlib.suppress(OSError):
         os.close(0)
-    return host(config, run_id, use_sim)
+    return host(config, run_id, use_sim, sim_options)
 
 
 if __name__ == "__main__":

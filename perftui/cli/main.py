@@ -390,7 +390,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         check_can_run(config, args.sim)
         if args.compare_to:
             raise UsageError("--compare-to needs an attached run (compare later: perftui compare)")
-        return detach_run(config, use_sim=args.sim)
+        return detach_run(config, use_sim=args.sim, sim_options=device_options)
     from perftui.cli.runs import StreamedPrinter
     from perftui.engine.record import new_run_id
 

@@ -50,13 +50,13 @@ def _history(args: argparse.Namespace) -> Path:
     return getattr(args, "history_dir", None) or default_history_dir()
 
 
-def detach_run(config: RunConfig, use_sim: bool) -> int:
+def detach_run(config: RunConfig, use_sim: bool, sim_options: Any = None) -> int:
     """`perftui run … --detach`: start the run in its own session, print its id, return at once."""
     from perftui.cli.main import CouldNotRun
     from perftui.host import LaunchError, launch
 
     try:
-        launched = launch(config, use_sim=use_sim)
+        launched = launch(config, use_sim=use_sim, sim_options=sim_options)
     except LaunchError as exc:
         raise CouldNotRun(str(exc)) from None
     print(launched.run_id)

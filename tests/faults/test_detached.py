@@ -330,3 +330,15 @@ def test_the_launching_cli_killed_mid_launch_leaves_the_run_going(
     final = wait_ended(tmp_path, status["run_id"], status["pid"])
     assert final["status"] == "finished"
     assert [r["status"] for r in stored(tmp_path)] == ["finished"]
+
+
+def test_a_detached_sim_run_keeps_its_noise_options() -> None:
+    """`run --detach --sim --sim-spikes …`: the host's device is the noisy one asked for."""
+    from perftui.host import _start_sim
+    from perftui.sim.options import SimOptions
+
+    sim = _start_sim(0, SimOptions(spikes=0.25, drift=0.1, seed=3))
+    try:
+        assert (sim.options.spikes, sim.options.drift, sim.options.seed) == (0.25, 0.1, 3)
+    finally:
+        sim.stop()
