@@ -8,7 +8,15 @@ import pytest
 from engine_helpers import latest, run_cli
 
 from perftui.config import GateLimits
-from perftui.engine.gates import evaluate, heap_slope_per_hour
+from perftui.engine.gates import RunningSlope, evaluate
+from perftui.engine.gates import heap_slope_per_hour as slope_of_fit
+
+
+def heap_slope_per_hour(samples: list[tuple[float, int]]) -> float | None:
+    fit = RunningSlope()
+    for t, heap in samples:
+        fit.add(t, heap)
+    return slope_of_fit(fit)
 
 
 def test_slope_of_a_known_line_with_noise_is_recovered() -> None:

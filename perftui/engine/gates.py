@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from perftui.config import GateLimits
 
 
@@ -53,18 +51,40 @@ def evaluate(report: dict[str, Any], t: GateLimits, max_stall_ms: float = 0.0) -
 HEAP_SLOPE_MIN_SAMPLES = 3
 
 
-def heap_slope_per_hour(samples: list[tuple[float, int]]) -> float | None:
-    """Least-squares slope of free heap over time, in bytes/hour, from (seconds, bytes) samples.
+def heap_slope_per_hour(fit: RunningSlope) -> float | None:
+    """Least-squares slope of free heap over time, in bytes/hour, from every poll of the phase.
 
     A fit over every poll, not before → after: a slow leak under noisy allocations shows as a
     steady slope long before the drop gate trips. None with fewer than three samples or no
     time spread (a slope of two points is just their difference).
     """
-    if len(samples) < HEAP_SLOPE_MIN_SAMPLES:
-        return None
-    t = np.array([s[0] for s in samples], dtype=float)
-    if np.ptp(t) <= 0:
-        return None
-    heap = np.array([s[1] for s in samples], dtype=float)
-    slope_per_s = np.polyfit(t, heap, 1)[0]
-    return round(float(slope_per_s) * 3600.0, 1)
+    slope_per_s = fit.slope()
+    return None if slope_per_s is None else round(slope_per_s * 3600.0, 1)
+
+
+class RunningSlope:
+    """Least-squares slope of y over t, updated one sample at a time in constant memory.
+
+    The same fit as numpy.polyfit(t, y, 1) over every sample of the run (a soak's heap polls
+    would otherwise grow without bound), kept with Welford's centred sums so hours of seconds
+    against ~10⁵ bytes lose no precision.
+    """
+
+    def __init__(self) -> None:
+        self.n = 0
+        self._mean_t = self._mean_y = 0.0
+        self._m2_t = self._c_ty = 0.0
+
+    def add(self, t: float, y: float) -> None:
+        self.n += 1
+        dt = t - self._mean_t
+        self._mean_t += dt / self.n
+        self._mean_y += (y - self._mean_y) / self.n
+        self._m2_t += dt * (t - self._mean_t)
+        self._c_ty += dt * (y - self._mean_y)
+
+    def slope(self) -> float | None:
+        """dy/dt, or None before three samples or while t has not moved."""
+        if self.n < HEAP_SLOPE_MIN_SAMPLES or self._m2_t <= 0:
+            return None
+        return self._c_ty / self._m2_t

@@ -37,7 +37,12 @@ from perftui.engine.events import (
     Stall,
     Telemetry,
 )
-from perftui.engine.gates import HEAP_SLOPE_MIN_SAMPLES, evaluate, heap_slope_per_hour
+from perftui.engine.gates import (
+    HEAP_SLOPE_MIN_SAMPLES,
+    RunningSlope,
+    evaluate,
+    heap_slope_per_hour,
+)
 from perftui.engine.load import run_phase
 from perftui.engine.metrics import PhaseRecorder, quick_percentiles_ms
 from perftui.engine.notes import CLIENT_BOUND_NOTE
@@ -192,11 +197,11 @@ class Suite:
             )
         )
         live: list[PhaseRecorder] = []  # the phase's recorder, once its first snapshot names it
-        heap_samples: list[tuple[float, int]] = []  # (s since the phase began, internal free)
+        heap_fit = RunningSlope()  # free heap over s since the phase began, in constant memory
         poller = None
         if mem_before is not None and cfg.telemetry_interval_s > 0:
             poller = asyncio.create_task(
-                self._poll_memory(http, profile.name, run_index, phase, live, heap_samples)
+                self._poll_memory(http, profile.name, run_index, phase, live, heap_fit)
             )
 
         path_pcts: dict[str, tuple[float | None, ...]] = {}
@@ -305,12 +310,12 @@ class Suite:
                 f"{report['loop_lag_ms']['p90']} ms, load thread busy "
                 f"{report['loop_busy_pct']:g} %, engine CPU {report['engine_cpu_pct']:g} %)",
             )
-        report["heap_slope_b_per_h"] = heap_slope_per_hour(heap_samples)
+        report["heap_slope_b_per_h"] = heap_slope_per_hour(heap_fit)
         if cfg.gate_limits.max_heap_slope is not None and report["heap_slope_b_per_h"] is None:
             why = (
                 "heap polling is off (--heap-poll-s)"
                 if poller is None
-                else f"{len(heap_samples)} heap sample(s) < {HEAP_SLOPE_MIN_SAMPLES}"
+                else f"{heap_fit.n} heap sample(s) < {HEAP_SLOPE_MIN_SAMPLES}"
             )
             self.log("info", f"heap slope gate skipped for {profile.name} {phase}: {why}")
         reasons = evaluate(report, cfg.gate_limits, cfg.max_stall_ms)
@@ -342,10 +347,10 @@ class Suite:
         run_index: int,
         phase: str,
         live: list[PhaseRecorder],
-        samples: list[tuple[float, int]],
+        heap_fit: RunningSlope,
     ) -> None:
         """Free heap while the phase runs, so a leak shows while it happens and in the timeline;
-        `samples` gets each reading with its time, for the slope gate."""
+        `heap_fit` takes each reading with its time, for the slope gate."""
         start = time.monotonic()
         while True:
             await asyncio.sleep(self.config.telemetry_interval_s)
@@ -353,7 +358,7 @@ class Suite:
             if mem is not None:
                 free = device.heap_value(mem, "internal_free")
                 if free is not None:
-                    samples.append((time.monotonic() - start, free))
+                    heap_fit.add(time.monotonic() - start, free)
                 if live:
                     live[0].timeline.note_heap(free)
                 self.emit(Telemetry(profile, run_index, phase, "during", mem, None))

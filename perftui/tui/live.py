@@ -36,9 +36,10 @@ from perftui.engine.events import (
     Stall,
     Telemetry,
 )
+from perftui.engine.gates import RunningSlope
 from perftui.tui import fmt
 from perftui.tui.dialogs import ConfirmDialog
-from perftui.tui.series import RunningSlope, WholeRunSeries
+from perftui.tui.series import WholeRunSeries
 from perftui.tui.session import RunSession, SessionError, deliver
 
 UI_PERIOD_S = 0.1  # at most 10 screen updates a second, whatever the event rate

@@ -104,31 +104,3 @@ def _merge(fold: Fold, a: list[float] | None, b: list[float] | None) -> list[flo
     if fold in ("mean", "sum"):
         return [a[0] + b[0], a[1] + b[1]]
     return list(b)  # last
-
-
-class RunningSlope:
-    """Least-squares slope of y over t, updated one sample at a time in constant memory.
-
-    The same fit as numpy.polyfit(t, y, 1) over every sample of the run (a soak's heap polls
-    would otherwise grow without bound), kept with Welford's centred sums so hours of seconds
-    against ~10⁵ bytes lose no precision.
-    """
-
-    def __init__(self) -> None:
-        self.n = 0
-        self._mean_t = self._mean_y = 0.0
-        self._m2_t = self._c_ty = 0.0
-
-    def add(self, t: float, y: float) -> None:
-        self.n += 1
-        dt = t - self._mean_t
-        self._mean_t += dt / self.n
-        self._mean_y += (y - self._mean_y) / self.n
-        self._m2_t += dt * (t - self._mean_t)
-        self._c_ty += dt * (y - self._mean_y)
-
-    def slope(self) -> float | None:
-        """dy/dt, or None before three samples or while t has not moved."""
-        if self.n < 3 or self._m2_t <= 0:
-            return None
-        return self._c_ty / self._m2_t

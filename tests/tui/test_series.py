@@ -72,7 +72,7 @@ def test_bad_bucket_count_is_refused() -> None:
 def test_running_slope_matches_polyfit_over_hours() -> None:
     import numpy as np
 
-    from perftui.tui.series import RunningSlope
+    from perftui.engine.gates import RunningSlope
 
     rng = np.random.default_rng(3)
     t = np.arange(0, 8 * 3600, 2.0)
