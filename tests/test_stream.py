@@ -9,6 +9,8 @@ import tracemalloc
 import typing
 from pathlib import Path
 
+import pytest
+
 from perftui.config import GateLimits, RunConfig
 from perftui.engine import stream
 from perftui.engine.events import (
@@ -113,7 +115,9 @@ def test_old_heartbeats_roll_up_and_a_tailing_reader_misses_nothing_new(tmp_path
     assert not writer.status_file.exists() and writer.path.exists()
 
 
-def test_a_reader_rereads_a_rolled_up_file_in_bounded_memory(tmp_path: Path) -> None:
+def test_a_reader_rereads_a_rolled_up_file_in_bounded_memory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """After a roll-up a reader reads the whole file again to find the events it has not seen;
     it holds a chunk of it at a time, not the file (a few copies of it were a step in a
     viewer's RSS at each of a soak's first roll-ups, issue 11)."""
@@ -137,5 +141,12 @@ def test_a_reader_rereads_a_rolled_up_file_in_bounded_memory(tmp_path: Path) -> 
     finally:
         tracemalloc.stop()
     assert [e.elapsed for e in new] == [9999.0]  # only the unseen event
+    writer.roll_up()
+    writer.write([beat(10_000.0)])
+    parsed: list[bytes] = []
+    loads = stream.json.loads
+    monkeypatch.setattr(stream.json, "loads", lambda b: parsed.append(b) or loads(b))
+    assert [e.elapsed for e in tail.read()] == [10_000.0]
+    assert len(parsed) == 1  # the lines already seen are skipped by their seq, not parsed
     assert peak < 4 * stream.READ_CHUNK < size / 2  # a chunk, its lines, one parsed: ~3
     writer.close()

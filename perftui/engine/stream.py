@@ -18,6 +18,7 @@ import contextlib
 import dataclasses
 import json
 import os
+import re
 import time
 import types
 import typing
@@ -39,6 +40,7 @@ KEEP_ENDED = 20  # events files of ended runs kept for `attach` (the runs stay i
 STATUS_EVERY_S = 2.0
 READ_CHUNK = 256 * 1024  # bytes a reader holds at once (besides the events it returns)
 EVENT_TYPES: dict[str, type] = {cls.__name__: cls for cls in typing.get_args(Event)}
+SEQ_PREFIX = re.compile(rb'\{"seq":(\d+),')  # how EventWriter starts every line
 
 
 def live_dir(history_dir: Path) -> Path:
@@ -282,7 +284,8 @@ class EventTail:
 
         Read `READ_CHUNK` bytes at a time: after a roll-up the whole file is read again (only
         its unseen sequence numbers are kept), and reading it in one piece made a viewer hold a
-        few copies of it at once, a step of ~2 MB in its RSS at each of the first roll-ups.
+        few copies of it at once, a step of ~2 MB in its RSS at each of the first roll-ups. Lines
+        already seen are skipped by their sequence prefix, unparsed, for the same reason.
         """
         if self._file is None and not self._open():
             return []
@@ -305,6 +308,9 @@ class EventTail:
         data = self._rest + chunk
         *lines, self._rest = data.split(b"\n")
         for line in lines:
+            seen = SEQ_PREFIX.match(line)
+            if seen is not None and int(seen.group(1)) <= self.last_seq:
+                continue  # re-read after a roll-up: skip it without building its dict
             try:
                 parsed = json.loads(line)
             except ValueError:
