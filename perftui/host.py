@@ -150,9 +150,9 @@ def host(config: RunConfig, run_id: str, use_sim: bool, sim_options: Any = None)
     sim = None
     try:
         if use_sim:
-            sim = _start_sim(config.port, sim_options)
-            config.port = sim.port
-            config.device = "sim"  # one identity, whatever port the sim got this time
+            from perftui.sim.device import serve_run
+
+            sim = serve_run(config, sim_options, port=config.port)
         writer = stream.EventWriter(config, run_id, os.getpid())
         _answer(f"ok {run_id} {os.getpid()}")
         if sim is not None:
@@ -173,19 +173,6 @@ def host(config: RunConfig, run_id: str, use_sim: bool, sim_options: Any = None)
         if sim is not None:
             sim.stop()
         lock.release()
-
-
-def _start_sim(port: int, options: Any = None) -> Any:
-    from perftui.sim.device import SimOptions, SimProcess
-
-    for candidate in dict.fromkeys([port, 0]):
-        sim = SimProcess(options or SimOptions(), port=candidate)
-        try:
-            sim.start()
-        except OSError:
-            continue  # the preferred port is taken: any free one will do
-        return sim
-    raise RuntimeError("the simulated device could not bind a port")
 
 
 def _drive(

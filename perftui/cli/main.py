@@ -365,12 +365,9 @@ def take_run_lock(config: RunConfig, sim: bool, run_id: str | None = None) -> An
 
 def start_sim(config: RunConfig, options: Any = None) -> Any:
     """`--sim`: the built-in simulated device on a free port, which `config` then targets."""
-    from perftui.sim.device import SimOptions, SimProcess
+    from perftui.sim.device import serve_run
 
-    sim = SimProcess(options or SimOptions(), port=0)
-    sim.start()
-    config.port = sim.port
-    config.device = "sim"  # one identity, whatever port the sim got this time
+    sim = serve_run(config, options)
     print(f"perftui: simulated device at {sim.base_url}", file=sys.stderr)
     return sim
 

@@ -38,7 +38,7 @@ from typing import Any
 
 from aiohttp import web
 
-from perftui.config import EXIT_BAD_INPUT, EXIT_COULD_NOT_RUN, EXIT_OK
+from perftui.config import EXIT_BAD_INPUT, EXIT_COULD_NOT_RUN, EXIT_OK, RunConfig
 from perftui.sim.options import DEFAULT_HOST, SimOptionError, SimOptions, options_from_args
 
 # Service time per request class, seconds (before jitter and slowdown).
@@ -707,6 +707,21 @@ class SimProcess(_Listening):
 
 
 # --- `perftui sim` ---------------------------------------------------------------------------
+
+
+def serve_run(config: RunConfig, options: SimOptions | None = None, port: int = 0) -> SimProcess:
+    """The built-in device for a run (`--sim`, the TUI's default device): on `port` if it is free,
+    else on any free one; `config` then targets it under one identity, whatever port it got."""
+    for candidate in dict.fromkeys([port, 0]):
+        sim = SimProcess(options, port=candidate)
+        try:
+            sim.start()
+        except OSError:
+            continue  # the preferred port is taken: any free one will do
+        config.port = sim.port
+        config.device = "sim"
+        return sim
+    raise RuntimeError("the simulated device could not bind a port")
 
 
 def _flag(name: str) -> str:

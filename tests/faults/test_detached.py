@@ -332,13 +332,22 @@ def test_the_launching_cli_killed_mid_launch_leaves_the_run_going(
     assert [r["status"] for r in stored(tmp_path)] == ["finished"]
 
 
-def test_a_detached_sim_run_keeps_its_noise_options() -> None:
-    """`run --detach --sim --sim-spikes …`: the host's device is the noisy one asked for."""
-    from perftui.host import _start_sim
+def test_the_run_device_keeps_its_noise_options_and_finds_a_port(tmp_path: Path) -> None:
+    """`run --detach --sim --sim-spikes …`: the host's device is the noisy one asked for; on the
+    port asked for, or any free one when that is taken, and the run targets it as "sim"."""
+    from perftui.config import RunConfig
+    from perftui.profiles import resolve_profiles
+    from perftui.sim.device import serve_run
     from perftui.sim.options import SimOptions
 
-    sim = _start_sim(0, SimOptions(spikes=0.25, drift=0.1, seed=3))
+    config = RunConfig(host="127.0.0.1", profiles=resolve_profiles("api"), history_dir=tmp_path)
+    sim = serve_run(config, SimOptions(spikes=0.25, drift=0.1, seed=3))
+    other = RunConfig(host="127.0.0.1", profiles=resolve_profiles("api"), history_dir=tmp_path)
+    second = serve_run(other, port=sim.port)  # taken: another port
     try:
         assert (sim.options.spikes, sim.options.drift, sim.options.seed) == (0.25, 0.1, 3)
+        assert (config.port, config.device) == (sim.port, "sim")
+        assert second.port != sim.port and other.port == second.port
     finally:
         sim.stop()
+        second.stop()
