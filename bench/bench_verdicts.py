@@ -4,21 +4,38 @@ The device is `perftui sim --drift SD --spikes P` in its own process on a fixed 
 (service times scaled by a slowly wandering factor, a share P of answers delayed 80–300 ms). A
 "changed" device is the same command with `--slowdown F`, started on the same port, as a
 re-flashed board would be: the same target, so the store's history of the target is its noise
-model. Every run is a `perftui run` process (profile python_light, burst phase only), every
-comparison `perftui compare A B --format json --fail-on-regression`; "fails CI" = exit 1.
+model. Every run is a `perftui run` process of profile python_light, every comparison
+`perftui compare A B --format json --fail-on-regression`; "fails CI" = exit 1.
 
-Scenarios (defaults; `--quick` runs 3 of each with 2 s phases, to check the bench itself):
+The run has the default shape (a 20 s burst, then a 60 s long phase; 3 runs) and the drift a
+5 s time constant, both at 1/8 of their real time scale so that the bench fits in about an hour:
+2.5 s burst, 7.5 s long, tau 0.625 s. What a verdict can see depends only on the ratios (how many
+time constants a phase spans, and how far apart the runs of a record are), so the scaled run
+shows the same drift as the real one, with fewer requests per phase (more sampling noise).
+`--long-duration 0 --drift-tau-s 5` gives the harsher shape of the first measurements: bursts
+only, back to back, all inside one draw of the drift.
+
+Scenarios (defaults; `--quick` runs 3 of each and 1 of the last, to check the bench itself):
 - A/A R=1: 20 pairs of single runs of the unchanged device, all in one history dir (so later
-  pairs have earlier runs as noise). Target: ≤ 5 % fail CI.
+  pairs have earlier runs as noise). The device is restarted for every record, as it is for
+  each side of an A/B try, so the history is the noise a comparison meets. Target: ≤ 5 % fail
+  CI.
 - A/A R=3: 20 pairs of 3-run runs, same history. Target: ≤ 5 % fail CI.
 - A/B ×1.3 R=3: 20 tries; each try in a fresh history dir holding the 12 newest A/A runs (the
   device's history before the change), then a run of the unchanged device (A) and one of the
   slowed device (B). Target: ≥ 90 % fail CI.
-- A/B ×1.1 R=5: 10 tries as above, with `--threshold p95_ms=5 --threshold p99_ms=5` (the 20 %
+- A/B ×1.1 R=5: 6 tries as above, with `--threshold p95_ms=5 --threshold p99_ms=5` (the 20 %
   default threshold is larger than this change, and a change within the threshold is STABLE by
-  definition). Report the rate; every try must be caught or INCONCLUSIVE on p95, never STABLE.
+  definition). Report the rate; every try must be caught or INCONCLUSIVE on p95 (each phase),
+  never STABLE.
 
-Run: `.venv/bin/python bench/bench_verdicts.py` (about 25 min on 2 cores) or `--quick` (~3
+Beside the rates, the bench prints, per phase, the best any 95 % verdict on the p95 row could
+do: the power of a z-test that knew the true noise (the spread of record means of log p95 over
+the A/A R=3 records) against the median change the A/B tries saw. A ceiling under 90 % means no
+honest verdict on that row can meet the target at that noise (CI may still catch the change on
+another primary row, such as rps).
+
+Run: `.venv/bin/python bench/bench_verdicts.py` (about an hour on 2 cores) or `--quick` (~12
 min). The table goes to stdout, progress to stderr, everything to
 `bench/results/verdicts_<stamp>.json`. Exit 0 when every target is met, 1 otherwise.
 """
@@ -28,6 +45,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import os
 import platform
 import shutil
@@ -53,7 +71,7 @@ from perftui.history.store import HistoryStore  # noqa: E402
 
 HOST = "127.0.0.1"
 PROFILE = "python_light"
-KEY = f"{PROFILE}:burst"
+PHASES = ("burst", "long")
 SIM_LIFETIME_S = 1800.0
 RUN_TIMEOUT_S = 300.0
 HISTORY_SEED_RUNS = 12
@@ -87,6 +105,7 @@ class Device:
 
     port: int
     drift: float
+    drift_tau_s: float
     spikes: float
 
     @contextlib.contextmanager
@@ -94,7 +113,7 @@ class Device:
         argv = ["sim", "--host", HOST, "--port", str(self.port)]
         argv += ["--max-lifetime-s", f"{SIM_LIFETIME_S:g}"]
         if self.drift:
-            argv += ["--drift", f"{self.drift:g}"]
+            argv += ["--drift", f"{self.drift:g}", "--drift-tau-s", f"{self.drift_tau_s:g}"]
         if self.spikes:
             argv += ["--spikes", f"{self.spikes:g}"]
         if slowdown != 1.0:
@@ -131,7 +150,8 @@ class Bench:
 
     device: Device
     burst_s: float
-    between_runs_ms: int = 0
+    long_s: float
+    between_runs_ms: int
 
     def run(self, history: Path, runs: int, tag: str) -> None:
         """`perftui run` of the profile's burst phase only, stored under `tag`."""
@@ -147,7 +167,7 @@ class Bench:
             "--burst-duration",
             f"{self.burst_s:g}",
             "--long-duration",
-            "0",
+            f"{self.long_s:g}",
             "--between-runs-sleep-ms",
             str(self.between_runs_ms),
             "--history-dir",
@@ -169,19 +189,21 @@ class Bench:
         if done.returncode not in (0, 1):
             raise RuntimeError(f"compare {a} {b}: exit {done.returncode}: {done.stderr.strip()}")
         report = json.loads(done.stdout)
-        p95 = next(
-            r
+        p95 = {
+            r["key"].split(":")[-1]: {
+                k: r[k] for k in ("a", "b", "change", "low", "high", "verdict", "evidence")
+            }
             for r in report["rows"]
-            if r["key"] == KEY and r["path"] is None and r["metric"] == "p95_ms"
-        )
+            if r["key"].startswith(f"{PROFILE}:") and r["path"] is None and r["metric"] == "p95_ms"
+        }
         return {
             "exit_code": done.returncode,
             "verdict": report["verdict"],
             "tested": report["tested"],
             "noise_runs": report["noise_runs"],
-            "p95": {k: p95[k] for k in ("a", "b", "change", "low", "high", "verdict", "evidence")},
+            "p95": p95,
             "gated_regressions": [
-                f"{r['metric']}: {r['change']:+.1f} [{r['low']:+.1f}, {r['high']:+.1f}]"
+                f"{r['key']} {r['metric']}: {r['change']:+.1f} [{r['low']:+.1f}, {r['high']:+.1f}]"
                 for r in report["rows"]
                 if r["primary"] and r["verdict"] == "REGRESSION"
             ],
@@ -200,12 +222,16 @@ class Scenario:
     def failed_ci(self) -> int:
         return sum(t["exit_code"] == 1 for t in self.tries)
 
-    def p95_verdicts(self) -> str:
-        counts = Counter(t["p95"]["verdict"] for t in self.tries)
-        return ", ".join(f"{v} ×{n}" for v, n in counts.most_common())
+    def p95_verdicts(self, phase: str) -> str:
+        counts = Counter(t["p95"][phase]["verdict"] for t in self.tries if phase in t["p95"])
+        return ", ".join(f"{v} ×{n}" for v, n in counts.most_common()) or "–"
 
-    def effect(self) -> str:
-        changes = sorted(t["p95"]["change"] for t in self.tries if t["p95"]["change"] is not None)
+    def changes(self, phase: str) -> list[float]:
+        found = (t["p95"].get(phase, {}).get("change") for t in self.tries)
+        return sorted(c for c in found if c is not None)
+
+    def effect(self, phase: str) -> str:
+        changes = self.changes(phase)
         if not changes:
             return "–"
         return f"{changes[0]:+.1f} / {changes[len(changes) // 2]:+.1f} / {changes[-1]:+.1f} %"
@@ -215,14 +241,14 @@ def aa(bench: Bench, history: Path, runs: int, pairs: int) -> Scenario:
     """Pairs of runs of the unchanged device in one history; a false alarm = exit 1."""
     sc = Scenario(f"A/A R={runs}", f"≤ 5 % of {pairs} pairs fail CI")
     began = time.monotonic()
-    with bench.device.serving():
-        for k in range(pairs):
-            a, b = f"aa_r{runs}_{2 * k:02d}", f"aa_r{runs}_{2 * k + 1:02d}"
-            bench.run(history, runs, a)
-            bench.run(history, runs, b)
-            s = bench.compare(history, a, b)
-            sc.tries.append(s)
-            log(f"{sc.name} pair {k + 1}/{pairs}: p95 {_p95(s)}, exit {s['exit_code']}")
+    for k in range(pairs):
+        a, b = f"aa_r{runs}_{2 * k:02d}", f"aa_r{runs}_{2 * k + 1:02d}"
+        for tag in (a, b):
+            with bench.device.serving():  # a fresh device per record, as in the A/B tries
+                bench.run(history, runs, tag)
+        s = bench.compare(history, a, b)
+        sc.tries.append(s)
+        log(f"{sc.name} pair {k + 1}/{pairs}: p95 {_p95(s)}, exit {s['exit_code']}")
     sc.seconds, sc.load_after = time.monotonic() - began, load()
     return sc
 
@@ -254,20 +280,26 @@ def ab(
 
 
 def _p95(s: dict[str, Any]) -> str:
-    p = s["p95"]
-    interval = "no interval" if p["low"] is None else f"[{p['low']:+.1f}, {p['high']:+.1f}]"
-    return f"{p['change']:+.1f} % {interval} {p['verdict']} ({p['evidence']})"
+    out = []
+    for phase, p in s["p95"].items():
+        interval = "no interval" if p["low"] is None else f"[{p['low']:+.1f}, {p['high']:+.1f}]"
+        out.append(f"{phase} {p['change']:+.1f} % {interval} {p['verdict']} ({p['evidence']})")
+    return "; ".join(out)
 
 
-def table(scenarios: list[Scenario]) -> str:
-    head = ["scenario", "tries", "fail CI", "rate", "p95 change min / median / max",
-            "p95 verdicts", "target", "met", "load 1m before → after", "s"]  # fmt: skip
+def table(scenarios: list[Scenario], phases: tuple[str, ...]) -> str:
+    head = ["scenario", "tries", "fail CI", "rate"]
+    for phase in phases:
+        head += [f"{phase} p95 change min / median / max", f"{phase} p95 verdicts"]
+    head += ["target", "met", "load 1m before → after", "s"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for sc in scenarios:
         n = len(sc.tries)
-        cells = [sc.name, n, sc.failed_ci(), f"{sc.failed_ci() / n:.0%}" if n else "–",
-                 sc.effect(), sc.p95_verdicts(), sc.target, "yes" if met(sc) else "NO",
-                 f"{sc.load_before[0]} → {sc.load_after[0]}", f"{sc.seconds:.0f}"]  # fmt: skip
+        cells = [sc.name, n, sc.failed_ci(), f"{sc.failed_ci() / n:.0%}" if n else "–"]
+        for phase in phases:
+            cells += [sc.effect(phase), sc.p95_verdicts(phase)]
+        cells += [sc.target, "yes" if met(sc) else "NO",
+                  f"{sc.load_before[0]} → {sc.load_after[0]}", f"{sc.seconds:.0f}"]  # fmt: skip
         lines.append("| " + " | ".join(str(c) for c in cells) + " |")
     return "\n".join(lines)
 
@@ -278,32 +310,65 @@ def met(sc: Scenario) -> bool:
         return sc.failed_ci() <= 0.05 * n
     if "≥ 90 %" in sc.target:
         return sc.failed_ci() >= 0.9 * n
-    return all(t["p95"]["verdict"] != "STABLE" for t in sc.tries)
+    return all(p["verdict"] != "STABLE" for t in sc.tries for p in t["p95"].values())
+
+
+def record_spread(history: Path, runs: int, phase: str) -> tuple[float, int] | None:
+    """The sd of record means of log p95 over the A/A records of `runs` runs (and their count):
+    the noise a verdict at that many runs per side cannot average away."""
+    store = HistoryStore(history)
+    means = []
+    for record in store.records(store.list_runs()):
+        if not str(record.get("tag", "")).startswith(f"aa_r{runs}_"):
+            continue
+        reports = [
+            res.get("report") or {}
+            for run in record.get("raw_runs") or []
+            for res in run.get("results") or []
+            if res.get("phase") == phase
+        ]
+        values = [math.log(r["p95_ms"]) for r in reports if (r.get("p95_ms") or 0) > 0]
+        if values:
+            means.append(sum(values) / len(values))
+    if len(means) < 3:
+        return None
+    mean = sum(means) / len(means)
+    return math.sqrt(sum((m - mean) ** 2 for m in means) / (len(means) - 1)), len(means)
+
+
+def ceiling(spread: float, change_pct: float) -> float:
+    """Power of a two-sided 95 % z-test that knew the noise (`spread` per side) for a change."""
+    shift = abs(math.log1p(change_pct / 100.0)) / (spread * math.sqrt(2.0))
+    return 0.5 * math.erfc(-(shift - 1.959964) / math.sqrt(2.0))
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="3 tries each, 2 s phases")
+    ap.add_argument("--quick", action="store_true", help="3 tries each, 1 of the ×1.1 case")
     ap.add_argument("--drift", type=float, default=0.2, help="sim --drift SD (0 = off)")
+    ap.add_argument(
+        "--drift-tau-s", type=float, default=0.625, help="sim --drift-tau-s (5 s at 1/8 scale)"
+    )
     ap.add_argument("--spikes", type=float, default=0.002, help="sim --spikes P (0 = off)")
     ap.add_argument("--pairs", type=int, default=20, help="A/A pairs per R")
     ap.add_argument("--tries", type=int, default=20, help="A/B ×1.3 tries")
-    ap.add_argument("--small-tries", type=int, default=10, help="A/B ×1.1 tries")
-    ap.add_argument("--burst-duration", type=float, default=2.5)
+    ap.add_argument("--small-tries", type=int, default=6, help="A/B ×1.1 tries")
+    ap.add_argument("--burst-duration", type=float, default=2.5, help="20 s at 1/8 scale")
+    ap.add_argument("--long-duration", type=float, default=7.5, help="60 s at 1/8 scale")
     ap.add_argument(
         "--between-runs-ms",
         type=int,
-        default=0,
-        help="pause between the runs of one record (spaced beyond the drift's time constant, "
-        "the runs of a record see its drift; back to back they share it)",
+        default=500,
+        help="pause between the runs of one record (the default's; spaced beyond the drift's "
+        "time constant, the runs of a record see its drift; back to back they share it)",
     )
     args = ap.parse_args()
     if args.quick:
-        args.pairs = args.tries = args.small_tries = 3
-        args.burst_duration = 2.0
+        args.pairs, args.tries, args.small_tries = 3, 3, 1
 
-    device = Device(free_port(), args.drift, args.spikes)
-    bench = Bench(device, args.burst_duration, args.between_runs_ms)
+    device = Device(free_port(), args.drift, args.drift_tau_s, args.spikes)
+    bench = Bench(device, args.burst_duration, args.long_duration, args.between_runs_ms)
+    phases = PHASES if args.long_duration > 0 else PHASES[:1]
     history = Path(tempfile.mkdtemp(prefix="perftui-verdicts-"))
     started = datetime.now(UTC)
     load_start = load()
@@ -315,10 +380,28 @@ def main() -> int:
         scenarios.append(ab(bench, history, 3, args.tries, 1.3, ()))
         small = ("--threshold", "p95_ms=5", "--threshold", "p99_ms=5")
         scenarios.append(ab(bench, history, 5, args.small_tries, 1.1, small))
+        ceilings = []
+        for phase in phases:
+            spread = record_spread(history, 3, phase)
+            changes = scenarios[2].changes(phase)
+            if spread is None or not changes:
+                continue
+            median = changes[len(changes) // 2]
+            ceilings.append(
+                {"phase": phase, "record_sd_log": round(spread[0], 4), "records": spread[1],
+                 "median_change_pct": median, "ceiling": round(ceiling(spread[0], median), 3)}
+            )  # fmt: skip
     finally:
         shutil.rmtree(history, ignore_errors=True)
 
-    text = table(scenarios)
+    text = table(scenarios, phases)
+    for c in ceilings:
+        text += (
+            f"\n\nA/B ×1.3 R=3, {c['phase']} p95: a record's mean moves by sd "
+            f"{c['record_sd_log']:.3f} (log, {c['records']} A/A records of 3 runs); against the "
+            f"median change {c['median_change_pct']:+.1f} % a z-test of this row that knew it "
+            f"would call {c['ceiling']:.0%} of tries (the ceiling of any 95 % verdict on it)."
+        )
     print(text)
     result = {
         "benchmark": "verdicts",
@@ -333,6 +416,7 @@ def main() -> int:
             "load_end": load(),
         },
         "table": text,
+        "ceilings": ceilings,
         "scenarios": [
             {
                 "name": sc.name,
