@@ -115,12 +115,13 @@ def test_old_heartbeats_roll_up_and_a_tailing_reader_misses_nothing_new(tmp_path
     assert not writer.status_file.exists() and writer.path.exists()
 
 
-def test_a_reader_rereads_a_rolled_up_file_in_bounded_memory(
+def test_a_reader_follows_a_roll_up_from_the_tail_in_bounded_memory(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """After a roll-up a reader reads the whole file again to find the events it has not seen;
-    it holds a chunk of it at a time, not the file (a few copies of it were a step in a
-    viewer's RSS at each of a soak's first roll-ups, issue 11)."""
+    """After a roll-up a reader does not read the new file again from its start: it steps back
+    from the end to the first line it has not seen, holding a chunk at a time (re-reading 2–3 MB
+    at each roll-up was a lasting step in a viewer's RSS, issue 11). A reader that is behind
+    still gets every unseen event, once."""
     clock = Clock()
     config = RunConfig(host="h", profiles=resolve_profiles("api"), history_dir=tmp_path)
     writer = stream.EventWriter(config, "run1", 123, clock=clock)
@@ -131,8 +132,13 @@ def test_a_reader_rereads_a_rolled_up_file_in_bounded_memory(
     assert len(tail.read()) == 12_000
     writer.roll_up()  # all of it recent: the file is replaced by a copy of itself
     size = writer.path.stat().st_size
-    assert size > 8 * stream.READ_CHUNK
+    assert size > 16 * stream.READ_CHUNK
     writer.write([beat(9999.0)])
+    scanned: list[int] = []
+    parse = tail._parse
+    monkeypatch.setattr(
+        tail, "_parse", lambda chunk, out: scanned.append(len(chunk)) or parse(chunk, out)
+    )
     tracemalloc.start()
     try:
         tracemalloc.reset_peak()
@@ -141,12 +147,13 @@ def test_a_reader_rereads_a_rolled_up_file_in_bounded_memory(
     finally:
         tracemalloc.stop()
     assert [e.elapsed for e in new] == [9999.0]  # only the unseen event
+    assert sum(scanned) < 2 * stream.READ_CHUNK  # the tail of the file, not all of it
+    assert peak < 4 * stream.READ_CHUNK  # a chunk, its lines, one parsed
+    behind = stream.EventTail(writer.path)
+    assert len(behind.read()) == 12_001
+    writer.write([beat(20_000.0 + k) for k in range(3000)])  # more than a chunk unread
     writer.roll_up()
-    writer.write([beat(10_000.0)])
-    parsed: list[bytes] = []
-    loads = stream.json.loads
-    monkeypatch.setattr(stream.json, "loads", lambda b: parsed.append(b) or loads(b))
-    assert [e.elapsed for e in tail.read()] == [10_000.0]
-    assert len(parsed) == 1  # the lines already seen are skipped by their seq, not parsed
-    assert peak < 4 * stream.READ_CHUNK < size / 2  # a chunk, its lines, one parsed: ~3
+    writer.write([beat(30_000.0)])
+    got = [e.elapsed for e in behind.read()]
+    assert got == [20_000.0 + k for k in range(3000)] + [30_000.0]
     writer.close()
