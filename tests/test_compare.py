@@ -5,6 +5,7 @@ gate."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -191,7 +192,7 @@ def _secondary(p: float, verdict: str = REGRESSION) -> Row:
 
 def test_benjamini_hochberg_across_rows() -> None:
     """p = 0.02 is significant alone, but not among 20 rows of noise; p = 1e-6 survives; a
-    primary row is not part of the control."""
+    primary row is not part of the secondary rows' control (alone in its family, it stands)."""
     alone = _secondary(0.02)
     strong = _secondary(1e-6)
     primary = _secondary(0.02)
@@ -204,6 +205,37 @@ def test_benjamini_hochberg_across_rows() -> None:
     single = _secondary(0.02)
     control_fdr([single], 0.05)
     assert single.verdict == REGRESSION
+
+
+def _primary(z: float) -> Row:
+    """A primary row whose estimate lies z standard errors from no change (95 % interval)."""
+    row = Row("k:burst", None, "p95_ms", 20.0, 20.0, 100 * z / 4, "%", 0.0, STABLE, "t(runs)")
+    row.primary, row.p_value = True, math.erfc(abs(z) / math.sqrt(2))
+    row.low, row.high = 100 * (z - 1.96) / 4, 100 * (z + 1.96) / 4
+    row.verdict = judge(row.change, row.low, row.high, 0.0, higher_is_better=False)
+    return row
+
+
+def test_primary_rows_of_an_unchanged_device_fail_ci_at_most_at_alpha() -> None:
+    """Ten primary rows of pure noise per comparison (five profile:phases): tested one by one,
+    about a fifth of the comparisons would call a regression somewhere and fail CI; controlled as
+    a family, about alpha of them. A real move on one row still stands."""
+    rng = np.random.default_rng(7)
+    trials, raw, gated = 400, 0, 0
+    for _ in range(trials):
+        rows = [_primary(z) for z in rng.normal(0.0, 1.0, 10)]
+        raw += any(r.verdict == REGRESSION for r in rows)
+        control_fdr(rows, 0.05)
+        gated += any(r.verdict == REGRESSION for r in rows)
+    assert raw >= 0.15 * trials  # the problem is real: the noise reaches every row's test
+    assert gated <= 0.05 * trials
+    rows = [_primary(5.0), *(_primary(z) for z in rng.normal(0.0, 1.0, 9))]
+    control_fdr(rows, 0.05)
+    assert rows[0].verdict == REGRESSION
+    weak = [_primary(2.3), *(_primary(0.0) for _ in range(9))]
+    control_fdr(weak, 0.05)
+    assert weak[0].verdict == INCONCLUSIVE
+    assert weak[0].note == "not significant after FDR control over 10 primary rows"
 
 
 def test_only_primary_rows_gate_unless_asked() -> None:

@@ -31,8 +31,9 @@ LEGEND = (
     "the data cannot tell (never read it as 'no change'). Evidence: `t(runs)` = run-to-run "
     "spread of both sides; `history` = spread of earlier runs of the same device and settings; "
     "`block-bootstrap` = one run a side, spread from its timeline windows (blind to drift slower "
-    "than a run). Only primary rows (whole-phase p95, p99, rps, error rate, heap drop) fail CI; "
-    "the other rows are under Benjamini–Hochberg false-discovery control."
+    "than a run). Only primary rows (whole-phase p95, p99, rps, error rate, heap drop) fail CI. "
+    "The primary rows, and apart from them the other rows, are under Benjamini–Hochberg "
+    "false-discovery control."
 )
 CSV_METRICS = (
     "error_rate",
