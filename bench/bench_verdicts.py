@@ -37,7 +37,9 @@ another primary row, such as rps).
 
 Run: `.venv/bin/python bench/bench_verdicts.py` (about an hour on 2 cores) or `--quick` (~12
 min). The table goes to stdout, progress to stderr, everything to
-`bench/results/verdicts_<stamp>.json`. Exit 0 when every target is met, 1 otherwise.
+`bench/results/verdicts_<stamp>.json`. Exit 0 when every target is met, 1 otherwise. With
+`--keep DIR` every stored run stays in DIR, so that `bench/rejudge_verdicts.py DIR` can judge the
+same runs again after a change to the verdict.
 """
 
 from __future__ import annotations
@@ -254,10 +256,16 @@ def aa(bench: Bench, history: Path, runs: int, pairs: int) -> Scenario:
 
 
 def ab(
-    bench: Bench, source: Path, runs: int, tries: int, slowdown: float, extra: tuple[str, ...]
+    bench: Bench,
+    source: Path,
+    runs: int,
+    tries: int,
+    slowdown: float,
+    extra: tuple[str, ...],
+    keep: Path | None = None,
 ) -> Scenario:
     """Each try: a fresh history with the device's earlier runs, then A (unchanged) and B
-    (slowed, same port); caught = exit 1."""
+    (slowed, same port); caught = exit 1. With `keep`, each try's history is copied there."""
     name = f"A/B ×{slowdown:g} R={runs}"
     sc = Scenario(name, "≥ 90 % fail CI" if slowdown >= 1.3 else "rate; p95 never STABLE")
     began = time.monotonic()
@@ -273,6 +281,8 @@ def ab(
             with bench.device.serving(slowdown):
                 bench.run(history, runs, "ab_b")
             s = bench.compare(history, "ab_a", "ab_b", *extra)
+            if keep is not None:
+                shutil.copytree(history, keep / f"x{slowdown:g}_r{runs}" / f"{k:02d}")
         sc.tries.append(s)
         log(f"{name} try {k + 1}/{tries}: p95 {_p95(s)}, exit {s['exit_code']}")
     sc.seconds, sc.load_after = time.monotonic() - began, load()
@@ -362,6 +372,11 @@ def main() -> int:
         help="pause between the runs of one record (the default's; spaced beyond the drift's "
         "time constant, the runs of a record see its drift; back to back they share it)",
     )
+    ap.add_argument(
+        "--keep",
+        type=Path,
+        help="keep every stored run here (DIR/aa, DIR/ab/x1.3_r3/NN, …) for rejudge_verdicts.py",
+    )
     args = ap.parse_args()
     if args.quick:
         args.pairs, args.tries, args.small_tries = 3, 3, 1
@@ -369,7 +384,12 @@ def main() -> int:
     device = Device(free_port(), args.drift, args.drift_tau_s, args.spikes)
     bench = Bench(device, args.burst_duration, args.long_duration, args.between_runs_ms)
     phases = PHASES if args.long_duration > 0 else PHASES[:1]
-    history = Path(tempfile.mkdtemp(prefix="perftui-verdicts-"))
+    keep_ab = args.keep / "ab" if args.keep else None
+    if args.keep:  # a new dir: never mixed with another bench's runs
+        history = args.keep / "aa"
+        history.mkdir(parents=True, exist_ok=False)
+    else:
+        history = Path(tempfile.mkdtemp(prefix="perftui-verdicts-"))
     started = datetime.now(UTC)
     load_start = load()
     log(f"history {history}; port {device.port}; load {load_start}")
@@ -377,9 +397,9 @@ def main() -> int:
     try:
         scenarios.append(aa(bench, history, 1, args.pairs))
         scenarios.append(aa(bench, history, 3, args.pairs))
-        scenarios.append(ab(bench, history, 3, args.tries, 1.3, ()))
+        scenarios.append(ab(bench, history, 3, args.tries, 1.3, (), keep_ab))
         small = ("--threshold", "p95_ms=5", "--threshold", "p99_ms=5")
-        scenarios.append(ab(bench, history, 5, args.small_tries, 1.1, small))
+        scenarios.append(ab(bench, history, 5, args.small_tries, 1.1, small, keep_ab))
         ceilings = []
         for phase in phases:
             spread = record_spread(history, 3, phase)
@@ -392,7 +412,8 @@ def main() -> int:
                  "median_change_pct": median, "ceiling": round(ceiling(spread[0], median), 3)}
             )  # fmt: skip
     finally:
-        shutil.rmtree(history, ignore_errors=True)
+        if not args.keep:
+            shutil.rmtree(history, ignore_errors=True)
 
     text = table(scenarios, phases)
     for c in ceilings:
