@@ -3,9 +3,10 @@
 The runs a verdict is made from do not depend on the compare code, so a change to the verdict
 can be measured on the very runs an earlier bench made, try by try, without an hour of new load.
 For each A/A pair (the kept A/A history) the noise is what the live compare had: the 20 newest
-comparable runs before the pair. For each A/B try (its kept history: the 12 seed runs, A and B)
-it is the seed runs. "Fails CI" is what `perftui compare A B --fail-on-regression` would exit 1
-on; the ×1.1 tries use the bench's `--threshold p95_ms=5 --threshold p99_ms=5`.
+runs stored before the pair (the store also holds later ones). Each A/B try's kept history holds
+just what the live compare saw, so it is judged as `perftui compare` judges it. "Fails CI" is
+what `perftui compare A B --fail-on-regression` would exit 1 on; the ×1.1 tries use the bench's
+`--threshold p95_ms=5 --threshold p99_ms=5`.
 
     PYTHONPATH=$PWD .venv/bin/python bench/rejudge_verdicts.py DIR
 """
@@ -22,8 +23,12 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from perftui.analysis.compare import RegressionThresholds, compare_runs  # noqa: E402
-from perftui.cli.history import gate_exit  # noqa: E402
+from perftui.analysis.compare import (  # noqa: E402
+    Comparison,
+    RegressionThresholds,
+    compare_runs,
+)
+from perftui.cli.history import compare_with_noise, gate_exit  # noqa: E402
 from perftui.history.store import HistoryStore, record_started  # noqa: E402
 
 NOISE_RUNS = 20
@@ -34,11 +39,11 @@ def _key(record: dict[str, Any]) -> tuple[str, str]:
     return record_started(record) or "", record.get("run_id") or ""
 
 
-def _judge(a: dict[str, Any], b: dict[str, Any], noise: list[dict[str, Any]], small: bool) -> dict:
-    thresholds = RegressionThresholds()
-    if small:
-        thresholds = thresholds.updated(SMALL, "--threshold")
-    c = compare_runs(a, b, thresholds, noise=noise)
+def _thresholds(small: bool) -> RegressionThresholds:
+    return RegressionThresholds().updated(SMALL, "--threshold") if small else RegressionThresholds()
+
+
+def _judged(c: Comparison) -> dict:
     p95 = {r.key.split(":")[-1]: r.verdict for r in c.rows if r.metric == "p95_ms" and not r.path}
     gated = [f"{r.key} {r.metric} {r.change:+.1f}" for r in c.regressions]
     return {"fails_ci": gate_exit(c, True, False) == 1, "p95": p95, "gated": gated}
@@ -57,21 +62,19 @@ def aa(history: Path) -> dict[str, list[dict]]:
             if a is None or b is None:
                 break
             before = [r for r in records if _key(r) < _key(a)][-NOISE_RUNS:]
-            tries.append(_judge(a, b, before, small=False))
+            tries.append(_judged(compare_runs(a, b, _thresholds(False), noise=before)))
         out[f"A/A R={runs}"] = tries
     return out
 
 
 def ab(tries_dir: Path) -> list[dict]:
-    """Each kept A/B try: A and B with the try's seed runs as the noise."""
+    """Each kept A/B try, as `perftui compare ab_a ab_b` in its history."""
     judged = []
     for try_dir in sorted(p for p in tries_dir.iterdir() if p.is_dir()):
         store = HistoryStore(try_dir)
-        records = list(store.records(store.list_runs()))
-        a = next(r for r in records if r.get("tag") == "ab_a")
-        b = next(r for r in records if r.get("tag") == "ab_b")
-        seed = [r for r in records if r.get("tag") not in ("ab_a", "ab_b")]
-        judged.append(_judge(a, b, seed, small=b.get("runs_per_profile") == 5))
+        a, b = store.resolve("ab_a"), store.resolve("ab_b")
+        small = _thresholds(b.get("runs_per_profile") == 5)
+        judged.append(_judged(compare_with_noise(store, a, b, small)))
     return judged
 
 

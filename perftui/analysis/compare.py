@@ -481,8 +481,9 @@ def _row(
 def control_fdr(rows: list[Row], alpha: float) -> None:
     """Benjamini–Hochberg in two families: the primary rows, which gate CI, and the others. With
     no change at all, any call is a false one, so the primary family bounds the chance that the
-    gate fails on noise by alpha however many profiles and phases are compared; a dozen rows
-    tested one by one would fail CI on an unchanged device several times as often. The control
+    gate fails on noise by alpha (BH's condition: the rows' tests independent or positively
+    correlated, as a phase's latency and rps rows are); a dozen rows tested one by one would fail
+    CI on an unchanged device several times as often. The control
     can only take calls back, so with no call in a family there is nothing to adjust (and
     scipy.stats is not loaded)."""
     for primary in (True, False):
