@@ -14,6 +14,7 @@ import pytest
 from perftui.analysis.compare import (
     IMPROVEMENT,
     INCONCLUSIVE,
+    METRICS,
     REGRESSION,
     STABLE,
     ConfigError,
@@ -24,7 +25,9 @@ from perftui.analysis.compare import (
     control_fdr,
     judge,
     load_thresholds,
+    quantile,
     setting_differences,
+    window_spread,
 )
 from perftui.history.legacy import read_legacy
 from tests.history_factory import make_record
@@ -238,6 +241,21 @@ def test_primary_rows_of_an_unchanged_device_fail_ci_at_most_at_alpha() -> None:
     assert weak[0].note == "not significant after FDR control over 10 primary rows"
 
 
+def test_rows_without_variation_do_not_dilute_the_family() -> None:
+    """0 errors and 0 heap drop on both sides cannot call anything: they are not part of the
+    family. Counted in, seven of them would take back a z = 2.6 call among three rows."""
+    rows = [_primary(2.6), _primary(0.3), _primary(-0.5)]
+    for _ in range(7):
+        flat = _primary(0.0)
+        flat.low = flat.high = flat.change = 0.0
+        flat.p_value, flat.varied = 1.0, False
+        rows.append(flat)
+    control_fdr(rows, 0.05)
+    assert rows[0].verdict == REGRESSION and rows[0].p_adjusted == pytest.approx(
+        3 * math.erfc(2.6 / math.sqrt(2))
+    )
+
+
 def test_only_primary_rows_gate_unless_asked() -> None:
     a, b = _runs(1, 4, sd=0.05), _runs(2, 4, sd=0.05)
     for record in (a, b):  # one path of B gets 3× slower; the phase as a whole does not move
@@ -250,7 +268,9 @@ def test_only_primary_rows_gate_unless_asked() -> None:
     assert deps.verdict == REGRESSION and deps.place == "per-path"
     assert not c.regressions and "1 regression in per-path rows" in c.where()
     assert compare_runs(a, b, gate_paths=True).regressions
-    assert c.tested == sum(1 for r in c.rows if r.low is not None) > 20
+    errors = _row(c, "error_rate")  # 0 errors on every run of both sides
+    assert errors.verdict == STABLE and not errors.varied
+    assert c.tested == sum(1 for r in c.rows if r.low is not None and r.varied) > 20
 
 
 def test_failures_included_and_capacity_rows() -> None:
@@ -386,6 +406,22 @@ def test_block_bootstrap_sees_serial_correlation() -> None:
         ar[i] = 0.8 * ar[i - 1] + rng.normal(0.0, 0.6)
     naive = ar.std(ddof=1) / np.sqrt(200)
     assert block_bootstrap_sd(ar, 6, 2000) > 1.8 * naive
+
+
+@pytest.mark.parametrize("windows", [6, 8, 20])
+def test_few_windows_cover_at_their_level(windows: int) -> None:
+    """Independent windows of an unchanged device: the 95 % interval excludes no change in about
+    5 % of pairs, even from 6 or 8 windows a side. Read as normal, the bootstrap's error (from a
+    handful of blocks) excluded it in 11–17 %."""
+    rng = np.random.default_rng(windows)
+    metric, trials, excluded = METRICS["p95_ms"], 400, 0
+    for _ in range(trials):
+        wa, wb = (np.exp(rng.normal(3.0, 0.2, windows)) for _ in range(2))
+        spread = window_spread(metric, wa, wb)
+        assert not isinstance(spread, str)
+        diff = float(np.log(wb).mean() - np.log(wa).mean())
+        excluded += abs(diff) > quantile(0.975, spread.df) * spread.se
+    assert 0.01 * trials <= excluded <= 0.085 * trials
 
 
 # ----- what a reader must know before trusting a row ---------------------------------------------

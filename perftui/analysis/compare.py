@@ -17,8 +17,9 @@ Where the spread comes from (named in each row's `evidence`):
   Runs taken back to back cannot show that drift; the history can, and with it a single run a
   side can be judged. The row names it: "noise from 12 earlier runs: ±14 %".
 - `windows`: one run a side and no history: a moving-block bootstrap over the phase's timeline
-  windows gives each side's within-run spread. It cannot see drift slower than a run; with too
-  few windows the row says that the windows cannot resolve the change.
+  windows gives each side's within-run spread, read with a t distribution whose degrees of
+  freedom count the blocks. It cannot see drift slower than a run; with too few windows the row
+  says that the windows cannot resolve the change.
 - nothing: INCONCLUSIVE, never STABLE.
 
 Verdict (t = the metric's threshold, [lo, hi] the interval of the change):
@@ -30,7 +31,8 @@ Primary rows (whole-phase p95, p99, rps, error rate, heap drop) gate CI. The oth
 rows, p50, p99.9, tail p95, failures-included percentiles, capacity) gate CI only on request.
 Each of the two families is controlled for the false-discovery rate (Benjamini–Hochberg, scipy's
 `false_discovery_control`): a row is a REGRESSION or IMPROVEMENT only if it survives its family's
-control. For the primary family that bounds the unchanged device's chance of failing CI.
+control. Rows without any variation (0 errors on every run of both sides) are not counted
+in a family: they cannot call anything. For the primary family that bounds the unchanged device's chance of failing CI.
 """
 
 from __future__ import annotations
@@ -140,6 +142,7 @@ class Row:
     # After Benjamini–Hochberg, for secondary rows, when some secondary row was called a change.
     p_adjusted: float | None = None
     runs_needed: int | None = None
+    varied: bool = True  # False when every value of both sides is the same (e.g. 0 errors)
 
     @property
     def place(self) -> str:
@@ -179,8 +182,9 @@ class Comparison:
 
     @property
     def tested(self) -> int:
-        """How many rows have an interval (the denominator of the FDR control and the gate)."""
-        return sum(1 for r in self.rows if r.low is not None)
+        """How many rows were tested: those with an interval and some variation (the two
+        families of the FDR control)."""
+        return sum(1 for r in self.rows if r.low is not None and r.varied)
 
     def counts(self) -> dict[str, int]:
         return {v: sum(1 for r in self.rows if r.verdict == v) for v in (*VERDICT_ORDER, "N/A")}
@@ -310,7 +314,7 @@ def block_bootstrap_sd(values: np.ndarray, block: int, resamples: int, seed: int
     return float(np.std(values[index].mean(axis=1), ddof=1))
 
 
-def _window_spread(metric: Metric, wa: np.ndarray, wb: np.ndarray) -> Spread | str:
+def window_spread(metric: Metric, wa: np.ndarray, wb: np.ndarray) -> Spread | str:
     """One run a side: the two sides' within-run standard errors."""
     if min(wa.size, wb.size) < MIN_WINDOWS:
         return f"1 run each, {min(wa.size, wb.size)} windows: too few to resolve a change"
@@ -319,8 +323,14 @@ def _window_spread(metric: Metric, wa: np.ndarray, wb: np.ndarray) -> Spread | s
         block_bootstrap_sd(_scale(metric, w), block, BOOTSTRAP_RESAMPLES, seed=i)
         for i, w in enumerate((wa, wb))
     ]
+    # Each side's error is estimated from about n/block independent blocks: a t interval with
+    # Welch–Satterthwaite's degrees of freedom, not a normal one that trusts 7 windows as 700.
+    dfs = [max(1.0, w.size / block - 1) for w in (wa, wb)]
+    var = se[0] ** 2 + se[1] ** 2
+    den = sum(s**4 / d for s, d in zip(se, dfs, strict=True))
+    df = var**2 / den if den > 0 else min(dfs)
     sizes = f"{wa.size} windows" if wa.size == wb.size else f"{wa.size} vs {wb.size} windows"
-    return Spread(math.hypot(*se), math.inf, "block-bootstrap", f"1 run each: {sizes}")
+    return Spread(math.sqrt(var), df, "block-bootstrap", f"1 run each: {sizes}")
 
 
 def _ss(groups: Sequence[np.ndarray]) -> tuple[float, int]:
@@ -370,7 +380,7 @@ def _spread(
         se = math.sqrt(within * (1 / na + 1 / nb))
         return Spread(se, own_df, "t(runs)", runs, within)
     if na == 1 and nb == 1 and windows[0] is not None and windows[1] is not None:
-        return _window_spread(metric, windows[0], windows[1])
+        return window_spread(metric, windows[0], windows[1])
     if na == 1 and nb == 1:
         return "1 run each, no timeline and no history: nothing shows the noise"
     return f"{min(na, nb)} run on a side and no history: nothing shows its noise"
@@ -403,7 +413,7 @@ def _runs_needed(
     return needed, f"about {needed} runs per side would tell"
 
 
-def _quantile(p: float, df: float) -> float:
+def quantile(p: float, df: float) -> float:
     """The t distribution's p-quantile (normal for df = ∞). scipy.special's functions, not
     scipy.stats': importing scipy.stats costs a cold `compare` about half a second more."""
     from scipy import special
@@ -457,10 +467,11 @@ def _row(
         row.evidence = "not enough data"
         return row
     se = spread.se
-    half = _quantile(1 - alpha / 2, spread.df) * se
+    half = quantile(1 - alpha / 2, spread.df) * se
     row.low, row.high = to_change(diff - half), to_change(diff + half)
     row.test, row.evidence = spread.test, spread.evidence
     row.p_value = 2 * _upper_tail(abs(diff) / se, spread.df) if se > 0 else float(diff == 0)
+    row.varied = se > 0 or diff != 0
     row.verdict = judge(row.change, row.low, row.high, threshold, metric.higher_is_better)
     if row.verdict == STABLE and (row.low > 0 or row.high < 0):
         row.note = "a real change, within the threshold"
@@ -483,11 +494,13 @@ def control_fdr(rows: list[Row], alpha: float) -> None:
     no change at all, any call is a false one, so the primary family bounds the chance that the
     gate fails on noise by alpha (BH's condition: the rows' tests independent or positively
     correlated, as a phase's latency and rps rows are); a dozen rows tested one by one would fail
-    CI on an unchanged device several times as often. The control
-    can only take calls back, so with no call in a family there is nothing to adjust (and
-    scipy.stats is not loaded)."""
+    CI on an unchanged device several times as often. A row with no variation at all (no errors
+    and no heap drop on either side) cannot call anything whatever the data, so it is left out of
+    the family rather than made to dilute it: a filter that does not look at the p-values, like
+    DESeq2's independent filtering. The control can only take calls back, so with no call in a
+    family there is nothing to adjust (and scipy.stats is not loaded)."""
     for primary in (True, False):
-        tested = [r for r in rows if r.primary is primary and r.p_value is not None]
+        tested = [r for r in rows if r.primary is primary and r.p_value is not None and r.varied]
         if not any(r.verdict in (REGRESSION, IMPROVEMENT) for r in tested):
             continue
         from scipy import stats  # imported on use: the heaviest import of a `compare`
