@@ -8,13 +8,24 @@ just what the live compare saw, so it is judged as `perftui compare` judges it. 
 what `perftui compare A B --fail-on-regression` would exit 1 on; the ×1.1 tries use the bench's
 `--threshold p95_ms=5 --threshold p99_ms=5`.
 
-    PYTHONPATH=$PWD .venv/bin/python bench/rejudge_verdicts.py DIR
+`--history N` judges each A/B try with the N newest runs of DIR/aa as the device's history (what
+the bench would have seeded), instead of the runs kept with the try.
+
+The "oracle" column is the best any verdict of this form could do: the same rule (95 % interval
+beyond zero, change past the threshold, Benjamini–Hochberg over the primary rows), but with the
+true noise of each primary row instead of an estimate: the spread of record means over every
+record of the unchanged device with the same runs per record (the A/A records and the A sides of
+the tries). Where it misses a target, no honest verdict meets it at this noise.
+
+    PYTHONPATH=$PWD .venv/bin/python bench/rejudge_verdicts.py DIR [--history 20]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
+import statistics
 import sys
 from collections import Counter
 from pathlib import Path
@@ -26,13 +37,20 @@ sys.path.insert(0, str(ROOT))
 from perftui.analysis.compare import (  # noqa: E402
     Comparison,
     RegressionThresholds,
+    Row,
     compare_runs,
+    control_fdr,
+    judge,
 )
+from perftui.analysis.metrics import METRICS  # noqa: E402
 from perftui.cli.history import compare_with_noise, gate_exit  # noqa: E402
 from perftui.history.store import HistoryStore, record_started  # noqa: E402
 
 NOISE_RUNS = 20
 SMALL = {"p95_ms": 5.0, "p99_ms": 5.0}
+# The primary rows that vary on this device (error rate and heap drop stay 0 on every side).
+ORACLE_METRICS = ("rps_ok", "p95_ms", "p99_ms")
+Z95 = 1.959964
 
 
 def _key(record: dict[str, Any]) -> tuple[str, str]:
@@ -43,13 +61,65 @@ def _thresholds(small: bool) -> RegressionThresholds:
     return RegressionThresholds().updated(SMALL, "--threshold") if small else RegressionThresholds()
 
 
-def _judged(c: Comparison) -> dict:
+def _judged(c: Comparison, oracle: bool | None) -> dict:
     p95 = {r.key.split(":")[-1]: r.verdict for r in c.rows if r.metric == "p95_ms" and not r.path}
     gated = [f"{r.key} {r.metric} {r.change:+.1f}" for r in c.regressions]
-    return {"fails_ci": gate_exit(c, True, False) == 1, "p95": p95, "gated": gated}
+    fails = gate_exit(c, True, False) == 1
+    return {"fails_ci": fails, "oracle_fails_ci": oracle, "p95": p95, "gated": gated}
 
 
-def aa(history: Path) -> dict[str, list[dict]]:
+def _logs(record: dict[str, Any]) -> dict[tuple[str, str], list[float]]:
+    """Per (profile:phase, metric) of the oracle, the log of each run's value."""
+    out: dict[tuple[str, str], list[float]] = {}
+    for run in record.get("raw_runs") or []:
+        for res in run.get("results") or []:
+            report = res.get("report") or {}
+            for name in ORACLE_METRICS:
+                value = report.get(name)
+                if isinstance(value, int | float) and value > 0:
+                    key = (f"{res.get('profile')}:{res.get('phase')}", name)
+                    out.setdefault(key, []).append(math.log(value))
+    return out
+
+
+class Oracle:
+    """The verdict's rule with the true noise: the sd of record means of each row, over the
+    unchanged device's records of the same number of runs."""
+
+    def __init__(self, unchanged: list[dict[str, Any]]) -> None:
+        means: dict[tuple[int, str, str], list[float]] = {}
+        for record in unchanged:
+            for (key, name), logs in _logs(record).items():
+                means.setdefault((len(logs), key, name), []).append(statistics.fmean(logs))
+        self.sd = {k: statistics.stdev(v) for k, v in means.items() if len(v) >= 10}
+
+    def fails_ci(
+        self, a: dict[str, Any], b: dict[str, Any], thresholds: RegressionThresholds
+    ) -> bool | None:
+        """Would the oracle fail CI on A against B (None: too few records of this shape)?"""
+        la, lb = _logs(a), _logs(b)
+        rows = []
+        for (key, name), va in la.items():
+            vb = lb.get((key, name))
+            sd = self.sd.get((len(va), key, name))
+            if not vb or len(vb) != len(va) or sd is None:
+                return None
+            metric = METRICS[name]
+            diff, se = statistics.fmean(vb) - statistics.fmean(va), sd * math.sqrt(2.0)
+            change, low, high = (
+                100 * math.expm1(d) for d in (diff, diff - Z95 * se, diff + Z95 * se)
+            )
+            threshold = thresholds.values[name]
+            verdict = judge(change, low, high, threshold, metric.higher_is_better)
+            row = Row(key, None, name, None, None, change, "%", threshold, verdict, "oracle")
+            row.primary, row.low, row.high = True, low, high
+            row.p_value = math.erfc(abs(diff) / se / math.sqrt(2.0))
+            rows.append(row)
+        control_fdr(rows, thresholds.alpha)
+        return any(r.verdict == "REGRESSION" for r in rows)
+
+
+def aa(history: Path, oracle: Oracle) -> dict[str, list[dict]]:
     """Each A/A pair, judged with the 20 newest comparable runs stored before it."""
     store = HistoryStore(history)
     records = sorted(store.records(store.list_runs()), key=_key)
@@ -62,37 +132,63 @@ def aa(history: Path) -> dict[str, list[dict]]:
             if a is None or b is None:
                 break
             before = [r for r in records if _key(r) < _key(a)][-NOISE_RUNS:]
-            tries.append(_judged(compare_runs(a, b, _thresholds(False), noise=before)))
+            c = compare_runs(a, b, _thresholds(False), noise=before)
+            tries.append(_judged(c, oracle.fails_ci(a, b, _thresholds(False))))
         out[f"A/A R={runs}"] = tries
     return out
 
 
-def ab(tries_dir: Path) -> list[dict]:
-    """Each kept A/B try, as `perftui compare ab_a ab_b` in its history."""
+def ab(tries_dir: Path, oracle: Oracle, history: list[dict[str, Any]] | None) -> list[dict]:
+    """Each kept A/B try, as `perftui compare ab_a ab_b` in its history (or, with `history`,
+    in a history of those runs and the try's two)."""
     judged = []
     for try_dir in sorted(p for p in tries_dir.iterdir() if p.is_dir()):
         store = HistoryStore(try_dir)
         a, b = store.resolve("ab_a"), store.resolve("ab_b")
         small = _thresholds(b.get("runs_per_profile") == 5)
-        judged.append(_judged(compare_with_noise(store, a, b, small)))
+        if history is None:
+            c = compare_with_noise(store, a, b, small)
+        else:
+            c = compare_runs(a, b, small, noise=history)
+        judged.append(_judged(c, oracle.fails_ci(a, b, small)))
     return judged
+
+
+def _a_sides(kept: Path) -> list[dict[str, Any]]:
+    sides = []
+    for try_dir in sorted(kept.glob("ab/*/*")):
+        if try_dir.is_dir():
+            sides.append(HistoryStore(try_dir).resolve("ab_a"))
+    return sides
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("kept", type=Path, help="the --keep DIR of a bench_verdicts run")
+    ap.add_argument(
+        "--history", type=int, help="judge the A/B tries with the N newest runs of DIR/aa"
+    )
     args = ap.parse_args()
-    scenarios = aa(args.kept / "aa")
+    aa_store = HistoryStore(args.kept / "aa")
+    aa_records = sorted(aa_store.records(aa_store.list_runs()), key=_key)
+    oracle = Oracle(aa_records + _a_sides(args.kept))
+    history = aa_records[-args.history :] if args.history else None
+    scenarios = aa(args.kept / "aa", oracle)
     for tries_dir in sorted((args.kept / "ab").iterdir(), key=lambda p: p.name, reverse=True):
         slowdown, runs = tries_dir.name[1:].split("_r")  # x1.3_r3
-        scenarios[f"A/B ×{slowdown} R={runs}"] = ab(tries_dir)
-    lines = ["| scenario | tries | fail CI | rate | p95 verdicts |", "|---|---|---|---|---|"]
+        scenarios[f"A/B ×{slowdown} R={runs}"] = ab(tries_dir, oracle, history)
+    lines = [
+        "| scenario | tries | fail CI | rate | oracle fails CI | p95 verdicts |",
+        "|---|---|---|---|---|---|",
+    ]
     for name, tries in scenarios.items():
         failed = sum(t["fails_ci"] for t in tries)
+        known = [t["oracle_fails_ci"] for t in tries if t["oracle_fails_ci"] is not None]
+        ideal = f"{sum(known)} of {len(known)}" if known else "–"
         verdicts = Counter(v for t in tries for v in t["p95"].values())
         counts = ", ".join(f"{v} ×{n}" for v, n in verdicts.most_common())
         rate = f"{failed / len(tries):.0%}" if tries else "–"
-        lines.append(f"| {name} | {len(tries)} | {failed} | {rate} | {counts} |")
+        lines.append(f"| {name} | {len(tries)} | {failed} | {rate} | {ideal} | {counts} |")
     print("\n".join(lines))
     print(json.dumps(scenarios, indent=1), file=sys.stderr)
     return 0
