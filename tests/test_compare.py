@@ -172,6 +172,9 @@ def test_history_is_the_noise_model() -> None:
     noise = [_runs(7000 + i, 1, sd=0.05) for i in range(12)]
     slow = compare_runs(_runs(1, 1, sd=0.05), _runs(2, 1, scale=1.5, sd=0.05), noise=noise)
     assert _row(slow).verdict == REGRESSION
+    assert not any("noise model" in n for n in slow.notes)
+    few = compare_runs(_runs(1, 3), _runs(2, 3), noise=noise[:2])
+    assert "no noise model yet (2 of 3 earlier runs)" in few.notes[-1]
 
 
 def test_inconclusive_says_how_many_runs_would_tell() -> None:

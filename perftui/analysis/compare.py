@@ -32,7 +32,8 @@ rows, p50, p99.9, tail p95, failures-included percentiles, capacity) gate CI onl
 Each of the two families is controlled for the false-discovery rate (Benjamini–Hochberg, scipy's
 `false_discovery_control`): a row is a REGRESSION or IMPROVEMENT only if it survives its family's
 control. Rows without any variation (0 errors on every run of both sides) are not counted
-in a family: they cannot call anything. For the primary family that bounds the unchanged device's chance of failing CI.
+in a family: they cannot call anything. For the primary family that bounds the unchanged
+device's chance of failing CI.
 """
 
 from __future__ import annotations
@@ -578,13 +579,19 @@ def compare_runs(
     if cap_a and cap_b:
         add("capacity", None, CAPACITY, cap_a["capacity"], cap_b["capacity"], ({}, {}))
     control_fdr(rows, thresholds.alpha)
+    notes = _notes(a, b)
+    if len(noise) < MIN_HISTORY_RUNS:
+        notes.append(
+            f"no noise model yet ({len(noise)} of {MIN_HISTORY_RUNS} earlier runs): drift "
+            "between runs is unseen and can read as a change"
+        )
     return Comparison(
         run_label(a),
         run_label(b),
         rows,
         only_a,
         only_b,
-        _notes(a, b),
+        notes,
         dict(t),
         thresholds.alpha,
         setting_differences(a, b),
