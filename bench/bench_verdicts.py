@@ -39,7 +39,8 @@ Run: `.venv/bin/python bench/bench_verdicts.py` (about an hour on 2 cores) or `-
 min). The table goes to stdout, progress to stderr, everything to
 `bench/results/verdicts_<stamp>.json`. Exit 0 when every target is met, 1 otherwise. With
 `--keep DIR` every stored run stays in DIR, so that `bench/rejudge_verdicts.py DIR` can judge the
-same runs again after a change to the verdict.
+same runs again after a change to the verdict; the bench then also prints that replay, with the
+oracle's column (the best any verdict of this rule could do, given each row's true noise).
 """
 
 from __future__ import annotations
@@ -416,6 +417,12 @@ def main() -> int:
             shutil.rmtree(history, ignore_errors=True)
 
     text = table(scenarios, phases)
+    oracle: dict[str, list[dict[str, Any]]] = {}
+    if args.keep:  # the same runs judged by a verdict that knew each row's true noise
+        from rejudge_verdicts import replay
+
+        replayed, oracle = replay(args.keep)
+        text += "\n\nThe kept runs judged again, beside the oracle's verdict:\n\n" + replayed
     for c in ceilings:
         text += (
             f"\n\nA/B ×1.3 R=3, {c['phase']} p95: a record's mean moves by sd "
@@ -438,6 +445,7 @@ def main() -> int:
         },
         "table": text,
         "ceilings": ceilings,
+        "replayed": oracle,
         "scenarios": [
             {
                 "name": sc.name,

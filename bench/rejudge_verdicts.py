@@ -162,19 +162,14 @@ def _a_sides(kept: Path) -> list[dict[str, Any]]:
     return sides
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("kept", type=Path, help="the --keep DIR of a bench_verdicts run")
-    ap.add_argument(
-        "--history", type=int, help="judge the A/B tries with the N newest runs of DIR/aa"
-    )
-    args = ap.parse_args()
-    aa_store = HistoryStore(args.kept / "aa")
+def replay(kept: Path, history_runs: int | None = None) -> tuple[str, dict[str, list[dict]]]:
+    """Every kept pair and try judged again, with the oracle's: a Markdown table and the tries."""
+    aa_store = HistoryStore(kept / "aa")
     aa_records = sorted(aa_store.records(aa_store.list_runs()), key=_key)
-    oracle = Oracle(aa_records + _a_sides(args.kept))
-    history = aa_records[-args.history :] if args.history else None
-    scenarios = aa(args.kept / "aa", oracle)
-    for tries_dir in sorted((args.kept / "ab").iterdir(), key=lambda p: p.name, reverse=True):
+    oracle = Oracle(aa_records + _a_sides(kept))
+    history = aa_records[-history_runs:] if history_runs else None
+    scenarios = aa(kept / "aa", oracle)
+    for tries_dir in sorted((kept / "ab").iterdir(), key=lambda p: p.name, reverse=True):
         slowdown, runs = tries_dir.name[1:].split("_r")  # x1.3_r3
         scenarios[f"A/B ×{slowdown} R={runs}"] = ab(tries_dir, oracle, history)
     lines = [
@@ -189,7 +184,18 @@ def main() -> int:
         counts = ", ".join(f"{v} ×{n}" for v, n in verdicts.most_common())
         rate = f"{failed / len(tries):.0%}" if tries else "–"
         lines.append(f"| {name} | {len(tries)} | {failed} | {rate} | {ideal} | {counts} |")
-    print("\n".join(lines))
+    return "\n".join(lines), scenarios
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("kept", type=Path, help="the --keep DIR of a bench_verdicts run")
+    ap.add_argument(
+        "--history", type=int, help="judge the A/B tries with the N newest runs of DIR/aa"
+    )
+    args = ap.parse_args()
+    text, scenarios = replay(args.kept, args.history)
+    print(text)
     print(json.dumps(scenarios, indent=1), file=sys.stderr)
     return 0
 
