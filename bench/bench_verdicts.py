@@ -378,6 +378,12 @@ def main() -> int:
         type=Path,
         help="keep every stored run here (DIR/aa, DIR/ab/x1.3_r3/NN, …) for rejudge_verdicts.py",
     )
+    ap.add_argument(
+        "--aa-from",
+        type=Path,
+        help="skip the A/A pairs: seed the A/B tries from DIR/aa of an earlier --keep DIR run "
+        "with the same device settings (its A/A figures come from replaying that run)",
+    )
     args = ap.parse_args()
     if args.quick:
         args.pairs, args.tries, args.small_tries = 3, 3, 1
@@ -388,7 +394,13 @@ def main() -> int:
     keep_ab = args.keep / "ab" if args.keep else None
     if args.keep:  # a new dir: never mixed with another bench's runs
         history = args.keep / "aa"
-        history.mkdir(parents=True, exist_ok=False)
+        if args.aa_from:
+            shutil.copytree(args.aa_from / "aa", history)
+        else:
+            history.mkdir(parents=True, exist_ok=False)
+    elif args.aa_from:
+        history = Path(tempfile.mkdtemp(prefix="perftui-verdicts-"))
+        shutil.copytree(args.aa_from / "aa", history, dirs_exist_ok=True)
     else:
         history = Path(tempfile.mkdtemp(prefix="perftui-verdicts-"))
     started = datetime.now(UTC)
@@ -396,15 +408,16 @@ def main() -> int:
     log(f"history {history}; port {device.port}; load {load_start}")
     scenarios: list[Scenario] = []
     try:
-        scenarios.append(aa(bench, history, 1, args.pairs))
-        scenarios.append(aa(bench, history, 3, args.pairs))
+        if not args.aa_from:
+            scenarios.append(aa(bench, history, 1, args.pairs))
+            scenarios.append(aa(bench, history, 3, args.pairs))
         scenarios.append(ab(bench, history, 3, args.tries, 1.3, (), keep_ab))
         small = ("--threshold", "p95_ms=5", "--threshold", "p99_ms=5")
         scenarios.append(ab(bench, history, 5, args.small_tries, 1.1, small, keep_ab))
         ceilings = []
         for phase in phases:
             spread = record_spread(history, 3, phase)
-            changes = scenarios[2].changes(phase)
+            changes = next(sc for sc in scenarios if "×1.3" in sc.name).changes(phase)
             if spread is None or not changes:
                 continue
             median = changes[len(changes) // 2]
