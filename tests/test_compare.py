@@ -14,7 +14,6 @@ import pytest
 from perftui.analysis.compare import (
     IMPROVEMENT,
     INCONCLUSIVE,
-    METRICS,
     REGRESSION,
     STABLE,
     ConfigError,
@@ -29,6 +28,7 @@ from perftui.analysis.compare import (
     setting_differences,
     window_spread,
 )
+from perftui.analysis.metrics import METRICS
 from perftui.history.legacy import read_legacy
 from tests.history_factory import make_record
 
@@ -273,6 +273,14 @@ def test_only_primary_rows_gate_unless_asked() -> None:
     assert compare_runs(a, b, gate_paths=True).regressions
     errors = _row(c, "error_rate")  # 0 errors on every run of both sides
     assert errors.verdict == STABLE and not errors.varied
+    three, one, *noise = (
+        _runs(seed, runs) for seed, runs in ((3, 3), (4, 1), (5, 3), (6, 3), (7, 3))
+    )
+    for record in (three, one, *noise):  # 0.1 % everywhere: flat, though 3 × 0.1 / 3 is not 0.1
+        for run in record["raw_runs"]:
+            run["results"][0]["report"]["error_rate"] = 0.1
+    flat = _row(compare_runs(three, one, noise=noise), "error_rate")
+    assert flat.change != 0 and not flat.varied
     assert c.tested == sum(1 for r in c.rows if r.low is not None and r.varied) > 20
 
 
@@ -411,11 +419,11 @@ def test_block_bootstrap_sees_serial_correlation() -> None:
     assert block_bootstrap_sd(ar, 6, 2000) > 1.8 * naive
 
 
-@pytest.mark.parametrize("windows", [6, 8, 20])
+@pytest.mark.parametrize("windows", [6, 8, 12, 20])
 def test_few_windows_cover_at_their_level(windows: int) -> None:
     """Independent windows of an unchanged device: the 95 % interval excludes no change in about
     5 % of pairs, even from 6 or 8 windows a side. Read as normal, the bootstrap's error (from a
-    handful of blocks) excluded it in 11–17 %."""
+    handful of blocks, and short by the b/n its overlapping blocks lose) excluded it in 8–17 %."""
     rng = np.random.default_rng(windows)
     metric, trials, excluded = METRICS["p95_ms"], 400, 0
     for _ in range(trials):
@@ -424,7 +432,7 @@ def test_few_windows_cover_at_their_level(windows: int) -> None:
         assert not isinstance(spread, str)
         diff = float(np.log(wb).mean() - np.log(wa).mean())
         excluded += abs(diff) > quantile(0.975, spread.df) * spread.se
-    assert 0.01 * trials <= excluded <= 0.085 * trials
+    assert 0.01 * trials <= excluded <= 0.07 * trials
 
 
 # ----- what a reader must know before trusting a row ---------------------------------------------

@@ -45,6 +45,8 @@ def test_reports_show_settings_differences_first() -> None:
     comparison = compare_runs(a, b)
     text = comparison_markdown(comparison)
     assert text.splitlines()[2] == "> ⚠️ **Runs set up differently**, so this is not like with like:"
+    assert "no noise model" not in text  # the mismatch, not a missing history, is the news
+    assert "no noise model yet (0 of 3 earlier runs)" in comparison_markdown(compare_runs(*_pair()))
     assert "> - timeout: A 6.0, B 2.0" in text
     page = comparison_html(comparison)
     assert page.index("timeout: A 6.0, B 2.0") < page.index("<table>")

@@ -312,7 +312,10 @@ def block_bootstrap_sd(values: np.ndarray, block: int, resamples: int, seed: int
     block = max(1, min(block, n))
     starts = np.random.default_rng(seed).integers(0, n - block + 1, (resamples, -(-n // block)))
     index = (starts[:, :, None] + np.arange(block)).reshape(resamples, -1)[:, :n]
-    return float(np.std(values[index].mean(axis=1), ddof=1))
+    # Overlapping blocks' means are centred on the series' mean, which takes b/n of their
+    # variance away (for independent windows exactly): 6 windows in blocks of 2 read 2/3 of it.
+    bias = n / (n - block) if n > block else 1.0
+    return float(np.std(values[index].mean(axis=1), ddof=1) * math.sqrt(bias))
 
 
 def window_spread(metric: Metric, wa: np.ndarray, wb: np.ndarray) -> Spread | str:
@@ -462,6 +465,8 @@ def _row(
             return d * factor
 
     row.change = to_change(diff)
+    seen = [sa, sb, *history, *(_scale(metric, w) for w in windows if w is not None)]
+    row.varied = bool(np.ptp(np.concatenate(seen)) > 0)
     spread = _spread(metric, sa, sb, windows, history)
     if isinstance(spread, str):
         row.verdict, row.test, row.note = INCONCLUSIVE, "insufficient data", spread
@@ -472,7 +477,6 @@ def _row(
     row.low, row.high = to_change(diff - half), to_change(diff + half)
     row.test, row.evidence = spread.test, spread.evidence
     row.p_value = 2 * _upper_tail(abs(diff) / se, spread.df) if se > 0 else float(diff == 0)
-    row.varied = se > 0 or diff != 0
     row.verdict = judge(row.change, row.low, row.high, threshold, metric.higher_is_better)
     if row.verdict == STABLE and (row.low > 0 or row.high < 0):
         row.note = "a real change, within the threshold"
@@ -495,11 +499,10 @@ def control_fdr(rows: list[Row], alpha: float) -> None:
     no change at all, any call is a false one, so the primary family bounds the chance that the
     gate fails on noise by alpha (BH's condition: the rows' tests independent or positively
     correlated, as a phase's latency and rps rows are); a dozen rows tested one by one would fail
-    CI on an unchanged device several times as often. A row with no variation at all (no errors
-    and no heap drop on either side) cannot call anything whatever the data, so it is left out of
-    the family rather than made to dilute it: a filter that does not look at the p-values, like
-    DESeq2's independent filtering. The control can only take calls back, so with no call in a
-    family there is nothing to adjust (and scipy.stats is not loaded)."""
+    CI on an unchanged device several times as often. A row with no variation at all (0 errors
+    everywhere) cannot reach significance, so it is left out of its family rather than diluting
+    it (Tarone's rule for untestable hypotheses). The control can only take calls back, so with
+    no call in a family there is nothing to adjust (and scipy.stats is not loaded)."""
     for primary in (True, False):
         tested = [r for r in rows if r.primary is primary and r.p_value is not None and r.varied]
         if not any(r.verdict in (REGRESSION, IMPROVEMENT) for r in tested):
@@ -579,8 +582,8 @@ def compare_runs(
     if cap_a and cap_b:
         add("capacity", None, CAPACITY, cap_a["capacity"], cap_b["capacity"], ({}, {}))
     control_fdr(rows, thresholds.alpha)
-    notes = _notes(a, b)
-    if len(noise) < MIN_HISTORY_RUNS:
+    notes, mismatches = _notes(a, b), setting_differences(a, b)
+    if len(noise) < MIN_HISTORY_RUNS and not mismatches:  # else the mismatch is what to say
         notes.append(
             f"no noise model yet ({len(noise)} of {MIN_HISTORY_RUNS} earlier runs): drift "
             "between runs is unseen and can read as a change"
@@ -594,7 +597,7 @@ def compare_runs(
         notes,
         dict(t),
         thresholds.alpha,
-        setting_differences(a, b),
+        mismatches,
         gate_paths,
         len(noise),
     )
