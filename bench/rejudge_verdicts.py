@@ -11,11 +11,12 @@ what `perftui compare A B --fail-on-regression` would exit 1 on; the ×1.1 tries
 `--history N` judges each A/B try with the N newest runs of DIR/aa as the device's history (what
 the bench would have seeded), instead of the runs kept with the try.
 
-The "oracle" column is the best any verdict of this form could do: the same rule (95 % interval
-beyond zero, change past the threshold, Benjamini–Hochberg over the primary rows), but with the
-true noise of each primary row instead of an estimate: the spread of record means over every
-record of the unchanged device with the same runs per record (the A/A records and the A sides of
-the tries). Where it misses a target, no honest verdict meets it at this noise.
+The "oracle" column is what this rule could do if it knew each row's noise: the same rule (95 %
+interval beyond zero, change past the threshold, Benjamini–Hochberg over the primary rows), but
+with the spread of record means over every other record of the unchanged device with the same
+runs per record (the A/A records and the A sides of the tries, leaving out the pair judged) in
+place of an estimate. Where it misses a target, a verdict of this rule cannot meet it at this
+noise (a one-sided or pooled test might do somewhat better).
 
     PYTHONPATH=$PWD .venv/bin/python bench/rejudge_verdicts.py DIR [--history 20]
 """
@@ -41,6 +42,7 @@ from perftui.analysis.compare import (  # noqa: E402
     compare_runs,
     control_fdr,
     judge,
+    quantile,
 )
 from perftui.analysis.metrics import METRICS  # noqa: E402
 from perftui.cli.history import compare_with_noise, gate_exit  # noqa: E402
@@ -50,7 +52,6 @@ NOISE_RUNS = 20
 SMALL = {"p95_ms": 5.0, "p99_ms": 5.0}
 # The primary rows that vary on this device (error rate and heap drop stay 0 on every side).
 ORACLE_METRICS = ("rps_ok", "p95_ms", "p99_ms")
-Z95 = 1.959964
 
 
 def _key(record: dict[str, Any]) -> tuple[str, str]:
@@ -84,37 +85,40 @@ def _logs(record: dict[str, Any]) -> dict[tuple[str, str], list[float]]:
 
 class Oracle:
     """The verdict's rule with the true noise: the sd of record means of each row, over the
-    unchanged device's records of the same number of runs."""
+    unchanged device's other records of the same number of runs."""
 
     def __init__(self, unchanged: list[dict[str, Any]]) -> None:
-        means: dict[tuple[int, str, str], list[float]] = {}
+        self.means: dict[tuple[int, str, str], dict[str, float]] = {}
         for record in unchanged:
             for (key, name), logs in _logs(record).items():
-                means.setdefault((len(logs), key, name), []).append(statistics.fmean(logs))
-        self.sd = {k: statistics.stdev(v) for k, v in means.items() if len(v) >= 10}
+                shape = self.means.setdefault((len(logs), key, name), {})
+                shape[record.get("run_id") or ""] = statistics.fmean(logs)
 
     def fails_ci(
         self, a: dict[str, Any], b: dict[str, Any], thresholds: RegressionThresholds
     ) -> bool | None:
-        """Would the oracle fail CI on A against B (None: too few records of this shape)?"""
+        """Would the oracle fail CI on A against B (None: under 10 other records of its shape)?"""
         la, lb = _logs(a), _logs(b)
+        pair, z = {a.get("run_id"), b.get("run_id")}, quantile(0.975, math.inf)
         rows = []
         for (key, name), va in la.items():
             vb = lb.get((key, name))
-            sd = self.sd.get((len(va), key, name))
-            if not vb or len(vb) != len(va) or sd is None:
+            others = [m for run_id, m in self.means.get((len(va), key, name), {}).items()
+                      if run_id not in pair]  # fmt: skip
+            if not vb or len(vb) != len(va) or len(others) < 10:
                 return None
             metric = METRICS[name]
-            diff, se = statistics.fmean(vb) - statistics.fmean(va), sd * math.sqrt(2.0)
-            change, low, high = (
-                100 * math.expm1(d) for d in (diff, diff - Z95 * se, diff + Z95 * se)
-            )
+            se = statistics.stdev(others) * math.sqrt(2.0)
+            diff = statistics.fmean(vb) - statistics.fmean(va)
+            change, low, high = (100 * math.expm1(d) for d in (diff, diff - z * se, diff + z * se))
             threshold = thresholds.values[name]
             verdict = judge(change, low, high, threshold, metric.higher_is_better)
             row = Row(key, None, name, None, None, change, "%", threshold, verdict, "oracle")
             row.primary, row.low, row.high = True, low, high
             row.p_value = math.erfc(abs(diff) / se / math.sqrt(2.0))
             rows.append(row)
+        if not rows:
+            return None
         control_fdr(rows, thresholds.alpha)
         return any(r.verdict == "REGRESSION" for r in rows)
 
