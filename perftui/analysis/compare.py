@@ -18,8 +18,8 @@ Where the spread comes from (named in each row's `evidence`):
   side can be judged. The row names it: "noise from 12 earlier runs: ±14 %".
 - `windows`: one run a side and no history: a moving-block bootstrap over the phase's timeline
   windows gives each side's within-run spread, read with a t distribution whose degrees of
-  freedom count the blocks. It cannot see drift slower than a run; with too few windows the row
-  says that the windows cannot resolve the change.
+  freedom count the blocks. It cannot see drift slower than a run: with too few windows, or
+  windows that drift together, the row says that the windows cannot resolve the change.
 - nothing: INCONCLUSIVE, never STABLE.
 
 Verdict (t = the metric's threshold, [lo, hi] the interval of the change):
@@ -51,7 +51,7 @@ from perftui.analysis.metrics import ALL_METRICS, CAPACITY, METRICS, PATH_METRIC
 
 ALPHA = 0.05
 CONFIG_NAME = "perftui.toml"
-MIN_WINDOWS = 6  # per side, for a block bootstrap to say anything
+MIN_WINDOWS = 10  # per side: fewer cannot show whether they drift together
 MIN_HISTORY_RUNS = 3
 BOOTSTRAP_RESAMPLES = 1000
 MAX_RUNS_ADVICE = 50
@@ -318,15 +318,31 @@ def block_bootstrap_sd(values: np.ndarray, block: int, resamples: int, seed: int
     return float(np.std(values[index].mean(axis=1), ddof=1) * math.sqrt(bias))
 
 
+def _lag1(values: np.ndarray) -> float:
+    """The lag-1 autocorrelation of a series (0 for a flat one)."""
+    centred = values - values.mean()
+    denominator = float(centred @ centred)
+    return float(centred[1:] @ centred[:-1]) / denominator if denominator > 0 else 0.0
+
+
 def window_spread(metric: Metric, wa: np.ndarray, wb: np.ndarray) -> Spread | str:
     """One run a side: the two sides' within-run standard errors."""
-    if min(wa.size, wb.size) < MIN_WINDOWS:
-        return f"1 run each, {min(wa.size, wb.size)} windows: too few to resolve a change"
-    block = max(2, round(min(wa.size, wb.size) ** (1 / 3)))
-    se = [
-        block_bootstrap_sd(_scale(metric, w), block, BOOTSTRAP_RESAMPLES, seed=i)
-        for i, w in enumerate((wa, wb))
-    ]
+    n = min(wa.size, wb.size)
+    if n < MIN_WINDOWS:
+        return f"1 run each, {n} windows: too few to resolve a change"
+    scaled = [_scale(metric, w) for w in (wa, wb)]
+    # Windows that drift together (a link wandering over seconds, not from window to window)
+    # need blocks longer than one run holds: short blocks read that drift as noise that averages
+    # away (AR(1) windows at ρ = 0.8 excluded no change in a third of A/A pairs). Past the
+    # autocorrelation's own 95 % band, 2/√n, the run cannot show its noise.
+    together = max(_lag1(x) for x in scaled)
+    if together > 2 / math.sqrt(n):
+        return (
+            f"1 run each: its windows drift together (lag-1 autocorrelation {together:.2f}), "
+            "so one run cannot show this noise"
+        )
+    block = max(2, round(n ** (1 / 3)))
+    se = [block_bootstrap_sd(x, block, BOOTSTRAP_RESAMPLES, seed=i) for i, x in enumerate(scaled)]
     # Each side's error is estimated from about n/block independent blocks: a t interval with
     # Welch–Satterthwaite's degrees of freedom, not a normal one that trusts 7 windows as 700.
     dfs = [max(1.0, w.size / block - 1) for w in (wa, wb)]
