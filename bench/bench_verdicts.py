@@ -359,7 +359,11 @@ def main() -> int:
     if args.quick:
         args.pairs, args.tries, args.small_tries = 3, 3, 1
 
-    device = Device(free_port(), args.drift, args.drift_tau_s, args.spikes)
+    port = free_port()
+    if args.aa_from:  # the same target, or the seeded runs are another device's history
+        seeded = HistoryStore(args.aa_from / "aa")
+        port = int(str(seeded.list_runs(limit=1)[0]["target"]).rsplit(":", 1)[1])
+    device = Device(port, args.drift, args.drift_tau_s, args.spikes)
     bench = Bench(device, args.burst_duration, args.long_duration, args.between_runs_ms)
     phases = PHASES if args.long_duration > 0 else PHASES[:1]
     keep = args.keep or Path(tempfile.mkdtemp(prefix="perftui-verdicts-"))
