@@ -46,9 +46,8 @@ from perftui.analysis.compare import (  # noqa: E402
 )
 from perftui.analysis.metrics import METRICS  # noqa: E402
 from perftui.cli.history import compare_with_noise, gate_exit  # noqa: E402
-from perftui.history.store import HistoryStore, record_started  # noqa: E402
+from perftui.history.store import NOISE_RUNS, HistoryStore, record_started  # noqa: E402
 
-NOISE_RUNS = 20
 SMALL = {"p95_ms": 5.0, "p99_ms": 5.0}
 # The primary rows that vary on this device (error rate and heap drop stay 0 on every side).
 ORACLE_METRICS = ("rps_ok", "p95_ms", "p99_ms")

@@ -182,6 +182,11 @@ class Comparison:
         return next((v for v in VERDICT_ORDER if v in seen), STABLE)
 
     @property
+    def has_noise_model(self) -> bool:
+        """Enough earlier comparable runs for the history to show drift between runs."""
+        return self.noise_runs >= MIN_HISTORY_RUNS
+
+    @property
     def tested(self) -> int:
         """How many rows were tested: those with an interval and some variation (the two
         families of the FDR control)."""
@@ -598,25 +603,25 @@ def compare_runs(
     if cap_a and cap_b:
         add("capacity", None, CAPACITY, cap_a["capacity"], cap_b["capacity"], ({}, {}))
     control_fdr(rows, thresholds.alpha)
-    notes, mismatches = _notes(a, b), setting_differences(a, b)
-    if len(noise) < MIN_HISTORY_RUNS and not mismatches:  # else the mismatch is what to say
-        notes.append(
-            f"no noise model yet ({len(noise)} of {MIN_HISTORY_RUNS} earlier runs): drift "
-            "between runs is unseen and can read as a change"
-        )
-    return Comparison(
+    comparison = Comparison(
         run_label(a),
         run_label(b),
         rows,
         only_a,
         only_b,
-        notes,
+        _notes(a, b),
         dict(t),
         thresholds.alpha,
-        mismatches,
+        setting_differences(a, b),
         gate_paths,
         len(noise),
     )
+    if not comparison.has_noise_model and not comparison.mismatches:  # else: the mismatch
+        comparison.notes.append(
+            f"no noise model yet ({len(noise)} of {MIN_HISTORY_RUNS} earlier runs): drift "
+            "between runs is unseen and can read as a change"
+        )
+    return comparison
 
 
 def _noise_pct(metric: Metric, sd: float) -> str:

@@ -13,7 +13,7 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from perftui.analysis.compare import MIN_HISTORY_RUNS, Comparison, Row
+from perftui.analysis.compare import Comparison, Row
 from perftui.analysis.metrics import ALL_METRICS, METRICS
 
 VERDICT_MARK = {
@@ -111,7 +111,7 @@ def comparison_markdown(comparison: Comparison) -> str:
         f"- A: {_run_line(c.a)}",
         f"- B: {_run_line(c.b)}",
     ]
-    if c.noise_runs >= MIN_HISTORY_RUNS:  # fewer: the notes say there is no noise model yet
+    if c.has_noise_model:  # else the notes say there is none yet
         lines.append(f"- noise model: {c.noise_runs} earlier comparable run(s)")
     lines += [f"- ⚠️ {note}" for note in c.notes]
     if c.only_in_a or c.only_in_b:
@@ -329,7 +329,7 @@ def comparison_html(
         f"<p><b>{e(c.verdict)}</b> — {e(summary_line(c).split(': ', 1)[1])}</p>",
         f"<p>A: {e(_run_line(c.a))}<br>B: {e(_run_line(c.b))}</p>",
     ]
-    if c.noise_runs >= MIN_HISTORY_RUNS:
+    if c.has_noise_model:
         body.append(f"<p>noise model: {c.noise_runs} earlier comparable run(s)</p>")
     body += [f"<p>⚠️ {e(n)}</p>" for n in c.notes]
     if c.only_in_a or c.only_in_b:

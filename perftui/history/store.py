@@ -44,6 +44,7 @@ from tinydb.storages import Storage
 
 from perftui.history.files import atomic_write_bytes, atomic_write_json, fsync_dir
 
+NOISE_RUNS = 20  # the newest comparable runs a comparison takes as its noise model
 SCHEMA_VERSION = 2  # 1: one index file holding every summary and the baselines
 DB_NAME = "perftui.json"
 SHARD_GLOB = "perftui-*.json"
@@ -607,7 +608,7 @@ class HistoryStore:
         return None
 
     def noise_runs(
-        self, a: dict[str, Any], b: dict[str, Any], limit: int = 20
+        self, a: dict[str, Any], b: dict[str, Any], limit: int = NOISE_RUNS
     ) -> list[dict[str, Any]]:
         """The device's run-to-run noise for comparing A with B: up to `limit` newest finished
         runs comparable with B, other than A and B; none when A and B were set up differently
