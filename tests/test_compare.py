@@ -430,12 +430,13 @@ def _windows(rng: np.random.Generator, n: int, rho: float) -> np.ndarray:
 
 def _window_calls(windows: int, rho: float, trials: int) -> tuple[int, int]:
     """Of `trials` A/A pairs of single runs, how many intervals exclude no change, and how many
-    say the run cannot show its noise."""
+    say the run cannot show its noise (p95 and the phase's p50 windows alike)."""
     rng, metric = np.random.default_rng(windows), METRICS["p95_ms"]
     excluded = unresolved = 0
     for _ in range(trials):
         wa, wb = _windows(rng, windows, rho), _windows(rng, windows, rho)
-        spread = window_spread(metric, wa, wb)
+        steady = [_windows(rng, windows, rho) for _ in range(2)]
+        spread = window_spread(metric, wa, wb, steady)
         if isinstance(spread, str):
             unresolved += 1
             continue
@@ -465,6 +466,21 @@ def test_windows_that_drift_together_do_not_resolve_a_change() -> None:
         timeline["p95_ms"] = list(_windows(np.random.default_rng(seed), 60, 0.95))
     row = _row(compare_runs(a, b))
     assert row.verdict == INCONCLUSIVE and "windows drift together" in row.note
+
+
+def test_a_phase_drifts_as_one() -> None:
+    """B's run sat in a slow stretch of the link: its p50 windows climb and fall together, while
+    the p95 windows, each from a handful of tail samples, look independent. The p95 row alone
+    would call +30 % a regression; the phase's p50 says that one run cannot show this noise."""
+    a, b = (make_record(p95, runs=1, seed=s, windows=12, **SMALL) for p95, s in ((20, 1), (26, 2)))
+    rng = np.random.default_rng(7)
+    for record, level in ((a, 20.0), (b, 26.0)):
+        timeline = record["raw_runs"][0]["results"][0]["report"]["timeline"]
+        timeline["p95_ms"] = list(level * rng.lognormal(0.0, 0.05, 12))
+        timeline["p50_ms"] = list(level / 2 * np.exp(0.2 * np.sin(np.arange(12) / 3)))
+    row = _row(compare_runs(a, b))
+    assert row.verdict == INCONCLUSIVE, row
+    assert "the phase's windows drift together (p50_ms lag-1" in row.note
 
 
 # ----- what a reader must know before trusting a row ---------------------------------------------
