@@ -177,6 +177,16 @@ def test_history_is_the_noise_model() -> None:
     assert "no noise model yet (2 of 3 earlier runs)" in few.notes[-1]
 
 
+def test_the_reference_joins_the_noise_sample() -> None:
+    """Six earlier runs happened to lie within 1 %; then A came 30 % slower and B back at the
+    usual level, all one unchanged device. Judged on the six alone, B read as a 23 % improvement
+    with a narrow interval; A's own distance from them is noise the interval must carry."""
+    noise = [_runs(7000 + i, 1, sd=0.01) for i in range(6)]
+    row = _row(compare_runs(_runs(1, 1, scale=1.3, sd=0.0), _runs(2, 1, sd=0.0), noise=noise))
+    assert row.change == pytest.approx(-23.1, abs=0.1)
+    assert row.verdict == INCONCLUSIVE and row.low < -30 and row.high > 0
+
+
 def test_inconclusive_says_how_many_runs_would_tell() -> None:
     c = compare_runs(_runs(3, 2, sd=0.2), _runs(4, 2, scale=1.3, sd=0.2))
     row = _row(c)

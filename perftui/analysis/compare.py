@@ -13,7 +13,8 @@ Where the spread comes from (named in each row's `evidence`):
   is not used here: with 2–5 runs it is too narrow (it cannot see variance it did not sample).
 - `history`: the caller passes earlier comparable runs (same device, profiles and settings). A
   two-level model: runs vary around their stored run's mean (pooled from A, B and the history),
-  and stored runs' means drift around the device's (from the spread of the history's means).
+  and stored runs' means drift around the device's (from the spread of the means of the history
+  and of A, the reference: a run of the unchanged device too).
   Runs taken back to back cannot show that drift; the history can, and with it a single run a
   side can be judged. The row names it: "noise from 12 earlier runs: ±14 %".
 - `windows`: one run a side and no history: a moving-block bootstrap over the phase's timeline
@@ -387,27 +388,31 @@ def _spread(
     With history (≥ 3 earlier comparable runs, each an array of its per-run values on the judged
     scale) the model has two levels: a run varies around its stored run's mean (within, pooled
     from A, B and the history), and stored runs' means vary around the device's (between, from
-    the spread of the history's means beyond what within explains). The difference of two sides'
-    means then has variance 2·between + within·(1/nA + 1/nB).
+    the spread of the means of the history and of A, the reference, beyond what within
+    explains). The difference of two sides' means then has variance
+    2·between + within·(1/nA + 1/nB).
     """
     na, nb = sa.size, sb.size
     runs = f"{na} run{'s' if na > 1 else ''} each" if na == nb else f"{na} vs {nb} runs"
     own_ss, own_df = _ss([sa, sb]) if na >= 2 and nb >= 2 else (0.0, 0)
     if len(history) >= MIN_HISTORY_RUNS:
-        ss, df = _ss(history)
-        ss, df = ss + own_ss, df + own_df
-        means = np.array([h.mean() for h in history])
+        # A, the reference, is a run of the unchanged device too, so its mean joins the sample
+        # that shows the drift: a reference outside a short history then widens the interval
+        # rather than reading as B's change (6 runs within 2 %, then an A 23 % faster: CI failed).
+        sample = [*history, sa]
+        ss, df = _ss([*sample, sb])
+        means = np.array([h.mean() for h in sample])
         spread_of_means = float(np.var(means, ddof=1))
         within: float | None = None
         if df:
             within = ss / df
-            expected = float(np.mean([within / h.size for h in history]))
+            expected = float(np.mean([within / h.size for h in sample]))
             between = max(0.0, spread_of_means - expected)
             se = math.sqrt(2 * between + within * (1 / na + 1 / nb))
         else:  # single runs everywhere: drift and run-to-run noise cannot be told apart
             between = spread_of_means
             se = math.sqrt(2 * between)
-        dof = len(history) - 1 if between > 0 or not df else df
+        dof = len(sample) - 1 if between > 0 or not df else df
         evidence = f"{runs}; history: {len(history)} runs"
         test = "t(runs+history)" if own_df else "t(history)"
         return Spread(se, dof, test, evidence, within, between)
