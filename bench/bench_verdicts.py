@@ -13,7 +13,9 @@ The run has the default shape (a 20 s burst, then a 60 s long phase; 3 runs) and
 time constants a phase spans, and how far apart the runs of a record are), so the scaled run
 shows the same drift as the real one, with fewer requests per phase (more sampling noise).
 `--long-duration 0 --drift-tau-s 5` gives the harsher shape of the first measurements: bursts
-only, back to back, all inside one draw of the drift.
+only, back to back, all inside one draw of the drift. The default drift, 0.1 (a service time
+wandering by about ±10 % over seconds, on top of the machine's own noise between runs), is the
+noise at which the 30 % target is within reach: at 0.2 the oracle below catches 7 of 20 tries.
 
 Scenarios (defaults; `--quick` runs 3 of each and 1 of the last, to check the bench itself):
 - A/A R=1: 20 pairs of single runs of the unchanged device, all in one history dir (so later
@@ -329,7 +331,13 @@ def met(sc: Scenario) -> bool:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="3 tries each, 1 of the ×1.1 case")
-    ap.add_argument("--drift", type=float, default=0.2, help="sim --drift SD (0 = off)")
+    ap.add_argument(
+        "--drift",
+        type=float,
+        default=0.1,
+        help="sim --drift SD (0 = off; at 0.2 no verdict of this rule can meet the 30 %% target: "
+        "see the oracle in docs/BENCHMARKS.md)",
+    )
     ap.add_argument(
         "--drift-tau-s", type=float, default=0.625, help="sim --drift-tau-s (5 s at 1/8 scale)"
     )
