@@ -364,10 +364,11 @@ class SetupScreen(Screen[None]):
         deliver(self.app, self._probe_result, healthy, text)
 
     def _probe_result(self, healthy: bool, text: str) -> None:
-        if not self.is_attached:  # the app exited while the probe was out: no line to show it on
-            return
         mark = "[b green]● answers[/]" if healthy else "[b red]✗ not answering[/]"
-        self.query_one("#probe", Static).update(f"probe: {mark} {text}")
+        # The app may be exiting while the probe was out: a screen still attached can have lost
+        # its widgets already (seen in CI), so no line to show it on is no error.
+        for status in self.query("#probe").results(Static):
+            status.update(f"probe: {mark} {text}")
 
     # ----- start -------------------------------------------------------------------------
 

@@ -107,9 +107,12 @@ async def test_profile_ticks_differ_in_text_not_only_colour(history_dir: Path) -
 
 async def test_a_probe_answering_after_the_app_exited_is_dropped(history_dir: Path) -> None:
     """The probe's worker can deliver after quitting began (seen in CI: NoMatches on '#probe'
-    from a probe of the just-started sim); its line is gone by then, and nothing may raise."""
+    from a probe of the just-started sim); its line is gone by then, and nothing may raise:
+    not while the screen is still attached with its widgets already removed, nor after."""
     app = PerftuiApp(history_dir)
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_for(pilot, lambda: isinstance(app.screen, SetupScreen))
         setup = app.screen
+        await setup.query_one("#probe").remove()
+        setup._probe_result(True, "http://127.0.0.1:1/hello answered 200 in 128 ms")
     setup._probe_result(True, "http://127.0.0.1:1/hello answered 200 in 128 ms")
