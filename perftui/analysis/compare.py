@@ -349,7 +349,8 @@ def window_spread(
     # windows inside the band, beside p50 windows at 0.65, were called −26 % on an unchanged
     # device), so the phase's p50 windows speak for every row of it.
     series = [(metric.name, x) for x in scaled]
-    series += [("p50_ms", np.log(np.maximum(w, 1e-9))) for w in steady if w.size >= MIN_WINDOWS]
+    p50 = METRICS["p50_ms"]
+    series += [(p50.name, _scale(p50, w)) for w in steady if w.size >= MIN_WINDOWS]
     drifting = [(lag, name) for name, x in series if (lag := _lag1(x)) > 2 / math.sqrt(x.size)]
     if drifting:
         lag, name = max(drifting)
@@ -593,26 +594,37 @@ def compare_runs(
     only_a = sorted(keys_a - keys_b)
     only_b = sorted(keys_b - keys_a)
 
-    def add(key: str, path: str | None, metric: Metric, ra: list, rb: list, aggs: tuple) -> None:
+    def add(
+        key: str,
+        path: str | None,
+        metric: Metric,
+        ra: list,
+        rb: list,
+        aggs: tuple,
+        steady: Sequence[np.ndarray] = (),
+    ) -> None:
         values = _values(ra, aggs[0], metric, path), _values(rb, aggs[1], metric, path)
         if not (values[0] or values[1]):
             return
         single = path is None and len(ra) == 1 and len(rb) == 1
         windows = (_windows(ra[0], metric), _windows(rb[0], metric)) if single else (None, None)
-        p50 = [_windows(r[0], METRICS["p50_ms"]) for r in (ra, rb)] if single else []
-        steady = [w for w in p50 if w is not None]
         history = [_scale(metric, v) for v in _series(noise_reports, key, metric, path)]
-        row = _row(
-            key, path, metric, t[metric.name], thresholds.alpha, values, windows, history, steady
+        alpha = thresholds.alpha
+        rows.append(
+            _row(key, path, metric, t[metric.name], alpha, values, windows, history, steady)
         )
-        rows.append(row)
 
     for key in sorted(keys_a & keys_b):
         ra, rb = rep_a.get(key, []), rep_b.get(key, [])
         aggs = agg_a.get(key) or {}, agg_b.get(key) or {}
+        # One run a side: the phase's p50 windows, read once for all of its rows' drift check.
+        steady = []
+        if len(ra) == 1 and len(rb) == 1:
+            p50 = (_windows(r[0], METRICS["p50_ms"]) for r in (ra, rb))
+            steady = [w for w in p50 if w is not None]
         for metric in METRICS.values():
             if metric.compared:
-                add(key, None, metric, ra, rb, aggs)
+                add(key, None, metric, ra, rb, aggs, steady)
         paths_a, paths_b = _paths(ra, aggs[0]), _paths(rb, aggs[1])
         only_a += [f"{key} {p}" for p in sorted(paths_a - paths_b)]
         only_b += [f"{key} {p}" for p in sorted(paths_b - paths_a)]
