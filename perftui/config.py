@@ -171,6 +171,10 @@ class RunConfig:
             "probe_path": self.probe_path,
             "probe_retries": self.probe_retries,
             "tag": self.tag,
+            # How often a viewer was fed: kept for the record, not compared (perftui.like).
+            "snapshot_interval_s": self.snapshot_interval_s,
+            "telemetry_interval_s": self.telemetry_interval_s,
+            "path_percentiles_s": self.path_percentiles_s,
         }
         out.update({f"gate_{k}": v for k, v in asdict(self.gate_limits).items()})
         return out

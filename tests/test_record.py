@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from perftui.analysis.compare import setting_differences
 from perftui.config import PhaseSettings, RunConfig
 from perftui.engine.record import build, measurement
+from perftui.like import settings_key
 from perftui.profiles import resolve_profiles
 
 
@@ -38,16 +40,21 @@ def test_measurement_settings_and_fingerprint() -> None:
     burst = settings["phases"]["python_light:burst"]
     assert burst == {"clients": 12, "duration": 20.0, "rate": None}
     assert settings["arrivals"] == "constant"
-    assert settings["timeout"] == 6.0 and settings["telemetry_interval_s"] == 0.0
+    assert settings["timeout"] == 6.0 and "telemetry_interval_s" not in settings
     assert settings["profiles"]["python_light"]["requests"]
     assert base["device"] is None
     # What does not shape the measurement (the tag, the history dir, the port) leaves it alone.
-    same = _record(_config(tag="x", port=9999, runs=5))
-    assert same["settings_fingerprint"] == base["settings_fingerprint"]
+    # Nor how often a viewer is sent snapshots, per-path percentiles or heap readings: the TUI
+    # asks for them, the CLI does not, and their runs must gate each other.
+    for same_config in (
+        _config(tag="x", port=9999, runs=5),
+        _config(snapshot_interval_s=0.2, telemetry_interval_s=2.0, path_percentiles_s=1.0),
+    ):
+        same = _record(same_config)
+        assert same["settings_fingerprint"] == base["settings_fingerprint"]
+        assert same["measurement"] == settings
     for changed in (
         _config(timeout=2.0),
-        _config(telemetry_interval_s=1.0),
-        _config(path_percentiles_s=1.0),
         _config(burst=PhaseSettings(4, 20.0)),
         _config(burst=PhaseSettings(12, 20.0, rate=50.0)),  # open loop
         _config(arrivals="poisson"),
@@ -63,3 +70,21 @@ def test_the_sim_is_one_device_whatever_its_port() -> None:
     assert a["device"] == b["device"] == "sim"
     assert a["target"] != b["target"]
     assert measurement(_config(port=1)) == measurement(_config(port=2))
+
+
+def test_a_record_written_before_keeps_matching_a_new_one() -> None:
+    """Records stored with the view-only keys in `measurement` (and a digest over them) match
+    new records made the same way: the key is recomputed, the differences ignore them."""
+    new = _record(_config())
+    old = dict(new)
+    old["measurement"] = {
+        **new["measurement"],
+        "snapshot_interval_s": 0.2,
+        "telemetry_interval_s": 2.0,
+        "path_percentiles_s": 1.0,
+    }
+    old["settings_fingerprint"] = "0123456789abcdef"  # the digest the old code wrote
+    assert settings_key(old) == settings_key(new) == new["settings_fingerprint"]
+    assert setting_differences(old, new) == []
+    slower = _record(_config(timeout=2.0))
+    assert setting_differences(old, slower) == ["timeout: A 6.0, B 2.0"]

@@ -231,3 +231,25 @@ def test_single_file_index_is_split_on_open(tmp_path: Path) -> None:
         "meta": {"1": {"schema": SCHEMA_VERSION}}
     }
     assert len(list(tmp_path.glob("perftui-*.json"))) == 2
+
+
+def test_a_schema_2_index_is_rebuilt_so_old_runs_match_new_ones(tmp_path: Path) -> None:
+    """Runs stored before view-only settings left the fingerprint (their summaries hold a digest
+    over them) are found as `previous` and noise of a new run made the same way."""
+    store = HistoryStore(tmp_path)
+    old = make_record(20.0, runs=1, phases=["burst"], seed=1, max_samples=500)
+    old["measurement"] = {**old["measurement"], "snapshot_interval_s": 0.2}
+    old["settings_fingerprint"] = "0123456789abcdef"  # what the old code wrote
+    old_id = store.add_run(old)
+    for shard in tmp_path.glob("perftui-*.json"):  # the index as the old code wrote it
+        data = json.loads(shard.read_text())
+        for summary in data["runs"].values():
+            summary["settings_fingerprint"] = "0123456789abcdef"
+        shard.write_text(json.dumps(data))
+    (tmp_path / DB_NAME).write_text(json.dumps({"meta": {"1": {"schema": 2}}}))
+    new = make_record(20.0, runs=1, phases=["burst"], seed=2, max_samples=500)
+    store = HistoryStore(tmp_path)
+    store.add_run(new)
+    assert store.previous_of(new)["run_id"] == old_id
+    assert [r["run_id"] for r in store.noise_runs(new, new)] == [old_id]
+    assert json.loads((tmp_path / DB_NAME).read_text())["meta"]["1"]["schema"] == SCHEMA_VERSION

@@ -1,5 +1,5 @@
 """What the numbers mean: aggregates, comparisons and verdicts, trends, reports.
 
-Takes runs (plain dicts), never a store: it may import config only, and never history, the
-engine, textual, rich, the simulator or aiohttp. scipy is imported here and only here.
+Takes runs (plain dicts), never a store: it may import config and like only, and never history,
+the engine, textual, rich, the simulator or aiohttp. scipy is imported here and only here.
 """

@@ -50,6 +50,7 @@ from typing import Any
 import numpy as np
 
 from perftui.analysis.metrics import ALL_METRICS, CAPACITY, METRICS, PATH_METRICS, Metric
+from perftui.like import like_settings
 
 ALPHA = 0.05
 CONFIG_NAME = "perftui.toml"
@@ -711,9 +712,7 @@ def setting_differences(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
         unknown = [s for s, m in (("A", ma), ("B", mb)) if not isinstance(m, dict)]
         out.append(f"settings unknown for {' and '.join(unknown)} (recorded before they were kept)")
         return out
-    if a.get("settings_fingerprint") == b.get("settings_fingerprint") and ma == mb:
-        return out
-    for name, va, vb in _diff(ma, mb, ""):
+    for name, va, vb in _diff(like_settings(ma), like_settings(mb), ""):
         out.append(f"{name}: A {_short(va)}, B {_short(vb)}")
     return out
 

@@ -19,6 +19,7 @@ from typing import Any
 
 from perftui.analysis.compare import RegressionThresholds, identity
 from perftui.analysis.metrics import METRICS
+from perftui.like import settings_key
 
 MIN_SEGMENT = 4
 
@@ -103,7 +104,7 @@ def trends(
     settings: dict[tuple[str, str], Any] = {}
     for record in reversed(records):
         for key in record.get("aggregated") or {}:
-            settings.setdefault((identity(record), key), record.get("settings_fingerprint"))
+            settings.setdefault((identity(record), key), settings_key(record))
     for record in records:
         for key, agg in (record.get("aggregated") or {}).items():
             wanted = _wanted(key, profile, phase)
@@ -111,7 +112,7 @@ def trends(
             group = (identity(record), key)
             if not isinstance(value, int | float):
                 continue
-            if record.get("settings_fingerprint") != settings[group]:
+            if settings_key(record) != settings[group]:
                 continue
             t = out.setdefault(group, Trend(group[0], key, metric))
             t.run_ids.append(record["run_id"])

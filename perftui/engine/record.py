@@ -7,8 +7,6 @@ never raw samples) and the UIs.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import platform
 import secrets
@@ -22,6 +20,7 @@ from perftui import __version__
 from perftui.analysis.aggregate import aggregate
 from perftui.config import PHASES, RunConfig
 from perftui.engine.notes import CO_WHY, co_differs, co_text
+from perftui.like import fingerprint
 
 SCHEMA = 1
 
@@ -62,8 +61,9 @@ def measurement(config: RunConfig) -> dict[str, Any]:
     """The settings that shape a run's load and what it measures: two runs are compared as like
     with like only if these are equal. Per `profile:phase` the clients, duration and any other
     phase setting (an open-loop rate, …); how open-loop arrivals are spaced; the timeout; what
-    each profile requests; the polling that costs the device requests (heap telemetry) or the
-    engine time (heartbeat detail); and the tool's version."""
+    each profile requests; and the tool's version. How often a viewer is sent snapshots, per-path
+    percentiles or heap readings is not here (`perftui.like.VIEW_ONLY`): the TUI and the CLI
+    differ there by design, and their runs must gate each other."""
     phases = {
         f"{p.name}:{phase}": asdict(config.phase_settings(p, phase))
         for p in config.profiles
@@ -74,17 +74,8 @@ def measurement(config: RunConfig) -> dict[str, Any]:
         "arrivals": config.arrivals,  # open-loop phases: constant or Poisson arrivals
         "timeout": config.timeout,
         "profiles": {p.name: {"requests": p.definition()["requests"]} for p in config.profiles},
-        "telemetry_interval_s": config.telemetry_interval_s,
-        "snapshot_interval_s": config.snapshot_interval_s,
-        "path_percentiles_s": config.path_percentiles_s,
         "tool_version": __version__,
     }
-
-
-def fingerprint(settings: dict[str, Any]) -> str:
-    """A short stable digest of `measurement()`, for the index to match comparable runs."""
-    text = json.dumps(settings, sort_keys=True, default=str, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def legacy_comparison(

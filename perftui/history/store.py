@@ -21,7 +21,8 @@ Durability rules, because a SIGKILL or a second process must never cost a run:
   the run documents. The catalog is written last by a rebuild and removed first, so a present
   catalog means complete shards, and a rebuild cut short is redone on the next open;
 - a single-file index of schema 1 (all summaries and the baselines in `perftui.json`) is split
-  into shards and `baselines.json` when first opened.
+  into shards and `baselines.json` when first opened; an index of schema 2 (or 1) is rebuilt
+  once from the run documents, so every summary's fingerprint is `perftui.like.settings_key`.
 """
 
 from __future__ import annotations
@@ -42,10 +43,13 @@ from filelock import FileLock, Timeout
 from tinydb import Query, TinyDB
 from tinydb.storages import Storage
 
+from perftui.like import settings_key
 from perftui.history.files import atomic_write_bytes, atomic_write_json, fsync_dir
 
 NOISE_RUNS = 20  # the newest comparable runs a comparison takes as its noise model
-SCHEMA_VERSION = 2  # 1: one index file holding every summary and the baselines
+# 1: one index file holding every summary and the baselines; 2: summaries whose fingerprint
+# covered view-only settings (`perftui.like`), so a TUI run never matched a CLI run.
+SCHEMA_VERSION = 3
 DB_NAME = "perftui.json"
 SHARD_GLOB = "perftui-*.json"
 BASELINES_NAME = "baselines.json"
@@ -172,7 +176,7 @@ def summarize(record: dict[str, Any], doc_name: str, digest: str) -> dict[str, A
         "finished_at": record.get("finished_at"),
         "target": record.get("target"),
         "device": record.get("device"),
-        "settings_fingerprint": record.get("settings_fingerprint"),
+        "settings_fingerprint": settings_key(record),
         "profiles": list(record.get("profiles") or []),
         "runs_per_profile": record.get("runs_per_profile"),
         "tag": record.get("tag") or "",
@@ -281,8 +285,11 @@ class HistoryStore:
                         self._rebuild()
         elif version < SCHEMA_VERSION:
             with self._locked():
-                if self._catalog_version() == 1:
+                version = self._catalog_version()
+                if version == 1:
                     self._split_v1()
+                if version is not None and version < SCHEMA_VERSION:
+                    self._rebuild()  # every summary's fingerprint recomputed from its document
         self._catalog_ok = _signature(self.db_path)
 
     def _catalog_version(self) -> int | None:
@@ -589,7 +596,7 @@ class HistoryStore:
         device = record.get("device")
         kind = run_kind(record)
         profiles = sorted(record.get("profiles") or [])
-        fingerprint = record.get("settings_fingerprint")
+        fingerprint = settings_key(record)
         return [
             s
             for s in self.list_runs(target=None if device else record.get("target"))
@@ -613,7 +620,7 @@ class HistoryStore:
         """The device's run-to-run noise for comparing A with B: up to `limit` newest finished
         runs comparable with B, other than A and B; none when A and B were set up differently
         (no history then fits both)."""
-        if a.get("settings_fingerprint") != b.get("settings_fingerprint"):
+        if settings_key(a) != settings_key(b):
             return []
         skip = {a.get("run_id"), b.get("run_id")}
         picked = [

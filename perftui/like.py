@@ -1,0 +1,41 @@
+"""Like with like: which stored settings make two runs comparable, and their digest.
+
+A run's `measurement` holds the settings that shape its load and what it measures. Records
+written before view-only settings were left out of it still carry them (and a fingerprint over
+them), so the digest is always recomputed from `measurement` without those keys: old and new
+records made the same way compare, whichever face (TUI or CLI) made them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+# How often a viewer is sent snapshots, per-path percentiles and heap telemetry: the TUI asks
+# for them to draw its live view, the CLI does not. They change what a viewer sees during a run,
+# not the clients, rates, durations or requests measured (a heap read every few seconds goes
+# over the control connection, not the load's), so runs differing only here are like with like.
+VIEW_ONLY = frozenset({"snapshot_interval_s", "telemetry_interval_s", "path_percentiles_s"})
+
+
+def like_settings(settings: dict[str, Any]) -> dict[str, Any]:
+    """`measurement` without the view-only keys (present in records written before)."""
+    return {k: v for k, v in settings.items() if k not in VIEW_ONLY}
+
+
+def fingerprint(settings: dict[str, Any]) -> str:
+    """A short stable digest of a run's `measurement`, view-only keys left out."""
+    text = json.dumps(like_settings(settings), sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def settings_key(record: dict[str, Any]) -> str | None:
+    """The fingerprint `record` is matched by: recomputed from its `measurement` (so a record
+    stored with an older digest still matches), else the stored one (None for runs made before
+    settings were kept, which then match only each other)."""
+    settings = record.get("measurement")
+    if isinstance(settings, dict):
+        return fingerprint(settings)
+    stored = record.get("settings_fingerprint")
+    return stored if isinstance(stored, str) else None
