@@ -39,3 +39,20 @@ def settings_key(record: dict[str, Any]) -> str | None:
         return fingerprint(settings)
     stored = record.get("settings_fingerprint")
     return stored if isinstance(stored, str) else None
+
+
+# A run stopped before any phase gave a result (an unreachable device, a failed first probe, a
+# stop or a hard timeout before the first phase) measured nothing: it is stored as such and is
+# comparable with nothing (not `previous`, a baseline, a trend point or noise).
+NOT_STARTED = "not_started"
+
+
+def run_status(record: dict[str, Any]) -> str:
+    """A run record's status; one stopped before its first phase result is NOT_STARTED, also
+    when it was stored (as `hard_stop` or `stopped`) before that status existed."""
+    status = record.get("status") or "finished"
+    if status in ("hard_stop", "stopped") and not any(
+        run.get("results") for run in record.get("raw_runs") or []
+    ):
+        return NOT_STARTED
+    return str(status)

@@ -195,6 +195,7 @@ def test_unreachable_device_at_start_exits_3(tmp_path: Path, capsys) -> None:
     out = capsys.readouterr()
     assert "health probe /hello failed" in out.out + out.err
     assert latest(tmp_path)["hard_stop_reason"].startswith("health probe")
+    assert latest(tmp_path)["status"] == "not_started"  # kept out of previous, baselines, noise
 
 
 def test_hard_timeout_stops_the_suite(device, tmp_path: Path) -> None:

@@ -253,3 +253,32 @@ def test_a_schema_2_index_is_rebuilt_so_old_runs_match_new_ones(tmp_path: Path) 
     assert store.previous_of(new)["run_id"] == old_id
     assert [r["run_id"] for r in store.noise_runs(new, new)] == [old_id]
     assert json.loads((tmp_path / DB_NAME).read_text())["meta"]["1"]["schema"] == SCHEMA_VERSION
+
+
+def test_a_run_that_never_reached_its_first_phase_is_comparable_with_nothing(
+    tmp_path: Path,
+) -> None:
+    """An unreachable device's run (stored by the old code as a bare `hard_stop`) is listed as
+    `not_started` and is never `previous`, a baseline, noise or a trend point."""
+    from perftui.analysis.trend import select, trends
+    from perftui.history.store import StoreError
+
+    store = HistoryStore(tmp_path)
+    one = {"runs": 1, "profiles": ["python_light"], "phases": ["burst"], "max_samples": 500}
+    made = make_record(20.0, seed=1, **one)
+    made_id = store.add_run(made)
+    unreachable = make_record(20.0, seed=2, status="hard_stop", **one)
+    unreachable.update(raw_runs=[], aggregated={}, hard_stop_reason="health probe failed")
+    dead_id = store.add_run(unreachable)
+    new = make_record(20.0, seed=3, **one)
+    store.add_run(new)
+    assert store.list_runs(status="not_started")[0]["run_id"] == dead_id
+    assert store.previous_of(new)["run_id"] == made_id
+    assert [r["run_id"] for r in store.noise_runs(new, new)] == [made_id]
+    with pytest.raises(StoreError, match="never reached its first phase"):
+        store.set_baseline(dead_id)
+    assert store.baselines() == {}
+    chosen = select(store.list_runs())
+    assert dead_id not in {s["run_id"] for s in chosen}
+    [trend] = trends(reversed(list(store.records(chosen))), metric="p95_ms")
+    assert dead_id not in trend.run_ids and len(trend.run_ids) == 2

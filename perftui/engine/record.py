@@ -20,7 +20,7 @@ from perftui import __version__
 from perftui.analysis.aggregate import aggregate
 from perftui.config import PHASES, RunConfig
 from perftui.engine.notes import CO_WHY, co_differs, co_text
-from perftui.like import fingerprint
+from perftui.like import fingerprint, run_status
 
 SCHEMA = 1
 
@@ -130,7 +130,7 @@ def build(
         "thresholds": asdict(config.gate_limits),
         "schema": SCHEMA,
         "run_id": run_id,
-        "status": status,
+        "status": run_status({"status": status, "raw_runs": raw_runs}),
         "started_at": started.isoformat(timespec="seconds"),
         "finished_at": finished.isoformat(timespec="seconds") if finished else None,
         "tag": config.tag,

@@ -405,7 +405,7 @@ class Suite:
             else:
                 exit_code = EXIT_OK if payload["overall_pass"] else EXIT_GATE_FAILED
         return RunFinished(
-            status=status,
+            status=status,  # how it ended; the record says "not_started" if no phase gave a result
             overall_pass=payload["overall_pass"],
             exit_code=exit_code,
             hard_stop_reason=self.hard_stop_reason,

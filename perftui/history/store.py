@@ -43,7 +43,7 @@ from filelock import FileLock, Timeout
 from tinydb import Query, TinyDB
 from tinydb.storages import Storage
 
-from perftui.like import settings_key
+from perftui.like import NOT_STARTED, run_status, settings_key
 from perftui.history.files import atomic_write_bytes, atomic_write_json, fsync_dir
 
 NOISE_RUNS = 20  # the newest comparable runs a comparison takes as its noise model
@@ -181,7 +181,7 @@ def summarize(record: dict[str, Any], doc_name: str, digest: str) -> dict[str, A
         "runs_per_profile": record.get("runs_per_profile"),
         "tag": record.get("tag") or "",
         "note": record.get("note") or "",
-        "status": record.get("status") or "finished",
+        "status": run_status(record),
         "overall_pass": record.get("overall_pass"),
         "failed_keys": failed,
         "hard_stop_reason": record.get("hard_stop_reason"),
@@ -520,7 +520,11 @@ class HistoryStore:
 
     def set_baseline(self, run_id: str, name: str = "default") -> None:
         with self._locked():
-            self._summary(self._summaries(), run_id)
+            if self._summary(self._summaries(), run_id).get("status") == NOT_STARTED:
+                raise StoreError(
+                    f"run {run_id} never reached its first phase (nothing was measured); "
+                    "it cannot be a baseline"
+                )
             marks = self._read_baselines()
             marks[name] = {"run_id": run_id, "set_at": iso_utc(datetime.now(UTC))}
             atomic_write_json(self.baselines_path, marks)
@@ -592,7 +596,7 @@ class HistoryStore:
         """Summaries of the runs made like `record`, newest first: the same device (its stable
         identity, else its target), the same profiles, the same kind (run or capacity search) and
         the same settings fingerprint. A run without a fingerprint (made before settings were
-        kept) matches only such runs."""
+        kept) matches only such runs; a run that never reached its first phase matches none."""
         device = record.get("device")
         kind = run_kind(record)
         profiles = sorted(record.get("profiles") or [])
@@ -604,6 +608,7 @@ class HistoryStore:
             and sorted(s.get("profiles", [])) == profiles
             and s.get("kind", "run") == kind
             and s.get("settings_fingerprint") == fingerprint
+            and s.get("status") != NOT_STARTED
         ]
 
     def previous_of(self, record: dict[str, Any]) -> dict[str, Any] | None:
