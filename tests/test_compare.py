@@ -528,3 +528,15 @@ def test_capacity_fell_18_percent_is_a_regression_with_earlier_searches_as_noise
     assert fell.verdict == REGRESSION and fell.high is not None and fell.high < 0
     same = _row(compare_runs(search(130.0), search(127.0), noise=noise), "capacity_rps")
     assert same.verdict in (STABLE, INCONCLUSIVE)
+
+
+def test_the_corrected_p99_row_appears_only_where_a_correction_changed_it() -> None:
+    a, b = _runs(1, 3), _runs(2, 3)
+    for record in (a, b):
+        for run in record["raw_runs"]:
+            report = run["results"][0]["report"]
+            report["co_corrected"] = {"p99_ms": report["p99_ms"]}  # no stall: nothing corrected
+    assert not any(r.metric == "co_p99_ms" for r in compare_runs(a, b).rows)
+    b["raw_runs"][0]["results"][0]["report"]["co_corrected"]["p99_ms"] = 900.0  # a stall in B
+    row = _row(compare_runs(a, b), "co_p99_ms")
+    assert row.b is not None and row.b > row.a

@@ -17,11 +17,12 @@ from perftui.engine.load import run_phase
 from perftui.engine.metrics import (
     OpenLoopStats,
     PhaseRecorder,
+    SelfCheck,
     StallDetector,
     corrected_histogram,
     new_histogram,
 )
-from perftui.engine.notes import CO_WHY
+from perftui.engine.notes import CO_WHY, co_note
 from perftui.engine.pacing import ArrivalSchedule, Pacer
 from perftui.engine.runner import EngineProcess
 from perftui.profiles import ProfileError, adhoc_profile, parse_profile
@@ -166,6 +167,55 @@ def test_co_correction_is_hdrh_record_corrected_value_with_the_phases_interval()
     assert co["p50_ms"] == pytest.approx(10, rel=0.01) and co["p95_ms"] > 600
 
 
+def test_without_a_stall_the_corrected_percentiles_are_the_plain_ones() -> None:
+    """8 clients, answers spread evenly over 30–60 ms, no stall: the expected interval is the
+    mean (45 ms), and correcting every answer above it (as wrk does) would add samples of
+    0–15 ms and pull p50 from ~45 to ~37 ms. Nothing was omitted, so nothing is corrected: no
+    note, and the corrected row is not compared."""
+    rec = PhaseRecorder(["/x"], tail_start_s=7.5, duration=10.0)
+    for i in range(1800):
+        rec.paths["/x"].record(200, 30_000 + (i % 301) * 100, 1.0)
+    rec.snapshot(10.0)
+    report = rec.report(clients=8, duration=10.0, elapsed=10.0)
+    co = report["co_corrected"]
+    assert [co[k] for k in ("p50_ms", "p95_ms", "p99_ms")] == [
+        report[k] for k in ("p50_ms", "p95_ms", "p99_ms")
+    ]
+    assert co_note(report) is None
+    wrk_like = corrected_histogram(rec.overall, 45_000)  # every answer above the interval
+    assert wrk_like.get_value_at_percentile(50) / 1000 < 0.9 * report["p50_ms"]
+
+
+def test_the_co_note_says_which_way_the_correction_moved() -> None:
+    base = {"p50_ms": 6.5, "p95_ms": 7.5, "p99_ms": 9.3}
+    up = co_note({**base, "co_corrected": {"p50_ms": 6.6, "p95_ms": 500.0, "p99_ms": 944.0}})
+    assert up == f"CO-corrected p95 7.5→500, p99 9.3→944 ms (higher): {CO_WHY}"
+    down = co_note({**base, "co_corrected": {"p50_ms": 5.0, "p95_ms": 7.5, "p99_ms": 9.3}})
+    assert down is not None and down.startswith("CO-corrected p50 6.5→5 ms (lower)")
+
+
+@pytest.mark.parametrize(
+    "busy_s,lag_ms,bound",
+    [
+        (0.17, 6.8, False),  # issue 20: late wake-ups on a machine busy elsewhere, loop idle
+        (0.60, 6.8, True),  # late because of its own queued work
+        (0.95, 0.5, True),  # saturated: running or waiting for a core all the time
+        (0.60, 2.0, False),
+    ],
+)
+def test_client_bound_means_the_load_thread_was_the_bottleneck(
+    busy_s: float, lag_ms: float, bound: bool
+) -> None:
+    """Over 1 s of fake time: the load thread busy `busy_s`, the loop's wake-ups late by
+    `lag_ms` at every probe."""
+    busy = iter([0.0, busy_s])
+    check = SelfCheck(0.0, cpu_clock=lambda: 0.0, busy_clock=lambda: next(busy))
+    for _ in range(50):
+        check.note_lag(lag_ms / 1000)
+    check.stop(1.0)
+    assert check.client_bound(1.0) is bound
+
+
 def test_stall_gate_is_off_by_default_and_names_the_stall() -> None:
     report = {"stalls": {"count": 1, "longest_ms": 1003.2, "total_ms": 1003.2, "at": [2.0]}}
     assert evaluate(report, GateLimits()) == []
@@ -233,7 +283,7 @@ def test_printer_and_markdown_show_the_stall_and_the_corrected_tail(tmp_path: Pa
     assert code == 0  # the stall gate is off by default
     err = capsys.readouterr().err
     assert "stall in adhoc/burst at 1." in err
-    assert "ms p50 " in err and CO_WHY in err
+    assert "CO-corrected p" in err and "(higher)" in err and CO_WHY in err
     md = next(tmp_path.glob("perf_*.md")).read_text()
     assert "1 stall(s), longest" in md and CO_WHY in md
 

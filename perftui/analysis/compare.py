@@ -258,6 +258,14 @@ def _value(report: dict[str, Any], metric: Metric, path: str | None) -> float | 
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
+def _varies(metric: Metric, reports: list[dict[str, Any]], path: str | None) -> bool:
+    """A corrected variant (`Metric.variant_of`) earns a row only where it differs somewhere."""
+    if metric.variant_of is None:
+        return True
+    plain = METRICS[metric.variant_of]
+    return any(_value(r, metric, path) != _value(r, plain, path) for r in reports)
+
+
 def _values(
     reports: list[dict[str, Any]], agg: dict[str, Any], metric: Metric, path: str | None
 ) -> list[float]:
@@ -605,7 +613,7 @@ def compare_runs(
         steady: Sequence[np.ndarray] = (),
     ) -> None:
         values = _values(ra, aggs[0], metric, path), _values(rb, aggs[1], metric, path)
-        if not (values[0] or values[1]):
+        if not (values[0] or values[1]) or not _varies(metric, [*ra, *rb], path):
             return
         single = path is None and len(ra) == 1 and len(rb) == 1
         windows = (_windows(ra[0], metric), _windows(rb[0], metric)) if single else (None, None)

@@ -26,6 +26,8 @@ class Metric:
     compared: bool = True
     source: str | None = None  # a sub-dict of the phase report holding it (else top level)
     field: str | None = None  # its key in that sub-dict (else `name`)
+    # A corrected variant of this metric: compared only where some run's value differs from it.
+    variant_of: str | None = None
 
 
 METRICS: dict[str, Metric] = {
@@ -60,6 +62,7 @@ METRICS: dict[str, Metric] = {
             log=True,
             source="co_corrected",
             field="p99_ms",
+            variant_of="p99_ms",  # the same figure unless a stall was corrected
         ),
         *(
             Metric(

@@ -106,8 +106,8 @@ class Printer:
                         f"    open loop: {rep['achieved_rps']:g} of {rep['target_rps']:g} req/s, "
                         f"{rep['late']} late, max lag {rep['max_lag_ms']:g} ms"
                     )
-                if notes.co_differs(rep):
-                    self._say(f"    ms {notes.co_text(rep)}: {notes.CO_WHY}")
+                if co := notes.co_note(rep):
+                    self._say(f"    {co}")
             case Stall():
                 self._say(
                     f"  stall in {event.profile}/{event.phase} at {event.at_s:.1f} s: no answer "

@@ -19,7 +19,7 @@ from typing import Any
 from perftui import __version__
 from perftui.analysis.aggregate import aggregate
 from perftui.config import PHASES, RunConfig
-from perftui.engine.notes import CO_WHY, co_differs, co_text
+from perftui.engine.notes import co_note
 from perftui.like import fingerprint, run_status
 
 SCHEMA = 1
@@ -198,8 +198,8 @@ def _phase_notes(payload: dict[str, Any]) -> list[str]:
                     f"- {where}: {stalls['count']} stall(s), longest {stalls['longest_ms']:g} ms, "
                     f"at {', '.join(f'{t:g}' for t in stalls['at'][:10])} s"
                 )
-            if co_differs(rep):
-                notes.append(f"- {where}: ms {co_text(rep)} ({CO_WHY})")
+            if co := co_note(rep):
+                notes.append(f"- {where}: {co}")
             if rep.get("client_bound"):
                 notes.append(
                     f"- {where}: client-bound: these numbers describe perftui, not the device"

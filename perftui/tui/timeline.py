@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from perftui.engine.notes import co_note
+
 # What Compare's overlay can show, cycled with a key: (column, label, unit).
 OVERLAY_METRICS = (
     ("p95_ms", "p95", "ms"),
@@ -111,7 +113,7 @@ def draw_overlay(
 
 def phase_notes(report: dict[str, Any]) -> list[str]:
     """What a phase report adds beyond the legacy figures, in words: stalls, coordinated-
-    omission-corrected percentiles when they differ from the plain ones by > 10 %, a
+    omission-corrected percentiles where the correction moved them (`engine.notes.co_note`), a
     client-bound warning and the heap slope."""
     notes: list[str] = []
     stalls = report.get("stalls")
@@ -120,19 +122,8 @@ def phase_notes(report: dict[str, Any]) -> list[str]:
             f"stalls {stalls['count']} (longest {stalls.get('longest_ms', 0) / 1000:.2f} s, "
             f"total {stalls.get('total_ms', 0) / 1000:.2f} s)"
         )
-    co = report.get("co_corrected")
-    if isinstance(co, dict):
-        differ = []
-        for q in ("p50", "p95", "p99"):
-            plain, fixed = report.get(f"{q}_ms"), co.get(f"{q}_ms")
-            if plain and fixed is not None and abs(fixed - plain) > 0.1 * plain:
-                differ.append(f"{q} {fixed:,.1f} (plain {plain:,.1f})")
-        if differ:
-            notes.append(
-                "CO-corrected "
-                + ", ".join(differ)
-                + " ms: clients stop sending during a stall, so plain percentiles miss the wait"
-            )
+    if co := co_note(report):  # decided where every viewer's note is (engine.notes)
+        notes.append(co)
     if report.get("client_bound"):
         notes.append("client-bound: these numbers describe perftui, not the device")
     if report.get("target_rps"):

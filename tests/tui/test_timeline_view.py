@@ -92,7 +92,7 @@ def test_phase_notes_show_co_corrected_only_when_it_differs_by_more_than_ten_per
     assert phase_notes(close) == []
     far = {**base, "co_corrected": {"p50_ms": 6.6, "p95_ms": 500.0, "p99_ms": 944.0}}
     [note] = phase_notes(far)
-    assert note.startswith("CO-corrected p95 500.0 (plain 7.5), p99 944.0 (plain 9.3) ms:")
+    assert note.startswith("CO-corrected p95 7.5→500, p99 9.3→944 ms (higher):")
     assert "p50" not in note
     flagged = phase_notes({"client_bound": True, "stalls": {"count": 0}})
     assert flagged == ["client-bound: these numbers describe perftui, not the device"]
