@@ -14,12 +14,14 @@ EXIT_GATE_FAILED = 1
 EXIT_BAD_INPUT = 2
 EXIT_COULD_NOT_RUN = 3
 EXIT_INTERRUPTED = 130
+EXIT_CLOSED_PIPE = 141  # 128 + SIGPIPE: what a shell reports for a Unix tool whose reader left
 EXIT_MEANINGS = {
     EXIT_OK: "ok: every gate passed (and no regression when one was asked to fail)",
     EXIT_GATE_FAILED: "a gate failed, or a regression with --fail-on-regression",
     EXIT_BAD_INPUT: "bad input",
     EXIT_COULD_NOT_RUN: "could not run, or the results could not be stored",
     EXIT_INTERRUPTED: "stopped",
+    EXIT_CLOSED_PIPE: "the reader of the output went away (e.g. `| head`)",
 }
 
 HISTORY_ENV = "PERFTUI_HISTORY_DIR"

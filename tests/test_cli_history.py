@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import argparse
 import csv
+import fcntl
 import io
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -256,3 +258,25 @@ def test_compare_to_baseline_after_a_rebuild(history: Path) -> None:
     assert done.returncode == 1, done.stderr  # main → slow: p95 +35 %, a regression, not exit 2
     assert "is unusable" in done.stderr and "no baseline" not in done.stderr
     assert list(history.glob("perftui.json.corrupt-*"))
+
+
+def test_a_closed_pipe_ends_the_output_quietly(history: Path) -> None:
+    """`perftui history export --format json | head -c 100`: the reader leaves long before the
+    ~70 KB are written (a 4 KB pipe, so the writer cannot finish first); perftui ends as a Unix
+    tool does: no error line, status 141 (128 + SIGPIPE)."""
+    read_end, write_end = os.pipe()
+    fcntl.fcntl(write_end, fcntl.F_SETPIPE_SZ, 4096)
+    command = [sys.executable, "-m", "perftui", "--history-dir", str(history)]
+    with os.fdopen(read_end, "rb") as from_writer, os.fdopen(write_end, "wb") as to_reader:
+        writer = subprocess.Popen(
+            [*command, "history", "export", "--format", "json"],
+            stdout=to_reader,
+            stderr=subprocess.PIPE,
+            # Unbuffered, CPython drops what a short write left instead of raising (no EPIPE).
+            env={k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"},
+        )
+        reader = subprocess.Popen(["head", "-c", "100"], stdin=from_writer, stdout=subprocess.PIPE)
+    _, err = writer.communicate(timeout=30)
+    head, _ = reader.communicate(timeout=30)
+    assert (writer.returncode, err) == (141, b"")
+    assert len(head) == 100

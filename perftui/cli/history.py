@@ -42,6 +42,8 @@ def _guarded(handler: Handler) -> Handler:
 
         try:
             return handler(args)
+        except BrokenPipeError:
+            raise  # the reader left (`| head`): `main` ends quietly
         except (StoreError, ValueError, OSError) as exc:  # ValueError covers ConfigError
             return _fail(str(exc))
 

@@ -23,6 +23,7 @@ from perftui import __version__
 from perftui.config import (
     DEFAULT_PHASES,
     EXIT_BAD_INPUT,
+    EXIT_CLOSED_PIPE,
     EXIT_COULD_NOT_RUN,
     EXIT_INTERRUPTED,
     GateLimits,
@@ -549,6 +550,17 @@ def _hoist_history_dir(argv: list[str]) -> tuple[list[str], list[str]]:
     return front, rest
 
 
+def _closed_pipe() -> int:
+    """The reader of stdout went away (`perftui history list | head -3`): end quietly, as a Unix
+    tool killed by SIGPIPE does. stdout is pointed at /dev/null first, so the flush at exit does
+    not fail again (the Python docs' SIGPIPE note)."""
+    with contextlib.suppress(OSError, ValueError):  # ValueError: stdout replaced (tests)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    return EXIT_CLOSED_PIPE
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     front, rest = _hoist_history_dir(list(sys.argv[1:] if argv is None else argv))
     args_list = front + _legacy_argv(rest)
@@ -565,6 +577,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_COULD_NOT_RUN
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        return _closed_pipe()
     except Exception as exc:
         if os.environ.get("PERFTUI_DEBUG"):
             traceback.print_exc()
