@@ -1,47 +1,91 @@
-"""Watching a run from a browser: textual-serve serves `perftui attach latest` (optional extra)."""
+"""`perftui serve`: the TUI in a browser through textual-serve, on loopback by default, behind a
+token when bound beyond it (tested by forcing the token on a loopback bind)."""
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 import time
+from pathlib import Path
 
+import aiohttp
 import httpx
 import pytest
 
+from perftui.cli.serve import command, is_loopback, token_for
 from tests.faults.conftest import free_port
 
-pytest.importorskip("textual_serve")
 
-SERVE = """
-import sys
-from textual_serve.server import Server
-Server(sys.argv[1], host="127.0.0.1", port=int(sys.argv[2]), title="perftui").serve()
-"""
+@pytest.mark.parametrize(
+    "host,loopback",
+    [
+        ("127.0.0.1", True),
+        ("127.8.0.1", True),
+        ("::1", True),
+        ("localhost", True),
+        ("0.0.0.0", False),
+        ("192.168.0.20", False),
+        ("::", False),
+        ("bench-pc", False),
+    ],
+)
+def test_a_token_is_made_up_only_beyond_loopback(host: str, loopback: bool) -> None:
+    assert is_loopback(host) is loopback
+    assert (token_for(host, None) is None) is loopback
+    assert token_for(host, "given") == "given"
 
 
-def test_textual_serve_starts_and_serves_the_attach_page(tmp_path) -> None:
+def test_each_tab_runs_the_tui_or_attach(tmp_path: Path) -> None:
+    assert command(tmp_path, None).endswith(f"-m perftui --history-dir {tmp_path}")
+    assert command(tmp_path, "latest").endswith(f"--history-dir {tmp_path} attach latest")
+
+
+async def _first_screen(url: str, token: str) -> bytes:
+    """What the TUI sends a browser tab first, over the page's websocket (cookie from the page)."""
+    # unsafe: keep cookies of an IP address, as a browser does (aiohttp's jar drops them)
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as session:
+        async with session.get(f"{url}/?token={token}") as page:
+            assert page.status == 200
+        async with session.ws_connect(f"{url.replace('http', 'ws')}/ws?width=80&height=24") as ws:
+            data = b""
+            while b"perftui" not in data:
+                message = await asyncio.wait_for(ws.receive(), 20)
+                assert message.type == aiohttp.WSMsgType.BINARY, message
+                data += message.data
+            return data
+
+
+def test_serve_fetches_the_page_and_refuses_requests_without_the_token(tmp_path: Path) -> None:
     port = free_port()
-    command = f"{sys.executable} -m perftui attach latest --history-dir {tmp_path}"
+    serve = ["serve", "--port", str(port), "--token", "s3cret"]
     proc = subprocess.Popen(
-        [sys.executable, "-c", SERVE, command, str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        [sys.executable, "-m", "perftui", "--history-dir", str(tmp_path), *serve],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
         text=True,
     )
+    url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 20
-        response = None
-        while time.monotonic() < deadline and proc.poll() is None:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().startswith(f"perftui serve: open {url}/?token=s3cret")
+        deadline = time.monotonic() + 10
+        while True:
             try:
-                response = httpx.get(f"http://127.0.0.1:{port}/", timeout=2)
+                refused = httpx.get(f"{url}/", timeout=2)
                 break
             except httpx.TransportError:
+                assert time.monotonic() < deadline, "serve did not answer"
                 time.sleep(0.1)
-        assert response is not None, proc.stderr.read() if proc.poll() is not None else "no answer"
-        assert response.status_code == 200
-        assert "perftui" in response.text
+        assert refused.status_code == 403 and "token" in refused.text
+        assert httpx.get(f"{url}/ws", timeout=2).status_code == 403
+        assert httpx.get(f"{url}/?token=wrong", timeout=2).status_code == 403
+        page = httpx.get(f"{url}/?token=s3cret", timeout=2)
+        assert page.status_code == 200 and "<div>perftui</div>" in page.text
+        assert f"ws://127.0.0.1:{port}/ws" in page.text
+        assert page.cookies.get("perftui_token") == "s3cret"
+        assert b"perftui" in asyncio.run(_first_screen(url, "s3cret"))
     finally:
         proc.terminate()
         proc.wait(10)
-        proc.stderr.close()  # type: ignore[union-attr]
+        proc.stdout.close()  # type: ignore[union-attr]

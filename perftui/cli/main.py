@@ -58,6 +58,7 @@ COMMANDS = (
     "ps",
     "stop",
     "attach",
+    "serve",
 )
 GATE_HELP = {
     "max_error_rate": "gate, %%",
@@ -241,6 +242,9 @@ def build_parser() -> Parser:
     from perftui.cli import runs
 
     runs.register(sub)
+    from perftui.cli import serve
+
+    serve.register(sub)
     profiles = sub.add_parser("profiles", help="list the built-in profiles")
     profiles.set_defaults(func=cmd_profiles)
     tui = sub.add_parser("tui", help="open the TUI (the default)")
