@@ -138,7 +138,7 @@ def test_refused_from_the_start_sends_no_load_and_exits_3(tmp_path: Path, capfd)
     assert_clean_exit(outcome, 3)
     assert outcome.elapsed < STARTUP_ALLOWANCE_S
     payload = outcome.payload
-    assert payload["status"] == "hard_stop" and payload["raw_runs"] == []
+    assert payload["status"] == "not_started" and payload["raw_runs"] == []
     assert payload["hard_stop_reason"].startswith("health probe /hello failed before adhoc run 1")
     assert "Connect" in payload["hard_stop_reason"]  # the transport error is named
     assert outcome.partials.valid == []  # no phase ran, so no partial file was ever written
