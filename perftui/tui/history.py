@@ -14,6 +14,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Static
 
 from perftui.history.store import HistoryStore, StoreError
+from perftui.like import NOT_STARTED
 from perftui.tui import fmt
 from perftui.tui.dialogs import ConfirmDialog, TextPrompt
 
@@ -25,6 +26,8 @@ MAX_ROWS = 500
 
 def summary_status(summary: dict[str, Any]) -> Text:
     status = summary.get("status") or "finished"
+    if status == NOT_STARTED:
+        return Text("never started", style="dim")  # nothing measured: compared with nothing
     if status != "finished":
         return Text(f"{status} (partial)", style="bold yellow")
     if summary.get("overall_pass"):

@@ -51,3 +51,9 @@ async def test_newest_rows_shown_and_filter_reaches_older(
         await pilot.pause()
         assert [k.value for k in table.rows] == [ids[0]]  # the oldest, found by its tag
         assert "1 of 5 runs" in str(screen.query_one("#selection", Static).render())
+
+
+def test_a_run_that_never_started_reads_so_not_as_partial() -> None:
+    summary_status = history_screen.summary_status
+    assert str(summary_status({"status": "not_started"})) == "never started"
+    assert str(summary_status({"status": "stopped"})) == "stopped (partial)"
