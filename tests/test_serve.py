@@ -42,15 +42,20 @@ def test_each_tab_runs_the_tui_or_attach(tmp_path: Path) -> None:
 
 
 async def _first_screen(url: str, token: str) -> bytes:
-    """What the TUI sends a browser tab first, over the page's websocket (cookie from the page)."""
+    """What the TUI sends a browser tab first, over the page's websocket (cookie from the page);
+    a page of another origin is refused even with the cookie."""
     # unsafe: keep cookies of an IP address, as a browser does (aiohttp's jar drops them)
     async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as session:
         async with session.get(f"{url}/?token={token}") as page:
             assert page.status == 200
-        async with session.ws_connect(f"{url.replace('http', 'ws')}/ws?width=80&height=24") as ws:
+        ws_url = f"{url.replace('http', 'ws')}/ws?width=80&height=24"
+        with pytest.raises(aiohttp.WSServerHandshakeError) as foreign:  # another site's page
+            await session.ws_connect(ws_url, origin="http://evil.example")
+        assert foreign.value.status == 403
+        async with session.ws_connect(ws_url, origin=url) as ws:
             data = b""
             while b"perftui" not in data:
-                message = await asyncio.wait_for(ws.receive(), 20)
+                message = await asyncio.wait_for(ws.receive(), 45)  # a loaded machine
                 assert message.type == aiohttp.WSMsgType.BINARY, message
                 data += message.data
             return data

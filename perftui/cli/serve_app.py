@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 from textual_serve.server import Server
+from yarl import URL
 
 COOKIE = "perftui_token"
 
@@ -24,6 +25,11 @@ class GuardedServer(Server):
         self.token = token
 
     def _allowed(self, request: web.Request) -> bool:
+        origin = request.headers.get("Origin")
+        if origin is not None and URL(origin).host_port_subcomponent != request.host:
+            # Another site's page in the same browser: websockets are not bound by CORS, and
+            # the TUI it would drive can start runs. (No token on loopback by default.)
+            return False
         if self.token is None:
             return True
         given = request.query.get("token") or request.cookies.get(COOKIE) or ""
