@@ -1,6 +1,6 @@
 """Soak: does perftui's engine stay flat in memory and file descriptors over a long phase?
 
-`--detached` (issue 11): one detached run (`perftui.host`, the TUI's live settings: heap poll
+`--detached` (issue 11): one detached run (`perftui.runs.host`, the TUI's live settings: heap poll
 every 2 s, heartbeats at 5 Hz, per-path percentiles every second) against the simulated device
 for `--minutes`, watched by `perftui attach` (the TUI, in a pty) that is killed and re-attached
 every `--reattach-min` minutes. Targets: engine RSS slope (least squares after the warm-up)
@@ -147,8 +147,8 @@ def soak_detached(args: argparse.Namespace) -> int:
     from perftui.config import RunConfig
     from perftui.engine import stream
     from perftui.engine.events import Heartbeat
-    from perftui.host import launch
     from perftui.profiles import resolve_profiles
+    from perftui.runs.host import launch
 
     duration = args.minutes * 60
     warmup = min(300.0, duration * 0.3)

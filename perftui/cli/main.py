@@ -10,12 +10,9 @@ import argparse
 import contextlib
 import json
 import os
-import signal
-import socket
 import sys
 import traceback
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +28,7 @@ from perftui.config import (
     setting_defaults,
 )
 from perftui.profiles import ProfileError, adhoc_profile, builtin_names, resolve_profiles
+from perftui.runs.owner import CouldNotRun
 from perftui.validate import (
     GATE_LIMIT_TYPES,
     NONNEG_FLOAT,
@@ -308,17 +306,6 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     return config
 
 
-def check_resolvable(host: str) -> None:
-    try:
-        socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
-    except (socket.gaierror, UnicodeError) as exc:
-        raise CouldNotRun(f"cannot resolve host {host!r}: {exc}") from None
-
-
-class CouldNotRun(RuntimeError):
-    """The run cannot start (lock held, history dir unwritable, host unknown): exit 3."""
-
-
 SIM_NOISE = ("drift", "drift_tau_s", "spikes", "seed")
 
 
@@ -338,43 +325,9 @@ def sim_options(args: argparse.Namespace) -> Any:
     return options
 
 
-def check_can_run(config: RunConfig, sim: bool) -> None:
-    """The checks before any load: the host is known and the history dir writable."""
-    from perftui.history.files import HistoryDirError, check_history_dir
-
-    if not sim:
-        check_resolvable(config.host)
-    try:
-        check_history_dir(config.history_dir)
-    except HistoryDirError as exc:
-        raise CouldNotRun(str(exc)) from None
-
-
-def take_run_lock(config: RunConfig, sim: bool, run_id: str | None = None) -> Any:
-    """`check_can_run`, then the run lock (naming `run_id` to whoever finds it held)."""
-    from perftui.engine.lock import LockHeld, RunLock
-
-    check_can_run(config, sim)
-    lock = RunLock(config.lock_path)
-    try:
-        lock.acquire(run_id=run_id)
-    except LockHeld as exc:
-        raise CouldNotRun(str(exc)) from None
-    return lock
-
-
-def start_sim(config: RunConfig, options: Any = None) -> Any:
-    """`--sim`: the built-in simulated device on a free port, which `config` then targets."""
-    from perftui.sim.device import serve_run
-
-    sim = serve_run(config, options)
-    print(f"perftui: simulated device at {sim.base_url}", file=sys.stderr)
-    return sim
-
-
 def cmd_run(args: argparse.Namespace) -> int:
     from perftui.cli.printer import Printer, json_summary
-    from perftui.engine.runner import EngineProcess
+    from perftui.runs.owner import RunOwner, StopSignals, check_can_run, new_run_id
 
     config = config_from_args(args)
     device_options = sim_options(args)
@@ -384,33 +337,25 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.detach:
         from perftui.cli.runs import detach_run
 
-        check_can_run(config, args.sim)
         if args.compare_to:
+            check_can_run(config, resolve_host=not args.sim)
             raise UsageError("--compare-to needs an attached run (compare later: perftui compare)")
         return detach_run(config, use_sim=args.sim, sim_options=device_options)
     from perftui.cli.runs import StreamedPrinter
-    from perftui.engine.record import new_run_id
 
-    run_id = new_run_id(datetime.now(UTC))
-    lock = take_run_lock(config, args.sim, run_id)
-    sim = None
-    try:
-        if args.sim:
-            sim = start_sim(config, device_options)
-        engine = EngineProcess(config, run_id=run_id)
+    owner = RunOwner(
+        config, new_run_id(), use_sim=args.sim, sim_options=device_options, resolve_host=True
+    )
+    with owner, StopSignals() as signals:
+        engine = owner.engine()
         printer = StreamedPrinter(
-            Printer(config.heartbeat_ms, json_mode=args.json), config, run_id, engine
+            Printer(config.heartbeat_ms, json_mode=args.json), config, owner.run_id, engine
         )
         try:
-            code = _drive(engine, printer)
+            finished = owner.drive(engine, printer.handle_all, signals, _stopping)
         finally:
             printer.close()
-    finally:
-        if sim is not None:
-            sim.stop()
-        lock.release()
-    finished = engine.finished
-    assert finished is not None
+    code = finished.exit_code if signals.count == 0 else EXIT_INTERRUPTED
     compared: dict[str, Any] = {}
     if args.compare_to and finished.payload and code != EXIT_INTERRUPTED:
         from perftui.cli.history import compare_after_run
@@ -435,6 +380,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     return code
 
 
+def _stopping(presses: int) -> None:
+    note = "stopping (Ctrl-C again to kill)…" if presses == 1 else "killing the engine…"
+    print(f"perftui: {note}", file=sys.stderr)
+
+
 def _compare_thresholds(args: argparse.Namespace) -> Any:
     """Regression thresholds for `--compare-to`, checked before any load is sent."""
     if not args.compare_to:
@@ -456,41 +406,6 @@ def _compare_thresholds(args: argparse.Namespace) -> Any:
             f"--compare-to: {exc}" if isinstance(exc, StoreError) else str(exc)
         ) from None
     return thresholds
-
-
-def _drive(engine: Any, printer: Any) -> int:
-    """Feed the engine's events to the printer; Ctrl-C/SIGTERM once stops, twice kills.
-
-    The handlers only act on the engine (a shared byte, a SIGKILL) and count: raising
-    KeyboardInterrupt instead could land anywhere, even inside the handling of the first one.
-    """
-    presses = 0
-
-    def on_signal(signum: int, frame: Any) -> None:
-        nonlocal presses
-        presses += 1
-        if presses == 1:
-            engine.stop()
-        else:
-            engine.kill()
-
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
-    engine.start()
-    told = 0
-    try:
-        while engine.finished is None:
-            event = engine.poll(timeout=0.5)
-            if event is not None:
-                printer.handle(event)
-            if presses != told:
-                told = presses
-                note = "stopping (Ctrl-C again to kill)…" if told == 1 else "killing the engine…"
-                print(f"perftui: {note}", file=sys.stderr)
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-    assert engine.finished is not None
-    return engine.finished.exit_code if presses == 0 else EXIT_INTERRUPTED
 
 
 def cmd_sim(args: argparse.Namespace) -> int:

@@ -1,4 +1,4 @@
-"""Runs in progress: `run --detach`, `ps`, `stop` and `attach` (see `perftui.host`).
+"""Runs in progress: `run --detach`, `ps`, `stop` and `attach` (see `perftui.runs.host`).
 
 A detached run belongs to its own process; these commands only read its status and events files
 (`HISTORY/live/`) or send it a signal, so a viewer coming and going never touches the run.
@@ -18,6 +18,7 @@ from typing import Any
 
 from perftui.config import EXIT_BAD_INPUT, EXIT_INTERRUPTED, RunConfig, default_history_dir
 from perftui.engine import stream
+from perftui.engine.events import Event
 
 TAIL_PERIOD_S = 0.2
 STOP_WAIT_S = 60.0
@@ -52,13 +53,9 @@ def _history(args: argparse.Namespace) -> Path:
 
 def detach_run(config: RunConfig, use_sim: bool, sim_options: Any = None) -> int:
     """`perftui run … --detach`: start the run in its own session, print its id, return at once."""
-    from perftui.cli.main import CouldNotRun
-    from perftui.host import LaunchError, launch
+    from perftui.runs.owner import detach
 
-    try:
-        launched = launch(config, use_sim=use_sim, sim_options=sim_options)
-    except LaunchError as exc:
-        raise CouldNotRun(str(exc)) from None
+    launched = detach(config, use_sim=use_sim, sim_options=sim_options, resolve_host=True)
     print(launched.run_id)
     print(
         f"perftui: run {launched.run_id} started detached (pid {launched.pid}); "
@@ -86,15 +83,16 @@ class StreamedPrinter:
         print(f"perftui: warning: no live event stream for viewers: {exc}", file=sys.stderr)
         self.writer = None
 
-    def handle(self, event: Any) -> None:
-        if self.writer is not None:
+    def handle_all(self, batch: list[Event]) -> None:
+        if self.writer is not None and batch:
             try:
                 if self.writer.status["engine_pid"] is None and self.engine.pid:
                     self.writer.set_engine_pid(self.engine.pid)
-                self.writer.write([event])
+                self.writer.write(batch)
             except OSError as exc:
                 self._drop(exc)
-        self.printer.handle(event)
+        for event in batch:
+            self.printer.handle(event)
 
     def close(self) -> None:
         if self.writer is not None:

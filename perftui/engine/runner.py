@@ -43,17 +43,22 @@ async def _engine(
     )  # imported in the child only: keeps the UI's startup light
 
     stop = asyncio.Event()
+    claim = _HistoryClaim(config, parent, run_id)
 
     async def watch() -> None:
-        """Turn the parent's stop request, or the parent's death, into a graceful stop."""
+        """Turn the parent's stop request, or the parent's death, into a graceful stop.
+
+        On the parent's death the lock is claimed at once (not when the run is written), so a
+        run started in the next moment finds this engine saving and waits for it."""
         while not stop.is_set():
+            if os.getppid() != parent:
+                claim.may_write()
             if stop_flag.is_set() or os.getppid() != parent:
                 stop.set()
                 return
             await asyncio.sleep(PARENT_CHECK_S)
 
     watcher = asyncio.create_task(watch())
-    claim = _HistoryClaim(config, parent)
     suite = Suite(config, events.put, stop, claim.may_write, run_id)
     try:
         finished = await suite.run()
@@ -76,24 +81,29 @@ async def _engine(
 class _HistoryClaim:
     """Whether the engine may still write to the history dir.
 
-    The run lock is held by the parent (the CLI or the TUI, whose pid the user sees). If the
+    The run lock is held by the parent (the CLI or the detached host; see `perftui.runs`). If the
     parent dies, the kernel frees that lock at once while this engine is still winding down; it
     then writes only if it can take the lock itself, so a run started meanwhile is never
     overwritten.
     """
 
-    def __init__(self, config: RunConfig, parent: int) -> None:
+    def __init__(self, config: RunConfig, parent: int, run_id: str | None = None) -> None:
         self.config = config
         self.parent = parent
+        self.run_id = run_id
         self.lock: RunLock | None = None
+        self.lost = False
 
     def may_write(self) -> bool:
         if self.lock is not None or os.getppid() == self.parent:
             return True
+        if self.lost:  # another run took the dir: it stays theirs
+            return False
         lock = RunLock(self.config.lock_path)
         try:
-            lock.acquire()
+            lock.acquire(run_id=self.run_id, saving=True)
         except LockHeld:
+            self.lost = True
             return False
         self.lock = lock  # held until this process exits
         return True

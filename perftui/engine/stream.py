@@ -427,15 +427,20 @@ def died_record(history_dir: Path, run_id: str, why: str) -> dict[str, Any] | No
     return partial
 
 
-def mark_died(history_dir: Path, run_id: str, why: str) -> RunFinished:
-    """Store what a run that died uncleanly had kept, as "died", and end its event stream."""
+def store_died(history_dir: Path, run_id: str, why: str) -> dict[str, Any] | None:
+    """Store what a run that died uncleanly had kept (its partial), as "died"; the record."""
     from perftui.history.store import HistoryStore
 
     payload = died_record(history_dir, run_id, why)
     if payload is not None:
         with contextlib.suppress(Exception):  # a broken DB must not hide the run's end
             HistoryStore(history_dir).add_run(payload)
-    finished = RunFinished(
+    return payload
+
+
+def died(run_id: str, why: str, payload: dict[str, Any] | None = None) -> RunFinished:
+    """The end of a run whose processes went without a final event of their own."""
+    return RunFinished(
         status="died",
         overall_pass=False,
         exit_code=EXIT_COULD_NOT_RUN,
@@ -444,7 +449,12 @@ def mark_died(history_dir: Path, run_id: str, why: str) -> RunFinished:
         payload=payload,
         run_id=run_id,
     )
-    return end_stream(history_dir, finished)
+
+
+def mark_died(history_dir: Path, run_id: str, why: str) -> RunFinished:
+    """Store what a run that died uncleanly had kept, as "died", and end its event stream."""
+    payload = store_died(history_dir, run_id, why)
+    return end_stream(history_dir, died(run_id, why, payload))
 
 
 def end_stream(history_dir: Path, finished: RunFinished) -> RunFinished:
@@ -539,12 +549,4 @@ class Follower:
 
 
 def _vanished(run_id: str) -> RunFinished:
-    return RunFinished(
-        status="died",
-        overall_pass=False,
-        exit_code=EXIT_COULD_NOT_RUN,
-        hard_stop_reason="the run's process ended without a final event",
-        files={},
-        payload=None,
-        run_id=run_id,
-    )
+    return died(run_id, "the run's process ended without a final event")
