@@ -83,7 +83,7 @@ def take_lock(
                 raise CouldNotRun(str(exc)) from None
             if deadline is None:
                 deadline = time.monotonic() + SAVE_WAIT_S
-                run = exc.holder.get("run_id") or "a killed run"
+                run = f"run {exc.holder['run_id']}" if exc.holder.get("run_id") else "a killed run"
                 say(
                     f"waiting for the engine of {run} (pid {exc.holder.get('pid')}) to store "
                     f"its partial run (up to {SAVE_WAIT_S:g} s)…"
