@@ -256,3 +256,12 @@ def test_compare_to_baseline_after_a_rebuild(history: Path) -> None:
     assert done.returncode == 1, done.stderr  # main → slow: p95 +35 %, a regression, not exit 2
     assert "is unusable" in done.stderr and "no baseline" not in done.stderr
     assert list(history.glob("perftui.json.corrupt-*"))
+
+
+def test_list_by_status_died(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`history list --status died` was rejected by argparse: every RunStatus is a choice."""
+    store = HistoryStore(tmp_path)
+    store.add_run(make_record([20, 20.3], seed=1, **KW))
+    died_id = store.add_run(make_record([20, 20.3], seed=2, status="died", **KW))
+    assert cli(tmp_path, "history", "list", "--json", "--status", "died") == 0
+    assert [r["run_id"] for r in json.loads(capsys.readouterr().out)] == [died_id]

@@ -16,7 +16,7 @@ import pytest
 
 from perftui.history.store import (
     DB_NAME,
-    SCHEMA_VERSION,
+    INDEX_SCHEMA,
     AmbiguousRun,
     HistoryStore,
     RunNotFound,
@@ -101,7 +101,7 @@ def test_two_writers_lose_nothing(tmp_path: Path, small_record_file: Path) -> No
         (b'{"meta": {"1": {"schema": 1}}, "runs": {"1": {"run', "invalid JSON"),
         (b"", "empty"),
         (b"\x00\x00\x00", "invalid JSON"),
-        (json.dumps({"meta": {"1": {"schema": SCHEMA_VERSION + 1}}}).encode(), "newer perftui"),
+        (json.dumps({"meta": {"1": {"schema": INDEX_SCHEMA + 1}}}).encode(), "newer perftui"),
     ],
 )
 def test_bad_database_is_moved_aside_and_runs_rebuilt(
@@ -227,7 +227,5 @@ def test_single_file_index_is_split_on_open(tmp_path: Path) -> None:
     store = HistoryStore(tmp_path, on_warning=warnings.append)
     assert store.baselines() == {"default": old}
     assert store.list_runs() == summaries and not warnings
-    assert json.loads((tmp_path / DB_NAME).read_text()) == {
-        "meta": {"1": {"schema": SCHEMA_VERSION}}
-    }
+    assert json.loads((tmp_path / DB_NAME).read_text()) == {"meta": {"1": {"schema": INDEX_SCHEMA}}}
     assert len(list(tmp_path.glob("perftui-*.json"))) == 2

@@ -19,6 +19,7 @@ from typing import Any
 from perftui.config import EXIT_BAD_INPUT, EXIT_INTERRUPTED, RunConfig, default_history_dir
 from perftui.engine import stream
 from perftui.engine.events import Event
+from perftui.engine.schema import LiveStatus
 
 TAIL_PERIOD_S = 0.2
 STOP_WAIT_S = 60.0
@@ -99,7 +100,7 @@ class StreamedPrinter:
             self.writer.close()
 
 
-def _in_progress(history: Path) -> list[dict[str, Any]]:
+def _in_progress(history: Path) -> list[LiveStatus]:
     """Runs in progress; a stale one (its processes died) is marked in history and shown so."""
     found = []
     for status in stream.runs_in_progress(history):
@@ -129,9 +130,7 @@ def cmd_ps(args: argparse.Namespace) -> int:
     return 0
 
 
-def resolve(
-    history: Path, ref: str, running_only: bool = False
-) -> tuple[str, dict[str, Any] | None]:
+def resolve(history: Path, ref: str, running_only: bool = False) -> tuple[str, LiveStatus | None]:
     """(run id, its status if in progress) for `latest`, a run id or a unique prefix."""
     running = {s["run_id"]: s for s in stream.runs_in_progress(history)}
     folder = stream.live_dir(history)

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from perftui.config import EXIT_COULD_NOT_RUN, RunConfig
-from perftui.engine.events import Event, Log, RunFinished
+from perftui.engine.events import Event, Log, RunFinished, RunStatus
 from perftui.engine.lock import LockHeld, RunLock
 
 PARENT_CHECK_S = 0.2
@@ -233,7 +233,7 @@ class EngineProcess:
         self.close()
         code = self._process.exitcode
         self.finished = RunFinished(
-            status="hard_stop",
+            status=RunStatus.HARD_STOP,
             overall_pass=False,
             exit_code=EXIT_COULD_NOT_RUN,
             hard_stop_reason=f"engine process died (exit code {code})",

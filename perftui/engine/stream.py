@@ -27,7 +27,9 @@ from typing import Any
 
 from perftui.config import EXIT_COULD_NOT_RUN, RunConfig
 from perftui.engine import events as events_module
-from perftui.engine.events import Event, Heartbeat, PhaseStarted, RunFinished
+from perftui.engine import schema as schema_module
+from perftui.engine.events import Event, Heartbeat, PhaseStarted, RunFinished, RunStatus
+from perftui.engine.schema import JsonObject, LiveStatus, RunRecord
 from perftui.history import files
 from perftui.profiles import Profile, RequestSpec
 
@@ -61,14 +63,14 @@ def status_path(history_dir: Path, run_id: str) -> Path:
 # ----- events as JSON, generically from the dataclasses ------------------------------------------
 
 
-def event_to_json(event: Event) -> dict[str, Any]:
+def event_to_json(event: Event) -> JsonObject:
     return {"type": type(event).__name__, **dataclasses.asdict(event)}
 
 
 def _build(hint: Any, value: Any) -> Any:
     """`value` (plain JSON) as `hint` says: nested event dataclasses are rebuilt, the rest kept."""
     if isinstance(hint, type) and dataclasses.is_dataclass(hint) and isinstance(value, dict):
-        hints = typing.get_type_hints(hint, vars(events_module))
+        hints = typing.get_type_hints(hint, {**vars(schema_module), **vars(events_module)})
         return hint(
             **{
                 f.name: _build(hints[f.name], value[f.name])
@@ -88,7 +90,7 @@ def _build(hint: Any, value: Any) -> Any:
     return value
 
 
-def event_from_json(data: dict[str, Any]) -> Event | None:
+def event_from_json(data: JsonObject) -> Event | None:
     """The event a line holds, or None for a type this version does not know (skipped)."""
     cls = EVENT_TYPES.get(str(data.get("type")))
     if cls is None:
@@ -102,7 +104,7 @@ def event_from_json(data: dict[str, Any]) -> Event | None:
 # ----- the run's config, for a viewer that did not start the run --------------------------------
 
 
-def config_to_json(config: RunConfig) -> dict[str, Any]:
+def config_to_json(config: RunConfig) -> JsonObject:
     data = dataclasses.asdict(config)
     data["history_dir"] = str(config.history_dir)
     data["lock_file"] = str(config.lock_file) if config.lock_file else None
@@ -111,7 +113,7 @@ def config_to_json(config: RunConfig) -> dict[str, Any]:
     return data
 
 
-def config_from_json(data: dict[str, Any]) -> RunConfig:
+def config_from_json(data: JsonObject) -> RunConfig:
     data = dict(data)
     profiles = []
     for p in data.pop("profiles", []):
@@ -138,7 +140,7 @@ def config_from_json(data: dict[str, Any]) -> RunConfig:
 # ----- writing ------------------------------------------------------------------------------------
 
 
-def _thinned_key(data: dict[str, Any]) -> tuple[Any, ...] | None:
+def _thinned_key(data: JsonObject) -> tuple[Any, ...] | None:
     """Events that are rolled up when old: heartbeats, and heap readings taken during a phase."""
     kind = data.get("type")
     if kind == "Heartbeat" or (kind == "Telemetry" and data.get("moment") == "during"):
@@ -171,7 +173,7 @@ class EventWriter:
         self._seq = 0
         self._rolled_at = clock()
         self._status_at = 0.0
-        self.status: dict[str, Any] = {
+        self.status: LiveStatus = {
             "run_id": run_id,
             "pid": pid,
             "engine_pid": None,
@@ -390,12 +392,12 @@ def prune_ended(history_dir: Path, keep: int = KEEP_ENDED) -> None:
                 old.unlink()
 
 
-def read_status(history_dir: Path, run_id: str) -> dict[str, Any] | None:
+def read_status(history_dir: Path, run_id: str) -> LiveStatus | None:
     status = files.read_json(status_path(history_dir, run_id))
     return status if isinstance(status, dict) else None
 
 
-def runs_in_progress(history_dir: Path) -> list[dict[str, Any]]:
+def runs_in_progress(history_dir: Path) -> list[LiveStatus]:
     """The status of every run with a status file, newest first; `alive` False = stale."""
     found = []
     folder = live_dir(history_dir)
@@ -408,7 +410,7 @@ def runs_in_progress(history_dir: Path) -> list[dict[str, Any]]:
     return sorted(found, key=lambda s: str(s["run_id"]), reverse=True)
 
 
-def where(status: dict[str, Any]) -> str:
+def where(status: LiveStatus) -> str:
     """Where a run is, from its status: phase, ordinal, seconds into the phase."""
     text = f"{status.get('phase')} [{status.get('progress')}]"
     if status.get("elapsed") is not None and status.get("alive", True):
@@ -416,7 +418,7 @@ def where(status: dict[str, Any]) -> str:
     return text
 
 
-def died_record(history_dir: Path, run_id: str, why: str) -> dict[str, Any] | None:
+def died_record(history_dir: Path, run_id: str, why: str) -> RunRecord | None:
     """The run so far from `latest.partial.json`, marked as died, if that file is this run's."""
     partial = files.read_json(Path(history_dir) / files.PARTIAL_NAME)
     if not isinstance(partial, dict) or partial.get("run_id") != run_id:
@@ -427,7 +429,7 @@ def died_record(history_dir: Path, run_id: str, why: str) -> dict[str, Any] | No
     return partial
 
 
-def store_died(history_dir: Path, run_id: str, why: str) -> dict[str, Any] | None:
+def store_died(history_dir: Path, run_id: str, why: str) -> RunRecord | None:
     """Store what a run that died uncleanly had kept (its partial), as "died"; the record."""
     from perftui.history.store import HistoryStore
 
@@ -438,10 +440,10 @@ def store_died(history_dir: Path, run_id: str, why: str) -> dict[str, Any] | Non
     return payload
 
 
-def died(run_id: str, why: str, payload: dict[str, Any] | None = None) -> RunFinished:
+def died(run_id: str, why: str, payload: RunRecord | None = None) -> RunFinished:
     """The end of a run whose processes went without a final event of their own."""
     return RunFinished(
-        status="died",
+        status=RunStatus.DIED,
         overall_pass=False,
         exit_code=EXIT_COULD_NOT_RUN,
         hard_stop_reason=why,
@@ -475,7 +477,7 @@ def end_stream(history_dir: Path, finished: RunFinished) -> RunFinished:
     return finished
 
 
-def reap(history_dir: Path, status: dict[str, Any]) -> RunFinished:
+def reap(history_dir: Path, status: LiveStatus) -> RunFinished:
     """End a stale run (its processes are gone): keep it in history as died, unless it was stored.
 
     An engine whose host was killed stops on its own and stores the run as stopped; only a run
@@ -486,14 +488,14 @@ def reap(history_dir: Path, status: dict[str, Any]) -> RunFinished:
     run_id = str(status["run_id"])
     pid = status.get("pid")
     try:
-        stored: dict[str, Any] | None = HistoryStore(history_dir).get(run_id)
+        stored: RunRecord | None = HistoryStore(history_dir).get(run_id)
     except StoreError:  # not stored (or no database): the partial is all there is
         stored = None
     if stored is None:
         finished = mark_died(history_dir, run_id, f"the run's process (pid {pid}) died")
     else:
         finished = RunFinished(
-            status=str(stored.get("status")),
+            status=RunStatus(stored.get("status") or RunStatus.FINISHED),
             overall_pass=bool(stored.get("overall_pass")),
             exit_code=EXIT_COULD_NOT_RUN,
             hard_stop_reason=stored.get("hard_stop_reason"),

@@ -12,7 +12,6 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import httpx
 
@@ -34,6 +33,7 @@ from perftui.engine.events import (
     PhaseStarted,
     RunFinished,
     RunStarted,
+    RunStatus,
     Stall,
     Telemetry,
 )
@@ -46,6 +46,7 @@ from perftui.engine.gates import (
 from perftui.engine.load import run_phase
 from perftui.engine.metrics import PhaseRecorder, quick_percentiles_ms
 from perftui.engine.notes import CLIENT_BOUND_NOTE
+from perftui.engine.schema import JsonObject, PhaseResult, RawRun, RunRecord
 from perftui.history import files
 from perftui.profiles import Profile
 
@@ -67,7 +68,7 @@ class Suite:
         self.may_write = may_write
         self.started = datetime.now(UTC)
         self.run_id = run_id or record.new_run_id(self.started)
-        self.raw_runs: list[dict[str, Any]] = []
+        self.raw_runs: list[RawRun] = []
         self.hard_stop_reason: str | None = None
         self.meta = record.metadata()
         self.plan = [
@@ -82,7 +83,7 @@ class Suite:
     def log(self, level: str, message: str) -> None:
         self.emit(Log(level, message))
 
-    def _record(self, status: str, finished: datetime | None) -> dict[str, Any]:
+    def _record(self, status: str, finished: datetime | None) -> RunRecord:
         return record.build(
             self.config,
             run_id=self.run_id,
@@ -95,7 +96,7 @@ class Suite:
             meta=self.meta,
         )
 
-    def _write_partial(self, payload: dict[str, Any] | None = None) -> str | None:
+    def _write_partial(self, payload: RunRecord | None = None) -> str | None:
         """`latest.partial.json`: the run so far (after each phase) or as stopped (at the end)."""
         path = self.config.history_dir / files.PARTIAL_NAME
         if not self.may_write():
@@ -123,7 +124,7 @@ class Suite:
             )
         )
         suite_start = time.monotonic()
-        current_run: dict[str, Any] | None = None
+        current_run: RawRun | None = None
         unreachable_at_start = False
         async with device.client(cfg.base_url, cfg.timeout) as http:
             for ordinal, (profile, run_index, phase) in enumerate(self.plan, start=1):
@@ -168,13 +169,13 @@ class Suite:
 
     async def _telemetry(
         self, http: httpx.AsyncClient, path: str
-    ) -> tuple[dict[str, Any] | None, str | None]:
+    ) -> tuple[JsonObject | None, str | None]:
         cfg = self.config
         return await device.fetch_json(http, path, cfg.metrics_retries, cfg.metrics_retry_delay_ms)
 
     async def _phase(
         self, http: httpx.AsyncClient, profile: Profile, run_index: int, phase: str, ordinal: int
-    ) -> dict[str, Any]:
+    ) -> PhaseResult:
         cfg = self.config
         settings = cfg.phase_settings(profile, phase)
         budget = cfg.watchdog_budget(settings.duration)
@@ -212,7 +213,7 @@ class Suite:
                 ms = round(stall.duration_s * 1000, 1)
                 self.emit(Stall(profile.name, run_index, phase, stall.at_s, ms))
 
-        def on_snapshot(rec: PhaseRecorder, snap: dict[str, Any], elapsed: float) -> None:
+        def on_snapshot(rec: PhaseRecorder, snap: JsonObject, elapsed: float) -> None:
             if not live:
                 live.append(rec)
             emit_stalls(rec)
@@ -374,11 +375,11 @@ class Suite:
         cfg = self.config
         finished = datetime.now(UTC)
         if self.stop.is_set() and self.hard_stop_reason is None:
-            status = "stopped"
+            status = RunStatus.STOPPED
         elif self.hard_stop_reason:
-            status = "hard_stop"
+            status = RunStatus.HARD_STOP
         else:
-            status = "finished"
+            status = RunStatus.FINISHED
         payload = self._record(status, finished)
         written: dict[str, str] = {}
         if status == "stopped":
@@ -414,7 +415,7 @@ class Suite:
             run_id=self.run_id,
         )
 
-    def _write_final(self, payload: dict[str, Any], written: dict[str, str]) -> None:
+    def _write_final(self, payload: RunRecord, written: dict[str, str]) -> None:
         folder: Path = self.config.history_dir
         if not self.may_write():
             self.log("warning", f"run files not written: another run holds {folder} now")
