@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from perftui.engine.schema import RECORD_SCHEMA
 from perftui.history.store import (
     DB_NAME,
     INDEX_SCHEMA,
@@ -123,6 +124,22 @@ def test_orphan_document_comes_back_when_index_is_lost(tmp_path: Path) -> None:
     run_id = store.add_run(make_record(runs=1, profiles=["api"], phases=["burst"]))
     os.unlink(tmp_path / DB_NAME)
     assert [r["run_id"] for r in HistoryStore(tmp_path).list_runs()] == [run_id]
+
+
+def test_records_have_their_own_schema_and_old_stamps_still_load(tmp_path: Path) -> None:
+    """A record without a schema gets the record's version, not the index's; one stamped with the
+    index's 2 by an older perftui is rebuilt into the index; a future record's is left out."""
+    store = HistoryStore(tmp_path)
+    bare = make_record(runs=1, profiles=["api"], phases=["burst"], seed=1)
+    bare.pop("schema")
+    fresh = store.add_run(bare)
+    assert store.get(fresh)["schema"] == RECORD_SCHEMA != INDEX_SCHEMA
+    old = store.add_run({**make_record(runs=1, profiles=["api"], phases=["burst"], seed=2),
+                         "schema": 2})  # fmt: skip
+    store.add_run({**make_record(runs=1, profiles=["api"], phases=["burst"], seed=3),
+                   "schema": 3})  # fmt: skip
+    os.unlink(tmp_path / DB_NAME)
+    assert {r["run_id"] for r in HistoryStore(tmp_path).list_runs()} == {fresh, old}
 
 
 def test_resolve_filters_baselines_notes_delete(tmp_path: Path) -> None:
