@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from perftui.engine.schema import JsonObject
+
 SECRET_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization", "x-api-key"})
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 PHASE_KEYS = frozenset({"clients", "duration", "rate"})
@@ -54,7 +56,7 @@ class Profile:
         """The round-robin cycle: each request repeated `weight` times, in file order."""
         return [r for r in self.requests for _ in range(r.weight)]
 
-    def definition(self) -> dict[str, Any]:
+    def definition(self) -> JsonObject:
         """The profile as stored in history, with secret header values masked."""
         return {
             "name": self.name,

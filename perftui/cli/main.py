@@ -356,7 +356,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         finally:
             printer.close()
     code = finished.exit_code if signals.count == 0 else EXIT_INTERRUPTED
-    compared: dict[str, Any] = {}
+    compared: dict[str, str | int] = {}
     if args.compare_to and finished.payload and code != EXIT_INTERRUPTED:
         from perftui.cli.history import compare_after_run
         from perftui.history.store import HistoryStore

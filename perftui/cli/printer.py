@@ -23,6 +23,7 @@ from perftui.engine.events import (
     Stall,
     Telemetry,
 )
+from perftui.engine.schema import JsonObject
 
 
 def _ms(value: float | None) -> str:
@@ -146,7 +147,7 @@ class Printer:
         print(f"  overall: {verdict} (exit {event.exit_code})", file=self.out, flush=True)
 
 
-def json_summary(event: RunFinished, exit_code: int, **extra: Any) -> dict[str, Any]:
+def json_summary(event: RunFinished, exit_code: int, **extra: Any) -> JsonObject:
     """`perftui run --json`: what a script needs from a run, without reading its files."""
     payload = event.payload or {}
     phases = {}

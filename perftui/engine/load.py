@@ -21,13 +21,13 @@ import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import urlsplit
 
 from perftui.engine.backoff import Backoff
 from perftui.engine.http1 import Connection, ResponseError, build_request, host_header
 from perftui.engine.metrics import OpenLoopStats, PhaseRecorder
 from perftui.engine.pacing import ArrivalSchedule, Pacer
+from perftui.engine.schema import JsonObject
 from perftui.profiles import Profile
 
 STOP_GRACE_S = 1.0  # after a stop request, in-flight requests get this long before cancellation
@@ -139,7 +139,7 @@ async def run_phase(
     timeout: float,
     budget_s: float,
     stop: asyncio.Event,
-    on_snapshot: Callable[[PhaseRecorder, dict[str, Any], float], None],
+    on_snapshot: Callable[[PhaseRecorder, JsonObject, float], None],
     snapshot_interval_s: float = 0.25,
     rate: float | None = None,
     arrivals: str = "constant",

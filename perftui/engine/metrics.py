@@ -24,6 +24,8 @@ from typing import Any
 import numpy as np
 from hdrh.histogram import HdrHistogram
 
+from perftui.engine.schema import JsonObject
+
 LOWEST_US = 1
 HIGHEST_US = 3_600_000_000  # one hour: no request outlives that
 SIGNIFICANT_DIGITS = 3  # 0.1 % resolution: far inside the 5 % fidelity target
@@ -335,7 +337,7 @@ class Timeline:
         self._heap = None
         self._start = end
 
-    def to_dict(self, end: float) -> dict[str, Any]:
+    def to_dict(self, end: float) -> JsonObject:
         """The record's form, with the last partial window closed at `end`."""
         if self._requests or self._heap is not None:
             self._close(max(end, self._start))
@@ -424,7 +426,7 @@ class StallDetector:
         out, self.new = self.new, []
         return out
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonObject:
         return {
             "count": self.count,
             "longest_ms": _ms(self.longest_s * 1e6),

@@ -4,7 +4,7 @@ process loads it at start)."""
 
 from __future__ import annotations
 
-from typing import Any
+from perftui.engine.schema import PhaseReport
 
 CLIENT_BOUND_NOTE = "client-bound: these numbers describe perftui, not the device"
 CO_KEYS = ("p50_ms", "p95_ms", "p99_ms", "p999_ms")
@@ -14,7 +14,7 @@ CO_WHY = (
 )
 
 
-def co_differs(report: dict[str, Any], by: float = 0.10) -> bool:
+def co_differs(report: PhaseReport, by: float = 0.10) -> bool:
     """Whether a closed-loop phase's corrected percentiles differ from the legacy ones by more
     than `by`: only then are they worth a reader's attention."""
     co = report.get("co_corrected") or {}
@@ -25,7 +25,7 @@ def co_differs(report: dict[str, Any], by: float = 0.10) -> bool:
     return False
 
 
-def co_text(report: dict[str, Any]) -> str:
+def co_text(report: PhaseReport) -> str:
     co = report["co_corrected"]
     return " ".join(
         f"{k.removesuffix('_ms')} {report.get(k):g}→{co[k]:g}" for k in CO_KEYS if co.get(k)
