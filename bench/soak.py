@@ -145,7 +145,7 @@ class PtyViewer:
 
 def soak_detached(args: argparse.Namespace) -> int:
     from perftui.config import RunConfig
-    from perftui.engine import stream
+    from perftui.engine import lifecycle, stream
     from perftui.engine.events import Heartbeat
     from perftui.profiles import resolve_profiles
     from perftui.runs.host import launch
@@ -162,7 +162,7 @@ def soak_detached(args: argparse.Namespace) -> int:
     launched = launch(config, use_sim=True)
     log(f"detached soak {args.minutes:g} min: run {launched.run_id} (pid {launched.pid})")
     t0 = time.monotonic()
-    follower = stream.Follower(history, launched.run_id)
+    follower = lifecycle.Follower(history, launched.run_id)
     arrivals: list[float] = []
     first_elapsed: list[float] = []
 
@@ -181,7 +181,7 @@ def soak_detached(args: argparse.Namespace) -> int:
     reader.start()
     status = None
     while status is None or status.get("engine_pid") is None:
-        status = stream.read_status(history, launched.run_id)
+        status = lifecycle.read_status(history, launched.run_id)
         time.sleep(0.1)
     engine = status["engine_pid"]
     samples: list[dict[str, Any]] = []

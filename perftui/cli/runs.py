@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from perftui.config import EXIT_BAD_INPUT, EXIT_INTERRUPTED, RunConfig, default_history_dir
-from perftui.engine import stream
+from perftui.engine import lifecycle, stream
 from perftui.engine.events import Event
 from perftui.engine.schema import LiveStatus
 
@@ -103,9 +103,9 @@ class StreamedPrinter:
 def _in_progress(history: Path) -> list[LiveStatus]:
     """Runs in progress; a stale one (its processes died) is marked in history and shown so."""
     found = []
-    for status in stream.runs_in_progress(history):
+    for status in lifecycle.runs_in_progress(history):
         if not status["alive"]:
-            finished = stream.reap(history, status)
+            finished = lifecycle.reap(history, status)
             status["phase"] = f"{finished.status} (pid {status.get('pid')} gone)"
         status.pop("config", None)
         found.append(status)
@@ -122,7 +122,7 @@ def cmd_ps(args: argparse.Namespace) -> int:
         return 0
     print(f"{'RUN':24s} {'PID':>7s}  {'STARTED':20s} {'TARGET':22s} {'PROFILES':18s} PHASE")
     for r in runs:
-        where = stream.where(r)
+        where = lifecycle.where(r)
         print(
             f"{r['run_id']:24s} {r.get('pid') or '-':>7}  {r.get('started', ''):20s} "
             f"{r.get('target')!s:22s} {','.join(r.get('profiles') or []):18s} {where}"
@@ -132,7 +132,7 @@ def cmd_ps(args: argparse.Namespace) -> int:
 
 def resolve(history: Path, ref: str, running_only: bool = False) -> tuple[str, LiveStatus | None]:
     """(run id, its status if in progress) for `latest`, a run id or a unique prefix."""
-    running = {s["run_id"]: s for s in stream.runs_in_progress(history)}
+    running = {s["run_id"]: s for s in lifecycle.runs_in_progress(history)}
     folder = stream.live_dir(history)
     ended = (
         []
@@ -166,7 +166,7 @@ def cmd_stop(args: argparse.Namespace) -> int:
         return EXIT_BAD_INPUT
     assert status is not None
     if not status["alive"]:
-        finished = stream.reap(history, status)
+        finished = lifecycle.reap(history, status)
         print(f"perftui: run {run_id} was not running any more; stored as {finished.status}")
         return 0
     pid = int(status["pid"])
@@ -209,7 +209,7 @@ def print_attached(history: Path, run_id: str, heartbeat_ms: int) -> int:
     from perftui.cli.printer import Printer
 
     printer = Printer(heartbeat_ms)
-    follower = stream.Follower(history, run_id)
+    follower = lifecycle.Follower(history, run_id)
     print(f"[perftui] attached to run {run_id}", file=sys.stderr, flush=True)
     try:
         while follower.finished is None:

@@ -22,7 +22,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any, Protocol
 
 from perftui.config import RunConfig
-from perftui.engine import stream
+from perftui.engine import lifecycle
 from perftui.engine.events import Event, RunFinished
 from perftui.engine.lock import LockHeld, RunLock
 from perftui.history.files import HistoryDirError, check_history_dir
@@ -231,11 +231,11 @@ class RunOwner:
         """Store the run so far as "died" (once), release, then end the event stream with it
         (handed on like any final event; written here if the face could not write it)."""
         assert self.run_id is not None
-        payload = stream.store_died(self.config.history_dir, self.run_id, why)
+        payload = lifecycle.store_died(self.config.history_dir, self.run_id, why)
         self.release()
-        finished = stream.died(self.run_id, why, payload)
+        finished = lifecycle.died(self.run_id, why, payload)
         on_events([finished])
-        return stream.end_stream(self.config.history_dir, finished)
+        return lifecycle.end_stream(self.config.history_dir, finished)
 
 
 def new_run_id() -> str:

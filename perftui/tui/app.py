@@ -24,7 +24,7 @@ from perftui.analysis.compare import (
     compare_runs,
     load_thresholds,
 )
-from perftui.engine import stream
+from perftui.engine import eventjson, lifecycle, stream
 from perftui.engine.capacity import CapacityGates, SearchPlan
 from perftui.engine.events import RunFinished
 from perftui.history.store import HistoryStore, StoreError
@@ -118,9 +118,9 @@ class PerftuiApp(App[int]):
         if self.live_screen() is not None:
             self.notify("A run is already on screen.", severity="warning")
             return
-        status = stream.read_status(self.history_dir, run_id)
+        status = lifecycle.read_status(self.history_dir, run_id)
         if status is not None and isinstance(status.get("config"), dict):
-            config = stream.config_from_json(status["config"])
+            config = eventjson.config_from_json(status["config"])
             config.history_dir = self.history_dir
             session = RunSession(config, attach=run_id)
             self.push_screen(LiveScreen(config, session=session))

@@ -20,7 +20,7 @@ import httpx
 from textual.app import App
 
 from perftui.config import RunConfig
-from perftui.engine import stream
+from perftui.engine import lifecycle, stream
 from perftui.engine.events import Event
 from perftui.runs.device import SimDevice
 from perftui.runs.owner import CouldNotRun, detach
@@ -72,7 +72,7 @@ class RunSession:
         self.sim = sim
         self.run_id = attach
         self.pid: int | None = None
-        self._follower: stream.Follower | None = None
+        self._follower: lifecycle.Follower | None = None
         self._pending: deque[Event] = deque()
 
     def start(self) -> None:
@@ -86,12 +86,12 @@ class RunSession:
                 reap=True,
             )
             self.run_id, self.pid = launched.run_id, launched.pid
-            status = stream.read_status(self.config.history_dir, launched.run_id) or {}
+            status = lifecycle.read_status(self.config.history_dir, launched.run_id) or {}
             self.config.port = int((status.get("config") or {}).get("port") or self.config.port)
         else:
-            status = stream.read_status(self.config.history_dir, self.run_id)
+            status = lifecycle.read_status(self.config.history_dir, self.run_id)
             self.pid = status.get("pid") if status else None
-        self._follower = stream.Follower(self.config.history_dir, self.run_id)
+        self._follower = lifecycle.Follower(self.config.history_dir, self.run_id)
 
     def poll(self, timeout: float) -> Event | None:
         """The next event, or None if none arrived within `timeout`."""

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from perftui.config import EXIT_COULD_NOT_RUN
-from perftui.engine import stream
+from perftui.engine import lifecycle
 from perftui.engine.events import RunFinished
 from perftui.engine.lock import RunLock
 from perftui.history.store import HistoryStore
@@ -75,7 +75,7 @@ def test_cli_killed_engine_is_stored_once_as_died_and_everything_released(
     port = int(line.strip().rsplit(":", 1)[1])
     run.wait_line(lambda text: "done adhoc/burst" in text)
     _wait_for(lambda: (tmp_path / "latest.partial.json").exists())
-    [status] = stream.runs_in_progress(tmp_path)
+    [status] = lifecycle.runs_in_progress(tmp_path)
     os.kill(status["engine_pid"], signal.SIGKILL)
     code, out, err = run.finish(timeout=15)
     assert code == EXIT_COULD_NOT_RUN, err
@@ -84,7 +84,7 @@ def test_cli_killed_engine_is_stored_once_as_died_and_everything_released(
     assert stored["status"] == "died" and stored["run_id"] == status["run_id"]
     assert _lock_is_free(tmp_path)
     assert _refused(port)
-    follower = stream.Follower(tmp_path, status["run_id"])
+    follower = lifecycle.Follower(tmp_path, status["run_id"])
     follower.read()
     follower.close()
     assert follower.finished is not None and follower.finished.status == "died"
@@ -101,9 +101,9 @@ def test_tui_killed_engine_is_stored_once_as_died_and_everything_released(tmp_pa
     try:
         session.start()
         assert session.run_id is not None
-        _wait_for(lambda: (stream.read_status(tmp_path, session.run_id) or {}).get("engine_pid"))
+        _wait_for(lambda: (lifecycle.read_status(tmp_path, session.run_id) or {}).get("engine_pid"))
         _wait_for(lambda: (tmp_path / "latest.partial.json").exists())
-        status = stream.read_status(tmp_path, session.run_id) or {}
+        status = lifecycle.read_status(tmp_path, session.run_id) or {}
         os.kill(int(status["engine_pid"]), signal.SIGKILL)
         events = []
         deadline = time.monotonic() + 15
