@@ -43,8 +43,9 @@ from perftui.engine.gates import (
     evaluate,
     heap_slope_per_hour,
 )
+from perftui.engine.hdr import quick_percentiles_ms
 from perftui.engine.load import run_phase
-from perftui.engine.metrics import PhaseRecorder, quick_percentiles_ms
+from perftui.engine.metrics import PhaseRecorder
 from perftui.engine.notes import CLIENT_BOUND_NOTE
 from perftui.engine.schema import JsonObject, PhaseResult, RawRun, RunRecord
 from perftui.history import files
