@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from perftui.cli.main import build_parser, config_from_args, main
+from perftui.cli.main import build_parser, main
+from perftui.cli.run import config_from_args
 from perftui.config import PHASES, GateLimits, PhaseSettings, RunConfig
 from perftui.engine.events import Heartbeat, Stall
 from perftui.engine.gates import evaluate
