@@ -1,7 +1,8 @@
 """The engine process: the suite runs in a child process with its own (uv)loop.
 
-Neither a UI's drawing nor the CLI's printing can then steal time from the clients whose
-latency we report: they do not share a GIL or an event loop. Events cross back through a
+Its parent is the run's owner (`perftui.runs`: the attached CLI or the detached host; a capacity
+step's parent is the CLI or the TUI). Neither a UI's drawing nor the CLI's printing can steal time
+from the clients whose latency we report: they do not share a GIL or an event loop. Events cross back through a
 multiprocessing queue; a stop request crosses over as one byte of shared memory (`_StopFlag`).
 """
 

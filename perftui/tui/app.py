@@ -1,8 +1,10 @@
 """The perftui TUI: Setup → Live run → Results, plus History and Compare.
 
-The app only draws. Load comes from the engine process (`perftui.engine.runner`), the simulated
-device runs in its own process, and every blocking call (probe, engine queue) is made in a thread
-worker, so what the screen draws cannot change the latency the engine measures.
+Load never runs here: a run belongs to its own detached process (launched through the run owner,
+`perftui.runs`), a capacity step to an engine process, and the simulated device to a process of
+its own; the probe and the run's events file are read in thread workers, so what the screen
+draws cannot change the latency the engine measures. The app itself still reads the history
+store and compares runs, some of it on the UI loop (issue 21 moves that into workers).
 """
 
 from __future__ import annotations
