@@ -2,8 +2,9 @@
 
 Its parent is the run's owner (`perftui.runs`: the attached CLI or the detached host; a capacity
 step's parent is the CLI or the TUI). Neither a UI's drawing nor the CLI's printing can steal time
-from the clients whose latency we report: they do not share a GIL or an event loop. Events cross back through a
-multiprocessing queue; a stop request crosses over as one byte of shared memory (`_StopFlag`).
+from the clients whose latency we report: they do not share a GIL or an event loop. Events cross
+back through a multiprocessing queue; a stop request crosses over as one byte of shared memory
+(`_StopFlag`).
 """
 
 from __future__ import annotations
