@@ -88,8 +88,20 @@ class PhaseReport(TypedDict, total=False):
     co_corrected: JsonObject
     tail_samples: list[float]
     client_bound: bool
-    self_check: JsonObject
-    heap_slope_bytes_per_hour: float | None
+    loop_lag_ms: dict[str, float | None]
+    loop_busy_pct: float
+    engine_cpu_pct: float
+    heap_slope_b_per_h: float | None
+    # the device around the phase (added by the suite)
+    stats_after: JsonObject | None
+    mem_before: JsonObject | None
+    mem_after: JsonObject | None
+    telemetry_available: bool
+    heap_internal_drop: int | None
+    heap_psram_drop: int | None
+    watchdog_budget_s: float
+    timed_out: bool
+    stopped: bool
 
 
 # One phase of one run: its report and its gates' verdict, in the legacy runner's keys ("pass"
@@ -102,15 +114,6 @@ PhaseResult = TypedDict(
         "pass": bool,
         "fail_reasons": list[str],
         "report": PhaseReport,
-        "stats_after": "JsonObject | None",
-        "mem_before": "JsonObject | None",
-        "mem_after": "JsonObject | None",
-        "telemetry_available": bool,
-        "heap_internal_drop": "int | None",
-        "heap_psram_drop": "int | None",
-        "watchdog_budget_s": float,
-        "timed_out": bool,
-        "stopped": bool,
     },
     total=False,
 )
