@@ -28,7 +28,13 @@ from perftui.engine.lock import LockHeld, RunLock
 from perftui.history.files import HistoryDirError, check_history_dir
 
 if TYPE_CHECKING:
-    from perftui.engine.capacity import CapacityGates, CapacityResult, SearchPlan, Step
+    from perftui.engine.capacity import (
+        CapacityGates,
+        CapacityResult,
+        Measure,
+        SearchPlan,
+        Step,
+    )
     from perftui.engine.runner import EngineProcess
     from perftui.runs.device import SimDevice
     from perftui.runs.host import Launched
@@ -270,7 +276,7 @@ def detach(
 
 def search_capacity(
     owner: RunOwner,
-    measure: Any,
+    measure: Measure,
     gates: CapacityGates,
     plan: SearchPlan,
     on_step: Callable[[Step], object],
