@@ -1,6 +1,6 @@
 """Soak: does perftui's engine stay flat in memory and file descriptors over a long phase?
 
-`--detached` (issue 11): one detached run (`perftui.host`, the TUI's live settings: heap poll
+`--detached` (issue 11): one detached run (`perftui.runs.host`, the TUI's live settings: heap poll
 every 2 s, heartbeats at 5 Hz, per-path percentiles every second) against the simulated device
 for `--minutes`, watched by `perftui attach` (the TUI, in a pty) that is killed and re-attached
 every `--reattach-min` minutes. Targets: engine RSS slope (least squares after the warm-up)
@@ -145,10 +145,10 @@ class PtyViewer:
 
 def soak_detached(args: argparse.Namespace) -> int:
     from perftui.config import RunConfig
-    from perftui.engine import stream
+    from perftui.engine import lifecycle, stream
     from perftui.engine.events import Heartbeat
-    from perftui.host import launch
     from perftui.profiles import resolve_profiles
+    from perftui.runs.host import launch
 
     duration = args.minutes * 60
     warmup = min(300.0, duration * 0.3)
@@ -162,7 +162,7 @@ def soak_detached(args: argparse.Namespace) -> int:
     launched = launch(config, use_sim=True)
     log(f"detached soak {args.minutes:g} min: run {launched.run_id} (pid {launched.pid})")
     t0 = time.monotonic()
-    follower = stream.Follower(history, launched.run_id)
+    follower = lifecycle.Follower(history, launched.run_id)
     arrivals: list[float] = []
     first_elapsed: list[float] = []
 
@@ -181,7 +181,7 @@ def soak_detached(args: argparse.Namespace) -> int:
     reader.start()
     status = None
     while status is None or status.get("engine_pid") is None:
-        status = stream.read_status(history, launched.run_id)
+        status = lifecycle.read_status(history, launched.run_id)
         time.sleep(0.1)
     engine = status["engine_pid"]
     samples: list[dict[str, Any]] = []

@@ -12,6 +12,8 @@ import hashlib
 import json
 from typing import Any
 
+from perftui.engine.events import RunStatus
+
 # How often a viewer is sent snapshots, per-path percentiles and heap telemetry: the TUI asks
 # for them to draw its live view, the CLI does not. They change what a viewer sees during a run,
 # not the clients, rates, durations or requests measured (a heap read every few seconds goes
@@ -44,7 +46,7 @@ def settings_key(record: dict[str, Any]) -> str | None:
 # A run stopped before any phase gave a result (an unreachable device, a failed first probe, a
 # stop or a hard timeout before the first phase) measured nothing: it is stored as such and is
 # comparable with nothing (not `previous`, a baseline, a trend point or noise).
-NOT_STARTED = "not_started"
+NOT_STARTED = RunStatus.NOT_STARTED
 
 
 def run_status(record: dict[str, Any]) -> str:

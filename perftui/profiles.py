@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from perftui.engine.schema import JsonObject
+
 SECRET_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization", "x-api-key"})
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 PHASE_KEYS = frozenset({"clients", "duration", "rate"})
@@ -54,7 +56,7 @@ class Profile:
         """The round-robin cycle: each request repeated `weight` times, in file order."""
         return [r for r in self.requests for _ in range(r.weight)]
 
-    def definition(self) -> dict[str, Any]:
+    def definition(self) -> JsonObject:
         """The profile as stored in history, with secret header values masked."""
         return {
             "name": self.name,
@@ -106,60 +108,46 @@ def _positive(value: Any, *, integer: bool) -> bool:
     return value > 0 or (not integer and value == 0)
 
 
-def parse_profile(text: str, name: str, source: str) -> Profile:
-    """Parse and validate one profile's TOML text."""
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ProfileError(f"{source}: invalid TOML: {exc}") from None
-    unknown = sorted(set(data) - TOP_KEYS)
-    if unknown:
-        raise _fail(source, text, unknown[0], f"unknown key {unknown[0]!r}")
-    description = data.get("description", "")
-    if not isinstance(description, str):
-        raise _fail(source, text, "description", "description must be a string")
-    raw_requests = data.get("requests")
-    if not isinstance(raw_requests, list) or not raw_requests:
-        raise _fail(source, text, "requests", "needs at least one [[requests]] entry with a path")
-    requests: list[RequestSpec] = []
-    for i, raw in enumerate(raw_requests, start=1):
-        if not isinstance(raw, dict):
-            raise _fail(source, text, "requests", f"request {i} must be a table")
-        bad = sorted(set(raw) - REQUEST_KEYS)
-        if bad:
-            raise _fail(source, text, bad[0], f"request {i}: unknown key {bad[0]!r}")
-        path = raw.get("path")
-        if not isinstance(path, str) or not path:
-            raise _fail(source, text, "requests", f"request {i}: missing path")
-        if not path.startswith("/"):
-            raise _fail(source, text, "path", f"request {i}: path {path!r} must start with '/'")
-        if any(c.isspace() for c in path):
-            raise _fail(source, text, "path", f"request {i}: path {path!r} contains white space")
-        method = raw.get("method", "GET")
-        if not isinstance(method, str) or method.upper() not in METHODS:
-            raise _fail(source, text, "method", f"request {i}: unknown method {method!r}")
-        headers = raw.get("headers", {})
-        if not isinstance(headers, dict) or not all(
-            isinstance(k, str) and isinstance(v, str) for k, v in headers.items()
-        ):
-            raise _fail(source, text, "headers", f"request {i}: headers must map names to strings")
-        for header, value in headers.items():
-            if not HEADER_NAME_RE.match(header) or any(c in value for c in "\r\n\0"):
-                raise _fail(source, text, "headers", f"request {i}: invalid header {header!r}")
-            if header.lower() in GENERATED_HEADERS:
-                raise _fail(
-                    source, text, "headers", f"request {i}: header {header!r} is set by perftui"
-                )
-        body = raw.get("body", "")
-        if not isinstance(body, str):
-            raise _fail(source, text, "body", f"request {i}: body must be a string")
-        weight = raw.get("weight", 1)
-        if isinstance(weight, bool) or not isinstance(weight, int) or not 1 <= weight <= 1000:
-            raise _fail(source, text, "weight", f"request {i}: weight must be an integer 1..1000")
-        requests.append(
-            RequestSpec(path, method.upper(), tuple(sorted(headers.items())), body, weight)
-        )
-    phases_raw = data.get("phases", {})
+def _parse_request(raw: object, i: int, source: str, text: str) -> RequestSpec:
+    """One `[[requests]]` entry (the `i`-th), validated."""
+    if not isinstance(raw, dict):
+        raise _fail(source, text, "requests", f"request {i} must be a table")
+    bad = sorted(set(raw) - REQUEST_KEYS)
+    if bad:
+        raise _fail(source, text, bad[0], f"request {i}: unknown key {bad[0]!r}")
+    path = raw.get("path")
+    if not isinstance(path, str) or not path:
+        raise _fail(source, text, "requests", f"request {i}: missing path")
+    if not path.startswith("/"):
+        raise _fail(source, text, "path", f"request {i}: path {path!r} must start with '/'")
+    if any(c.isspace() for c in path):
+        raise _fail(source, text, "path", f"request {i}: path {path!r} contains white space")
+    method = raw.get("method", "GET")
+    if not isinstance(method, str) or method.upper() not in METHODS:
+        raise _fail(source, text, "method", f"request {i}: unknown method {method!r}")
+    headers = raw.get("headers", {})
+    if not isinstance(headers, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in headers.items()
+    ):
+        raise _fail(source, text, "headers", f"request {i}: headers must map names to strings")
+    for header, value in headers.items():
+        if not HEADER_NAME_RE.match(header) or any(c in value for c in "\r\n\0"):
+            raise _fail(source, text, "headers", f"request {i}: invalid header {header!r}")
+        if header.lower() in GENERATED_HEADERS:
+            raise _fail(
+                source, text, "headers", f"request {i}: header {header!r} is set by perftui"
+            )
+    body = raw.get("body", "")
+    if not isinstance(body, str):
+        raise _fail(source, text, "body", f"request {i}: body must be a string")
+    weight = raw.get("weight", 1)
+    if isinstance(weight, bool) or not isinstance(weight, int) or not 1 <= weight <= 1000:
+        raise _fail(source, text, "weight", f"request {i}: weight must be an integer 1..1000")
+    return RequestSpec(path, method.upper(), tuple(sorted(headers.items())), body, weight)
+
+
+def _parse_phases(phases_raw: object, source: str, text: str) -> dict[str, dict[str, float]]:
+    """The `[phases.burst]` / `[phases.long]` tables, validated."""
     if not isinstance(phases_raw, dict):
         raise _fail(source, text, "phases", "phases must be a table")
     phases: dict[str, dict[str, float]] = {}
@@ -180,6 +168,26 @@ def parse_profile(text: str, name: str, source: str) -> Profile:
         ):
             raise _fail(source, text, "rate", f"phases.{phase}.rate must be a number > 0 (req/s)")
         phases[phase] = dict(settings)
+    return phases
+
+
+def parse_profile(text: str, name: str, source: str) -> Profile:
+    """Parse and validate one profile's TOML text."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ProfileError(f"{source}: invalid TOML: {exc}") from None
+    unknown = sorted(set(data) - TOP_KEYS)
+    if unknown:
+        raise _fail(source, text, unknown[0], f"unknown key {unknown[0]!r}")
+    description = data.get("description", "")
+    if not isinstance(description, str):
+        raise _fail(source, text, "description", "description must be a string")
+    raw_requests = data.get("requests")
+    if not isinstance(raw_requests, list) or not raw_requests:
+        raise _fail(source, text, "requests", "needs at least one [[requests]] entry with a path")
+    requests = [_parse_request(raw, i, source, text) for i, raw in enumerate(raw_requests, start=1)]
+    phases = _parse_phases(data.get("phases", {}), source, text)
     secrets = data.get("secret_headers", [])
     if not isinstance(secrets, list) or not all(isinstance(s, str) for s in secrets):
         raise _fail(source, text, "secret_headers", "secret_headers must be a list of names")

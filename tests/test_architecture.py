@@ -73,6 +73,40 @@ def test_a_forbidden_import_breaks_the_contracts(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
+    ("module", "line", "contract"),
+    [
+        (
+            "tui/capacity.py",
+            "from perftui.engine.lock import RunLock  # noqa",
+            "only the run owner takes the run lock or starts the simulated device BROKEN",
+        ),
+        (
+            "cli/runs.py",
+            "from perftui.sim.device import serve_run  # noqa",
+            "only the run owner takes the run lock or starts the simulated device BROKEN",
+        ),
+        (
+            "cli/capacity.py",
+            "from perftui.cli.main import build_parser  # noqa",
+            "the command line's modules form no import cycle (main registers the others) BROKEN",
+        ),
+    ],
+)
+def test_the_run_owner_and_the_cli_layers_are_enforced(
+    tmp_path: Path, module: str, line: str, contract: str
+) -> None:
+    """Only perftui.runs may take the lock or start the simulator; cli/main is not imported back
+    by the subcommands it registers (the import circle of issue 21)."""
+    shutil.copytree(ROOT / "perftui", tmp_path / "perftui")
+    shutil.copy(ROOT / "pyproject.toml", tmp_path)
+    path = tmp_path / "perftui" / module
+    path.write_text(path.read_text() + f"\n{line}\n")
+    result = lint_imports(tmp_path)
+    assert result.returncode != 0
+    assert contract in result.stdout
+
+
+@pytest.mark.parametrize(
     "module",
     [
         "perftui.engine.suite",
@@ -113,7 +147,7 @@ def test_history_list_loads_no_analysis(tmp_path: Path) -> None:
 def test_run_loads_neither_aiohttp_nor_scipy() -> None:
     """`perftui run`: the CLI process (what cmd_run imports) and the engine child (the suite)."""
     parent = loaded_after(
-        "import perftui.cli.main, perftui.cli.printer, perftui.engine.lock, "
+        "import perftui.cli.main, perftui.cli.printer, perftui.runs.owner, "
         "perftui.engine.runner, perftui.history.files"
     )
     assert heavy(parent, HEAVY_FOR_START) == []

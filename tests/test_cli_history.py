@@ -280,3 +280,12 @@ def test_a_closed_pipe_ends_the_output_quietly(history: Path) -> None:
     head, _ = reader.communicate(timeout=30)
     assert (writer.returncode, err) == (141, b"")
     assert len(head) == 100
+
+
+def test_list_by_status_died(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`history list --status died` was rejected by argparse: every RunStatus is a choice."""
+    store = HistoryStore(tmp_path)
+    store.add_run(make_record([20, 20.3], seed=1, **KW))
+    died_id = store.add_run(make_record([20, 20.3], seed=2, status="died", **KW))
+    assert cli(tmp_path, "history", "list", "--json", "--status", "died") == 0
+    assert [r["run_id"] for r in json.loads(capsys.readouterr().out)] == [died_id]

@@ -64,7 +64,8 @@ def test_gate_defaults_are_written_once() -> None:
     """The flags, their defaults and the TUI's fields all come from `GateLimits`."""
     from dataclasses import asdict, fields
 
-    from perftui.cli.main import build_parser, config_from_args
+    from perftui.cli.main import build_parser
+    from perftui.cli.run import config_from_args
     from perftui.tui.setup import ADVANCED
     from perftui.validate import GATE_LIMIT_TYPES, OPT_IN_GATE_TYPES
 

@@ -4,15 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from perftui.engine.metrics import (
-    TIMELINE_MAX_POINTS,
-    UNAVAILABLE_MIN_S,
-    PhaseRecorder,
-    clear,
-    new_histogram,
-    percentile_values,
-    timeline_window_s,
-)
+from perftui.engine.hdr import clear, new_histogram, percentile_values
+from perftui.engine.metrics import UNAVAILABLE_MIN_S, PhaseRecorder
+from perftui.engine.timeline import TIMELINE_MAX_POINTS, timeline_window_s
 
 
 def drive(rec: PhaseRecorder, seconds: float, step: float, per_step: list[tuple[str, int]]) -> None:

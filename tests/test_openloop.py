@@ -9,22 +9,18 @@ from pathlib import Path
 
 import pytest
 
-from perftui.cli.main import build_parser, config_from_args, main
+from perftui.cli.main import build_parser, main
+from perftui.cli.run import config_from_args
 from perftui.config import PHASES, GateLimits, PhaseSettings, RunConfig
 from perftui.engine.events import Heartbeat, Stall
 from perftui.engine.gates import evaluate
+from perftui.engine.hdr import new_histogram
 from perftui.engine.load import run_phase
-from perftui.engine.metrics import (
-    OpenLoopStats,
-    PhaseRecorder,
-    SelfCheck,
-    StallDetector,
-    corrected_histogram,
-    new_histogram,
-)
+from perftui.engine.metrics import OpenLoopStats, PhaseRecorder, SelfCheck, corrected_histogram
 from perftui.engine.notes import CO_WHY, co_note
 from perftui.engine.pacing import ArrivalSchedule, Pacer
 from perftui.engine.runner import EngineProcess
+from perftui.engine.stalls import StallDetector
 from perftui.profiles import ProfileError, adhoc_profile, parse_profile
 from tests.engine_helpers import (
     FastServer,

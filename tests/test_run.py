@@ -22,7 +22,7 @@ from perftui.engine.events import (
     RunStarted,
     Telemetry,
 )
-from perftui.engine.metrics import decode
+from perftui.engine.hdr import decode
 from perftui.engine.runner import EngineProcess
 from perftui.profiles import adhoc_profile, resolve_profiles
 from tests.engine_helpers import first_report, latest, phase_config, run_cli

@@ -14,7 +14,8 @@ import httpx
 import numpy as np
 import pytest
 
-from perftui.cli.main import build_parser, main, sim_options
+from perftui.cli.main import build_parser, main
+from perftui.cli.run import sim_options
 from perftui.sim import device as simmod
 from perftui.sim import options as simopts
 from perftui.sim.device import SPIKE_MAX_S, SPIKE_MIN_S, Noise, SimOptions, SimServer

@@ -14,9 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from perftui.engine.schema import RECORD_SCHEMA
 from perftui.history.store import (
     DB_NAME,
-    SCHEMA_VERSION,
+    INDEX_SCHEMA,
     AmbiguousRun,
     HistoryStore,
     RunNotFound,
@@ -101,7 +102,7 @@ def test_two_writers_lose_nothing(tmp_path: Path, small_record_file: Path) -> No
         (b'{"meta": {"1": {"schema": 1}}, "runs": {"1": {"run', "invalid JSON"),
         (b"", "empty"),
         (b"\x00\x00\x00", "invalid JSON"),
-        (json.dumps({"meta": {"1": {"schema": SCHEMA_VERSION + 1}}}).encode(), "newer perftui"),
+        (json.dumps({"meta": {"1": {"schema": INDEX_SCHEMA + 1}}}).encode(), "newer perftui"),
     ],
 )
 def test_bad_database_is_moved_aside_and_runs_rebuilt(
@@ -123,6 +124,22 @@ def test_orphan_document_comes_back_when_index_is_lost(tmp_path: Path) -> None:
     run_id = store.add_run(make_record(runs=1, profiles=["api"], phases=["burst"]))
     os.unlink(tmp_path / DB_NAME)
     assert [r["run_id"] for r in HistoryStore(tmp_path).list_runs()] == [run_id]
+
+
+def test_records_have_their_own_schema_and_old_stamps_still_load(tmp_path: Path) -> None:
+    """A record without a schema gets the record's version, not the index's; one stamped with the
+    index's 2 by an older perftui is rebuilt into the index; a future record's is left out."""
+    store = HistoryStore(tmp_path)
+    bare = make_record(runs=1, profiles=["api"], phases=["burst"], seed=1)
+    bare.pop("schema")
+    fresh = store.add_run(bare)
+    assert store.get(fresh)["schema"] == RECORD_SCHEMA != INDEX_SCHEMA
+    old = store.add_run({**make_record(runs=1, profiles=["api"], phases=["burst"], seed=2),
+                         "schema": 2})  # fmt: skip
+    store.add_run({**make_record(runs=1, profiles=["api"], phases=["burst"], seed=3),
+                   "schema": 3})  # fmt: skip
+    os.unlink(tmp_path / DB_NAME)
+    assert {r["run_id"] for r in HistoryStore(tmp_path).list_runs()} == {fresh, old}
 
 
 def test_resolve_filters_baselines_notes_delete(tmp_path: Path) -> None:
@@ -227,9 +244,7 @@ def test_single_file_index_is_split_on_open(tmp_path: Path) -> None:
     store = HistoryStore(tmp_path, on_warning=warnings.append)
     assert store.baselines() == {"default": old}
     assert store.list_runs() == summaries and not warnings
-    assert json.loads((tmp_path / DB_NAME).read_text()) == {
-        "meta": {"1": {"schema": SCHEMA_VERSION}}
-    }
+    assert json.loads((tmp_path / DB_NAME).read_text()) == {"meta": {"1": {"schema": INDEX_SCHEMA}}}
     assert len(list(tmp_path.glob("perftui-*.json"))) == 2
 
 
@@ -252,7 +267,7 @@ def test_a_schema_2_index_is_rebuilt_so_old_runs_match_new_ones(tmp_path: Path) 
     store.add_run(new)
     assert store.previous_of(new)["run_id"] == old_id
     assert [r["run_id"] for r in store.noise_runs(new, new)] == [old_id]
-    assert json.loads((tmp_path / DB_NAME).read_text())["meta"]["1"]["schema"] == SCHEMA_VERSION
+    assert json.loads((tmp_path / DB_NAME).read_text())["meta"]["1"]["schema"] == INDEX_SCHEMA
 
 
 def test_a_run_that_never_reached_its_first_phase_is_comparable_with_nothing(

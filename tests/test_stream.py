@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from perftui.config import GateLimits, RunConfig
-from perftui.engine import stream
+from perftui.engine import eventjson, stream
 from perftui.engine.events import (
     Event,
     Heartbeat,
@@ -50,11 +50,11 @@ EVERY = [
 def test_every_event_type_is_covered_and_round_trips() -> None:
     assert {type(e) for e in EVERY} == set(typing.get_args(Event))  # a new type needs a case
     for event in EVERY:
-        back = stream.event_from_json(stream.event_to_json(event))
+        back = eventjson.event_from_json(eventjson.event_to_json(event))
         assert back == event and type(back) is type(event)
-    back = stream.event_from_json(stream.event_to_json(beat(1)))
+    back = eventjson.event_from_json(eventjson.event_to_json(beat(1)))
     assert isinstance(back, Heartbeat) and isinstance(back.paths["/a"], PathCounts)
-    assert stream.event_from_json({"type": "FromTheFuture", "x": 1}) is None
+    assert eventjson.event_from_json({"type": "FromTheFuture", "x": 1}) is None
 
 
 def test_the_config_round_trips_for_a_viewer_that_did_not_start_the_run(tmp_path: Path) -> None:
@@ -68,7 +68,7 @@ def test_the_config_round_trips_for_a_viewer_that_did_not_start_the_run(tmp_path
         gate_limits=GateLimits(max_p95_ms=123.0),
         tag="x",
     )
-    back = stream.config_from_json(stream.config_to_json(config))
+    back = eventjson.config_from_json(eventjson.config_to_json(config))
     assert dataclasses.asdict(back) == dataclasses.asdict(config)
 
 

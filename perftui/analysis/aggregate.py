@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import statistics
-from typing import Any
 
 from perftui.analysis.metrics import METRICS, PATH_METRICS
+from perftui.engine.schema import Aggregate, PhaseResult, RawRun
 
 # The top-level phase-report metrics summarised per `profile:phase`.
 SUMMARISED = tuple(name for name, m in METRICS.items() if m.source is None)
@@ -26,16 +26,16 @@ def summary(values: list[float], higher_is_better: bool) -> dict[str, float | No
     }
 
 
-def aggregate(raw_runs: list[dict[str, Any]]) -> dict[str, Any]:
+def aggregate(raw_runs: list[RawRun]) -> dict[str, Aggregate]:
     """Group phase results by `profile:phase` and summarise each metric and each path."""
-    groups: dict[str, list[dict[str, Any]]] = {}
+    groups: dict[str, list[PhaseResult]] = {}
     for run in raw_runs:
         for result in run["results"]:
             groups.setdefault(f"{result['profile']}:{result['phase']}", []).append(result)
-    out: dict[str, Any] = {}
+    out: dict[str, Aggregate] = {}
     for key, results in groups.items():
         reports = [r["report"] for r in results]
-        entry: dict[str, Any] = {
+        entry: Aggregate = {
             "profile": results[0]["profile"],
             "phase": results[0]["phase"],
             "sample_count": len(results),
@@ -44,7 +44,7 @@ def aggregate(raw_runs: list[dict[str, Any]]) -> dict[str, Any]:
         for metric in SUMMARISED:
             values = [rep.get(metric) for rep in reports]
             entry[metric] = summary(values, METRICS[metric].higher_is_better)
-        paths: dict[str, Any] = {}
+        paths: None = {}
         for rep in reports:
             for path in rep.get("path_metrics", {}):
                 paths.setdefault(path, None)

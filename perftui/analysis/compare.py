@@ -50,6 +50,7 @@ from typing import Any
 import numpy as np
 
 from perftui.analysis.metrics import ALL_METRICS, CAPACITY, METRICS, PATH_METRICS, Metric
+from perftui.analysis.verdict import VERDICT_ORDER, Verdict
 from perftui.like import like_settings
 
 ALPHA = 0.05
@@ -59,13 +60,8 @@ MIN_HISTORY_RUNS = 3
 BOOTSTRAP_RESAMPLES = 1000
 MAX_RUNS_ADVICE = 50
 
-REGRESSION = "REGRESSION"
-IMPROVEMENT = "IMPROVEMENT"
-INCONCLUSIVE = "INCONCLUSIVE"
-STABLE = "STABLE"
-NOT_AVAILABLE = "N/A"
-# Worst first: the order a summary picks its headline verdict in.
-VERDICT_ORDER = (REGRESSION, INCONCLUSIVE, IMPROVEMENT, STABLE)
+REGRESSION, IMPROVEMENT = Verdict.REGRESSION, Verdict.IMPROVEMENT
+INCONCLUSIVE, STABLE, NOT_AVAILABLE = Verdict.INCONCLUSIVE, Verdict.STABLE, Verdict.NOT_AVAILABLE
 
 
 class ConfigError(ValueError):
@@ -133,7 +129,7 @@ class Row:
     change: float | None
     unit: str
     threshold: float
-    verdict: str
+    verdict: Verdict
     test: str  # how the interval was made: "t(runs)", "t(runs+history)", "block-bootstrap"…
     p_value: float | None = None  # two-sided, of the same interval
     note: str = ""

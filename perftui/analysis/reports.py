@@ -11,10 +11,10 @@ import html
 import io
 import json
 from collections.abc import Iterable, Sequence
-from typing import Any
 
 from perftui.analysis.compare import Comparison, Row
 from perftui.analysis.metrics import ALL_METRICS, METRICS
+from perftui.engine.schema import IndexRow, PhaseReport, RunRecord
 
 VERDICT_MARK = {
     "REGRESSION": "🔴 REGRESSION",
@@ -83,7 +83,7 @@ def fmt_interval(row: Row) -> str:
     return f"[{row.low:+.3g}, {row.high:+.3g}] {row.unit}"
 
 
-def _run_line(label: dict[str, Any]) -> str:
+def _run_line(label: RunRecord | IndexRow) -> str:
     tag = f" tag `{label['tag']}`" if label.get("tag") else ""
     started = label.get("started_at") or label.get("timestamp_utc") or "?"
     return f"`{label.get('run_id')}` ({started}, {label.get('target')}{tag}, {label.get('status')})"
@@ -157,11 +157,11 @@ def comparison_json(comparison: Comparison) -> str:
     return json.dumps(comparison.to_dict(), indent=2, allow_nan=False, default=str)
 
 
-def csv_rows(records: Iterable[dict[str, Any]]) -> Iterable[dict[str, Any]]:
+def csv_rows(records: Iterable[RunRecord]) -> Iterable[dict[str, str | float | int | None]]:
     """One row per run per `profile:phase`, the seeds' `performance_summary.csv` and more."""
     for record in records:
         for key, agg in (record.get("aggregated") or {}).items():
-            row: dict[str, Any] = {
+            row: dict[str, str | float | int | None] = {
                 "timestamp": record.get("started_at") or record.get("timestamp_utc"),
                 "target": record.get("target"),
                 "tag": record.get("tag") or "",
@@ -181,7 +181,7 @@ def csv_rows(records: Iterable[dict[str, Any]]) -> Iterable[dict[str, Any]]:
             yield row
 
 
-def runs_csv(records: Iterable[dict[str, Any]]) -> str:
+def runs_csv(records: Iterable[RunRecord]) -> str:
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS, lineterminator="\n")
     writer.writeheader()
@@ -189,11 +189,11 @@ def runs_csv(records: Iterable[dict[str, Any]]) -> str:
     return out.getvalue()
 
 
-def runs_json(records: Iterable[dict[str, Any]]) -> str:
+def runs_json(records: Iterable[RunRecord]) -> str:
     return json.dumps(list(records), indent=1, default=str)
 
 
-def history_markdown(summaries: Sequence[dict[str, Any]]) -> str:
+def history_markdown(summaries: Sequence[IndexRow]) -> str:
     lines = [
         "| run | started | target | profiles | tag | status | result | note |",
         "|---|---|---|---|---|---|---|---|",
@@ -315,7 +315,7 @@ def _html_page(title: str, body: list[str]) -> str:
 
 
 def comparison_html(
-    comparison: Comparison, records: tuple[dict[str, Any], dict[str, Any]] | None = None
+    comparison: Comparison, records: tuple[RunRecord, RunRecord] | None = None
 ) -> str:
     """The comparison with a latency bar chart per key and the full verdict tables; given the
     two run records (A, B), also each key's timelines over the phase."""
@@ -359,7 +359,7 @@ def comparison_html(
 TIMELINE_CHARTS = (("p95_ms", "p95 (ms)"), ("rps", "requests/s"), ("heap_free", "free heap (B)"))
 
 
-def _phase_timelines(record: dict[str, Any], key: str) -> list[dict[str, Any]]:
+def _phase_timelines(record: RunRecord, key: str) -> list[PhaseReport]:
     """Every run's phase report of `profile:phase` that holds a timeline."""
     return [
         res.get("report") or {}
@@ -370,7 +370,7 @@ def _phase_timelines(record: dict[str, Any], key: str) -> list[dict[str, Any]]:
     ]
 
 
-def timeline_svgs(a: dict[str, Any], b: dict[str, Any], key: str) -> list[str]:
+def timeline_svgs(a: RunRecord, b: RunRecord, key: str) -> list[str]:
     """A and B over the phase (every run; A blue, B red; stalls as dashed lines) for p95, rps
     and heap, as inline SVG: the record's timelines, no script. Nothing when neither run has
     one (records made before timelines)."""
@@ -465,7 +465,7 @@ def _html_table(rows: Sequence[Row]) -> str:
     return "".join(out) + "</table>"
 
 
-def history_html(records: Sequence[dict[str, Any]]) -> str:
+def history_html(records: Sequence[RunRecord]) -> str:
     """Runs oldest first: per key, p95 and rps medians across runs, then the run table."""
     ordered = sorted(records, key=lambda r: r.get("started_at") or r.get("timestamp_utc") or "")
     keys = sorted({k for r in ordered for k in (r.get("aggregated") or {})})

@@ -19,6 +19,7 @@ from typing import Any
 
 from perftui.analysis.compare import RegressionThresholds, identity
 from perftui.analysis.metrics import METRICS
+from perftui.engine.schema import IndexRow, RunRecord
 from perftui.like import settings_key
 
 MIN_SEGMENT = 4
@@ -78,18 +79,18 @@ def _wanted(key: str, profile: str | None, phase: str | None) -> bool:
 
 
 def select(
-    summaries: Iterable[dict[str, Any]],
+    summaries: Iterable[IndexRow],
     profile: str | None = None,
     phase: str | None = None,
     last: int = 30,
-) -> list[dict[str, Any]]:
+) -> list[IndexRow]:
     """The newest `last` run summaries (given newest first) that have a wanted `profile:phase`."""
     chosen = [s for s in summaries if any(_wanted(k, profile, phase) for k in s.get("keys", []))]
     return chosen[:last]
 
 
 def trends(
-    records: Iterable[dict[str, Any]],
+    records: Iterable[RunRecord],
     profile: str | None = None,
     phase: str | None = None,
     metric: str = "p95_ms",

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +23,7 @@ from perftui.config import (
     RunConfig,
     default_history_dir,
 )
+from perftui.engine.events import Event, Log
 from perftui.profiles import adhoc_profile, resolve_profiles
 
 DEFAULT_CLIENTS = 16  # the most open connections; requests beyond wait in perftui, as latency
@@ -107,6 +106,12 @@ def _config(args: argparse.Namespace) -> RunConfig:
     )
 
 
+def _warn(event: Event) -> None:
+    """The engine's warnings and errors during a step, as `perftui run` prints them."""
+    if isinstance(event, Log) and event.level in ("warning", "error"):
+        print(f"[perftui] {event.level}: {event.message}", file=sys.stderr, flush=True)
+
+
 def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f}"
 
@@ -132,16 +137,8 @@ def summary_text(capacity_rps: float | None, status: str, note: str, steps: list
 
 
 def cmd_capacity(args: argparse.Namespace) -> int:
-    from perftui.cli.main import start_sim, take_run_lock
-    from perftui.engine.capacity import (
-        CapacityGates,
-        EngineMeasure,
-        SearchPlan,
-        capacity_record,
-        search,
-    )
-    from perftui.engine.events import Log
-    from perftui.history.store import HistoryStore
+    from perftui.engine.capacity import CapacityGates, EngineMeasure, SearchPlan
+    from perftui.runs.owner import RunOwner, StopSignals, search_capacity
 
     config = _config(args)
     gates = CapacityGates(max_p95_ms=args.max_p95_ms, max_error_rate=args.max_error_rate)
@@ -151,42 +148,16 @@ def cmd_capacity(args: argparse.Namespace) -> int:
         confirm_s=args.confirm_s,
         max_rate=args.max_rate,
     )
-    lock = take_run_lock(config, args.sim)
-
-    def on_event(event: Any) -> None:
-        if isinstance(event, Log) and event.level in ("warning", "error"):
-            print(f"[perftui] {event.level}: {event.message}", file=sys.stderr, flush=True)
-
-    measure = EngineMeasure(config, on_event)
-    presses = 0
-
-    def on_signal(signum: int, frame: Any) -> None:
-        nonlocal presses
-        presses += 1
-        measure.stop() if presses == 1 else measure.kill()
-
-    started = datetime.now(UTC)
-    sim = None
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        if args.sim:
-            sim = start_sim(config)
-        result = search(
+    measure = EngineMeasure(config, _warn)
+    owner = RunOwner(config, use_sim=args.sim, resolve_host=True)
+    with StopSignals(measure):
+        result, run_id = search_capacity(
+            owner,
             measure,
             gates,
             plan,
             lambda step: print(f"[perftui] {step.line()}", file=sys.stderr, flush=True),
         )
-        run_id = None
-        if result.steps:
-            payload = capacity_record(config, gates, plan, result, started)
-            run_id = HistoryStore(config.history_dir).add_run(payload)
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-        if sim is not None:
-            sim.stop()
-        lock.release()
     if args.json:
         print(
             json.dumps(

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from perftui.config import EXIT_BAD_INPUT, EXIT_GATE_FAILED, EXIT_OK, default_history_dir
+from perftui.engine.events import RunStatus
 from perftui.history.files import atomic_write_bytes
 
 if TYPE_CHECKING:
@@ -423,7 +424,7 @@ def _add_filters(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tag")
     p.add_argument("--since", type=_when, help="ISO 8601 date or time (UTC unless given)")
     p.add_argument("--until", type=_when, help="ISO 8601 date or time (UTC unless given)")
-    p.add_argument("--status", choices=("finished", "stopped", "hard_stop"))
+    p.add_argument("--status", choices=[str(s) for s in RunStatus])
     group = p.add_mutually_exclusive_group()
     group.add_argument("--passed", dest="passed", action="store_const", const=True, default=None)
     group.add_argument("--failed", dest="passed", action="store_const", const=False)

@@ -11,18 +11,9 @@ import sys
 from typing import Any, TextIO
 
 from perftui.config import EXIT_COULD_NOT_RUN, EXIT_MEANINGS
+from perftui.engine import events as ev
 from perftui.engine import notes
-from perftui.engine.events import (
-    Event,
-    Heartbeat,
-    Log,
-    PhaseFinished,
-    PhaseStarted,
-    RunFinished,
-    RunStarted,
-    Stall,
-    Telemetry,
-)
+from perftui.engine.schema import JsonObject
 
 
 def _ms(value: float | None) -> str:
@@ -50,15 +41,15 @@ class Printer:
     def _say(self, text: str) -> None:
         print(f"[perftui] {text}", file=self.err, flush=True)
 
-    def handle(self, event: Event) -> None:
+    def handle(self, event: ev.Event) -> None:
         match event:
-            case RunStarted():
+            case ev.RunStarted():
                 self._runs = event.runs
                 self._say(
                     f"target {event.target}: profiles {', '.join(event.profiles)} × "
                     f"{event.runs} run(s), {event.total_phases} phase(s)"
                 )
-            case PhaseStarted():
+            case ev.PhaseStarted():
                 self._next_beat = self.period
                 self._last = (0.0, 0)
                 load = (
@@ -71,7 +62,7 @@ class Printer:
                     f"{event.run_index}/{self._runs} {event.phase}: {load}, "
                     f"{event.duration:g} s (watchdog {event.budget_s:g} s)"
                 )
-            case Heartbeat() if event.elapsed + 0.02 >= self._next_beat:  # timers may wake early
+            case ev.Heartbeat() if event.elapsed + 0.02 >= self._next_beat:  # timers may wake early
                 self._next_beat += self.period * max(
                     1, int((event.elapsed - self._next_beat) / self.period) + 1
                 )
@@ -92,7 +83,7 @@ class Printer:
                     file=self.out,
                     flush=True,
                 )
-            case PhaseFinished():
+            case ev.PhaseFinished():
                 rep = event.report
                 verdict = "PASS" if event.passed else "FAIL: " + "; ".join(event.fail_reasons)
                 self._say(
@@ -108,21 +99,21 @@ class Printer:
                     )
                 if co := notes.co_note(rep):
                     self._say(f"    {co}")
-            case Stall():
+            case ev.Stall():
                 self._say(
                     f"  stall in {event.profile}/{event.phase} at {event.at_s:.1f} s: no answer "
                     f"for {event.duration_ms:.0f} ms with requests outstanding"
                 )
-            case Log():
+            case ev.Log():
                 self._say(
                     f"{event.level}: {event.message}" if event.level != "info" else event.message
                 )
-            case Telemetry():
+            case ev.Telemetry():
                 pass
-            case RunFinished():
+            case ev.RunFinished():
                 self.summary(event)
 
-    def summary(self, event: RunFinished) -> None:
+    def summary(self, event: ev.RunFinished) -> None:
         payload = event.payload or {}
         print(f"perftui: run {event.run_id or '-'} {event.status}", file=self.out)
         for key, agg in payload.get("aggregated", {}).items():
@@ -146,7 +137,7 @@ class Printer:
         print(f"  overall: {verdict} (exit {event.exit_code})", file=self.out, flush=True)
 
 
-def json_summary(event: RunFinished, exit_code: int, **extra: Any) -> dict[str, Any]:
+def json_summary(event: ev.RunFinished, exit_code: int, **extra: Any) -> JsonObject:
     """`perftui run --json`: what a script needs from a run, without reading its files."""
     payload = event.payload or {}
     phases = {}

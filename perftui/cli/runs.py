@@ -1,4 +1,4 @@
-"""Runs in progress: `run --detach`, `ps`, `stop` and `attach` (see `perftui.host`).
+"""Runs in progress: `run --detach`, `ps`, `stop` and `attach` (see `perftui.runs.host`).
 
 A detached run belongs to its own process; these commands only read its status and events files
 (`HISTORY/live/`) or send it a signal, so a viewer coming and going never touches the run.
@@ -17,7 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from perftui.config import EXIT_BAD_INPUT, EXIT_INTERRUPTED, RunConfig, default_history_dir
-from perftui.engine import stream
+from perftui.engine import lifecycle, stream
+from perftui.engine.events import Event
+from perftui.engine.schema import LiveStatus
 
 TAIL_PERIOD_S = 0.2
 STOP_WAIT_S = 60.0
@@ -52,13 +54,9 @@ def _history(args: argparse.Namespace) -> Path:
 
 def detach_run(config: RunConfig, use_sim: bool, sim_options: Any = None) -> int:
     """`perftui run … --detach`: start the run in its own session, print its id, return at once."""
-    from perftui.cli.main import CouldNotRun
-    from perftui.host import LaunchError, launch
+    from perftui.runs.owner import detach
 
-    try:
-        launched = launch(config, use_sim=use_sim, sim_options=sim_options)
-    except LaunchError as exc:
-        raise CouldNotRun(str(exc)) from None
+    launched = detach(config, use_sim=use_sim, sim_options=sim_options, resolve_host=True)
     print(launched.run_id)
     print(
         f"perftui: run {launched.run_id} started detached (pid {launched.pid}); "
@@ -86,27 +84,28 @@ class StreamedPrinter:
         print(f"perftui: warning: no live event stream for viewers: {exc}", file=sys.stderr)
         self.writer = None
 
-    def handle(self, event: Any) -> None:
-        if self.writer is not None:
+    def handle_all(self, batch: list[Event]) -> None:
+        if self.writer is not None and batch:
             try:
                 if self.writer.status["engine_pid"] is None and self.engine.pid:
                     self.writer.set_engine_pid(self.engine.pid)
-                self.writer.write([event])
+                self.writer.write(batch)
             except OSError as exc:
                 self._drop(exc)
-        self.printer.handle(event)
+        for event in batch:
+            self.printer.handle(event)
 
     def close(self) -> None:
         if self.writer is not None:
             self.writer.close()
 
 
-def _in_progress(history: Path) -> list[dict[str, Any]]:
+def _in_progress(history: Path) -> list[LiveStatus]:
     """Runs in progress; a stale one (its processes died) is marked in history and shown so."""
     found = []
-    for status in stream.runs_in_progress(history):
+    for status in lifecycle.runs_in_progress(history):
         if not status["alive"]:
-            finished = stream.reap(history, status)
+            finished = lifecycle.reap(history, status)
             status["phase"] = f"{finished.status} (pid {status.get('pid')} gone)"
         status.pop("config", None)
         found.append(status)
@@ -123,7 +122,7 @@ def cmd_ps(args: argparse.Namespace) -> int:
         return 0
     print(f"{'RUN':24s} {'PID':>7s}  {'STARTED':20s} {'TARGET':22s} {'PROFILES':18s} PHASE")
     for r in runs:
-        where = stream.where(r)
+        where = lifecycle.where(r)
         print(
             f"{r['run_id']:24s} {r.get('pid') or '-':>7}  {r.get('started', ''):20s} "
             f"{r.get('target')!s:22s} {','.join(r.get('profiles') or []):18s} {where}"
@@ -131,11 +130,9 @@ def cmd_ps(args: argparse.Namespace) -> int:
     return 0
 
 
-def resolve(
-    history: Path, ref: str, running_only: bool = False
-) -> tuple[str, dict[str, Any] | None]:
+def resolve(history: Path, ref: str, running_only: bool = False) -> tuple[str, LiveStatus | None]:
     """(run id, its status if in progress) for `latest`, a run id or a unique prefix."""
-    running = {s["run_id"]: s for s in stream.runs_in_progress(history)}
+    running = {s["run_id"]: s for s in lifecycle.runs_in_progress(history)}
     folder = stream.live_dir(history)
     ended = (
         []
@@ -169,7 +166,7 @@ def cmd_stop(args: argparse.Namespace) -> int:
         return EXIT_BAD_INPUT
     assert status is not None
     if not status["alive"]:
-        finished = stream.reap(history, status)
+        finished = lifecycle.reap(history, status)
         print(f"perftui: run {run_id} was not running any more; stored as {finished.status}")
         return 0
     pid = int(status["pid"])
@@ -212,7 +209,7 @@ def print_attached(history: Path, run_id: str, heartbeat_ms: int) -> int:
     from perftui.cli.printer import Printer
 
     printer = Printer(heartbeat_ms)
-    follower = stream.Follower(history, run_id)
+    follower = lifecycle.Follower(history, run_id)
     print(f"[perftui] attached to run {run_id}", file=sys.stderr, flush=True)
     try:
         while follower.finished is None:

@@ -21,12 +21,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from perftui.config import RunConfig
 from perftui.engine import record
 from perftui.engine.events import Event
 from perftui.engine.runner import EngineProcess
+from perftui.engine.schema import JsonObject, PhaseResult, RunRecord
 
 # A result's status: "found" (confirmed), "client_bound" (confirmed, but the load generator
 # stopped the climb, so the device can do at least this much), "ceiling" (confirmed at
@@ -72,7 +72,7 @@ class StepResult:
     error_rate: float | None  # percent
     achieved_rps: float | None
     client_bound: bool = False
-    phase_result: dict[str, Any] | None = field(default=None, repr=False)
+    phase_result: PhaseResult | None = field(default=None, repr=False)
 
 
 @dataclass(slots=True)
@@ -95,7 +95,7 @@ class Step:
             f"errors {errors} % → {verdict}{' [client-bound]' if r.client_bound else ''}"
         )
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> JsonObject:
         """One point of the latency-vs-rate curve, as printed by --json and stored."""
         r = self.result
         return {
@@ -341,7 +341,7 @@ def capacity_record(
     plan: SearchPlan,
     result: CapacityResult,
     started: datetime,
-) -> dict[str, Any]:
+) -> RunRecord:
     """A run record for history: the legacy keys describe the step that decided (the passing
     confirm step, else the last step), and `record["capacity"]` holds the answer and the curve.
 

@@ -10,9 +10,10 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable
-from typing import Any
 
 import httpx
+
+from perftui.engine.schema import JsonObject
 
 RETRY_STATUSES = frozenset({429, 503, 504})
 CONNECT_RETRIES = 3  # transport errors are retried fewer times than the device's "busy" answers
@@ -91,7 +92,7 @@ def describe(exc: BaseException) -> str:
 
 async def fetch_json(
     http: httpx.AsyncClient, path: str, retries: int, delay_ms: int
-) -> tuple[dict[str, Any] | None, str | None]:
+) -> tuple[JsonObject | None, str | None]:
     """GET a debug endpoint; retry on 429/503/504 with linear backoff as the reference does.
 
     Returns (data, None) or (None, why-unavailable).
@@ -124,7 +125,7 @@ async def fetch_json(
         return data, None
 
 
-def heap_value(memory: dict[str, Any] | None, key: str) -> int | None:
+def heap_value(memory: JsonObject | None, key: str) -> int | None:
     """An integer field of `{"heap": {...}}`, or None when absent or not an integer."""
     if not memory:
         return None
@@ -136,7 +137,7 @@ def heap_value(memory: dict[str, Any] | None, key: str) -> int | None:
 
 
 def heap_drops(
-    before: dict[str, Any] | None, after: dict[str, Any] | None
+    before: JsonObject | None, after: JsonObject | None
 ) -> tuple[int | None, int | None]:
     """Bytes of internal and PSRAM heap lost during a phase (None where unknown)."""
     internal = psram = None

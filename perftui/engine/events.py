@@ -7,7 +7,20 @@ engine process and the UI process through a multiprocessing queue.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from enum import StrEnum
+
+from perftui.engine.schema import JsonObject, PhaseReport, RunRecord
+
+
+class RunStatus(StrEnum):
+    """How a run ended, as stored in its record and the index (a str: JSON and old records
+    carry the plain text)."""
+
+    FINISHED = "finished"
+    STOPPED = "stopped"  # by the user (or a dying parent): the partial run is kept
+    HARD_STOP = "hard_stop"  # the watchdog, an unreachable device, an engine error
+    DIED = "died"  # the run's processes went without a word; its last partial is kept
+    NOT_STARTED = "not_started"  # stopped before any phase gave a result: nothing measured
 
 
 @dataclass(slots=True)
@@ -20,7 +33,7 @@ class RunStarted:
     phases: list[str]
     total_phases: int
     started_at: str
-    settings: dict[str, Any]
+    settings: JsonObject
 
 
 @dataclass(slots=True)
@@ -101,8 +114,8 @@ class Telemetry:
     run_index: int
     phase: str
     moment: str  # "before", "during" or "after"
-    memory: dict[str, Any] | None
-    server: dict[str, Any] | None
+    memory: JsonObject | None
+    server: JsonObject | None
 
 
 @dataclass(slots=True)
@@ -112,7 +125,7 @@ class PhaseFinished:
     phase: str
     passed: bool
     fail_reasons: list[str]
-    report: dict[str, Any]
+    report: PhaseReport
     ordinal: int
     total_phases: int
 
@@ -127,12 +140,12 @@ class Log:
 class RunFinished:
     """The invocation is over, for whatever reason; `exit_code` is what the CLI exits with."""
 
-    status: str  # "finished", "stopped" or "hard_stop"
+    status: RunStatus
     overall_pass: bool
     exit_code: int
     hard_stop_reason: str | None
     files: dict[str, str]
-    payload: dict[str, Any] | None
+    payload: RunRecord | None
     run_id: str | None = None
 
 

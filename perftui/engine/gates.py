@@ -7,12 +7,11 @@ report beside them (`p95_ms`, `p95_tail_ms`, `heap_internal_drop`, …).
 
 from __future__ import annotations
 
-from typing import Any
-
 from perftui.config import GateLimits
+from perftui.engine.schema import PhaseReport
 
 
-def evaluate(report: dict[str, Any], t: GateLimits, max_stall_ms: float = 0.0) -> list[str]:
+def evaluate(report: PhaseReport, t: GateLimits, max_stall_ms: float = 0.0) -> list[str]:
     """Reasons the phase fails; an empty list means it passed. `max_stall_ms` 0 = no stall gate."""
     reasons: list[str] = []
     if report.get("timed_out"):

@@ -21,13 +21,13 @@ import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import urlsplit
 
 from perftui.engine.backoff import Backoff
 from perftui.engine.http1 import Connection, ResponseError, build_request, host_header
 from perftui.engine.metrics import OpenLoopStats, PhaseRecorder
 from perftui.engine.pacing import ArrivalSchedule, Pacer
+from perftui.engine.schema import JsonObject
 from perftui.profiles import Profile
 
 STOP_GRACE_S = 1.0  # after a stop request, in-flight requests get this long before cancellation
@@ -131,6 +131,43 @@ async def _client(
         conn.close()
 
 
+async def _ticker(
+    recorder: PhaseRecorder,
+    start: float,
+    clock: Callable[[], float],
+    snapshot_interval_s: float,
+    on_snapshot: Callable[[PhaseRecorder, JsonObject, float], None],
+    snapshot_errors: list[str],
+) -> None:
+    """A snapshot every `snapshot_interval_s`, one exactly where the tail quarter begins; the
+    first error of `on_snapshot` is kept in `snapshot_errors`, never raised."""
+    next_tick = snapshot_interval_s
+    tail_at = recorder.tail_start_s
+    while True:
+        target = next_tick
+        if 0 < tail_at < target and clock() - start < tail_at:
+            target = tail_at  # close a window exactly where the tail quarter begins
+        while (now := clock() - start) < target:  # uvloop's timers may fire a little early
+            await asyncio.sleep(target - now)
+        elapsed = clock() - start
+        snap = recorder.snapshot(elapsed)
+        try:
+            on_snapshot(recorder, snap, elapsed)
+        except Exception as exc:  # a consumer's bug must not stop the measurement
+            if not snapshot_errors:
+                snapshot_errors.append(f"{type(exc).__name__}: {exc}")
+        if target == next_tick:
+            next_tick += snapshot_interval_s
+
+
+async def _lag_probe(recorder: PhaseRecorder, clock: Callable[[], float]) -> None:
+    """How late the load's loop wakes, for the client-bound self-check."""
+    while True:
+        due = clock() + LAG_PROBE_S
+        await asyncio.sleep(LAG_PROBE_S)
+        recorder.check.note_lag(max(0.0, clock() - due))
+
+
 async def run_phase(
     base_url: str,
     profile: Profile,
@@ -139,7 +176,7 @@ async def run_phase(
     timeout: float,
     budget_s: float,
     stop: asyncio.Event,
-    on_snapshot: Callable[[PhaseRecorder, dict[str, Any], float], None],
+    on_snapshot: Callable[[PhaseRecorder, JsonObject, float], None],
     snapshot_interval_s: float = 0.25,
     rate: float | None = None,
     arrivals: str = "constant",
@@ -169,33 +206,10 @@ async def run_phase(
 
     snapshot_errors: list[str] = []
 
-    async def ticker() -> None:
-        next_tick = snapshot_interval_s
-        tail_at = recorder.tail_start_s
-        while True:
-            target = next_tick
-            if 0 < tail_at < target and clock() - start < tail_at:
-                target = tail_at  # close a window exactly where the tail quarter begins
-            while (now := clock() - start) < target:  # uvloop's timers may fire a little early
-                await asyncio.sleep(target - now)
-            elapsed = clock() - start
-            snap = recorder.snapshot(elapsed)
-            try:
-                on_snapshot(recorder, snap, elapsed)
-            except Exception as exc:  # a consumer's bug must not stop the measurement
-                if not snapshot_errors:
-                    snapshot_errors.append(f"{type(exc).__name__}: {exc}")
-            if target == next_tick:
-                next_tick += snapshot_interval_s
-
-    async def lag_probe() -> None:
-        while True:
-            due = clock() + LAG_PROBE_S
-            await asyncio.sleep(LAG_PROBE_S)
-            recorder.check.note_lag(max(0.0, clock() - due))
-
-    tick_task = asyncio.create_task(ticker())
-    probe_task = asyncio.create_task(lag_probe())
+    tick_task = asyncio.create_task(
+        _ticker(recorder, start, clock, snapshot_interval_s, on_snapshot, snapshot_errors)
+    )
+    probe_task = asyncio.create_task(_lag_probe(recorder, clock))
     timed_out = stopped = False
     try:
         watchdog = asyncio.create_task(asyncio.wait_for(done_event.wait(), budget_s))

@@ -39,7 +39,11 @@ def _alive(pid: object) -> bool:
 
 
 class LockHeld(RuntimeError):
-    """Another live run holds the lock."""
+    """Another live run holds the lock; `holder` is what it wrote about itself."""
+
+    def __init__(self, message: str, holder: dict[str, object]) -> None:
+        super().__init__(message)
+        self.holder = holder
 
 
 class RunLock:
@@ -68,8 +72,12 @@ class RunLock:
                 return info
             time.sleep(0.02)
 
-    def acquire(self, run_id: str | None = None) -> None:
-        """Take the lock or raise LockHeld naming the holder (its run id when it gave one)."""
+    def acquire(self, run_id: str | None = None, saving: bool = False) -> None:
+        """Take the lock or raise LockHeld naming the holder (its run id when it gave one).
+
+        `saving`: the holder is an engine whose parent died, storing its partial run; a run
+        starting meanwhile waits for it rather than giving up (see `perftui.runs.owner`).
+        """
         try:
             self._lock.acquire()
         except Timeout:
@@ -78,15 +86,17 @@ class RunLock:
             started = info.get("started_at", "unknown time")
             run = f"run {info['run_id']}, " if info.get("run_id") else ""
             raise LockHeld(
-                f"another perftui run holds {self.path} ({run}pid {pid}, started {started})"
+                f"another perftui run holds {self.path} ({run}pid {pid}, started {started})", info
             ) from None
-        info = {
+        info: dict[str, object] = {
             "pid": os.getpid(),
             "started_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "argv": sys.argv,
         }
         if run_id:
             info["run_id"] = run_id
+        if saving:
+            info["saving"] = True
         atomic_write_text(self.info_path, json.dumps(info))  # read whole or not at all
 
     def release(self) -> None:

@@ -14,26 +14,32 @@ keep their meaning (answered requests) and `with_failures` gives the percentiles
 from __future__ import annotations
 
 import math
-import sys
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from hdrh.histogram import HdrHistogram
 
-LOWEST_US = 1
-HIGHEST_US = 3_600_000_000  # one hour: no request outlives that
-SIGNIFICANT_DIGITS = 3  # 0.1 % resolution: far inside the 5 % fidelity target
-PERCENTILES = (50.0, 90.0, 95.0, 99.0, 99.9)
+from perftui.engine.hdr import (
+    HIGHEST_US,
+    LOWEST_US,
+    Moments,
+    clear,
+    encode,
+    ms,
+    new_histogram,
+    new_scratch,
+    percentile_values,
+    quick_percentiles_ms,
+    summary_ms,
+)
+from perftui.engine.stalls import STALL_MIN_S, STALL_P50_FACTOR, StallDetector
+from perftui.engine.timeline import Timeline
+
 ERROR_KINDS = ("timeout", "refused", "reset", "http_4xx", "http_5xx", "other")
-TIMELINE_MAX_POINTS = 300  # a phase of any length keeps at most this many windows in its record
-TIMELINE_WINDOWS_S = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600)
-STALL_MIN_S = 0.2  # a stall is longer than max(this, STALL_P50_FACTOR × the running p50)
-STALL_P50_FACTOR = 20
-STALLS_AT_MAX = 1000  # offsets kept in the report; count/longest/total go on counting
 # Client-bound: the load's thread was running or runnable nearly all the time (saturated), or
 # its loop woke later than CLIENT_BOUND_LAG_MS at its p90 while busy at least
 # CLIENT_BOUND_LAG_BUSY_PCT of the time (late because of its own queued work). Lag alone is not
@@ -47,116 +53,6 @@ CLIENT_BOUND_LAG_BUSY_PCT = 50.0
 WITH_FAILURES = ((50.0, "p50_ms"), (95.0, "p95_ms"), (99.0, "p99_ms"), (99.9, "p999_ms"))
 UNAVAILABLE_MIN_S = 0.5  # a shorter span without a success is a scattered error, not an outage
 UNAVAILABLE_MEMORY = 256  # closed spans a late failure (a timeout) may still claim
-
-
-def new_histogram() -> HdrHistogram:
-    return HdrHistogram(LOWEST_US, HIGHEST_US, SIGNIFICANT_DIGITS)
-
-
-def encode(hist: HdrHistogram) -> str:
-    """Compressed base64 form (HdrHistogram's own format) for the run record."""
-    data = hist.encode()
-    return data.decode("ascii") if isinstance(data, bytes) else str(data)
-
-
-def decode(text: str) -> HdrHistogram:
-    return HdrHistogram.decode(text.encode("ascii") if isinstance(text, str) else text)
-
-
-def _ms(us: float) -> float:
-    return round(us / 1000.0, 3)
-
-
-def clear(hist: HdrHistogram) -> None:
-    """hdrh's `reset()`, with the counters zeroed through a numpy view: hdrh zeroes the 23,552
-    counters one by one in Python (~1.5 ms), too slow for every window of every path."""
-    np.ctypeslib.as_array(hist.counts)[:] = 0
-    hist.total_count = 0
-    hist.min_value = sys.maxsize
-    hist.max_value = 0
-    hist.start_time_stamp_msec = sys.maxsize
-    hist.end_time_stamp_msec = 0
-
-
-def percentile_values(
-    hist: HdrHistogram, percentiles: Sequence[float], scratch: np.ndarray | None = None
-) -> list[int]:
-    """hdrh's own percentile values (same target count, same bucket-to-value mapping), with the
-    bucket walk done by numpy: hdrh walks the 23,552 buckets in Python, ~0.6 ms per call, which
-    the load's event loop would feel at every heartbeat.
-
-    `scratch` (an int64 array of the counts' length) takes the cumulative counts instead of a new
-    184 KiB array: the engine calls this many times a second (see `PhaseRecorder`)."""
-    counts = np.ctypeslib.as_array(hist.counts)
-    cumulative = np.cumsum(counts, out=scratch)
-    out = []
-    for pct in percentiles:
-        target = hist.get_target_count_at_percentile(pct)
-        index = int(np.searchsorted(cumulative, target, side="left"))
-        out.append(hist.get_highest_equivalent_value(hist.get_value_from_index(index)))
-    return out
-
-
-def quick_percentiles_ms(
-    hist: HdrHistogram, scratch: np.ndarray | None = None
-) -> tuple[float | None, ...]:
-    """(p50, p95, p99) in ms: the cheap subset a heartbeat needs (~0.2 ms)."""
-    if hist.get_total_count() == 0:
-        return (None, None, None)
-    return tuple(_ms(v) for v in percentile_values(hist, (50.0, 95.0, 99.0), scratch))
-
-
-def new_scratch() -> np.ndarray:
-    """A buffer for `percentile_values(..., scratch)`: one per recorder, reused."""
-    return np.empty(new_histogram().counts_len, dtype=np.int64)
-
-
-def summary_ms(hist: HdrHistogram, moments: Moments) -> dict[str, float | None]:
-    """p50…p99.9, max, min, mean and stdev in milliseconds; None where there are no samples.
-
-    Mean and stdev come from exact running sums: hdrh computes them by walking every bucket in
-    Python, which takes tens of milliseconds.
-    """
-    keys = ("p50_ms", "p90_ms", "p95_ms", "p99_ms", "p999_ms", "max_ms", "min_ms")
-    if hist.get_total_count() == 0:
-        return dict.fromkeys((*keys, "mean_ms", "stdev_ms"))
-    p50, p90, p95, p99, p999 = percentile_values(hist, PERCENTILES)
-    return {
-        "p50_ms": _ms(p50),
-        "p90_ms": _ms(p90),
-        "p95_ms": _ms(p95),
-        "p99_ms": _ms(p99),
-        "p999_ms": _ms(p999),
-        "max_ms": _ms(hist.get_max_value()),
-        "min_ms": _ms(hist.get_min_value()),
-        "mean_ms": _ms(moments.mean_us),
-        "stdev_ms": _ms(moments.stdev_us),
-    }
-
-
-@dataclass(slots=True)
-class Moments:
-    """Exact count, mean and stdev of latencies via running sums (µs)."""
-
-    n: int = 0
-    total: float = 0.0
-    squares: float = 0.0
-
-    def merge(self, other: Moments) -> None:
-        self.n += other.n
-        self.total += other.total
-        self.squares += other.squares
-
-    @property
-    def mean_us(self) -> float:
-        return self.total / self.n if self.n else 0.0
-
-    @property
-    def stdev_us(self) -> float:
-        if self.n < 2:
-            return 0.0
-        var = (self.squares - self.total * self.total / self.n) / (self.n - 1)
-        return math.sqrt(max(var, 0.0))
 
 
 class Availability:
@@ -283,70 +179,7 @@ class PathStats:
 def with_failures_ms(hist: HdrHistogram) -> dict[str, float]:
     """The `with_failures` entry: p50…p99.9 of every attempt, in ms."""
     values = percentile_values(hist, [pct for pct, _ in WITH_FAILURES])
-    return {key: _ms(v) for (_, key), v in zip(WITH_FAILURES, values, strict=True)}
-
-
-def timeline_window_s(duration: float) -> int:
-    """The narrowest round window that keeps a phase of `duration` within the point budget."""
-    need = max(duration, 0.0) / TIMELINE_MAX_POINTS
-    return next((w for w in TIMELINE_WINDOWS_S if w >= need), TIMELINE_WINDOWS_S[-1])
-
-
-class Timeline:
-    """A phase's figures per window of a fixed width, chosen from the phase's duration so that
-    an 8-hour soak and a 12-second burst both keep a few hundred points at most.
-
-    It is fed the recorder's snapshot windows (each a fraction of a timeline window), so each
-    window's percentiles come from its own histogram, not from merged percentiles. The verdicts
-    use the windows as blocks of one run; the soak views draw them.
-    """
-
-    COLUMNS = ("t_s", "requests", "errors", "rps", "p50_ms", "p95_ms", "p99_ms", "heap_free")
-
-    def __init__(self, duration: float) -> None:
-        self.window_s = timeline_window_s(duration)
-        self.columns: dict[str, list[Any]] = {c: [] for c in self.COLUMNS}
-        self._hist = new_histogram()
-        self._scratch = new_scratch()
-        self._start = 0.0
-        self._requests = self._errors = 0
-        self._heap: int | None = None
-
-    def add(self, window: HdrHistogram, requests: int, errors: int, elapsed: float) -> None:
-        """One snapshot window ending at `elapsed` s, with its new requests and errors."""
-        self._hist.add(window)
-        self._requests += requests
-        self._errors += errors
-        if elapsed - self._start >= self.window_s - 1e-6:
-            self._close(elapsed)
-
-    def note_heap(self, free_bytes: int | None) -> None:
-        """The device's free heap, polled during the window; the last value read is kept."""
-        if free_bytes is not None:
-            self._heap = free_bytes
-
-    def _close(self, end: float) -> None:
-        span = end - self._start
-        if span <= 0 or (self._requests == 0 and self._heap is None):
-            self._start = end
-            return
-        p50, p95, p99 = quick_percentiles_ms(self._hist, self._scratch)
-        row = (round(end, 3), self._requests, self._errors, round(self._requests / span, 3))
-        for key, value in zip(self.COLUMNS, (*row, p50, p95, p99, self._heap), strict=True):
-            self.columns[key].append(value)
-        clear(self._hist)
-        self._requests = self._errors = 0
-        self._heap = None
-        self._start = end
-
-    def to_dict(self, end: float) -> dict[str, Any]:
-        """The record's form, with the last partial window closed at `end`."""
-        if self._requests or self._heap is not None:
-            self._close(max(end, self._start))
-        columns = dict(self.columns)
-        if all(v is None for v in columns["heap_free"]):
-            del columns["heap_free"]
-        return {"window_s": self.window_s, **columns}
+    return {key: ms(v) for (_, key), v in zip(WITH_FAILURES, values, strict=True)}
 
 
 @dataclass(slots=True)
@@ -364,77 +197,6 @@ class OpenLoopStats:
         self.late += late
         if lag_s > self.max_lag_s:
             self.max_lag_s = lag_s
-
-
-@dataclass(slots=True)
-class Stall:
-    at_s: float  # offset from the phase start
-    duration_s: float
-
-
-class StallDetector:
-    """Spans during which requests were outstanding and none completed (both loop modes).
-
-    A closed-loop client stops sending while the device is frozen, so its percentiles hide the
-    freeze; the span without any answer does not hide. O(1) per request: a counter of requests
-    in flight and the time the current quiet span began.
-    """
-
-    def __init__(self, start: float) -> None:
-        self.start = start
-        self.threshold_s = STALL_MIN_S
-        self.outstanding = 0
-        self.quiet_since = start
-        self.count = 0
-        self.longest_s = 0.0
-        self.total_s = 0.0
-        self.at: list[float] = []
-        self.new: list[Stall] = []  # found since the last `drain()`, for the live events
-
-    def set_p50(self, p50_ms: float | None) -> None:
-        """The phase's running p50 raises the bar: a slow device is not a stalling one."""
-        if p50_ms is not None:
-            self.threshold_s = max(STALL_MIN_S, STALL_P50_FACTOR * p50_ms / 1000)
-
-    def sent(self, now: float) -> None:
-        if self.outstanding == 0:
-            self.quiet_since = now
-        self.outstanding += 1
-
-    def ended(self, now: float) -> None:
-        """A request ended (an answer or a failure): the quiet span, if any, is over."""
-        span = now - self.quiet_since
-        if span > self.threshold_s:
-            self._add(self.quiet_since, span)
-        self.quiet_since = now
-        self.outstanding = max(0, self.outstanding - 1)
-
-    def finish(self, now: float) -> None:
-        """At the phase's end, requests still unanswered may be inside a stall."""
-        if self.outstanding and now - self.quiet_since > self.threshold_s:
-            self._add(self.quiet_since, now - self.quiet_since)
-            self.quiet_since = now
-
-    def _add(self, began: float, span: float) -> None:
-        stall = Stall(round(began - self.start, 3), span)
-        self.count += 1
-        self.total_s += span
-        self.longest_s = max(self.longest_s, span)
-        if len(self.at) < STALLS_AT_MAX:
-            self.at.append(stall.at_s)
-        self.new.append(stall)
-
-    def drain(self) -> list[Stall]:
-        out, self.new = self.new, []
-        return out
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "count": self.count,
-            "longest_ms": _ms(self.longest_s * 1e6),
-            "total_ms": _ms(self.total_s * 1e6),
-            "at": list(self.at),
-        }
 
 
 def corrected_histogram(
@@ -522,7 +284,7 @@ class SelfCheck:
         if not self.lag.get_total_count():
             return {"max": None, "p90": None, "p99": None}
         p90, p99 = percentile_values(self.lag, (90.0, 99.0))
-        return {"max": _ms(self.lag.get_max_value()), "p90": _ms(p90), "p99": _ms(p99)}
+        return {"max": ms(self.lag.get_max_value()), "p90": ms(p90), "p99": ms(p99)}
 
     def client_bound(self, now: float) -> bool:
         """perftui itself limited the phase: its load thread saturated (see the constants)."""
@@ -623,7 +385,7 @@ class PhaseRecorder:
         return dict(sorted(total.items()))
 
     def report(self, clients: int, duration: float, elapsed: float) -> dict[str, Any]:
-        """The legacy phase report (every key of REFERENCE.md) plus what perftui adds.
+        """The legacy runner's phase report, every key of it, plus what perftui adds.
 
         Rates are per second of *load*: requests are only sent until the phase's duration, so the
         wait for the last in-flight answers (up to a request timeout) does not dilute them.
@@ -709,8 +471,8 @@ class PhaseRecorder:
                 above_us = round(max(STALL_MIN_S * 1e6, STALL_P50_FACTOR * p50_us))
                 corrected = corrected_histogram(self.overall, interval_us, above_us)
                 p50, p95, p99, p999 = percentile_values(corrected, (50.0, 95.0, 99.0, 99.9))
-                co = {"p50_ms": _ms(p50), "p95_ms": _ms(p95), "p99_ms": _ms(p99)}
-                co["p999_ms"] = _ms(p999)
+                co = {"p50_ms": ms(p50), "p95_ms": ms(p95), "p99_ms": ms(p99)}
+                co["p999_ms"] = ms(p999)
             return {
                 "mode": "closed",
                 "target_rps": None,
@@ -725,7 +487,7 @@ class PhaseRecorder:
             "target_rps": ol.target_rps,
             "achieved_rps": round(ol.sent / load_s, 3),
             "late": ol.late,
-            "max_lag_ms": _ms(ol.max_lag_s * 1e6),
+            "max_lag_ms": ms(ol.max_lag_s * 1e6),
             "co_corrected": None,
         }
 

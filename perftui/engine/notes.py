@@ -4,7 +4,7 @@ process loads it at start) and the TUI."""
 
 from __future__ import annotations
 
-from typing import Any
+from perftui.engine.schema import PhaseReport
 
 CLIENT_BOUND_NOTE = "client-bound: these numbers describe perftui, not the device"
 CO_KEYS = ("p50_ms", "p95_ms", "p99_ms", "p999_ms")
@@ -14,7 +14,7 @@ CO_WHY = (
 )
 
 
-def _moved(report: dict[str, Any], by: float) -> list[tuple[str, float, float]]:
+def _moved(report: PhaseReport, by: float) -> list[tuple[str, float, float]]:
     """(percentile, plain, corrected) where the correction moved it by more than `by`: only
     then is it worth a reader's attention."""
     co = report.get("co_corrected") or {}
@@ -26,7 +26,7 @@ def _moved(report: dict[str, Any], by: float) -> list[tuple[str, float, float]]:
     return out
 
 
-def co_note(report: dict[str, Any], by: float = 0.10) -> str | None:
+def co_note(report: PhaseReport, by: float = 0.10) -> str | None:
     """The one text every viewer shows for the corrected percentiles: those that moved by more
     than `by`, plain → corrected, and which way; None when none did (no note, no row)."""
     moved = _moved(report, by)

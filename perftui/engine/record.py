@@ -14,15 +14,13 @@ import socket
 import subprocess
 from dataclasses import asdict
 from datetime import datetime
-from typing import Any
 
 from perftui import __version__
 from perftui.analysis.aggregate import aggregate
 from perftui.config import PHASES, RunConfig
 from perftui.engine.notes import co_note
+from perftui.engine.schema import RECORD_SCHEMA, Aggregate, JsonObject, RawRun, RunRecord
 from perftui.like import fingerprint, run_status
-
-SCHEMA = 1
 
 
 def stamp(moment: datetime) -> str:
@@ -45,7 +43,7 @@ def _git(*args: str) -> str | None:
     return out.stdout.strip() or None if out.returncode == 0 else None
 
 
-def metadata() -> dict[str, Any]:
+def metadata() -> dict[str, str | None]:
     """Where and with what the run was made; the git fields describe the cwd's checkout."""
     return {
         "tool_version": __version__,
@@ -57,7 +55,7 @@ def metadata() -> dict[str, Any]:
     }
 
 
-def measurement(config: RunConfig) -> dict[str, Any]:
+def measurement(config: RunConfig) -> JsonObject:
     """The settings that shape a run's load and what it measures: two runs are compared as like
     with like only if these are equal. Per `profile:phase` the clients, duration and any other
     phase setting (an open-loop rate, …); how open-loop arrivals are spaced; the timeout; what
@@ -79,12 +77,12 @@ def measurement(config: RunConfig) -> dict[str, Any]:
 
 
 def legacy_comparison(
-    aggregated: dict[str, Any], previous: dict[str, Any] | None
-) -> dict[str, Any]:
+    aggregated: dict[str, Aggregate], previous: RunRecord | None
+) -> dict[str, dict[str, float | None]]:
     """The reference's `comparison_to_previous`: differences of medians against the old latest."""
     if not previous or not isinstance(previous.get("aggregated"), dict):
         return {}
-    out: dict[str, Any] = {}
+    out: dict[str, dict[str, float | None]] = {}
     for key, entry in aggregated.items():
         old = previous["aggregated"].get(key)
         if not isinstance(old, dict):
@@ -108,11 +106,11 @@ def build(
     started: datetime,
     finished: datetime | None,
     status: str,
-    raw_runs: list[dict[str, Any]],
+    raw_runs: list[RawRun],
     hard_stop_reason: str | None,
-    previous: dict[str, Any] | None,
-    meta: dict[str, Any],
-) -> dict[str, Any]:
+    previous: RunRecord | None,
+    meta: dict[str, str | None],
+) -> RunRecord:
     """Assemble the record; legacy keys come first, in the reference's order."""
     aggregated = aggregate(raw_runs)
     settings = measurement(config)
@@ -128,7 +126,7 @@ def build(
         "comparison_to_previous": legacy_comparison(aggregated, previous),
         "hard_stop_reason": hard_stop_reason,
         "thresholds": asdict(config.gate_limits),
-        "schema": SCHEMA,
+        "schema": RECORD_SCHEMA,
         "run_id": run_id,
         "status": run_status({"status": status, "raw_runs": raw_runs}),
         "started_at": started.isoformat(timespec="seconds"),
@@ -147,7 +145,7 @@ def build(
 METRIC_COLUMNS = ("rps_ok", "p50_ms", "p95_ms", "p99_ms", "p95_tail_ms", "error_rate")
 
 
-def markdown(payload: dict[str, Any]) -> str:
+def markdown(payload: RunRecord) -> str:
     """The compact `perf_<stamp>.md` summary."""
     verdict = "PASS" if payload["overall_pass"] else "FAIL"
     lines = [
@@ -180,7 +178,7 @@ def markdown(payload: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _phase_notes(payload: dict[str, Any]) -> list[str]:
+def _phase_notes(payload: RunRecord) -> list[str]:
     """Per phase: open-loop rate, stalls, the corrected tail where it matters, client-bound."""
     notes: list[str] = []
     for run in payload["raw_runs"]:

@@ -1,8 +1,10 @@
 """The engine process: the suite runs in a child process with its own (uv)loop.
 
-Neither a UI's drawing nor the CLI's printing can then steal time from the clients whose
-latency we report: they do not share a GIL or an event loop. Events cross back through a
-multiprocessing queue; a stop request crosses over as one byte of shared memory (`_StopFlag`).
+Its parent is the run's owner (`perftui.runs`: the attached CLI or the detached host; a capacity
+step's parent is the CLI or the TUI). Neither a UI's drawing nor the CLI's printing can steal time
+from the clients whose latency we report: they do not share a GIL or an event loop. Events cross
+back through a multiprocessing queue; a stop request crosses over as one byte of shared memory
+(`_StopFlag`).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from perftui.config import EXIT_COULD_NOT_RUN, RunConfig
-from perftui.engine.events import Event, Log, RunFinished
+from perftui.engine.events import Event, Log, RunFinished, RunStatus
 from perftui.engine.lock import LockHeld, RunLock
 
 PARENT_CHECK_S = 0.2
@@ -43,17 +45,22 @@ async def _engine(
     )  # imported in the child only: keeps the UI's startup light
 
     stop = asyncio.Event()
+    claim = _HistoryClaim(config, parent, run_id)
 
     async def watch() -> None:
-        """Turn the parent's stop request, or the parent's death, into a graceful stop."""
+        """Turn the parent's stop request, or the parent's death, into a graceful stop.
+
+        On the parent's death the lock is claimed at once (not when the run is written), so a
+        run started in the next moment finds this engine saving and waits for it."""
         while not stop.is_set():
+            if os.getppid() != parent:
+                claim.may_write()
             if stop_flag.is_set() or os.getppid() != parent:
                 stop.set()
                 return
             await asyncio.sleep(PARENT_CHECK_S)
 
     watcher = asyncio.create_task(watch())
-    claim = _HistoryClaim(config, parent)
     suite = Suite(config, events.put, stop, claim.may_write, run_id)
     try:
         finished = await suite.run()
@@ -76,24 +83,29 @@ async def _engine(
 class _HistoryClaim:
     """Whether the engine may still write to the history dir.
 
-    The run lock is held by the parent (the CLI or the TUI, whose pid the user sees). If the
+    The run lock is held by the parent (the CLI or the detached host; see `perftui.runs`). If the
     parent dies, the kernel frees that lock at once while this engine is still winding down; it
     then writes only if it can take the lock itself, so a run started meanwhile is never
     overwritten.
     """
 
-    def __init__(self, config: RunConfig, parent: int) -> None:
+    def __init__(self, config: RunConfig, parent: int, run_id: str | None = None) -> None:
         self.config = config
         self.parent = parent
+        self.run_id = run_id
         self.lock: RunLock | None = None
+        self.lost = False
 
     def may_write(self) -> bool:
         if self.lock is not None or os.getppid() == self.parent:
             return True
+        if self.lost:  # another run took the dir: it stays theirs
+            return False
         lock = RunLock(self.config.lock_path)
         try:
-            lock.acquire()
+            lock.acquire(run_id=self.run_id, saving=True)
         except LockHeld:
+            self.lost = True
             return False
         self.lock = lock  # held until this process exits
         return True
@@ -223,7 +235,7 @@ class EngineProcess:
         self.close()
         code = self._process.exitcode
         self.finished = RunFinished(
-            status="hard_stop",
+            status=RunStatus.HARD_STOP,
             overall_pass=False,
             exit_code=EXIT_COULD_NOT_RUN,
             hard_stop_reason=f"engine process died (exit code {code})",

@@ -1,6 +1,6 @@
 """A run's event stream on disk, so any number of viewers can watch it, from its start, at any time.
 
-The process that owns a run (see `perftui.host`) appends every event to
+The process that owns a run (see `perftui.runs`) appends every event to
 `HISTORY/live/<run_id>.events` (JSON lines, each with its event type, a sequence number and a wall
 time) and keeps a small status file `HISTORY/live/<run_id>.json` for `perftui ps`. Viewers tail the
 events file; they never talk to the run, so a viewer's death cannot touch it.
@@ -10,39 +10,38 @@ rolled up: every `ROLLUP_EVERY_S` the writer rewrites the file (temp + rename) k
 of the last `KEEP_RECENT_S` but only one heartbeat (and one heap reading) per `THIN_PERIOD_S` of
 each phase before that. A reader that sees the file replaced reopens it and skips the sequence
 numbers it has already read.
+
+How a run's life is read from outside (its status, its end when its processes died) is
+`perftui.engine.lifecycle`; events as JSON are `perftui.engine.eventjson`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import os
 import re
 import time
-import types
 import typing
 from pathlib import Path
 from typing import Any
 
-from perftui.config import EXIT_COULD_NOT_RUN, RunConfig
-from perftui.engine import events as events_module
+from perftui.config import RunConfig
+from perftui.engine.eventjson import config_to_json, event_from_json, event_to_json
 from perftui.engine.events import Event, Heartbeat, PhaseStarted, RunFinished
+from perftui.engine.schema import JsonObject, LiveStatus
 from perftui.history import files
-from perftui.profiles import Profile, RequestSpec
 
 LIVE_DIR = "live"
 KEEP_RECENT_S = 300.0
 THIN_PERIOD_S = 10.0
 ROLLUP_EVERY_S = 300.0
-VANISHED_AFTER_S = 3.0  # a run with no status file and a stream quiet this long has gone
 KEEP_ENDED = 20  # events files of ended runs kept for `attach` (the runs stay in history)
 STATUS_EVERY_S = 2.0
 # Bytes a reader holds at once (besides the events it returns): under glibc's 128 KiB mmap
 # threshold, so each read reuses the same heap block instead of raising the threshold and growing
 # the heap.
 READ_CHUNK = 64 * 1024
-EVENT_TYPES: dict[str, type] = {cls.__name__: cls for cls in typing.get_args(Event)}
 SEQ_PREFIX = re.compile(rb'\{"seq":(\d+),')  # how EventWriter starts every line
 
 
@@ -58,87 +57,10 @@ def status_path(history_dir: Path, run_id: str) -> Path:
     return live_dir(history_dir) / f"{run_id}.json"
 
 
-# ----- events as JSON, generically from the dataclasses ------------------------------------------
-
-
-def event_to_json(event: Event) -> dict[str, Any]:
-    return {"type": type(event).__name__, **dataclasses.asdict(event)}
-
-
-def _build(hint: Any, value: Any) -> Any:
-    """`value` (plain JSON) as `hint` says: nested event dataclasses are rebuilt, the rest kept."""
-    if isinstance(hint, type) and dataclasses.is_dataclass(hint) and isinstance(value, dict):
-        hints = typing.get_type_hints(hint, vars(events_module))
-        return hint(
-            **{
-                f.name: _build(hints[f.name], value[f.name])
-                for f in dataclasses.fields(hint)
-                if f.name in value
-            }
-        )
-    origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if origin is dict and isinstance(value, dict) and len(args) == 2:
-        return {k: _build(args[1], v) for k, v in value.items()}
-    if origin is list and isinstance(value, list) and args:
-        return [_build(args[0], v) for v in value]
-    if origin in (typing.Union, types.UnionType) and value is not None:
-        for arg in args:
-            if isinstance(arg, type) and dataclasses.is_dataclass(arg) and isinstance(value, dict):
-                return _build(arg, value)
-    return value
-
-
-def event_from_json(data: dict[str, Any]) -> Event | None:
-    """The event a line holds, or None for a type this version does not know (skipped)."""
-    cls = EVENT_TYPES.get(str(data.get("type")))
-    if cls is None:
-        return None
-    try:
-        return typing.cast(Event, _build(cls, data))
-    except TypeError:  # a field missing: written by another version
-        return None
-
-
-# ----- the run's config, for a viewer that did not start the run --------------------------------
-
-
-def config_to_json(config: RunConfig) -> dict[str, Any]:
-    data = dataclasses.asdict(config)
-    data["history_dir"] = str(config.history_dir)
-    data["lock_file"] = str(config.lock_file) if config.lock_file else None
-    for profile in data["profiles"]:
-        profile["secret_headers"] = sorted(profile["secret_headers"])
-    return data
-
-
-def config_from_json(data: dict[str, Any]) -> RunConfig:
-    data = dict(data)
-    profiles = []
-    for p in data.pop("profiles", []):
-        p = dict(p)
-        p["requests"] = [
-            RequestSpec(**{**r, "headers": tuple(tuple(h) for h in r.get("headers", ()))})
-            for r in p.get("requests", [])
-        ]
-        p["secret_headers"] = frozenset(p.get("secret_headers", ()))
-        profiles.append(Profile(**p))
-    config = RunConfig(host=data.pop("host"), profiles=profiles)
-    for f in dataclasses.fields(RunConfig):
-        if f.name not in data:
-            continue
-        value, default = data[f.name], getattr(config, f.name)
-        if dataclasses.is_dataclass(default) and isinstance(value, dict):
-            value = type(default)(**value)  # phase settings, gate limits: nested dataclasses
-        elif f.name in ("history_dir", "lock_file") and value is not None:
-            value = Path(value)
-        setattr(config, f.name, value)
-    return config
-
-
 # ----- writing ------------------------------------------------------------------------------------
 
 
-def _thinned_key(data: dict[str, Any]) -> tuple[Any, ...] | None:
+def _thinned_key(data: JsonObject) -> tuple[Any, ...] | None:
     """Events that are rolled up when old: heartbeats, and heap readings taken during a phase."""
     kind = data.get("type")
     if kind == "Heartbeat" or (kind == "Telemetry" and data.get("moment") == "during"):
@@ -171,7 +93,7 @@ class EventWriter:
         self._seq = 0
         self._rolled_at = clock()
         self._status_at = 0.0
-        self.status: dict[str, Any] = {
+        self.status: LiveStatus = {
             "run_id": run_id,
             "pid": pid,
             "engine_pid": None,
@@ -388,163 +310,3 @@ def prune_ended(history_dir: Path, keep: int = KEEP_ENDED) -> None:
         for old in (path, path.with_suffix(".log")):
             with contextlib.suppress(OSError):
                 old.unlink()
-
-
-def read_status(history_dir: Path, run_id: str) -> dict[str, Any] | None:
-    status = files.read_json(status_path(history_dir, run_id))
-    return status if isinstance(status, dict) else None
-
-
-def runs_in_progress(history_dir: Path) -> list[dict[str, Any]]:
-    """The status of every run with a status file, newest first; `alive` False = stale."""
-    found = []
-    folder = live_dir(history_dir)
-    for path in folder.glob("*.json") if folder.is_dir() else ():
-        status = files.read_json(path)
-        if not isinstance(status, dict) or "run_id" not in status:
-            continue
-        status["alive"] = pid_alive(status.get("pid")) or pid_alive(status.get("engine_pid"))
-        found.append(status)
-    return sorted(found, key=lambda s: str(s["run_id"]), reverse=True)
-
-
-def where(status: dict[str, Any]) -> str:
-    """Where a run is, from its status: phase, ordinal, seconds into the phase."""
-    text = f"{status.get('phase')} [{status.get('progress')}]"
-    if status.get("elapsed") is not None and status.get("alive", True):
-        text += f" {status['elapsed']:g}/{status.get('duration', 0):g} s"
-    return text
-
-
-def died_record(history_dir: Path, run_id: str, why: str) -> dict[str, Any] | None:
-    """The run so far from `latest.partial.json`, marked as died, if that file is this run's."""
-    partial = files.read_json(Path(history_dir) / files.PARTIAL_NAME)
-    if not isinstance(partial, dict) or partial.get("run_id") != run_id:
-        return None
-    partial["status"] = "died"
-    partial["overall_pass"] = False
-    partial["hard_stop_reason"] = why
-    return partial
-
-
-def mark_died(history_dir: Path, run_id: str, why: str) -> RunFinished:
-    """Store what a run that died uncleanly had kept, as "died", and end its event stream."""
-    from perftui.history.store import HistoryStore
-
-    payload = died_record(history_dir, run_id, why)
-    if payload is not None:
-        with contextlib.suppress(Exception):  # a broken DB must not hide the run's end
-            HistoryStore(history_dir).add_run(payload)
-    finished = RunFinished(
-        status="died",
-        overall_pass=False,
-        exit_code=EXIT_COULD_NOT_RUN,
-        hard_stop_reason=why,
-        files={},
-        payload=payload,
-        run_id=run_id,
-    )
-    return end_stream(history_dir, finished)
-
-
-def end_stream(history_dir: Path, finished: RunFinished) -> RunFinished:
-    """Append `finished` to the run's events file unless it already ends with one (viewers stop).
-
-    Returns the RunFinished the file ends with.
-    """
-    path = events_path(history_dir, str(finished.run_id))
-    tail = EventTail(path)
-    tail.read()
-    tail.close()
-    if tail.finished is not None:
-        return tail.finished
-    if path.exists():
-        line = {"seq": tail.last_seq + 1, "t": time.time(), **event_to_json(finished)}
-        with open(path, "a", encoding="utf-8") as f:
-            f.write(json.dumps(line) + "\n")
-    return finished
-
-
-def reap(history_dir: Path, status: dict[str, Any]) -> RunFinished:
-    """End a stale run (its processes are gone): keep it in history as died, unless it was stored.
-
-    An engine whose host was killed stops on its own and stores the run as stopped; only a run
-    that left nothing stored is marked "died" from its last `latest.partial.json`.
-    """
-    from perftui.history.store import HistoryStore, StoreError
-
-    run_id = str(status["run_id"])
-    pid = status.get("pid")
-    try:
-        stored: dict[str, Any] | None = HistoryStore(history_dir).get(run_id)
-    except StoreError:  # not stored (or no database): the partial is all there is
-        stored = None
-    if stored is None:
-        finished = mark_died(history_dir, run_id, f"the run's process (pid {pid}) died")
-    else:
-        finished = RunFinished(
-            status=str(stored.get("status")),
-            overall_pass=bool(stored.get("overall_pass")),
-            exit_code=EXIT_COULD_NOT_RUN,
-            hard_stop_reason=stored.get("hard_stop_reason"),
-            files={},
-            payload=stored,
-            run_id=run_id,
-        )
-        finished = end_stream(history_dir, finished)
-    with contextlib.suppress(OSError):
-        status_path(history_dir, run_id).unlink()
-    return finished
-
-
-class Follower:
-    """One viewer's read of a run: its events from the start, then as they come; ends the run's
-    stream itself if the run's processes died without ending it (as `ps` would)."""
-
-    def __init__(self, history: Path, run_id: str) -> None:
-        self.history = history
-        self.run_id = run_id
-        self.tail = EventTail(events_path(history, run_id))
-        self._checked = time.monotonic()
-
-    def read(self) -> list[Event]:
-        events = self.tail.read()
-        if not events and self.tail.finished is None and time.monotonic() - self._checked > 1.0:
-            self._checked = time.monotonic()
-            status = runs_in_progress(self.history)
-            mine = next((s for s in status if s["run_id"] == self.run_id), None)
-            if mine is not None and not mine["alive"]:
-                reap(self.history, mine)
-            elif mine is None and self._quiet_for(VANISHED_AFTER_S):
-                # No status and nothing written for a while: the run's process went without a
-                # final event (its status file is written before its first event, removed after
-                # its last), so end the stream for every viewer.
-                events = self.tail.read()
-                if not events and self.tail.finished is None:
-                    end_stream(self.history, _vanished(self.run_id))
-        return events
-
-    def _quiet_for(self, seconds: float) -> bool:
-        try:
-            return time.time() - os.stat(self.tail.path).st_mtime > seconds
-        except OSError:
-            return True
-
-    @property
-    def finished(self) -> RunFinished | None:
-        return self.tail.finished
-
-    def close(self) -> None:
-        self.tail.close()
-
-
-def _vanished(run_id: str) -> RunFinished:
-    return RunFinished(
-        status="died",
-        overall_pass=False,
-        exit_code=EXIT_COULD_NOT_RUN,
-        hard_stop_reason="the run's process ended without a final event",
-        files={},
-        payload=None,
-        run_id=run_id,
-    )

@@ -12,7 +12,6 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import httpx
 
@@ -22,6 +21,7 @@ from perftui.config import (
     EXIT_INTERRUPTED,
     EXIT_OK,
     PHASES,
+    PhaseSettings,
     RunConfig,
 )
 from perftui.engine import device, record
@@ -34,6 +34,7 @@ from perftui.engine.events import (
     PhaseStarted,
     RunFinished,
     RunStarted,
+    RunStatus,
     Stall,
     Telemetry,
 )
@@ -43,9 +44,11 @@ from perftui.engine.gates import (
     evaluate,
     heap_slope_per_hour,
 )
+from perftui.engine.hdr import quick_percentiles_ms
 from perftui.engine.load import run_phase
-from perftui.engine.metrics import PhaseRecorder, quick_percentiles_ms
+from perftui.engine.metrics import PhaseRecorder
 from perftui.engine.notes import CLIENT_BOUND_NOTE
+from perftui.engine.schema import JsonObject, PhaseReport, PhaseResult, RawRun, RunRecord
 from perftui.history import files
 from perftui.profiles import Profile
 
@@ -67,7 +70,7 @@ class Suite:
         self.may_write = may_write
         self.started = datetime.now(UTC)
         self.run_id = run_id or record.new_run_id(self.started)
-        self.raw_runs: list[dict[str, Any]] = []
+        self.raw_runs: list[RawRun] = []
         self.hard_stop_reason: str | None = None
         self.meta = record.metadata()
         self.plan = [
@@ -82,7 +85,7 @@ class Suite:
     def log(self, level: str, message: str) -> None:
         self.emit(Log(level, message))
 
-    def _record(self, status: str, finished: datetime | None) -> dict[str, Any]:
+    def _record(self, status: str, finished: datetime | None) -> RunRecord:
         return record.build(
             self.config,
             run_id=self.run_id,
@@ -95,7 +98,7 @@ class Suite:
             meta=self.meta,
         )
 
-    def _write_partial(self, payload: dict[str, Any] | None = None) -> str | None:
+    def _write_partial(self, payload: RunRecord | None = None) -> str | None:
         """`latest.partial.json`: the run so far (after each phase) or as stopped (at the end)."""
         path = self.config.history_dir / files.PARTIAL_NAME
         if not self.may_write():
@@ -123,7 +126,7 @@ class Suite:
             )
         )
         suite_start = time.monotonic()
-        current_run: dict[str, Any] | None = None
+        current_run: RawRun | None = None
         unreachable_at_start = False
         async with device.client(cfg.base_url, cfg.timeout) as http:
             for ordinal, (profile, run_index, phase) in enumerate(self.plan, start=1):
@@ -168,13 +171,13 @@ class Suite:
 
     async def _telemetry(
         self, http: httpx.AsyncClient, path: str
-    ) -> tuple[dict[str, Any] | None, str | None]:
+    ) -> tuple[JsonObject | None, str | None]:
         cfg = self.config
         return await device.fetch_json(http, path, cfg.metrics_retries, cfg.metrics_retry_delay_ms)
 
     async def _phase(
         self, http: httpx.AsyncClient, profile: Profile, run_index: int, phase: str, ordinal: int
-    ) -> dict[str, Any]:
+    ) -> PhaseResult:
         cfg = self.config
         settings = cfg.phase_settings(profile, phase)
         budget = cfg.watchdog_budget(settings.duration)
@@ -204,53 +207,7 @@ class Suite:
                 self._poll_memory(http, profile.name, run_index, phase, live, heap_fit)
             )
 
-        path_pcts: dict[str, tuple[float | None, ...]] = {}
-        next_pcts = [0.0]
-
-        def emit_stalls(rec: PhaseRecorder) -> None:
-            for stall in rec.stalls.drain():
-                ms = round(stall.duration_s * 1000, 1)
-                self.emit(Stall(profile.name, run_index, phase, stall.at_s, ms))
-
-        def on_snapshot(rec: PhaseRecorder, snap: dict[str, Any], elapsed: float) -> None:
-            if not live:
-                live.append(rec)
-            emit_stalls(rec)
-            if cfg.path_percentiles_s > 0 and elapsed >= next_pcts[0]:
-                next_pcts[0] = elapsed + cfg.path_percentiles_s
-                path_pcts.update(
-                    {p: quick_percentiles_ms(s.total, rec.scratch) for p, s in rec.paths.items()}
-                )
-            self.emit(
-                Heartbeat(
-                    profile=profile.name,
-                    run_index=run_index,
-                    phase=phase,
-                    elapsed=elapsed,
-                    duration=settings.duration,
-                    budget_s=budget,
-                    requests=snap["requests"],
-                    ok=snap["ok"],
-                    errors=snap["errors"],
-                    rps_now=snap["rps_now"],
-                    window_p50_ms=snap["window_p50_ms"],
-                    window_p95_ms=snap["window_p95_ms"],
-                    window_p99_ms=snap["window_p99_ms"],
-                    p50_ms=snap["p50_ms"],
-                    p95_ms=snap["p95_ms"],
-                    p99_ms=snap["p99_ms"],
-                    errors_by_kind=rec.errors_by_kind(),
-                    status_counts=rec.status_counts(),
-                    paths={
-                        p: PathCounts(s.requests, s.ok, s.err, *path_pcts.get(p, ()))
-                        for p, s in rec.paths.items()
-                    },
-                    target_rps=settings.rate,
-                    stalls=rec.stalls.count,
-                    client_bound=rec.check.client_bound(rec.stalls.start + elapsed),
-                )
-            )
-
+        beats = _Beats(self, profile.name, run_index, phase, settings, budget, live)
         outcome = await run_phase(
             cfg.base_url,
             profile,
@@ -259,7 +216,7 @@ class Suite:
             cfg.timeout,
             budget,
             self.stop,
-            on_snapshot,
+            beats.on_snapshot,
             cfg.snapshot_interval_s,
             settings.rate,
             cfg.arrivals,
@@ -269,22 +226,14 @@ class Suite:
             await asyncio.gather(poller, return_exceptions=True)
         if outcome.timed_out:
             self.log("error", f"watchdog: {profile.name} {phase} exceeded its {budget:g} s budget")
-        emit_stalls(outcome.recorder)  # stalls found after the last heartbeat
+        beats.emit_stalls(outcome.recorder)  # stalls found after the last heartbeat
         for problem in outcome.snapshot_errors:
             self.log("error", f"heartbeats of {profile.name} {phase} failed: {problem}")
         if cfg.post_phase_settle_ms and not self.stop.is_set():
             await self._sleep(cfg.post_phase_settle_ms / 1000)
-        stats_after = mem_after = None
-        if self.stop.is_set():
-            # A stop must not wait on telemetry retries: a grace period may be all that is left.
-            self.log("info", "stopping: device stats after the phase not read")
-        else:
-            if why_stats is None:
-                stats_after, _ = await self._telemetry(http, "/debug/server-stats")
-            if mem_before is not None:
-                mem_after, why = await self._telemetry(http, "/debug/memory-stats")
-                if why:
-                    self.log("warning", f"memory stats after {profile.name} {phase}: {why}")
+        stats_after, mem_after = await self._telemetry_after(
+            http, f"{profile.name} {phase}", why_stats is None, mem_before is not None
+        )
         self.emit(Telemetry(profile.name, run_index, phase, "after", mem_after, stats_after))
         report = outcome.recorder.report(settings.clients, settings.duration, outcome.elapsed)
         internal_drop, psram_drop = device.heap_drops(mem_before, mem_after)
@@ -301,24 +250,8 @@ class Suite:
                 "stopped": outcome.stopped,
             }
         )
-        if outcome.timed_out:
-            report["error_rate"] = 100.0
-        if report["client_bound"]:
-            self.log(
-                "warning",
-                f"{profile.name} {phase} {CLIENT_BOUND_NOTE} (loop lag p90 "
-                f"{report['loop_lag_ms']['p90']} ms, load thread busy "
-                f"{report['loop_busy_pct']:g} %, engine CPU {report['engine_cpu_pct']:g} %)",
-            )
-        report["heap_slope_b_per_h"] = heap_slope_per_hour(heap_fit)
-        if cfg.gate_limits.max_heap_slope is not None and report["heap_slope_b_per_h"] is None:
-            why = (
-                "heap polling is off (--heap-poll-s)"
-                if poller is None
-                else f"{heap_fit.n} heap sample(s) < {HEAP_SLOPE_MIN_SAMPLES}"
-            )
-            self.log("info", f"heap slope gate skipped for {profile.name} {phase}: {why}")
-        reasons = evaluate(report, cfg.gate_limits, cfg.max_stall_ms)
+        where = f"{profile.name} {phase}"
+        reasons = self._judge(report, outcome.timed_out, where, heap_fit, poller)
         result = {
             "profile": profile.name,
             "phase": phase,
@@ -339,6 +272,53 @@ class Suite:
             )
         )
         return result
+
+    async def _telemetry_after(
+        self, http: httpx.AsyncClient, where: str, stats: bool, memory: bool
+    ) -> tuple[JsonObject | None, JsonObject | None]:
+        """The device's server stats and memory after a phase (those it had before)."""
+        stats_after = mem_after = None
+        if self.stop.is_set():
+            # A stop must not wait on telemetry retries: a grace period may be all that is left.
+            self.log("info", "stopping: device stats after the phase not read")
+            return None, None
+        if stats:
+            stats_after, _ = await self._telemetry(http, "/debug/server-stats")
+        if memory:
+            mem_after, why = await self._telemetry(http, "/debug/memory-stats")
+            if why:
+                self.log("warning", f"memory stats after {where}: {why}")
+        return stats_after, mem_after
+
+    def _judge(
+        self,
+        report: PhaseReport,
+        timed_out: bool,
+        where: str,
+        heap_fit: RunningSlope,
+        poller: asyncio.Task[None] | None,
+    ) -> list[str]:
+        """The phase's gates on its report (a timed-out phase counts as all errors), saying
+        why a result may not mean what it seems (client-bound, a heap-slope gate skipped)."""
+        cfg = self.config
+        if timed_out:
+            report["error_rate"] = 100.0
+        if report["client_bound"]:
+            self.log(
+                "warning",
+                f"{where} {CLIENT_BOUND_NOTE} (loop lag p90 "
+                f"{report['loop_lag_ms']['p90']} ms, load thread busy "
+                f"{report['loop_busy_pct']:g} %, engine CPU {report['engine_cpu_pct']:g} %)",
+            )
+        report["heap_slope_b_per_h"] = heap_slope_per_hour(heap_fit)
+        if cfg.gate_limits.max_heap_slope is not None and report["heap_slope_b_per_h"] is None:
+            why = (
+                "heap polling is off (--heap-poll-s)"
+                if poller is None
+                else f"{heap_fit.n} heap sample(s) < {HEAP_SLOPE_MIN_SAMPLES}"
+            )
+            self.log("info", f"heap slope gate skipped for {where}: {why}")
+        return evaluate(report, cfg.gate_limits, cfg.max_stall_ms)
 
     async def _poll_memory(
         self,
@@ -374,11 +354,11 @@ class Suite:
         cfg = self.config
         finished = datetime.now(UTC)
         if self.stop.is_set() and self.hard_stop_reason is None:
-            status = "stopped"
+            status = RunStatus.STOPPED
         elif self.hard_stop_reason:
-            status = "hard_stop"
+            status = RunStatus.HARD_STOP
         else:
-            status = "finished"
+            status = RunStatus.FINISHED
         payload = self._record(status, finished)
         written: dict[str, str] = {}
         if status == "stopped":
@@ -414,7 +394,7 @@ class Suite:
             run_id=self.run_id,
         )
 
-    def _write_final(self, payload: dict[str, Any], written: dict[str, str]) -> None:
+    def _write_final(self, payload: RunRecord, written: dict[str, str]) -> None:
         folder: Path = self.config.history_dir
         if not self.may_write():
             self.log("warning", f"run files not written: another run holds {folder} now")
@@ -432,3 +412,71 @@ class Suite:
             written.update(json=str(json_path), md=str(md_path), latest=str(folder / "latest.json"))
         except OSError as exc:
             self.log("error", f"could not write the run files in {folder}: {exc}")
+
+
+class _Beats:
+    """A phase's heartbeats and stall events, made from the recorder's snapshots (called on the
+    load's loop: cheap; per-path percentiles only every `path_percentiles_s`)."""
+
+    def __init__(
+        self,
+        suite: Suite,
+        profile: str,
+        run_index: int,
+        phase: str,
+        settings: PhaseSettings,
+        budget: float,
+        live: list[PhaseRecorder],
+    ) -> None:
+        self.suite = suite
+        self.profile, self.run_index, self.phase = profile, run_index, phase
+        self.settings = settings
+        self.budget = budget
+        self.live = live
+        self.path_pcts: dict[str, tuple[float | None, ...]] = {}
+        self.next_pcts = 0.0
+
+    def emit_stalls(self, rec: PhaseRecorder) -> None:
+        for stall in rec.stalls.drain():
+            ms = round(stall.duration_s * 1000, 1)
+            self.suite.emit(Stall(self.profile, self.run_index, self.phase, stall.at_s, ms))
+
+    def on_snapshot(self, rec: PhaseRecorder, snap: JsonObject, elapsed: float) -> None:
+        cfg = self.suite.config
+        if not self.live:
+            self.live.append(rec)
+        self.emit_stalls(rec)
+        if cfg.path_percentiles_s > 0 and elapsed >= self.next_pcts:
+            self.next_pcts = elapsed + cfg.path_percentiles_s
+            self.path_pcts.update(
+                {p: quick_percentiles_ms(s.total, rec.scratch) for p, s in rec.paths.items()}
+            )
+        self.suite.emit(
+            Heartbeat(
+                profile=self.profile,
+                run_index=self.run_index,
+                phase=self.phase,
+                elapsed=elapsed,
+                duration=self.settings.duration,
+                budget_s=self.budget,
+                requests=snap["requests"],
+                ok=snap["ok"],
+                errors=snap["errors"],
+                rps_now=snap["rps_now"],
+                window_p50_ms=snap["window_p50_ms"],
+                window_p95_ms=snap["window_p95_ms"],
+                window_p99_ms=snap["window_p99_ms"],
+                p50_ms=snap["p50_ms"],
+                p95_ms=snap["p95_ms"],
+                p99_ms=snap["p99_ms"],
+                errors_by_kind=rec.errors_by_kind(),
+                status_counts=rec.status_counts(),
+                paths={
+                    p: PathCounts(s.requests, s.ok, s.err, *self.path_pcts.get(p, ()))
+                    for p, s in rec.paths.items()
+                },
+                target_rps=self.settings.rate,
+                stalls=rec.stalls.count,
+                client_bound=rec.check.client_bound(rec.stalls.start + elapsed),
+            )
+        )

@@ -11,6 +11,8 @@ reports hold implicitly in `mem_before`/`mem_after`.
 
 from __future__ import annotations
 
+from perftui.engine.schema import Aggregate, PhaseReport, RawRun, RunRecord
+
 import json
 import re
 from collections.abc import Iterable
@@ -20,6 +22,8 @@ from typing import Any
 
 from perftui.analysis.aggregate import SUMMARISED, summary
 from perftui.analysis.metrics import METRICS
+from perftui.engine.events import RunStatus
+from perftui.engine.schema import RECORD_SCHEMA
 from perftui.history.store import HistoryStore, content_hash, iso_utc, parse_utc
 
 PARTIAL_NAME = "latest.partial.json"
@@ -65,7 +69,7 @@ def legacy_files(paths: Iterable[Path]) -> list[Path]:
     return out
 
 
-def _heap_drop(report: dict[str, Any], key: str) -> int | None:
+def _heap_drop(report: PhaseReport, key: str) -> int | None:
     before = (report.get("mem_before") or {}).get("heap") or {}
     after = (report.get("mem_after") or {}).get("heap") or {}
     if isinstance(before.get(key), int) and isinstance(after.get(key), int):
@@ -73,7 +77,7 @@ def _heap_drop(report: dict[str, Any], key: str) -> int | None:
     return None
 
 
-def _upgrade_report(report: dict[str, Any]) -> dict[str, Any]:
+def _upgrade_report(report: PhaseReport) -> PhaseReport:
     report = dict(report)
     for key in NEW_REPORT_KEYS:
         report.setdefault(key, None)
@@ -83,9 +87,9 @@ def _upgrade_report(report: dict[str, Any]) -> dict[str, Any]:
     return report
 
 
-def _upgrade_aggregated(aggregated: dict[str, Any], raw_runs: list[dict[str, Any]]) -> None:
+def _upgrade_aggregated(aggregated: dict[str, Aggregate], raw_runs: list[RawRun]) -> None:
     """Add `stdev` to the old summaries and the summaries of metrics the old runner lacked."""
-    reports: dict[str, list[dict[str, Any]]] = {}
+    reports: dict[str, list[PhaseReport]] = {}
     for run in raw_runs:
         for res in run.get("results") or []:
             key = f"{res.get('profile')}:{res.get('phase')}"
@@ -103,7 +107,7 @@ def _upgrade_aggregated(aggregated: dict[str, Any], raw_runs: list[dict[str, Any
                     value.setdefault("stdev", None)
 
 
-def read_legacy(path: Path) -> tuple[dict[str, Any], str]:
+def read_legacy(path: Path) -> tuple[RunRecord, str]:
     """A legacy file as a perftui record, and the hash of its original content."""
     try:
         payload = json.loads(path.read_text(encoding="utf-8"))
@@ -122,11 +126,11 @@ def read_legacy(path: Path) -> tuple[dict[str, Any], str]:
         raise LegacyError(f"{path}: unreadable timestamp_utc {payload.get('timestamp_utc')!r}")
     record = json.loads(json.dumps(payload))  # a deep copy that is plain JSON
     if path.name == PARTIAL_NAME:
-        status = "stopped"
+        status = RunStatus.STOPPED
     elif record.get("hard_stop_reason"):
-        status = "hard_stop"
+        status = RunStatus.HARD_STOP
     else:
-        status = "finished"
+        status = RunStatus.FINISHED
     raw_runs = record.get("raw_runs") or []
     for run in raw_runs:
         for res in run.get("results") or []:
@@ -141,7 +145,7 @@ def read_legacy(path: Path) -> tuple[dict[str, Any], str]:
     record.setdefault("overall_pass", False if status == "stopped" else None)
     record.update(
         {
-            "schema": 1,
+            "schema": RECORD_SCHEMA,
             "run_id": f"{started.strftime('%Y%m%dT%H%M%SZ')}-{digest[:6]}",
             "status": status,
             "started_at": iso_utc(started),

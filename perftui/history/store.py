@@ -43,13 +43,21 @@ from filelock import FileLock, Timeout
 from tinydb import Query, TinyDB
 from tinydb.storages import Storage
 
-from perftui.like import NOT_STARTED, run_status, settings_key
+from perftui.engine.schema import (
+    RECORD_SCHEMA,
+    IndexRow,
+    JsonObject,
+    RunRecord,
+    readable_record,
+)
 from perftui.history.files import atomic_write_bytes, atomic_write_json, fsync_dir
+from perftui.like import NOT_STARTED, run_status, settings_key
 
 NOISE_RUNS = 20  # the newest comparable runs a comparison takes as its noise model
+# The index's version (the catalog's "schema"), apart from each record's own (RECORD_SCHEMA).
 # 1: one index file holding every summary and the baselines; 2: summaries whose fingerprint
 # covered view-only settings (`perftui.like`), so a TUI run never matched a CLI run.
-SCHEMA_VERSION = 3
+INDEX_SCHEMA = 3
 DB_NAME = "perftui.json"
 SHARD_GLOB = "perftui-*.json"
 BASELINES_NAME = "baselines.json"
@@ -57,7 +65,7 @@ DOCS_DIR = "runs"
 LOCK_TIMEOUT_S = 30.0
 
 _SAFE_ID = re.compile(r"[^A-Za-z0-9_.-]")
-_CATALOG = {"meta": {"1": {"schema": SCHEMA_VERSION}}}
+_CATALOG = {"meta": {"1": {"schema": INDEX_SCHEMA}}}
 Signature = tuple[int, int, int]
 
 
@@ -113,7 +121,7 @@ def compact(value: Any) -> Any:
     return value
 
 
-def encode_doc(record: dict[str, Any]) -> bytes:
+def encode_doc(record: RunRecord) -> bytes:
     """A run document as stored: compact JSON, gzipped (JSON aggregates shrink about 5×)."""
     return gzip.compress(json.dumps(record, separators=(",", ":")).encode(), 6, mtime=0)
 
@@ -128,9 +136,9 @@ class AtomicJSONStorage(Storage):
     def __init__(self, path: str) -> None:
         super().__init__()
         self.path = Path(path)
-        self._data: dict[str, dict[str, Any]] | None = None
+        self._data: dict[str, JsonObject] | None = None
 
-    def read(self) -> dict[str, dict[str, Any]] | None:
+    def read(self) -> dict[str, JsonObject] | None:
         if self._data is None:
             try:
                 raw = self.path.read_bytes()
@@ -149,18 +157,18 @@ class AtomicJSONStorage(Storage):
             self._data = data
         return self._data
 
-    def write(self, data: dict[str, dict[str, Any]]) -> None:
+    def write(self, data: dict[str, JsonObject]) -> None:
         atomic_write_bytes(self.path, json.dumps(data, separators=(",", ":")).encode())
         self._data = data
 
 
-def record_started(record: dict[str, Any]) -> str | None:
+def record_started(record: RunRecord) -> str | None:
     """The run's start as `YYYY-MM-DDTHH:MM:SSZ` (legacy files only have `timestamp_utc`)."""
     stamp = parse_utc(record.get("started_at")) or parse_utc(record.get("timestamp_utc"))
     return iso_utc(stamp) if stamp else None
 
 
-def summarize(record: dict[str, Any], doc_name: str, digest: str) -> dict[str, Any]:
+def summarize(record: RunRecord, doc_name: str, digest: str) -> IndexRow:
     """The index entry: everything list/filter/resolve need, nothing they do not."""
     failed = sorted(
         {
@@ -193,13 +201,13 @@ def summarize(record: dict[str, Any], doc_name: str, digest: str) -> dict[str, A
     }
 
 
-def run_kind(record: dict[str, Any]) -> str:
+def run_kind(record: RunRecord) -> str:
     """"capacity" for a capacity search (`perftui capacity`), else "run": a search's steps at
     chosen rates are not the previous run of a suite, nor the other way round."""
     return "capacity" if record.get("capacity") else "run"
 
 
-def _sort_key(summary: dict[str, Any]) -> tuple[str, str]:
+def _sort_key(summary: IndexRow) -> tuple[str, str]:
     return (summary.get("started_at") or "", summary["run_id"])
 
 
@@ -245,7 +253,7 @@ class HistoryStore:
         self.lock = FileLock(str(self.db_path) + ".lock", timeout=LOCK_TIMEOUT_S)
         self._catalog_ok: Signature | None = None  # the catalog's signature when last checked
         # Each shard's parsed summaries, keyed by its path, with the signature they came from.
-        self._cached: dict[Path, tuple[Signature, list[dict[str, Any]]]] = {}
+        self._cached: dict[Path, tuple[Signature, list[IndexRow]]] = {}
 
     # ----- low level -------------------------------------------------------------------------
 
@@ -276,19 +284,19 @@ class HistoryStore:
                     version = self._catalog_version()  # another process may have repaired it
                 except CorruptDatabase:
                     self._quarantine(self.db_path, str(exc))
-                    version = SCHEMA_VERSION
+                    version = INDEX_SCHEMA
         if version is None:
             has_docs = self.docs_dir.is_dir() and any(self.docs_dir.iterdir())
             if has_docs or create:
                 with self._locked():
                     if self._catalog_version() is None:
                         self._rebuild()
-        elif version < SCHEMA_VERSION:
+        elif version < INDEX_SCHEMA:
             with self._locked():
                 version = self._catalog_version()
                 if version == 1:
                     self._split_v1()
-                if version is not None and version < SCHEMA_VERSION:
+                if version is not None and version < INDEX_SCHEMA:
                     self._rebuild()  # every summary's fingerprint recomputed from its document
         self._catalog_ok = _signature(self.db_path)
 
@@ -301,9 +309,9 @@ class HistoryStore:
         version = meta[0].get("schema") if meta else None
         if not isinstance(version, int) or version < 1:
             raise CorruptDatabase("no schema version")
-        if version > SCHEMA_VERSION:
+        if version > INDEX_SCHEMA:
             raise CorruptDatabase(
-                f"written by a newer perftui (schema {version}, this one reads {SCHEMA_VERSION})"
+                f"written by a newer perftui (schema {version}, this one reads {INDEX_SCHEMA})"
             )
         return version
 
@@ -323,8 +331,8 @@ class HistoryStore:
         self._write_shards(list(data.get("runs", {}).values()))
         atomic_write_json(self.db_path, _CATALOG)
 
-    def _write_shards(self, summaries: list[dict[str, Any]]) -> None:
-        groups: dict[str, list[dict[str, Any]]] = {}
+    def _write_shards(self, summaries: list[IndexRow]) -> None:
+        groups: dict[str, list[IndexRow]] = {}
         for s in sorted(summaries, key=_sort_key):
             groups.setdefault(shard_name(s.get("started_at")), []).append(s)
         for name, group in groups.items():
@@ -361,7 +369,7 @@ class HistoryStore:
             except (OSError, ValueError, EOFError):
                 continue
             schema = record.get("schema", 1) if isinstance(record, dict) else None
-            if not isinstance(schema, int) or schema > SCHEMA_VERSION:
+            if not readable_record(schema):
                 continue
             record.setdefault("run_id", path.name.removesuffix(".json.gz"))
             digest = record.get("content_hash") or content_hash(record)
@@ -383,7 +391,7 @@ class HistoryStore:
             db = TinyDB(str(path), storage=AtomicJSONStorage)
         return db
 
-    def _shard_summaries(self, path: Path) -> list[dict[str, Any]]:
+    def _shard_summaries(self, path: Path) -> list[IndexRow]:
         """One shard's summaries (copies), parsed once while the file stays the same."""
         before = _signature(path)
         cached = self._cached.get(path)
@@ -404,7 +412,7 @@ class HistoryStore:
             return [dict(s) for s in summaries]
         return summaries
 
-    def _summaries(self) -> list[dict[str, Any]]:
+    def _summaries(self) -> list[IndexRow]:
         """Every summary; the caller's own copies."""
         if not self.db_path.exists() and not self.docs_dir.is_dir():
             return []
@@ -423,14 +431,14 @@ class HistoryStore:
             return [s for group in found for s in group]
         raise StoreError(f"history index in {self.dir} keeps changing; try again")
 
-    def _read_doc(self, summary: dict[str, Any]) -> dict[str, Any]:
+    def _read_doc(self, summary: IndexRow) -> RunRecord:
         path = self.docs_dir / summary["doc"]
         try:
             return json.loads(gzip.decompress(path.read_bytes()))
         except (OSError, ValueError, EOFError) as exc:
             raise StoreError(f"run {summary['run_id']}: cannot read {path}: {exc}") from None
 
-    def _read_baselines(self) -> dict[str, dict[str, Any]]:
+    def _read_baselines(self) -> dict[str, dict[str, str]]:
         """name → {run_id, set_at}; a damaged file is moved aside with a warning (never kept)."""
         try:
             raw = self.baselines_path.read_bytes()
@@ -459,14 +467,14 @@ class HistoryStore:
 
     # ----- writes ----------------------------------------------------------------------------
 
-    def add_run(self, record: dict[str, Any], digest: str | None = None) -> str:
+    def add_run(self, record: RunRecord, digest: str | None = None) -> str:
         """Store a run (finished or stopped) and return its id; the same content twice is a no-op.
 
         `digest` lets the legacy importer dedupe on the original file's content. The same
         content has the same start, so only the run's own month is searched for it.
         """
         record = compact(dict(record))
-        record.setdefault("schema", SCHEMA_VERSION)
+        record.setdefault("schema", RECORD_SCHEMA)
         digest = digest or record.get("content_hash") or content_hash(record)
         started = record_started(record)
         base_id = record.get("run_id") or (
@@ -504,7 +512,7 @@ class HistoryStore:
         except (OSError, ValueError, EOFError, AttributeError):
             return False
 
-    def _locate(self, run_id: str) -> tuple[dict[str, Any], TinyDB]:
+    def _locate(self, run_id: str) -> tuple[IndexRow, TinyDB]:
         """Inside the lock: a run's summary and the shard that holds it."""
         self._ensure_index()
         summary = self._summary(self._summaries(), run_id)
@@ -547,13 +555,13 @@ class HistoryStore:
     # ----- reads -----------------------------------------------------------------------------
 
     @staticmethod
-    def _summary(summaries: list[dict[str, Any]], run_id: str) -> dict[str, Any]:
+    def _summary(summaries: list[IndexRow], run_id: str) -> IndexRow:
         for summary in summaries:
             if summary["run_id"] == run_id:
                 return dict(summary)
         raise RunNotFound(f"no stored run with id {run_id!r}")
 
-    def get(self, run_id: str) -> dict[str, Any]:
+    def get(self, run_id: str) -> RunRecord:
         return self._read_doc(self._summary(self._summaries(), run_id))
 
     def baselines(self) -> dict[str, str]:
@@ -571,7 +579,7 @@ class HistoryStore:
         passed: bool | None = None,
         status: str | None = None,
         limit: int | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[IndexRow]:
         """Run summaries, newest first, filtered on what the index holds."""
         since_s = iso_utc(since) if since else None
         until_s = iso_utc(until) if until else None
@@ -592,7 +600,7 @@ class HistoryStore:
         out.sort(key=_sort_key, reverse=True)
         return out[:limit] if limit else out
 
-    def _comparable(self, record: dict[str, Any]) -> list[dict[str, Any]]:
+    def _comparable(self, record: RunRecord) -> list[IndexRow]:
         """Summaries of the runs made like `record`, newest first: the same device (its stable
         identity, else its target), the same profiles, the same kind (run or capacity search) and
         the same settings fingerprint. A run without a fingerprint (made before settings were
@@ -611,7 +619,7 @@ class HistoryStore:
             and s.get("status") != NOT_STARTED
         ]
 
-    def previous_of(self, record: dict[str, Any]) -> dict[str, Any] | None:
+    def previous_of(self, record: RunRecord) -> RunRecord | None:
         """The newest comparable run (`_comparable`) before `record`."""
         key = (record_started(record) or "", record.get("run_id") or "")
         for s in self._comparable(record):
@@ -635,7 +643,7 @@ class HistoryStore:
         ]
         return list(self.records(picked[:limit]))
 
-    def resolve(self, ref: str, relative_to: dict[str, Any] | None = None) -> dict[str, Any]:
+    def resolve(self, ref: str, relative_to: RunRecord | None = None) -> RunRecord:
         """A run from a reference: id, unique id prefix, tag (newest with it), `latest`,
         `previous`, `baseline` or `baseline:NAME`.
 
@@ -679,7 +687,7 @@ class HistoryStore:
             raise AmbiguousRun(f"{ref!r} matches {len(matches)} runs ({shown}, …); give more")
         raise RunNotFound(f"no stored run, tag or baseline matches {ref!r}")
 
-    def records(self, summaries: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    def records(self, summaries: list[IndexRow]) -> Iterator[RunRecord]:
         """Full records for some summaries (for exports and trends), skipping unreadable ones."""
         for s in summaries:
             with contextlib.suppress(StoreError):

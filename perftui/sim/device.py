@@ -348,7 +348,7 @@ class SimServer(_Listening):
             },
         }
 
-    def memory_stats(self) -> dict[str, dict[str, Any]]:
+    def memory_stats(self) -> dict[str, dict[str, int | str]]:
         """The /debug/memory-stats payload; the internal heap falls by `leak_bytes` a request."""
         free = max(0, INTERNAL_FREE_START - self._leaked)
         return {

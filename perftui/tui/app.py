@@ -1,8 +1,10 @@
 """The perftui TUI: Setup → Live run → Results, plus History and Compare.
 
-The app only draws. Load comes from the engine process (`perftui.engine.runner`), the simulated
-device runs in its own process, and every blocking call (probe, engine queue) is made in a thread
-worker, so what the screen draws cannot change the latency the engine measures.
+Load never runs here: a run belongs to its own detached process (launched through the run owner,
+`perftui.runs`), a capacity step to an engine process, and the simulated device to a process of
+its own; the probe and the run's events file are read in thread workers, so what the screen
+draws cannot change the latency the engine measures. The app itself still reads the history
+store and compares runs, some of it on the UI loop (issue 21 moves that into workers).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from perftui.analysis.compare import (
     compare_runs,
     load_thresholds,
 )
-from perftui.engine import stream
+from perftui.engine import eventjson, lifecycle, stream
 from perftui.engine.capacity import CapacityGates, SearchPlan
 from perftui.engine.events import RunFinished
 from perftui.history.store import HistoryStore, StoreError
@@ -118,9 +120,9 @@ class PerftuiApp(App[int]):
         if self.live_screen() is not None:
             self.notify("A run is already on screen.", severity="warning")
             return
-        status = stream.read_status(self.history_dir, run_id)
+        status = lifecycle.read_status(self.history_dir, run_id)
         if status is not None and isinstance(status.get("config"), dict):
-            config = stream.config_from_json(status["config"])
+            config = eventjson.config_from_json(status["config"])
             config.history_dir = self.history_dir
             session = RunSession(config, attach=run_id)
             self.push_screen(LiveScreen(config, session=session))

@@ -9,7 +9,6 @@ a run, so drawing never shares a loop or a GIL with the load.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any, ClassVar, Protocol
 
 from textual import work
@@ -25,13 +24,9 @@ from perftui.engine.capacity import (
     EngineMeasure,
     SearchPlan,
     Step,
-    capacity_record,
-    search,
 )
 from perftui.engine.events import Event, Heartbeat
-from perftui.engine.lock import LockHeld, RunLock
-from perftui.history.files import HistoryDirError, check_history_dir
-from perftui.history.store import HistoryStore, StoreError
+from perftui.runs.owner import RunOwner, search_capacity
 from perftui.tui.dialogs import ConfirmDialog
 from perftui.tui.session import SessionError, SimDevice, deliver
 
@@ -47,7 +42,8 @@ class Job(Protocol):
 
 
 class CapacityJob:
-    """One search from the TUI: the run lock, the sim if chosen, the steps, the stored record."""
+    """One search from the TUI, owned by the run owner (lock, the app's sim if chosen, stored
+    record); the screen only hears its steps and heartbeats."""
 
     def __init__(
         self,
@@ -76,27 +72,11 @@ class CapacityJob:
         """Blocking (call from a worker); raises SessionError when the search cannot start.
         `on_beat` hears the running step's heartbeats."""
         self.on_beat = on_beat
-        lock = RunLock(self.config.lock_path)
-        try:
-            check_history_dir(self.config.history_dir)
-            lock.acquire()
-        except (HistoryDirError, LockHeld) as exc:
-            raise SessionError(str(exc)) from None
-        try:
-            if self.use_sim:
-                assert self.sim is not None
-                self.config.port = self.sim.ensure().port
-            started = datetime.now(UTC)
-            result = search(self.measure, self.gates, self.plan, on_step)
-            if result.steps:
-                payload = capacity_record(self.config, self.gates, self.plan, result, started)
-                try:
-                    self.run_id = HistoryStore(self.config.history_dir).add_run(payload)
-                except StoreError as exc:
-                    raise SessionError(f"the search was not stored: {exc}") from None
-            return result
-        finally:
-            lock.release()
+        owner = RunOwner(
+            self.config, device=self.sim if self.use_sim else None, say=lambda _text: None
+        )
+        result, self.run_id = search_capacity(owner, self.measure, self.gates, self.plan, on_step)
+        return result
 
 
 class CapacityScreen(Screen[None]):

@@ -20,7 +20,7 @@ from textual_plotext import PlotextPlot
 
 from perftui.analysis import reports
 from perftui.analysis.compare import Comparison
-from perftui.engine.metrics import decode
+from perftui.engine.hdr import decode
 from perftui.history.files import atomic_write_text
 from perftui.tui import fmt, timeline
 from perftui.tui.dialogs import TextPrompt

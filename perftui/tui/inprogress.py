@@ -14,7 +14,7 @@ from textual.containers import Vertical
 from textual.widgets import Label, OptionList
 from textual.widgets.option_list import Option
 
-from perftui.engine import stream
+from perftui.engine import lifecycle
 
 REFRESH_S = 2.0
 
@@ -42,10 +42,10 @@ class RunsInProgress(Vertical):
         self.set_interval(REFRESH_S, self.refresh_runs)
 
     def refresh_runs(self) -> None:
-        runs = [s for s in stream.runs_in_progress(self.history_dir) if s["alive"]]
+        runs = [s for s in lifecycle.runs_in_progress(self.history_dir) if s["alive"]]
         lines = [
             f"{s['run_id']} · {s.get('target')} · {','.join(s.get('profiles') or [])} · "
-            + stream.where(s)
+            + lifecycle.where(s)
             for s in runs
         ]
         self.set_class(bool(runs), "-some")

@@ -1,12 +1,13 @@
 """Live run screen: progress, heartbeat strip, per-phase sparklines, per-path table, errors,
-device heap and the event log, fed by the engine process through a thread worker.
+device heap and the event log, fed from the run's events file through a thread worker.
 
-The worker blocks on the engine's queue, never the UI loop; it hands events over in batches at
-most `UI_PERIOD_S` apart, and each batch updates each widget once (cells, not whole tables),
-inside one `batch_update`, and a sparkline only when its own data changed, so the screen keeps
-up at any request rate. A run of hours keeps its memory flat: the recent heartbeats are bounded
-deques, and the whole run is folded into a fixed number of buckets (`series.WholeRunSeries`),
-so minute 1 of an 8-hour soak is still on screen at hour 8.
+The run belongs to its own detached process (`session.RunSession`, launched through the run
+owner or attached to); the worker tails its events file, never on the UI loop, and hands events
+over in batches at most `UI_PERIOD_S` apart; each batch updates each widget once (cells, not
+whole tables), inside one `batch_update`, and a sparkline only when its own data changed, so
+the screen keeps up at any request rate. A run of hours keeps its memory flat: the recent
+heartbeats are bounded deques, and the whole run is folded into a fixed number of buckets
+(`series.WholeRunSeries`), so minute 1 of an 8-hour soak is still on screen at hour 8.
 """
 
 from __future__ import annotations

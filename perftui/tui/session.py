@@ -1,5 +1,6 @@
-"""What a run needs outside the screen: the simulated device, the health probe, and the run's
-own detached process (launched, or attached to) whose events file the screen follows.
+"""What a run needs outside the screen: the health probe, and the run's own detached process
+(launched through the run owner, `perftui.runs`, or attached to) whose events file the screen
+follows. The simulated device the TUI keeps is the run owner's `SimDevice`.
 
 None of this runs load in the UI's process: the run, its engine and the simulated device are
 other processes, and every blocking call here is made from a Textual thread worker, never the
@@ -11,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import threading
 import time
 from collections import deque
 from collections.abc import Callable
@@ -20,11 +20,12 @@ import httpx
 from textual.app import App
 
 from perftui.config import RunConfig
-from perftui.engine import stream
+from perftui.engine import lifecycle, stream
 from perftui.engine.events import Event
-from perftui.history.files import HistoryDirError, check_history_dir
-from perftui.host import LaunchError, launch
-from perftui.sim.device import SimOptions, SimProcess
+from perftui.runs.device import SimDevice
+from perftui.runs.owner import CouldNotRun, detach
+
+__all__ = ["RunSession", "SessionError", "SimDevice", "deliver", "probe"]
 
 
 def deliver(app: App[object], callback: Callable[..., object], *args: object) -> bool:
@@ -36,76 +37,8 @@ def deliver(app: App[object], callback: Callable[..., object], *args: object) ->
     return True
 
 
-class SessionError(RuntimeError):
-    """The run cannot start (lock held, history dir unusable, device not started); one line."""
-
-
-class SimDevice:
-    """The built-in simulated device: started on first use, stopped when the app exits."""
-
-    def __init__(self, options: SimOptions | None = None, preferred_port: int = 0) -> None:
-        self.options = options or SimOptions()
-        # The same port as last time when it is free: the target ("127.0.0.1:port") is how
-        # history finds the previous run to compare with.
-        self.preferred_port = preferred_port
-        self._process: SimProcess | None = None
-        self._guard = threading.Lock()
-        self._closed = False
-        self._lent = False
-
-    def ensure(self) -> SimProcess:
-        """The running device, started (about a second, in its own process) if needed."""
-        with self._guard:
-            if self._closed:  # a worker still running while the app exits: no new process
-                raise SessionError("the app is closing")
-            if self._lent:  # a probe now would take the port back from the run's own device
-                raise SessionError("the simulated device is serving the run in progress")
-            if self._process is None or not self._process.is_alive():
-                if self._process is not None:
-                    self._process.stop()
-                self._process = self._start()
-            return self._process
-
-    def _start(self) -> SimProcess:
-        ports = [self.preferred_port, 0] if self.preferred_port else [0]
-        for port in ports:
-            process = SimProcess(self.options, port=port)
-            try:
-                process.start()
-            except OSError:
-                if port:
-                    continue  # taken by something else: any free port will do
-                raise SessionError("the simulated device could not bind a port") from None
-            except RuntimeError as exc:
-                raise SessionError(f"the simulated device did not start: {exc}") from None
-            return process
-        raise SessionError("the simulated device did not start")
-
-    def release(self) -> int:
-        """Lend the port to a detached run, which serves its own device on it (so the run
-        outlives the app): stop ours until `reclaim()`, and return the port."""
-        with self._guard:
-            self._lent = True
-            if self._process is not None:
-                self.preferred_port = self._process.port or self.preferred_port
-                self._process.stop()
-                self._process = None
-            return self.preferred_port
-
-    def reclaim(self, port: int = 0) -> None:
-        """The run is over (its device stopped before its last event): ours may start again,
-        on the port the run's device had (`port`, when known), so the next run is comparable."""
-        with self._guard:
-            self._lent = False
-            self.preferred_port = port or self.preferred_port
-
-    def stop(self) -> None:
-        """For good: called when the app exits."""
-        with self._guard:
-            self._closed = True
-            if self._process is not None:
-                self._process.stop()
-                self._process = None
+# A run that cannot start, as the run owner says it (one line); the TUI's screens catch it.
+SessionError = CouldNotRun
 
 
 def probe(base_url: str, path: str, timeout: float = 2.0) -> tuple[bool, str]:
@@ -139,32 +72,26 @@ class RunSession:
         self.sim = sim
         self.run_id = attach
         self.pid: int | None = None
-        self._follower: stream.Follower | None = None
+        self._follower: lifecycle.Follower | None = None
         self._pending: deque[Event] = deque()
 
     def start(self) -> None:
         """Launch the run (or find the one to attach to), or raise SessionError."""
         if self.run_id is None:
-            try:
-                check_history_dir(self.config.history_dir)
-            except HistoryDirError as exc:
-                raise SessionError(str(exc)) from None
-            if self.use_sim and self.sim is not None:
-                # The run's own process serves the device: free the port Setup's probe used.
-                self.config.port = self.sim.release()
-            try:
-                launched = launch(self.config, use_sim=self.use_sim, reap=True)
-            except LaunchError as exc:
-                if self.use_sim and self.sim is not None:
-                    self.sim.reclaim()
-                raise SessionError(str(exc)) from None
+            # The run's own process serves the device: the owner frees the port Setup's probe used.
+            launched = detach(
+                self.config,
+                use_sim=self.use_sim,
+                device=self.sim if self.use_sim else None,
+                reap=True,
+            )
             self.run_id, self.pid = launched.run_id, launched.pid
-            status = stream.read_status(self.config.history_dir, launched.run_id) or {}
+            status = lifecycle.read_status(self.config.history_dir, launched.run_id) or {}
             self.config.port = int((status.get("config") or {}).get("port") or self.config.port)
         else:
-            status = stream.read_status(self.config.history_dir, self.run_id)
+            status = lifecycle.read_status(self.config.history_dir, self.run_id)
             self.pid = status.get("pid") if status else None
-        self._follower = stream.Follower(self.config.history_dir, self.run_id)
+        self._follower = lifecycle.Follower(self.config.history_dir, self.run_id)
 
     def poll(self, timeout: float) -> Event | None:
         """The next event, or None if none arrived within `timeout`."""

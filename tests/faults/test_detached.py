@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from perftui.engine import stream
+from perftui.engine import lifecycle, stream
 from perftui.engine.lock import RunLock
 from perftui.history.store import HistoryStore
 from tests.engine_helpers import FAST
@@ -47,7 +47,7 @@ def detach(port: int, history: Path, *flags: str) -> str:
     assert done.returncode == 0, done.stderr
     assert time.monotonic() - started < 10
     run_id = done.stdout.strip()
-    assert stream.read_status(history, run_id) is not None
+    assert lifecycle.read_status(history, run_id) is not None
     return run_id
 
 
@@ -70,7 +70,7 @@ def wait_ended(history: Path, run_id: str, pid: int, timeout: float = END_S) -> 
     """The run's final event, once its process has gone and its status file with it."""
     final = wait_event(history, run_id, lambda e: e["type"] == "RunFinished", timeout)
     assert wait_gone([pid], 10) == [], "the run's process outlived its run"
-    assert stream.read_status(history, run_id) is None
+    assert lifecycle.read_status(history, run_id) is None
     return final
 
 
@@ -133,7 +133,7 @@ def test_a_viewer_killed_or_hung_up_never_touches_the_run(
     device, tmp_path: Path, viewer: str, sig: signal.Signals
 ) -> None:
     run_id = detach(device.port, tmp_path, "--burst-duration", "3")
-    pid = stream.read_status(tmp_path, run_id)["pid"]
+    pid = lifecycle.read_status(tmp_path, run_id)["pid"]
     if viewer == "print":
         proc = subprocess.Popen(
             [
@@ -199,7 +199,7 @@ def test_attach_after_the_end_prints_the_summary_and_two_viewers_watch_at_once(
 
 def test_stop_in_the_first_second_keeps_the_run_as_stopped(device, tmp_path: Path) -> None:
     run_id = detach(device.port, tmp_path, "--burst-duration", "3")
-    pid = stream.read_status(tmp_path, run_id)["pid"]
+    pid = lifecycle.read_status(tmp_path, run_id)["pid"]
     done = cli(tmp_path, "stop", "latest")
     assert done.returncode == 0, done.stderr
     assert f"run {run_id} stopped" in done.stdout
@@ -214,7 +214,7 @@ def test_stop_in_the_first_second_keeps_the_run_as_stopped(device, tmp_path: Pat
 
 def test_stop_in_the_settle_pause_ends_it_early_and_keeps_the_phase(device, tmp_path: Path) -> None:
     run_id = detach(device.port, tmp_path, "--post-phase-settle-ms", "4000")
-    pid = stream.read_status(tmp_path, run_id)["pid"]
+    pid = lifecycle.read_status(tmp_path, run_id)["pid"]
     wait_event(tmp_path, run_id, lambda e: e["type"] == "Heartbeat" and e["elapsed"] >= 0.99)
     time.sleep(0.5)  # the 1 s phase is over: in the 4 s settle pause
     started = time.monotonic()
@@ -229,9 +229,9 @@ def test_stop_in_the_settle_pause_ends_it_early_and_keeps_the_phase(device, tmp_
 
 def test_ps_finds_a_run_whose_processes_died_and_marks_it_died(device, tmp_path: Path) -> None:
     run_id = detach(device.port, tmp_path, "--long-duration", "3")
-    status = stream.read_status(tmp_path, run_id)
+    status = lifecycle.read_status(tmp_path, run_id)
     wait_event(tmp_path, run_id, lambda e: e["type"] == "PhaseStarted" and e["ordinal"] == 2)
-    status = stream.read_status(tmp_path, run_id)
+    status = lifecycle.read_status(tmp_path, run_id)
     listed = json.loads(cli(tmp_path, "ps", "--json").stdout)
     assert [r["run_id"] for r in listed] == [run_id] and listed[0]["alive"]
     for pid in (status["pid"], status["engine_pid"]):  # like an OOM kill of both
@@ -250,7 +250,7 @@ def test_ps_finds_a_run_whose_processes_died_and_marks_it_died(device, tmp_path:
 def test_engine_killed_alone_the_run_is_stored_as_died(device, tmp_path: Path) -> None:
     run_id = detach(device.port, tmp_path, "--long-duration", "3")
     wait_event(tmp_path, run_id, lambda e: e["type"] == "PhaseStarted" and e["ordinal"] == 2)
-    status = stream.read_status(tmp_path, run_id)
+    status = lifecycle.read_status(tmp_path, run_id)
     os.kill(status["engine_pid"], signal.SIGKILL)
     final = wait_ended(tmp_path, run_id, status["pid"], timeout=10)
     assert final["status"] == "died" and final["exit_code"] == 3
@@ -262,7 +262,7 @@ def test_a_second_run_while_a_detached_one_holds_the_lock_is_exit_3_naming_it(
     device, tmp_path: Path
 ) -> None:
     run_id = detach(device.port, tmp_path, "--burst-duration", "3")
-    pid = stream.read_status(tmp_path, run_id)["pid"]
+    pid = lifecycle.read_status(tmp_path, run_id)["pid"]
     for extra in ([], ["--detach"]):
         second = cli(tmp_path, "run", "127.0.0.1", "--port", str(device.port), *FAST, *extra)
         assert second.returncode == 3, second.stderr
@@ -327,7 +327,7 @@ def test_the_launching_cli_killed_mid_launch_leaves_the_run_going(
         time.sleep(0.01)
     os.killpg(launcher.proc.pid, sig)
     launcher.proc.wait(10)
-    [status] = stream.runs_in_progress(tmp_path)
+    [status] = lifecycle.runs_in_progress(tmp_path)
     final = wait_ended(tmp_path, status["run_id"], status["pid"])
     assert final["status"] == "finished"
     assert [r["status"] for r in stored(tmp_path)] == ["finished"]

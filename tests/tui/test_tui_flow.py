@@ -10,7 +10,7 @@ from pathlib import Path
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, OptionList, Select, Sparkline
 
-from perftui.engine import stream
+from perftui.engine import lifecycle
 from perftui.engine.lock import RunLock
 from perftui.history.store import HistoryStore
 from perftui.tui.app import PerftuiApp
@@ -223,11 +223,11 @@ async def test_quit_leaving_the_run_going_then_attach_from_setup(history_dir: Pa
         live = await start_long_run(pilot, app)
         seen = live.beats
         await quit_during_the_run(pilot, app, "l")
-    [status] = stream.runs_in_progress(history_dir)
+    [status] = lifecycle.runs_in_progress(history_dir)
     assert status["alive"]
     last_seen = live.beat.elapsed if live.beat else 0.0
     deadline = time.monotonic() + 10
-    while stream.runs_in_progress(history_dir)[0].get("elapsed", 0) <= last_seen + 1:
+    while lifecycle.runs_in_progress(history_dir)[0].get("elapsed", 0) <= last_seen + 1:
         assert time.monotonic() < deadline, "the run did not go on without its viewer"
         await asyncio.sleep(0.2)
 
@@ -246,4 +246,4 @@ async def test_quit_leaving_the_run_going_then_attach_from_setup(history_dir: Pa
         await pilot.press("y")
         results = await wait_for_results(pilot, again)
         assert results.record["status"] == "stopped"
-    assert stream.runs_in_progress(history_dir) == []
+    assert lifecycle.runs_in_progress(history_dir) == []

@@ -1,9 +1,10 @@
 """A detached run: the process that owns one run, in its own session, outliving its viewers.
 
-`launch()` starts `python -m perftui.host` with `start_new_session=True` (no controlling
+`launch()` starts `python -m perftui.runs.host` with `start_new_session=True` (no controlling
 terminal, so a closed SSH session or terminal sends it no SIGHUP) and hands it the config on its
-stdin. The host takes the run lock itself, starts the simulated device if the run targets it,
-starts the engine (`EngineProcess`, still a child with its own loop), and writes every event to
+stdin. The host is a `RunOwner` (`perftui.runs.owner`): it takes the run lock, starts the
+simulated device if the run targets it, starts the engine (`EngineProcess`, still a child with its
+own loop), and writes every event to
 `HISTORY/live/<run_id>.events` (see `perftui.engine.stream`) for whoever watches. It answers the
 launcher with one line on stdout: `ok RUN_ID PID`, or `error MESSAGE` (lock held, dir unusable).
 
@@ -30,13 +31,11 @@ from typing import Any
 
 from perftui.config import EXIT_COULD_NOT_RUN, RunConfig
 from perftui.engine import record, stream
-from perftui.engine.events import Log, RunFinished
-from perftui.engine.lock import LockHeld, RunLock
+from perftui.engine.events import Event, Log
 from perftui.engine.runner import EngineProcess
-from perftui.history.files import HistoryDirError, check_history_dir
+from perftui.runs.owner import CouldNotRun, RunOwner, StopSignals
 
 HANDSHAKE_TIMEOUT_S = 60.0
-POLL_S = 0.2
 
 
 class LaunchError(RuntimeError):
@@ -65,7 +64,7 @@ def launch(
     log_path = stream.live_dir(config.history_dir) / f"{run_id}.log"
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "perftui.host"],
+            [sys.executable, "-m", "perftui.runs.host"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=log,
@@ -111,19 +110,6 @@ def _read_line(pipe: Any, timeout: float) -> str:
     return data.decode(errors="replace").split("\n", 1)[0]
 
 
-class _Signals:
-    """SIGTERM/SIGINT counted by the handler, acted on by the loop (never inside a handler)."""
-
-    def __init__(self) -> None:
-        self.count = 0
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, self._on)
-        signal.signal(signal.SIGHUP, signal.SIG_IGN)  # a closing terminal must not stop the run
-
-    def _on(self, signum: int, frame: Any) -> None:
-        self.count += 1
-
-
 def _answer(text: str) -> None:
     """The one line the launcher waits for; then stdout goes nowhere (the launcher may be gone)."""
     with contextlib.suppress(OSError):
@@ -135,88 +121,40 @@ def _answer(text: str) -> None:
 
 def host(config: RunConfig, run_id: str, use_sim: bool, sim_options: Any = None) -> int:
     """Own one run until it ends; the exit code is the run's."""
-    signals = _Signals()
-    try:
-        check_history_dir(config.history_dir)
-    except HistoryDirError as exc:
-        _answer(f"error {exc}")
-        return EXIT_COULD_NOT_RUN
-    lock = RunLock(config.lock_path)
-    try:
-        lock.acquire(run_id=run_id)
-    except LockHeld as exc:
-        _answer(f"error {exc}")
-        return EXIT_COULD_NOT_RUN
-    sim = None
-    try:
-        if use_sim:
-            from perftui.sim.device import serve_run
-
-            sim = serve_run(config, sim_options, port=config.port)
-        writer = stream.EventWriter(config, run_id, os.getpid())
-        _answer(f"ok {run_id} {os.getpid()}")
-        if sim is not None:
-            writer.write([Log("info", f"simulated device at {sim.base_url}")])
-        engine = EngineProcess(config, run_id=run_id)
-
-        def release() -> None:
-            """Free what the run held (device port, lock) before viewers learn it ended."""
-            if sim is not None:
-                sim.stop()
-            lock.release()
-
-        return _drive(engine, writer, signals, release, config, run_id)
-    except Exception as exc:  # never a traceback the user cannot see: answer, then log it
-        _answer(f"error {type(exc).__name__}: {exc}")
-        raise
-    finally:
-        if sim is not None:
-            sim.stop()
-        lock.release()
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)  # a closing terminal must not stop the run
+    notes: list[str] = []
+    owner = RunOwner(config, run_id, use_sim=use_sim, sim_options=sim_options, say=notes.append)
+    with StopSignals() as signals:
+        try:
+            try:
+                owner.claim(sim_port=config.port)
+            except CouldNotRun as exc:
+                _answer(f"error {exc}")
+                return EXIT_COULD_NOT_RUN
+            writer = stream.EventWriter(config, run_id, os.getpid())
+            _answer(f"ok {run_id} {os.getpid()}")
+            writer.write([Log("info", text) for text in notes])  # the device's address, a wait
+            engine = owner.engine()
+            try:
+                return owner.drive(engine, _writing(writer, engine), signals).exit_code
+            finally:
+                writer.close()
+        except Exception as exc:  # never a traceback the user cannot see: answer, then log it
+            _answer(f"error {type(exc).__name__}: {exc}")
+            raise
+        finally:
+            owner.release()
 
 
-def _drive(
-    engine: EngineProcess,
-    writer: stream.EventWriter,
-    signals: _Signals,
-    release: Callable[[], None],
-    config: RunConfig,
-    run_id: str,
-) -> int:
-    """Events from the engine to the events file. The lock and the simulated device's port are
-    released before the final event is written: a viewer that sees the run end may start the
-    next one at once, on the same port (the target that makes runs comparable)."""
-    told = 0
-    engine.start()
-    writer.set_engine_pid(engine.pid)
-    try:
-        while engine.finished is None:
-            if signals.count != told:
-                told = signals.count
-                engine.stop() if told == 1 else engine.kill()
-            batch = []
-            event = engine.poll(timeout=POLL_S)
-            while event is not None:
-                batch.append(event)
-                if isinstance(event, RunFinished) or len(batch) >= 200:
-                    break
-                event = engine.poll(timeout=0)
-            finished = next((e for e in batch if isinstance(e, RunFinished)), None)
-            if finished is not None and finished.payload is None and finished.status == "hard_stop":
-                # The engine died without a word (SIGKILL, OOM): keep what it had stored.
-                batch.remove(finished)
-                writer.write(batch)
-                died = stream.mark_died(
-                    config.history_dir, run_id, finished.hard_stop_reason or "engine died"
-                )
-                return died.exit_code
-            if finished is not None:
-                release()
-            writer.write(batch)
-    finally:
-        writer.close()
-    assert engine.finished is not None
-    return engine.finished.exit_code
+def _writing(writer: stream.EventWriter, engine: EngineProcess) -> Callable[[list[Event]], None]:
+    """Events to the events file, which names the engine's pid once it has one."""
+
+    def write(batch: list[Event]) -> None:
+        if writer.status["engine_pid"] is None and engine.pid:
+            writer.set_engine_pid(engine.pid)
+        writer.write(batch)
+
+    return write
 
 
 def main() -> int:
