@@ -236,15 +236,9 @@ class Suite:
         )
         self.emit(Telemetry(profile.name, run_index, phase, "after", mem_after, stats_after))
         report = outcome.recorder.report(settings.clients, settings.duration, outcome.elapsed)
-        internal_drop, psram_drop = device.heap_drops(mem_before, mem_after)
+        report.update(_device_keys(mem_before, mem_after, stats_after))
         report.update(
             {
-                "stats_after": stats_after,
-                "mem_before": mem_before,
-                "mem_after": mem_after,
-                "telemetry_available": mem_before is not None,
-                "heap_internal_drop": internal_drop,
-                "heap_psram_drop": psram_drop,
                 "watchdog_budget_s": budget,
                 "timed_out": outcome.timed_out,
                 "stopped": outcome.stopped,
@@ -412,6 +406,21 @@ class Suite:
             written.update(json=str(json_path), md=str(md_path), latest=str(folder / "latest.json"))
         except OSError as exc:
             self.log("error", f"could not write the run files in {folder}: {exc}")
+
+
+def _device_keys(
+    mem_before: JsonObject | None, mem_after: JsonObject | None, stats_after: JsonObject | None
+) -> PhaseReport:
+    """The device around a phase, in the report: its stats and memory, and the heap drops."""
+    internal_drop, psram_drop = device.heap_drops(mem_before, mem_after)
+    return {
+        "stats_after": stats_after,
+        "mem_before": mem_before,
+        "mem_after": mem_after,
+        "telemetry_available": mem_before is not None,
+        "heap_internal_drop": internal_drop,
+        "heap_psram_drop": psram_drop,
+    }
 
 
 class _Beats:
