@@ -71,7 +71,8 @@ sys.path.insert(0, str(ROOT))
 from common import free_port, stop_process  # noqa: E402
 from rejudge_verdicts import replay  # noqa: E402
 
-from perftui.history.store import NOISE_RUNS, HistoryStore  # noqa: E402
+from perftui.history.store import HistoryStore  # noqa: E402
+from perftui.verdicts import NOISE_RUNS  # noqa: E402
 
 HOST = "127.0.0.1"
 PROFILE = "python_light"
@@ -289,6 +290,37 @@ def ab(
     return sc
 
 
+# ----- the bench workflow (issue 19): A records, other builds, then B, on one address ---------
+
+# What each pool holds, per drift: records of the unchanged build, of slower builds (the B
+# sides) and of other builds (stored between A and B). Measured once, then each try assembles
+# its history from them (see `workflow_tries`): a try needs R + 2 records of A.
+POOL_PLAN = {
+    0.2: {"A": 12, "x2": 8, "x1.5": 2, "x0.8": 2},
+    0.1: {"A": 12, "x1.3": 8, "x1.1": 6, "x1.5": 2, "x0.8": 2},
+}
+
+
+def slowdown_of(kind: str) -> float:
+    """The sim's --slowdown of a pool kind ("A" = 1, "x2" = 2)."""
+    return 1.0 if kind == "A" else float(kind[1:])
+
+
+def measure_pool(bench: Bench, pool: Path, runs: int, plan: dict[str, int]) -> None:
+    """Records of each kind of `plan`, tagged KIND_NN, in the history dir `pool`; kinds taken in
+    turn so that the machine's load falls on all of them alike. Records already there (a pool
+    measured in part) are kept and not measured again."""
+    pool.mkdir(parents=True, exist_ok=True)
+    have = Counter(s["tag"].rsplit("_", 1)[0] for s in HistoryStore(pool).list_runs())
+    order = [(kind, i) for i in range(max(plan.values())) for kind in plan if i < plan[kind]]
+    for kind, i in order:
+        if i < have[kind]:
+            continue
+        with bench.device.serving(slowdown_of(kind)):
+            bench.run(pool, runs, f"{kind}_{i:02d}")
+        log(f"pool {pool.name}: {kind}_{i:02d} stored; load {load()}")
+
+
 def _p95(s: dict[str, Any]) -> str:
     out = []
     for phase, p in s["p95"].items():
@@ -328,6 +360,23 @@ def met(sc: Scenario) -> bool:
     return all(p["verdict"] != "STABLE" for t in sc.tries for p in t["p95"].values())
 
 
+def judge_workflow(args: argparse.Namespace, drifts: list[float]) -> int:
+    raise NotImplementedError
+
+
+def workflow_main(args: argparse.Namespace) -> int:
+    """`--workflow POOL`: measure each drift's pool, then (unless --measure-only) the tries."""
+    port = args.port or free_port()
+    drifts = [float(d) for d in args.drifts.split(",")]
+    for drift in drifts:
+        device = Device(port, drift, args.drift_tau_s, args.spikes)
+        bench = Bench(device, args.burst_duration, args.long_duration, args.between_runs_ms)
+        measure_pool(bench, args.workflow / f"d{drift:g}", 3, POOL_PLAN[drift])
+    if args.measure_only:
+        return 0
+    return judge_workflow(args, drifts)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="3 tries each, 1 of the ×1.1 case")
@@ -365,13 +414,27 @@ def main() -> int:
         help="skip the A/A pairs: seed the A/B tries from DIR/aa of an earlier --keep DIR run "
         "with the same device settings (its A/A figures come from replaying that run)",
     )
+    ap.add_argument(
+        "--workflow",
+        type=Path,
+        metavar="POOL",
+        help="the bench-workflow scenario instead: measure what POOL lacks of each drift's pool "
+        "(POOL/d0.2, …), then judge the assembled tries",
+    )
+    ap.add_argument(
+        "--drifts", default="0.2,0.1", help="--workflow: the drifts, most important first"
+    )
+    ap.add_argument("--measure-only", action="store_true", help="--workflow: measure, no tries")
+    ap.add_argument("--port", type=int, default=None, help="the device's port (default: free)")
     args = ap.parse_args()
+    if args.workflow:
+        return workflow_main(args)
     if args.aa_from and not args.keep:
         ap.error("--aa-from needs --keep DIR (the A/A pairs are replayed from the kept runs)")
     if args.quick:
         args.pairs, args.tries, args.small_tries = 3, 3, 1
 
-    port = free_port()
+    port = args.port or free_port()
     if args.aa_from:  # the same target, or the seeded runs are another device's history
         seeded = HistoryStore(args.aa_from / "aa")
         port = int(str(seeded.list_runs(limit=1)[0]["target"]).rsplit(":", 1)[1])

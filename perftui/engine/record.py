@@ -81,6 +81,17 @@ def measurement(config: RunConfig) -> dict[str, Any]:
     }
 
 
+def reported_build(raw_runs: list[dict[str, Any]]) -> str:
+    """The build a device reports in its server stats (`firmware.build`), if it does."""
+    for run in raw_runs:
+        for res in run.get("results") or []:
+            stats = (res.get("report") or {}).get("stats_after") or {}
+            build = (stats.get("firmware") or {}).get("build") if isinstance(stats, dict) else None
+            if isinstance(build, str) and build.strip():
+                return build.strip()
+    return ""
+
+
 def fingerprint(settings: dict[str, Any]) -> str:
     """A short stable digest of `measurement()`, for the index to match comparable runs."""
     text = json.dumps(settings, sort_keys=True, default=str, separators=(",", ":"))
@@ -143,6 +154,7 @@ def build(
         "started_at": started.isoformat(timespec="seconds"),
         "finished_at": finished.isoformat(timespec="seconds") if finished else None,
         "tag": config.tag,
+        "build": config.build or reported_build(raw_runs),
         "note": config.note,
         "settings": config.settings_dict(),
         "profile_definitions": {p.name: p.definition() for p in config.profiles},
