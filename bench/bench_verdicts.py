@@ -48,9 +48,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import io
 import json
 import os
 import platform
+import random
 import shutil
 import subprocess
 import sys
@@ -60,7 +62,7 @@ import urllib.request
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -301,6 +303,12 @@ POOL_PLAN = {
 }
 
 
+def _kind(tag: str) -> str:
+    """A pool record's kind from its tag (tags keep no dots: x1.5_00 is stored as x15_00)."""
+    stem = tag.rsplit("_", 1)[0]
+    return {k.replace(".", ""): k for plan in POOL_PLAN.values() for k in plan}.get(stem, stem)
+
+
 def slowdown_of(kind: str) -> float:
     """The sim's --slowdown of a pool kind ("A" = 1, "x2" = 2)."""
     return 1.0 if kind == "A" else float(kind[1:])
@@ -311,7 +319,7 @@ def measure_pool(bench: Bench, pool: Path, runs: int, plan: dict[str, int]) -> N
     turn so that the machine's load falls on all of them alike. Records already there (a pool
     measured in part) are kept and not measured again."""
     pool.mkdir(parents=True, exist_ok=True)
-    have = Counter(s["tag"].rsplit("_", 1)[0] for s in HistoryStore(pool).list_runs())
+    have = Counter(_kind(s["tag"]) for s in HistoryStore(pool).list_runs())
     order = [(kind, i) for i in range(max(plan.values())) for kind in plan if i < plan[kind]]
     for kind, i in order:
         if i < have[kind]:
@@ -360,15 +368,163 @@ def met(sc: Scenario) -> bool:
     return all(p["verdict"] != "STABLE" for t in sc.tries for p in t["p95"].values())
 
 
+# What each drift's workflow judges: (name, B's pool kind, extra compare flags, target).
+SMALL = ("--threshold", "p95_ms=5", "--threshold", "p99_ms=5")
+WORKFLOW_CASES = {
+    0.2: [("A/A", "A", (), "≤ 5 % fail CI"), ("×2", "x2", (), "≥ 90 % fail CI")],
+    0.1: [
+        ("A/A", "A", (), "≤ 5 % fail CI"),
+        ("×1.3", "x1.3", (), "≥ 80 % fail CI"),
+        ("×1.1", "x1.1", SMALL, "p95 never STABLE"),
+    ],
+}
+OTHER_KINDS = ("x1.5", "x0.8")
+B_RECORDS = 2  # records of B's build stored, B the newest
+
+
+def _pool(pool: Path) -> dict[str, list[dict[str, Any]]]:
+    """The pool's records by kind (tag KIND_NN)."""
+    store = HistoryStore(pool)
+    out: dict[str, list[dict[str, Any]]] = {}
+    for record in store.records(sorted(store.list_runs(), key=lambda s: s["tag"])):
+        out.setdefault(_kind(record["tag"]), []).append(record)
+    return out
+
+
+def assemble(
+    history: Path,
+    pool: dict[str, list[dict[str, Any]]],
+    b_kind: str,
+    records: int,
+    others: int,
+    labelled: bool,
+    rng: random.Random,
+) -> None:
+    """One try's history, oldest first: `records` records of A (the last one is A), `others`
+    records of other builds, then B_RECORDS of B's build (the last one is B), each a pool
+    record re-stamped a minute after the one before. Labelled: each carries its build."""
+    a_side = rng.sample(pool["A"], records + (B_RECORDS if b_kind == "A" else 0))
+    b_side = a_side[records:] if b_kind == "A" else rng.sample(pool[b_kind], B_RECORDS)
+    other = [rng.choice(pool[rng.choice(OTHER_KINDS)]) for _ in range(others)]
+    chain = [*((r, "A") for r in a_side[:records]), *((r, "other") for r in other)]
+    chain += [(r, b_kind) for r in b_side]
+    store = HistoryStore(history)
+    base = datetime(2026, 1, 1, tzinfo=UTC)
+    for i, (source, kind) in enumerate(chain):
+        record = json.loads(json.dumps(source))
+        record.pop("content_hash", None)
+        started = base + timedelta(minutes=i)
+        record["started_at"] = started.isoformat(timespec="seconds")
+        record["timestamp_utc"] = started.strftime("%Y-%m-%dT%H:%M:%SZ")
+        record["finished_at"] = (started + timedelta(seconds=40)).isoformat(timespec="seconds")
+        record["run_id"] = f"wf{i:02d}"
+        record["tag"] = "wf_a" if i == records - 1 else "wf_b" if i == len(chain) - 1 else ""
+        record["build"] = (_kind(source["tag"]) if kind == "other" else kind) * labelled
+        store.add_run(record)
+
+
+def judge_in_process(history: Path, extra: tuple[str, ...]) -> dict[str, Any]:
+    """`perftui compare wf_a wf_b --format json --fail-on-regression`, the CLI's own code run
+    in this process (a few hundred process starts would cost more than the judging)."""
+    from perftui.cli.main import main as cli_main
+
+    out, err = io.StringIO(), io.StringIO()
+    argv = ["compare", "wf_a", "wf_b", "--format", "json", "--fail-on-regression"]
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = cli_main([*argv, "--history-dir", str(history), *extra])
+    if code not in (0, 1):
+        raise RuntimeError(f"compare: exit {code}: {err.getvalue().strip()}")
+    report = json.loads(out.getvalue())
+    p95 = {
+        r["key"].split(":")[-1]: {k: r[k] for k in ("change", "low", "high", "verdict")}
+        for r in report["rows"]
+        if r["key"].startswith(f"{PROFILE}:") and r["path"] is None and r["metric"] == "p95_ms"
+    }
+    return {
+        "exit_code": code,
+        "verdict": report["verdict"],
+        "noise": len(report["noise_ids"]),
+        "p95": p95,
+    }
+
+
+def workflow_met(target: str, tries: list[dict[str, Any]]) -> bool:
+    n = len(tries)
+    failed = sum(t["exit_code"] == 1 for t in tries)
+    if target.startswith("≤ 5 %"):
+        return failed <= 0.05 * n
+    if target.startswith("≥"):
+        share = float(target.split()[1]) / 100
+        return failed >= share * n
+    return all(p["verdict"] != "STABLE" for t in tries for p in t["p95"].values())
+
+
 def judge_workflow(args: argparse.Namespace, drifts: list[float]) -> int:
-    raise NotImplementedError
+    """Every case of each drift at 0, 3 and 10 other records (labelled), and at 10 unlabelled:
+    a table, and everything in bench/results/workflow_<stamp>.json."""
+    started = datetime.now(UTC)
+    lines = [
+        "| drift | case | others | labels | tries | fail CI | p95 verdicts | noise runs "
+        "(median) | target | met |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    cells = []
+    ok = True
+    for drift in drifts:
+        pool = _pool(args.workflow / f"d{drift:g}")
+        for name, b_kind, extra, target in WORKFLOW_CASES[drift]:
+            if len(pool.get(b_kind, [])) < B_RECORDS or len(pool.get("A", [])) < args.records:
+                log(f"d{drift:g} {name}: the pool lacks records; skipped")
+                continue
+            for others, labelled in ((0, True), (3, True), (10, True), (10, False)):
+                tries = []
+                for t in range(args.tries):
+                    rng = random.Random(f"{drift}-{name}-{t}")
+                    with tempfile.TemporaryDirectory(prefix="perftui-wf-") as tmp:
+                        assemble(Path(tmp), pool, b_kind, args.records, others, labelled, rng)
+                        tries.append(judge_in_process(Path(tmp), extra))
+                failed = sum(x["exit_code"] == 1 for x in tries)
+                verdicts = Counter(
+                    p["verdict"] for x in tries for p in x["p95"].values()
+                ).most_common()
+                noise = sorted(x["noise"] for x in tries)[len(tries) // 2]
+                met_ = workflow_met(target, tries)
+                ok = ok and met_
+                label = "labelled" if labelled else "unlabelled"
+                shown = ", ".join(f"{v} ×{n}" for v, n in verdicts)
+                lines.append(
+                    f"| {drift:g} | {name} | {others} | {label} | {len(tries)} | {failed} | "
+                    f"{shown} | {noise} | {target} | {'yes' if met_ else 'NO'} |"
+                )
+                log(lines[-1])
+                cells.append({"drift": drift, "case": name, "others": others,
+                              "labelled": labelled, "tries": tries, "met": met_})  # fmt: skip
+    pools = {
+        f"d{d:g}": {k: len(v) for k, v in _pool(args.workflow / f"d{d:g}").items()} for d in drifts
+    }
+    text = "\n".join(lines)
+    print(text)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    out = RESULTS / f"workflow_{started:%Y%m%dT%H%M%S}.json"
+    result = {
+        "benchmark": "verdicts-workflow",
+        "started_utc": started.isoformat(timespec="seconds"),
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "pools": pools,
+        "machine": {"cpus": os.cpu_count(), "load_end": load()},
+        "table": text,
+        "cells": cells,
+    }
+    out.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+    log(f"wrote {out}")
+    return 0 if ok else 1
 
 
 def workflow_main(args: argparse.Namespace) -> int:
     """`--workflow POOL`: measure each drift's pool, then (unless --measure-only) the tries."""
     port = args.port or free_port()
     drifts = [float(d) for d in args.drifts.split(",")]
-    for drift in drifts:
+    for drift in drifts if not args.judge_only else ():
         device = Device(port, drift, args.drift_tau_s, args.spikes)
         bench = Bench(device, args.burst_duration, args.long_duration, args.between_runs_ms)
         measure_pool(bench, args.workflow / f"d{drift:g}", 3, POOL_PLAN[drift])
@@ -425,6 +581,10 @@ def main() -> int:
         "--drifts", default="0.2,0.1", help="--workflow: the drifts, most important first"
     )
     ap.add_argument("--measure-only", action="store_true", help="--workflow: measure, no tries")
+    ap.add_argument("--judge-only", action="store_true", help="--workflow: judge the pool as it is")
+    ap.add_argument(
+        "--records", type=int, default=4, help="--workflow: records of A (the last is A)"
+    )
     ap.add_argument("--port", type=int, default=None, help="the device's port (default: free)")
     args = ap.parse_args()
     if args.workflow:

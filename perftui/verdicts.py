@@ -216,6 +216,34 @@ def compare(
     return comparison
 
 
+@dataclass
+class CompareView:
+    """What the Compare screen draws, all of it made off the UI loop: the comparison, the runs
+    the user may put in or take out of the noise sample (summaries, newest first), and each
+    `profile:phase`'s latency curve of A and B (`analysis.curves`)."""
+
+    comparison: Comparison
+    candidates: list[dict[str, Any]]
+    curves: dict[str, tuple[list[float] | None, list[float] | None]]
+
+
+def compare_view(
+    store: HistoryStore,
+    a: dict[str, Any],
+    b: dict[str, Any],
+    thresholds: RegressionThresholds,
+    noise: str | Sequence[str] | None = None,
+) -> CompareView:
+    """`compare`, with what a screen needs beside it; blocking (store and numpy): call it from a
+    thread worker."""
+    from perftui.analysis.curves import latency_curve
+
+    comparison = compare(store, a, b, thresholds, noise=noise)
+    keys = dict.fromkeys(r.key for r in comparison.rows)
+    curves = {key: (latency_curve(a, key), latency_curve(b, key)) for key in keys}
+    return CompareView(comparison, store.noise_candidates(a, b), curves)
+
+
 def flag_regression(store: HistoryStore, comparison: Comparison) -> None:
     """Mark B of a stored comparison that regressed, so it never joins a noise sample."""
     if comparison.regressions and not comparison.mismatches:

@@ -8,20 +8,21 @@ worker, so what the screen draws cannot change the latency the engine measures.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from multiprocessing import resource_tracker
 from pathlib import Path
 from typing import Any, ClassVar
 
+from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
 
+from perftui import verdicts
 from perftui.analysis.compare import (
     Comparison,
     ConfigError,
     RegressionThresholds,
-    compare_runs,
     load_thresholds,
 )
 from perftui.engine import stream
@@ -180,21 +181,35 @@ class PerftuiApp(App[int]):
         return ResultsScreen(record, previous, comparison)
 
     def compare(self, a: dict[str, Any], b: dict[str, Any]) -> Comparison:
-        """A against B, with the device's earlier comparable runs as the noise model."""
-        noise: list[dict[str, Any]] = []
+        """A against B, the noise sample picked by the comparison service."""
         try:
-            noise = self.store.noise_runs(a, b)
-        except StoreError as exc:
+            return verdicts.compare(self.store, a, b, self.thresholds())
+        except (StoreError, ValueError) as exc:
             self.notify(f"no noise model: {exc}", severity="warning")
-        return compare_runs(a, b, self.thresholds(), noise=noise)
+            return verdicts.compare(self.store, a, b, self.thresholds(), noise="none")
 
     def open_results(self, record: dict[str, Any]) -> None:
         self.push_screen(self.results_screen(record))
 
     def open_compare(self, a: dict[str, Any], b: dict[str, Any]) -> None:
-        """A is the reference (older), B the candidate."""
-        comparison = self.compare(a, b)
-        self.push_screen(CompareScreen(comparison, a, b, self.history_dir))
+        """A is the reference (older), B the candidate: judged in a thread worker (the store,
+        the bootstrap and the histograms stay off the UI loop), then shown."""
+        self._open_compare(a, b, self.thresholds())
+
+    @work(thread=True, group="compare", exit_on_error=False)
+    def _open_compare(
+        self, a: dict[str, Any], b: dict[str, Any], thresholds: RegressionThresholds
+    ) -> None:
+        def recompute(choice: str | Sequence[str] | None) -> verdicts.CompareView:
+            return verdicts.compare_view(self.store, a, b, thresholds, noise=choice)
+
+        try:
+            view = recompute(None)
+        except (StoreError, ValueError) as exc:
+            self.call_from_thread(self.notify, f"cannot compare: {exc}", severity="error")
+            return
+        screen = CompareScreen(view, a, b, self.history_dir, recompute)
+        self.call_from_thread(self.push_screen, screen)
 
     # ----- actions and the command palette -----------------------------------------------
 

@@ -229,6 +229,7 @@ def test_compare(snap_compare: Any, history_dir: Path, size: tuple[int, int], ch
     async def open_compare(pilot: Pilot) -> None:
         app: PerftuiApp = pilot.app  # type: ignore[assignment]
         app.open_compare(app.store.get(runs["a"]["run_id"]), app.store.get(runs["b"]["run_id"]))
+        await app.workers.wait_for_complete()  # judged in a worker, then shown
         await pilot.pause()
         if charts:
             await pilot.press("g")
