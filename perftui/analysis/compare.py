@@ -72,6 +72,8 @@ MAX_RUNS_ADVICE = 50
 PRETEST = 0.25  # the F test's level for a between-record part (pooling pre-test)
 OUTLIER_Z = 4.0  # a record mean this many robust sds from the others' is left out
 POWER = 0.8  # the power at the threshold that the runs advice aims for
+# Window-resampled rows whose whole-run statistic is a percentile of the merged histograms.
+WINDOW_QUANTILES = {"p50_ms": 50.0, "p95_ms": 95.0, "p99_ms": 99.0}
 
 REGRESSION = "REGRESSION"
 IMPROVEMENT = "IMPROVEMENT"
@@ -357,17 +359,55 @@ def _scale(metric: Metric, values: Sequence[float] | np.ndarray) -> np.ndarray:
     return np.log(np.maximum(arr, metric.floor or 1e-9)) if metric.log else arr
 
 
+def _block_index(n: int, block: int, resamples: int, seed: int) -> np.ndarray:
+    """Moving-block resamples of n windows: `resamples` rows of n window indices."""
+    starts = np.random.default_rng(seed).integers(0, n - block + 1, (resamples, -(-n // block)))
+    return (starts[:, :, None] + np.arange(block)).reshape(resamples, -1)[:, :n]
+
+
 def block_bootstrap_sd(values: np.ndarray, block: int, resamples: int, seed: int = 0) -> float:
     """The standard error of the mean of a series with serial correlation: a moving-block
     bootstrap (overlapping blocks of `block` windows, drawn with replacement)."""
     n = values.size
     block = max(1, min(block, n))
-    starts = np.random.default_rng(seed).integers(0, n - block + 1, (resamples, -(-n // block)))
-    index = (starts[:, :, None] + np.arange(block)).reshape(resamples, -1)[:, :n]
+    index = _block_index(n, block, resamples, seed)
     # Overlapping blocks' means are centred on the series' mean, which takes b/n of their
     # variance away (for independent windows exactly): 6 windows in blocks of 2 read 2/3 of it.
     bias = n / (n - block) if n > block else 1.0
     return float(np.std(values[index].mean(axis=1), ddof=1) * math.sqrt(bias))
+
+
+def histogram_bootstrap_sd(
+    encoded: Sequence[str], quantile_pct: float, block: int, resamples: int, seed: int = 0
+) -> float:
+    """The standard error of a whole run's percentile (log ms): windows resampled in moving
+    blocks as `block_bootstrap_sd` does, each resample's window histograms merged and the
+    percentile read from the merge, as the run's own percentile is. Per-window percentiles would
+    not do: the spread of p99 over windows of a few hundred requests is not the spread of the
+    p99 of all of them."""
+    from perftui.engine.metrics import decode
+
+    hists = [decode(text) for text in encoded]
+    counts = np.vstack([np.ctypeslib.as_array(h.counts)[: h.counts_len] for h in hists])
+    used = np.flatnonzero(counts.sum(axis=0))
+    counts = counts[:, used].astype(np.int64)
+    first = hists[0]
+    values = np.array(
+        [first.get_highest_equivalent_value(first.get_value_from_index(int(i))) for i in used],
+        dtype=float,
+    )
+    n = len(hists)
+    block = max(1, min(block, n))
+    index = _block_index(n, block, resamples, seed)
+    merged = np.zeros((resamples, used.size), dtype=np.int64)
+    for j in range(n):
+        merged += counts[index[:, j]]
+    cumulative = np.cumsum(merged, axis=1)
+    target = np.maximum(1, np.floor(quantile_pct / 100 * cumulative[:, -1] + 0.5))
+    at = np.argmax(cumulative >= target[:, None], axis=1)
+    stats = np.log(np.maximum(values[at] / 1000.0, 1e-9))
+    bias = n / (n - block) if n > block else 1.0
+    return float(np.std(stats, ddof=1) * math.sqrt(bias))
 
 
 def _lag1(values: np.ndarray) -> float:
@@ -378,10 +418,15 @@ def _lag1(values: np.ndarray) -> float:
 
 
 def window_spread(
-    metric: Metric, wa: np.ndarray, wb: np.ndarray, steady: Sequence[np.ndarray] = ()
+    metric: Metric,
+    wa: np.ndarray,
+    wb: np.ndarray,
+    steady: Sequence[np.ndarray] = (),
+    hists: tuple[list[str] | None, list[str] | None] = (None, None),
 ) -> Spread | str:
     """One run a side: the two sides' within-run standard errors. `steady`: the phase's p50
-    windows of each side, whose drift is the phase's (see below)."""
+    windows of each side, whose drift is the phase's (see below). `hists`: each side's window
+    histograms; a percentile row resamples them (`histogram_bootstrap_sd`)."""
     n = min(wa.size, wb.size)
     if n < MIN_WINDOWS:
         return f"1 run each, {n} windows: too few to resolve a change"
@@ -404,7 +449,17 @@ def window_spread(
             f"{lag:.2f}), so one run cannot show this noise"
         )
     block = max(2, round(n ** (1 / 3)))
-    se = [block_bootstrap_sd(x, block, BOOTSTRAP_RESAMPLES, seed=i) for i, x in enumerate(scaled)]
+    quantile_pct = WINDOW_QUANTILES.get(metric.name)
+    if quantile_pct is not None and all(h is not None for h in hists):
+        se = [
+            histogram_bootstrap_sd(h, quantile_pct, block, BOOTSTRAP_RESAMPLES, seed=i)
+            for i, h in enumerate(hists)
+            if h is not None
+        ]
+    else:
+        se = [
+            block_bootstrap_sd(x, block, BOOTSTRAP_RESAMPLES, seed=i) for i, x in enumerate(scaled)
+        ]
     # Each side's error is estimated from about n/block independent blocks: a t interval with
     # Welch–Satterthwaite's degrees of freedom, not a normal one that trusts 7 windows as 700.
     dfs = [max(1.0, w.size / block - 1) for w in (wa, wb)]
@@ -413,6 +468,18 @@ def window_spread(
     df = var**2 / den if den > 0 else min(dfs)
     sizes = f"{wa.size} windows" if wa.size == wb.size else f"{wa.size} vs {wb.size} windows"
     return Spread(math.sqrt(var), df, "block-bootstrap", f"1 run each: {sizes}")
+
+
+def window_histograms(report: dict[str, Any]) -> list[str] | None:
+    """A phase report's window histograms, when the record has one per timeline window."""
+    timeline = report.get("timeline")
+    if not isinstance(timeline, dict):
+        return None
+    hists = timeline.get("histograms")
+    windows = timeline.get("p95_ms") or []
+    if not isinstance(hists, list) or not hists or len(hists) != len(windows):
+        return None
+    return hists if all(isinstance(h, str) for h in hists) else None
 
 
 def _ss(groups: Sequence[np.ndarray]) -> tuple[float, int]:
@@ -489,6 +556,7 @@ def _spread(
     windows: tuple[np.ndarray | None, np.ndarray | None],
     history: list[np.ndarray],
     steady: Sequence[np.ndarray] = (),
+    hists: tuple[list[str] | None, list[str] | None] = (None, None),
 ) -> Spread | str:
     """Where the interval's spread comes from (see the module docstring), or why there is none.
 
@@ -509,7 +577,7 @@ def _spread(
         se = math.sqrt(within * (1 / na + 1 / nb))
         return Spread(se, own_df, "t(runs)", runs, within)
     if na == 1 and nb == 1 and windows[0] is not None and windows[1] is not None:
-        return window_spread(metric, windows[0], windows[1], steady)
+        return window_spread(metric, windows[0], windows[1], steady, hists)
     if na == 1 and nb == 1:
         return "1 run each, no timeline and no history: nothing shows the noise"
     return f"{min(na, nb)} run on a side and no history: nothing shows its noise"
@@ -622,6 +690,7 @@ def _row(
     history: list[np.ndarray],
     steady: Sequence[np.ndarray] = (),
     counts: tuple[tuple[int, int] | None, tuple[int, int] | None] = (None, None),
+    hists: tuple[list[str] | None, list[str] | None] = (None, None),
 ) -> Row:
     va, vb = values
     unit = "pp" if metric.points else "%"
@@ -652,7 +721,7 @@ def _row(
     row.change = to_change(diff)
     seen = [sa, sb, *history, *(_scale(metric, w) for w in windows if w is not None)]
     row.varied = bool(np.ptp(np.concatenate(seen)) > 0)
-    spread = _spread(metric, sa, sb, windows, history, steady)
+    spread = _spread(metric, sa, sb, windows, history, steady, hists)
     ca, cb = counts
     if ca is not None and cb is not None and (ca[1] == 0 or cb[1] == 0):
         row.verdict, row.test = INCONCLUSIVE, "insufficient data"
@@ -795,11 +864,24 @@ def compare_runs(
             return
         single = path is None and len(ra) == 1 and len(rb) == 1
         windows = (_windows(ra[0], metric), _windows(rb[0], metric)) if single else (None, None)
+        hists = (window_histograms(ra[0]), window_histograms(rb[0])) if single else (None, None)
         history = [_scale(metric, v) for v in _series(noise_reports, key, metric, path)]
         counts = (_counts(ra, metric, path), _counts(rb, metric, path))
         alpha = thresholds.alpha
         rows.append(
-            _row(key, path, metric, t[metric.name], alpha, values, windows, history, steady, counts)
+            _row(
+                key,
+                path,
+                metric,
+                t[metric.name],
+                alpha,
+                values,
+                windows,
+                history,
+                steady,
+                counts,
+                hists,
+            )
         )
 
     for key in sorted(keys_a & keys_b):
