@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import argparse
 import math
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -31,30 +30,9 @@ from perftui.history.store import HistoryStore
 from perftui.sim.device import SimServer
 from perftui.sim.options import SimOptions
 from perftui.verdicts import compare, pick_noise
-from tests.history_factory import make_record
+from tests.history_factory import make_record, workflow_history, workflow_record
 
 SMALL = {"profiles": ("python_light",), "phases": ("burst",), "max_samples": 300}
-START = datetime(2026, 3, 1, tzinfo=UTC)
-
-
-def _record(i: int, p95: float, build: str = "", sd: float = 0.03, **kw: object) -> dict:
-    """Record i of a history, a minute after record i − 1; 3 runs around `p95`."""
-    rng = np.random.default_rng(i)
-    values = list(p95 * np.exp(rng.normal(0.0, sd, 3)))
-    record = make_record(values, seed=i, started_at=START + timedelta(minutes=i), **{**SMALL, **kw})
-    record["build"] = build
-    return record
-
-
-def _workflow(store: HistoryStore, labelled: bool) -> tuple[dict, dict, list[str]]:
-    """4 records of A (20 ms), 2 of a build 1.5× slower, 2 of B (2×): the issue's workflow.
-    Returns A, B and the ids of every record not of A's build."""
-    builds = [("A", 20.0)] * 4 + [("C", 30.0)] * 2 + [("B", 40.0)] * 2
-    records = [_record(i, p95, build if labelled else "") for i, (build, p95) in enumerate(builds)]
-    for record in records:
-        store.add_run(record)
-    others = [r["run_id"] for r, (build, _) in zip(records, builds, strict=True) if build != "A"]
-    return records[3], records[-1], others
 
 
 @pytest.mark.parametrize("labelled", [True, False], ids=["labelled", "unlabelled"])
@@ -62,7 +40,7 @@ def test_a_stored_regressed_build_never_enters_the_noise_sample(
     tmp_path: Path, labelled: bool
 ) -> None:
     store = HistoryStore(tmp_path)
-    a, b, others = _workflow(store, labelled)
+    a, b, others = workflow_history(store, labelled)
     sample = pick_noise(store, a, b)
     assert sorted(sample.ids) == sorted(f"{r}" for r in _ids(store, a, 3))
     assert not set(sample.ids) & set(others)
@@ -81,10 +59,10 @@ def _ids(store: HistoryStore, a: dict, n: int) -> list[str]:
 
 def test_runs_of_a_after_b_and_flagged_runs_are_left_out(tmp_path: Path) -> None:
     store = HistoryStore(tmp_path)
-    a, b, _ = _workflow(store, labelled=True)
+    a, b, _ = workflow_history(store, labelled=True)
     flagged = _ids(store, a, 3)[0]
     store.set_flag(flagged, "regressed against r0")
-    late_a = _record(20, 20.0, "A")  # A flashed again after B: not a sample of "before B"
+    late_a = workflow_record(20, 20.0, "A")  # A flashed again after B: not a sample of "before B"
     store.add_run(late_a)
     sample = pick_noise(store, a, b)
     assert flagged not in sample.ids and late_a["run_id"] not in sample.ids
