@@ -160,7 +160,7 @@ class PerftuiApp(App[int]):
         ):
             self.pop_screen()  # e.g. "Abort the run?" still open when the run ended by itself
         if self.screen is live:
-            self.switch_screen(self.results_screen(record))
+            self._show_results(record, self.thresholds(), live)
         else:
             self.notify(f"run {event.status}; see History", title="run over")
 
@@ -171,25 +171,35 @@ class PerftuiApp(App[int]):
             self.notify(f"{exc}; using the default thresholds", severity="warning")
             return RegressionThresholds()
 
-    def results_screen(self, record: dict[str, Any]) -> ResultsScreen:
-        previous = None
+    @work(thread=True, group="compare", exit_on_error=False)
+    def _show_results(
+        self,
+        record: dict[str, Any],
+        thresholds: RegressionThresholds,
+        replacing: LiveScreen | None = None,
+    ) -> None:
+        """The run's Results with its comparison to the previous run, judged here in a thread
+        (the store and the comparison service stay off the UI loop), then shown: in place of
+        the live screen it ends, if that is still on top, else pushed."""
+        previous: dict[str, Any] | None = None
+        comparison: Comparison | None = None
         try:
             previous = self.store.previous_of(record)
-        except StoreError as exc:
-            self.notify(str(exc), severity="warning")
-        comparison = self.compare(previous, record) if previous else None
-        return ResultsScreen(record, previous, comparison)
-
-    def compare(self, a: dict[str, Any], b: dict[str, Any]) -> Comparison:
-        """A against B, the noise sample picked by the comparison service."""
-        try:
-            return verdicts.compare(self.store, a, b, self.thresholds())
+            if previous is not None:
+                comparison = verdicts.compare(self.store, previous, record, thresholds)
         except (StoreError, ValueError) as exc:
-            self.notify(f"no noise model: {exc}", severity="warning")
-            return verdicts.compare(self.store, a, b, self.thresholds(), noise="none")
+            self.call_from_thread(self.notify, str(exc), severity="warning")
+        screen = ResultsScreen(record, previous, comparison)
+        self.call_from_thread(self._results_ready, screen, replacing)
+
+    def _results_ready(self, screen: ResultsScreen, replacing: LiveScreen | None) -> None:
+        if replacing is None:
+            self.push_screen(screen)
+        elif self.screen is replacing:
+            self.switch_screen(screen)
 
     def open_results(self, record: dict[str, Any]) -> None:
-        self.push_screen(self.results_screen(record))
+        self._show_results(record, self.thresholds())
 
     def open_compare(self, a: dict[str, Any], b: dict[str, Any]) -> None:
         """A is the reference (older), B the candidate: judged in a thread worker (the store,
