@@ -100,6 +100,9 @@ def summary_line(comparison: Comparison) -> str:
     return f"**{c.verdict}**: {where} ({c.tested} of {len(c.rows)} rows tested)"
 
 
+SHOWN_LEFT_OUT = 12  # runs left out of the noise model named in a report (the JSON has all)
+
+
 def noise_lines(comparison: Comparison) -> list[str]:
     """The runs in the noise model, and those of the device left out with why."""
     c = comparison
@@ -108,7 +111,9 @@ def noise_lines(comparison: Comparison) -> list[str]:
         f"noise model: {len(c.noise_ids)} earlier run(s){rule}: {', '.join(c.noise_ids) or '–'}"
     ]
     if c.noise_left_out:
-        lines.append("left out of the noise model: " + "; ".join(c.noise_left_out))
+        shown, rest = c.noise_left_out[:SHOWN_LEFT_OUT], len(c.noise_left_out) - SHOWN_LEFT_OUT
+        more = f"; and {rest} more (all in the JSON report)" if rest > 0 else ""
+        lines.append("left out of the noise model: " + "; ".join(shown) + more)
     return lines
 
 

@@ -15,6 +15,7 @@ from textual.widgets import SelectionList, Static
 from textual.widgets.selection_list import Selection
 from textual.worker import get_current_worker
 
+from perftui.analysis.reports import noise_lines
 from perftui.history.store import StoreError
 from perftui.tui import fmt
 from perftui.verdicts import CompareView
@@ -24,11 +25,7 @@ Recompute = Callable[[str | Sequence[str]], CompareView]
 
 def summary_text(view: CompareView) -> str:
     """The sample by name and the runs left out with why, as the report says them."""
-    c = view.comparison
-    rule = f" ({c.noise_rule})" if c.noise_rule else ""
-    lines = [f"noise model: {len(c.noise_ids)} run(s){rule}: {', '.join(c.noise_ids) or '–'}"]
-    lines += [f"  left out: {why}" for why in c.noise_left_out]
-    return "\n".join(lines)
+    return "\n".join(noise_lines(view.comparison)).replace("; ", "\n  ")
 
 
 class NoisePanel(Vertical):
