@@ -229,6 +229,7 @@ class CompareScreen(Screen[None]):
 
     def action_noise(self) -> None:
         self.query_one("#compare-tabs", TabbedContent).active = "tab-noise"
+        self.query_one("#noise-runs").focus()
 
     @on(NoisePanel.Recompared)
     def _recompared(self, event: NoisePanel.Recompared) -> None:

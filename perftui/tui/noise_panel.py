@@ -25,7 +25,11 @@ Recompute = Callable[[str | Sequence[str]], CompareView]
 
 def summary_text(view: CompareView) -> str:
     """The sample by name and the runs left out with why, as the report says them."""
-    return "\n".join(noise_lines(view.comparison)).replace("; ", "\n  ")
+    first, *left = noise_lines(view.comparison)
+    if not left:
+        return first
+    head, _, runs = left[0].partition(": ")
+    return "\n".join([first, f"{head}:", *(f"  {why}" for why in runs.split("; "))])
 
 
 class NoisePanel(Vertical):

@@ -44,6 +44,11 @@ async def test_noise_tab_names_the_sample_and_judges_again(tmp_path: Path) -> No
         assert "build C, not A's" in summary  # the 1.5× build, left out with why
         runs = screen.query_one("#noise-runs", SelectionList)
         assert sorted(runs.selected) == sorted(sample)
+        assert screen.focused is runs  # n goes to the list: space ticks a run
+        await pilot.press("space")  # the newest candidate, B's other record: put in by hand
+        await screen.query_one("#noise-panel").workers.wait_for_complete()
+        await pilot.pause()
+        assert others[-2] in screen.comparison.noise_ids
         runs.deselect_all()  # no sample at all: the intervals lose the device's drift
         await pilot.pause()
         await screen.query_one("#noise-panel").workers.wait_for_complete()
