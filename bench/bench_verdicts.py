@@ -31,6 +31,19 @@ Scenarios (defaults; `--quick` runs 3 of each and 1 of the last, to check the be
   definition). Report the rate; every try must be caught or INCONCLUSIVE on p95 (each phase),
   never STABLE.
 
+The bench workflow (issue 19, `--workflow POOL`): one device address; what a bench engineer does,
+records of firmware A, then records of other builds, then records of B, then `compare A B`.
+Measuring every try afresh would take hours, so the records are measured once into pools per
+drift (POOL/d0.2, POOL/d0.1: records of the unchanged build "A", of slower builds ×2, ×1.3,
+×1.1, and of other builds ×1.5 and ×0.8; each `perftui run --runs 3` on a freshly started sim),
+and each try assembles a history from them (seeded draws, records re-stamped a minute apart):
+R records of A (`--records`, the last one is A), 0, 3 or 10 records of other builds, then two
+records of B's build (B the newest; for A/A, two more records of A), labelled with `build` as
+`--build` would, and once more without labels at 10 others. Each try is judged by the CLI's own
+`compare wf_a wf_b --format json --fail-on-regression` run in-process. The tries of one cell
+share pool records, so they are not independent; the pool sizes are printed with the figures.
+`--measure-only` fills the pools, `--judge-only` judges what is there.
+
 Beside the rates, the bench replays its runs through `rejudge_verdicts.replay`: the same runs
 judged by this checkout's compare and by an oracle, the same verdict rule with each primary row's
 true noise (the spread of record means over the unchanged device's other records). Where the
