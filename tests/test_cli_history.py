@@ -154,10 +154,14 @@ def test_compare_after_run(history: Path, capsys: pytest.CaptureFixture[str]) ->
     store.add_run(record)
     assert compare_after_run(store, record, "previous", RegressionThresholds(), True, None) == 0
     assert "STABLE" in capsys.readouterr().out  # previous is the other slow run
+    assert HistoryStore(history).list_runs()[0]["flagged"] == ""
     store.set_baseline(store.resolve("main")["run_id"])
     report = history / "ci.md"
     assert compare_after_run(store, record, "baseline", RegressionThresholds(), True, report) == 1
     assert report.read_text().startswith("## perftui comparison")
+    # The stored comparison flags the run: it never joins a noise sample.
+    flagged = HistoryStore(history).list_runs()[0]
+    assert flagged["run_id"] == record["run_id"] and flagged["flagged"].startswith("regressed")
     assert compare_after_run(store, record, "baseline", RegressionThresholds(), False, None) == 0
     assert compare_after_run(store, record, "nope", RegressionThresholds(), True, None) == 2
 
