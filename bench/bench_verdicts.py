@@ -31,6 +31,19 @@ Scenarios (defaults; `--quick` runs 3 of each and 1 of the last, to check the be
   definition). Report the rate; every try must be caught or INCONCLUSIVE on p95 (each phase),
   never STABLE.
 
+The bench workflow (issue 19, `--workflow POOL`): one device address; what a bench engineer does,
+records of firmware A, then records of other builds, then records of B, then `compare A B`.
+Measuring every try afresh would take hours, so the records are measured once into pools per
+drift (POOL/d0.2, POOL/d0.1: records of the unchanged build "A", of slower builds ×2, ×1.3,
+×1.1, and of other builds ×1.5 and ×0.8; each `perftui run --runs 3` on a freshly started sim),
+and each try assembles a history from them (seeded draws, records re-stamped a minute apart):
+R records of A (`--records`, the last one is A), 0, 3 or 10 records of other builds, then two
+records of B's build (B the newest; for A/A, two more records of A), labelled with `build` as
+`--build` would, and once more without labels at 10 others. Each try is judged by the CLI's own
+`compare wf_a wf_b --format json --fail-on-regression` run in-process. The tries of one cell
+share pool records, so they are not independent; the pool sizes are printed with the figures.
+`--measure-only` fills the pools, `--judge-only` judges what is there.
+
 Beside the rates, the bench replays its runs through `rejudge_verdicts.replay`: the same runs
 judged by this checkout's compare and by an oracle, the same verdict rule with each primary row's
 true noise (the spread of record means over the unchanged device's other records). Where the
@@ -48,9 +61,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import io
 import json
 import os
 import platform
+import random
 import shutil
 import subprocess
 import sys
@@ -60,7 +75,7 @@ import urllib.request
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -71,7 +86,8 @@ sys.path.insert(0, str(ROOT))
 from common import free_port, stop_process  # noqa: E402
 from rejudge_verdicts import replay  # noqa: E402
 
-from perftui.history.store import NOISE_RUNS, HistoryStore  # noqa: E402
+from perftui.history.store import HistoryStore  # noqa: E402
+from perftui.verdicts import NOISE_RUNS  # noqa: E402
 
 HOST = "127.0.0.1"
 PROFILE = "python_light"
@@ -289,6 +305,43 @@ def ab(
     return sc
 
 
+# ----- the bench workflow (issue 19): A records, other builds, then B, on one address ---------
+
+# What each pool holds, per drift: records of the unchanged build, of slower builds (the B
+# sides) and of other builds (stored between A and B). Measured once, then each try assembles
+# its history from them (see `workflow_tries`): a try needs R + 2 records of A.
+POOL_PLAN = {
+    0.2: {"A": 12, "x2": 8, "x1.5": 2, "x0.8": 2},
+    0.1: {"A": 12, "x1.3": 8, "x1.1": 6, "x1.5": 2, "x0.8": 2},
+}
+
+
+def _kind(tag: str) -> str:
+    """A pool record's kind from its tag (tags keep no dots: x1.5_00 is stored as x15_00)."""
+    stem = tag.rsplit("_", 1)[0]
+    return {k.replace(".", ""): k for plan in POOL_PLAN.values() for k in plan}.get(stem, stem)
+
+
+def slowdown_of(kind: str) -> float:
+    """The sim's --slowdown of a pool kind ("A" = 1, "x2" = 2)."""
+    return 1.0 if kind == "A" else float(kind[1:])
+
+
+def measure_pool(bench: Bench, pool: Path, runs: int, plan: dict[str, int]) -> None:
+    """Records of each kind of `plan`, tagged KIND_NN, in the history dir `pool`; kinds taken in
+    turn so that the machine's load falls on all of them alike. Records already there (a pool
+    measured in part) are kept and not measured again."""
+    pool.mkdir(parents=True, exist_ok=True)
+    have = Counter(_kind(s["tag"]) for s in HistoryStore(pool).list_runs())
+    order = [(kind, i) for i in range(max(plan.values())) for kind in plan if i < plan[kind]]
+    for kind, i in order:
+        if i < have[kind]:
+            continue
+        with bench.device.serving(slowdown_of(kind)):
+            bench.run(pool, runs, f"{kind}_{i:02d}")
+        log(f"pool {pool.name}: {kind}_{i:02d} stored; load {load()}")
+
+
 def _p95(s: dict[str, Any]) -> str:
     out = []
     for phase, p in s["p95"].items():
@@ -328,6 +381,171 @@ def met(sc: Scenario) -> bool:
     return all(p["verdict"] != "STABLE" for t in sc.tries for p in t["p95"].values())
 
 
+# What each drift's workflow judges: (name, B's pool kind, extra compare flags, target).
+SMALL = ("--threshold", "p95_ms=5", "--threshold", "p99_ms=5")
+WORKFLOW_CASES = {
+    0.2: [("A/A", "A", (), "≤ 5 % fail CI"), ("×2", "x2", (), "≥ 90 % fail CI")],
+    0.1: [
+        ("A/A", "A", (), "≤ 5 % fail CI"),
+        ("×1.3", "x1.3", (), "≥ 80 % fail CI"),
+        ("×1.1", "x1.1", SMALL, "p95 never STABLE"),
+    ],
+}
+OTHER_KINDS = ("x1.5", "x0.8")
+B_RECORDS = 2  # records of B's build stored, B the newest
+
+
+def _pool(pool: Path) -> dict[str, list[dict[str, Any]]]:
+    """The pool's records by kind (tag KIND_NN)."""
+    store = HistoryStore(pool)
+    out: dict[str, list[dict[str, Any]]] = {}
+    for record in store.records(sorted(store.list_runs(), key=lambda s: s["tag"])):
+        out.setdefault(_kind(record["tag"]), []).append(record)
+    return out
+
+
+def assemble(
+    history: Path,
+    pool: dict[str, list[dict[str, Any]]],
+    b_kind: str,
+    records: int,
+    others: int,
+    labelled: bool,
+    rng: random.Random,
+) -> None:
+    """One try's history, oldest first: `records` records of A (the last one is A), `others`
+    records of other builds, then B_RECORDS of B's build (the last one is B), each a pool
+    record re-stamped a minute after the one before. Labelled: each carries its build."""
+    a_side = rng.sample(pool["A"], records + (B_RECORDS if b_kind == "A" else 0))
+    b_side = a_side[records:] if b_kind == "A" else rng.sample(pool[b_kind], B_RECORDS)
+    other = [rng.choice(pool[rng.choice(OTHER_KINDS)]) for _ in range(others)]
+    chain = [*((r, "A") for r in a_side[:records]), *((r, "other") for r in other)]
+    chain += [(r, b_kind) for r in b_side]
+    store = HistoryStore(history)
+    base = datetime(2026, 1, 1, tzinfo=UTC)
+    for i, (source, kind) in enumerate(chain):
+        record = json.loads(json.dumps(source))
+        record.pop("content_hash", None)
+        started = base + timedelta(minutes=i)
+        record["started_at"] = started.isoformat(timespec="seconds")
+        record["timestamp_utc"] = started.strftime("%Y-%m-%dT%H:%M:%SZ")
+        record["finished_at"] = (started + timedelta(seconds=40)).isoformat(timespec="seconds")
+        record["run_id"] = f"wf{i:02d}"
+        record["tag"] = "wf_a" if i == records - 1 else "wf_b" if i == len(chain) - 1 else ""
+        record["build"] = (_kind(source["tag"]) if kind == "other" else kind) * labelled
+        store.add_run(record)
+
+
+def judge_in_process(history: Path, extra: tuple[str, ...]) -> dict[str, Any]:
+    """`perftui compare wf_a wf_b --format json --fail-on-regression`, the CLI's own code run
+    in this process (a few hundred process starts would cost more than the judging)."""
+    from perftui.cli.main import main as cli_main
+
+    out, err = io.StringIO(), io.StringIO()
+    argv = ["compare", "wf_a", "wf_b", "--format", "json", "--fail-on-regression"]
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = cli_main([*argv, "--history-dir", str(history), *extra])
+    if code not in (0, 1):
+        raise RuntimeError(f"compare: exit {code}: {err.getvalue().strip()}")
+    report = json.loads(out.getvalue())
+    p95 = {
+        r["key"].split(":")[-1]: {k: r[k] for k in ("change", "low", "high", "verdict")}
+        for r in report["rows"]
+        if r["key"].startswith(f"{PROFILE}:") and r["path"] is None and r["metric"] == "p95_ms"
+    }
+    return {
+        "exit_code": code,
+        "verdict": report["verdict"],
+        "noise": len(report["noise_ids"]),
+        "p95": p95,
+    }
+
+
+def workflow_met(target: str, tries: list[dict[str, Any]]) -> bool:
+    n = len(tries)
+    failed = sum(t["exit_code"] == 1 for t in tries)
+    if target.startswith("≤ 5 %"):
+        return failed <= 0.05 * n
+    if target.startswith("≥"):
+        share = float(target.split()[1]) / 100
+        return failed >= share * n
+    return all(p["verdict"] != "STABLE" for t in tries for p in t["p95"].values())
+
+
+def judge_workflow(args: argparse.Namespace, drifts: list[float]) -> int:
+    """Every case of each drift at 0, 3 and 10 other records (labelled), and at 10 unlabelled:
+    a table, and everything in bench/results/workflow_<stamp>.json."""
+    started = datetime.now(UTC)
+    lines = [
+        "| drift | case | others | labels | tries | fail CI | p95 verdicts | noise runs "
+        "(median) | target | met |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    cells = []
+    ok = True
+    for drift in drifts:
+        pool = _pool(args.workflow / f"d{drift:g}")
+        for name, b_kind, extra, target in WORKFLOW_CASES[drift]:
+            if len(pool.get(b_kind, [])) < B_RECORDS or len(pool.get("A", [])) < args.records:
+                log(f"d{drift:g} {name}: the pool lacks records; skipped")
+                continue
+            for others, labelled in ((0, True), (3, True), (10, True), (10, False)):
+                tries = []
+                for t in range(args.tries):
+                    rng = random.Random(f"{drift}-{name}-{t}")
+                    with tempfile.TemporaryDirectory(prefix="perftui-wf-") as tmp:
+                        assemble(Path(tmp), pool, b_kind, args.records, others, labelled, rng)
+                        tries.append(judge_in_process(Path(tmp), extra))
+                failed = sum(x["exit_code"] == 1 for x in tries)
+                verdicts = Counter(
+                    p["verdict"] for x in tries for p in x["p95"].values()
+                ).most_common()
+                noise = sorted(x["noise"] for x in tries)[len(tries) // 2]
+                met_ = workflow_met(target, tries)
+                ok = ok and met_
+                label = "labelled" if labelled else "unlabelled"
+                shown = ", ".join(f"{v} ×{n}" for v, n in verdicts)
+                lines.append(
+                    f"| {drift:g} | {name} | {others} | {label} | {len(tries)} | {failed} | "
+                    f"{shown} | {noise} | {target} | {'yes' if met_ else 'NO'} |"
+                )
+                log(lines[-1])
+                cells.append({"drift": drift, "case": name, "others": others,
+                              "labelled": labelled, "tries": tries, "met": met_})  # fmt: skip
+    pools = {
+        f"d{d:g}": {k: len(v) for k, v in _pool(args.workflow / f"d{d:g}").items()} for d in drifts
+    }
+    text = "\n".join(lines)
+    print(text)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    out = RESULTS / f"workflow_{started:%Y%m%dT%H%M%S}.json"
+    result = {
+        "benchmark": "verdicts-workflow",
+        "started_utc": started.isoformat(timespec="seconds"),
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "pools": pools,
+        "machine": {"cpus": os.cpu_count(), "load_end": load()},
+        "table": text,
+        "cells": cells,
+    }
+    out.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+    log(f"wrote {out}")
+    return 0 if ok else 1
+
+
+def workflow_main(args: argparse.Namespace) -> int:
+    """`--workflow POOL`: measure each drift's pool, then (unless --measure-only) the tries."""
+    port = args.port or free_port()
+    drifts = [float(d) for d in args.drifts.split(",")]
+    for drift in drifts if not args.judge_only else ():
+        device = Device(port, drift, args.drift_tau_s, args.spikes)
+        bench = Bench(device, args.burst_duration, args.long_duration, args.between_runs_ms)
+        measure_pool(bench, args.workflow / f"d{drift:g}", 3, POOL_PLAN[drift])
+    if args.measure_only:
+        return 0
+    return judge_workflow(args, drifts)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="3 tries each, 1 of the ×1.1 case")
@@ -365,13 +583,31 @@ def main() -> int:
         help="skip the A/A pairs: seed the A/B tries from DIR/aa of an earlier --keep DIR run "
         "with the same device settings (its A/A figures come from replaying that run)",
     )
+    ap.add_argument(
+        "--workflow",
+        type=Path,
+        metavar="POOL",
+        help="the bench-workflow scenario instead: measure what POOL lacks of each drift's pool "
+        "(POOL/d0.2, …), then judge the assembled tries",
+    )
+    ap.add_argument(
+        "--drifts", default="0.2,0.1", help="--workflow: the drifts, most important first"
+    )
+    ap.add_argument("--measure-only", action="store_true", help="--workflow: measure, no tries")
+    ap.add_argument("--judge-only", action="store_true", help="--workflow: judge the pool as it is")
+    ap.add_argument(
+        "--records", type=int, default=4, help="--workflow: records of A (the last is A)"
+    )
+    ap.add_argument("--port", type=int, default=None, help="the device's port (default: free)")
     args = ap.parse_args()
+    if args.workflow:
+        return workflow_main(args)
     if args.aa_from and not args.keep:
         ap.error("--aa-from needs --keep DIR (the A/A pairs are replayed from the kept runs)")
     if args.quick:
         args.pairs, args.tries, args.small_tries = 3, 3, 1
 
-    port = free_port()
+    port = args.port or free_port()
     if args.aa_from:  # the same target, or the seeded runs are another device's history
         seeded = HistoryStore(args.aa_from / "aa")
         port = int(str(seeded.list_runs(limit=1)[0]["target"]).rsplit(":", 1)[1])

@@ -45,8 +45,9 @@ from perftui.analysis.compare import (  # noqa: E402
     quantile,
 )
 from perftui.analysis.metrics import METRICS  # noqa: E402
-from perftui.cli.history import compare_with_noise, gate_exit  # noqa: E402
-from perftui.history.store import NOISE_RUNS, HistoryStore, record_started  # noqa: E402
+from perftui.cli.history import gate_exit  # noqa: E402
+from perftui.history.store import HistoryStore, record_started  # noqa: E402
+from perftui.verdicts import NOISE_RUNS, compare  # noqa: E402
 
 SMALL = {"p95_ms": 5.0, "p99_ms": 5.0}
 # The primary rows that vary on this device (error rate and heap drop stay 0 on every side).
@@ -150,7 +151,7 @@ def ab(tries_dir: Path, oracle: Oracle, history: list[dict[str, Any]] | None) ->
         a, b = store.resolve("ab_a"), store.resolve("ab_b")
         small = _thresholds(b.get("runs_per_profile") == 5)
         if history is None:
-            c = compare_with_noise(store, a, b, small)
+            c = compare(store, a, b, small)
         else:
             c = compare_runs(a, b, small, noise=history)
         judged.append(_judged(c, oracle.fails_ci(a, b, small)))

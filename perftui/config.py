@@ -97,6 +97,7 @@ class RunConfig:
     probe_retries: int = 12
     tag: str = ""
     note: str = ""
+    build: str = ""  # the firmware build measured (not a setting: A and B differ in it)
     gate_limits: GateLimits = field(default_factory=GateLimits)
     # Free heap read *during* a phase, every N s (0 = never, as the legacy runner): the TUI
     # turns it on to show a leak as it happens; it costs the device one request per period.
@@ -177,6 +178,7 @@ class RunConfig:
             "snapshot_interval_s": self.snapshot_interval_s,
             "telemetry_interval_s": self.telemetry_interval_s,
             "path_percentiles_s": self.path_percentiles_s,
+            "build": self.build,
         }
         out.update({f"gate_{k}": v for k, v in asdict(self.gate_limits).items()})
         return out

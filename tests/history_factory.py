@@ -258,3 +258,38 @@ def make_record(
             "git_branch": None,
         },
     }
+
+
+WORKFLOW_START = datetime(2026, 3, 1, tzinfo=UTC)
+WORKFLOW_KW: dict[str, Any] = {
+    "profiles": ("python_light",),
+    "phases": ("burst",),
+    "max_samples": 300,
+}
+
+
+def workflow_record(i: int, p95: float, build: str = "", sd: float = 0.03) -> dict[str, Any]:
+    """Record i of a bench-workflow history, a minute after record i − 1; 3 runs around `p95`,
+    labelled with `build`."""
+    rng = np.random.default_rng(i)
+    values = list(p95 * np.exp(rng.normal(0.0, sd, 3)))
+    start = WORKFLOW_START + timedelta(minutes=i)
+    record = make_record(values, seed=i, started_at=start, **WORKFLOW_KW)
+    record["build"] = build
+    return record
+
+
+def workflow_history(
+    store: Any, labelled: bool
+) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
+    """The issue-19 workflow in `store`: 4 records of A (20 ms), 2 of a build 1.5× slower, 2 of
+    B (2×). Returns A (the 4th record), B (the last) and the ids of the records not of A's
+    build."""
+    builds = [("A", 20.0)] * 4 + [("C", 30.0)] * 2 + [("B", 40.0)] * 2
+    records = [
+        workflow_record(i, p95, build if labelled else "") for i, (build, p95) in enumerate(builds)
+    ]
+    for record in records:
+        store.add_run(record)
+    others = [r["run_id"] for r, (build, _) in zip(records, builds, strict=True) if build != "A"]
+    return records[3], records[-1], others

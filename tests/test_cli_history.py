@@ -16,8 +16,9 @@ from pathlib import Path
 import pytest
 
 from perftui.analysis.compare import RegressionThresholds
-from perftui.cli.history import compare_after_run, compare_with_noise, register
+from perftui.cli.history import compare_after_run, register
 from perftui.history.store import HistoryStore
+from perftui.verdicts import compare, pick_noise
 from tests.history_factory import make_record
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -155,10 +156,14 @@ def test_compare_after_run(history: Path, capsys: pytest.CaptureFixture[str]) ->
     store.add_run(record)
     assert compare_after_run(store, record, "previous", RegressionThresholds(), True, None) == 0
     assert "STABLE" in capsys.readouterr().out  # previous is the other slow run
+    assert HistoryStore(history).list_runs()[0]["flagged"] == ""
     store.set_baseline(store.resolve("main")["run_id"])
     report = history / "ci.md"
     assert compare_after_run(store, record, "baseline", RegressionThresholds(), True, report) == 1
     assert report.read_text().startswith("## perftui comparison")
+    # The stored comparison flags the run: it never joins a noise sample.
+    flagged = HistoryStore(history).list_runs()[0]
+    assert flagged["run_id"] == record["run_id"] and flagged["flagged"].startswith("regressed")
     assert compare_after_run(store, record, "baseline", RegressionThresholds(), False, None) == 0
     assert compare_after_run(store, record, "nope", RegressionThresholds(), True, None) == 2
 
@@ -219,10 +224,10 @@ def test_previous_and_noise_only_from_comparable_runs(tmp_path: Path) -> None:
     previous = store.previous_of(latest)
     assert previous is not None and previous["target"] == "127.0.0.1:4003"  # a new port, same sim
     assert store.previous_of(other) is None  # nothing else has its timeout
-    noise = store.noise_runs(previous, latest)
+    noise = pick_noise(store, previous, latest).records
     assert sorted(r["target"] for r in noise) == [f"127.0.0.1:{4000 + i}" for i in range(3)]
-    assert store.noise_runs(other, latest) == []
-    comparison = compare_with_noise(store, previous, latest, RegressionThresholds())
+    assert pick_noise(store, other, latest).records == []
+    comparison = compare(store, previous, latest, RegressionThresholds())
     p95 = next(r for r in comparison.rows if r.metric == "p95_ms" and r.path is None)
     assert comparison.noise_runs == 3 and "history: 3 runs" in p95.evidence
 

@@ -24,6 +24,7 @@ from perftui.engine.events import (
 )
 from perftui.engine.hdr import decode
 from perftui.engine.runner import EngineProcess
+from perftui.history.store import HistoryStore
 from perftui.profiles import adhoc_profile, resolve_profiles
 from tests.engine_helpers import first_report, latest, phase_config, run_cli
 
@@ -88,6 +89,8 @@ def test_full_run_writes_every_legacy_file_and_key(device, tmp_path: Path, capsy
         "2",
         "--tag",
         "base line!",
+        "--build",
+        "fw-1.4",
     )
     out = capsys.readouterr()
     assert code == 0, out.err
@@ -98,6 +101,8 @@ def test_full_run_writes_every_legacy_file_and_key(device, tmp_path: Path, capsy
     assert set(payload) >= LEGACY_KEYS
     assert payload["overall_pass"] is True and payload["status"] == "finished"
     assert payload["target"] == f"127.0.0.1:{device.port}"
+    assert payload["build"] == "fw-1.4"  # and in the index, where a noise sample is picked
+    assert HistoryStore(tmp_path).list_runs()[0]["build"] == "fw-1.4"
     assert [(r["profile"], r["run_index"]) for r in payload["raw_runs"]] == [
         ("python_light", 1),
         ("python_light", 2),

@@ -266,7 +266,7 @@ def test_a_schema_2_index_is_rebuilt_so_old_runs_match_new_ones(tmp_path: Path) 
     store = HistoryStore(tmp_path)
     store.add_run(new)
     assert store.previous_of(new)["run_id"] == old_id
-    assert [r["run_id"] for r in store.noise_runs(new, new)] == [old_id]
+    assert [r["run_id"] for r in store.noise_candidates(new, new)] == [old_id]
     assert json.loads((tmp_path / DB_NAME).read_text())["meta"]["1"]["schema"] == INDEX_SCHEMA
 
 
@@ -289,7 +289,7 @@ def test_a_run_that_never_reached_its_first_phase_is_comparable_with_nothing(
     store.add_run(new)
     assert store.list_runs(status="not_started")[0]["run_id"] == dead_id
     assert store.previous_of(new)["run_id"] == made_id
-    assert [r["run_id"] for r in store.noise_runs(new, new)] == [made_id]
+    assert [r["run_id"] for r in store.noise_candidates(new, new)] == [made_id]
     with pytest.raises(StoreError, match="never reached its first phase"):
         store.set_baseline(dead_id)
     assert store.baselines() == {}

@@ -8,15 +8,23 @@ value), and the change and its interval are computed on the log scale, so the ro
 the statistic that is tested.
 
 Where the spread comes from (named in each row's `evidence`):
-- `runs`: both sides have ≥ 2 runs: the runs are the unit; the run-to-run spread of both sides
-  (pooled, t distribution with its degrees of freedom) gives the interval. A percentile bootstrap
-  is not used here: with 2–5 runs it is too narrow (it cannot see variance it did not sample).
-- `history`: the caller passes earlier comparable runs (same device, profiles and settings). A
-  two-level model: runs vary around their stored run's mean (pooled from A, B and the history),
-  and stored runs' means drift around the device's (from the spread of the means of the history
-  and of A, the reference: a run of the unchanged device too).
-  Runs taken back to back cannot show that drift; the history can, and with it a single run a
-  side can be judged. The row names it: "noise from 12 earlier runs: ±14 %".
+- `runs`: both sides have ≥ 2 runs and no noise sample: the runs are the unit; the run-to-run
+  spread of both sides (pooled, t distribution with its degrees of freedom) gives the interval.
+  It covers only the runs compared, not the device's drift from one sitting to the next, and the
+  row says so. A percentile bootstrap is not used here: with 2–5 runs it is too narrow.
+- `counts`: error rows also get an interval from their counts (Wilson per side, Newcombe's
+  difference): 0 errors in 20 000 requests bounds the rate; 0 requests tells nothing. Where the
+  runs give an interval too, the row shows (and judges) the hull of both.
+- `history`: the caller passes earlier runs of A's build with the same settings (the noise
+  sample, picked by `perftui.verdicts`). A two-level model: runs vary around their stored run's
+  mean (within: pooled from every record with ≥ 2 runs, A, B and the sample), and stored runs'
+  means drift around the device's (between: from the means of the sample and of A, the
+  reference, a record of the unchanged device too). The between part is used only where a
+  one-way random-effects ANOVA F test tells it from within-record noise (at level 0.25, the
+  usual pre-test level for pooling), as its positive-part estimate, after leaving out at most one
+  record whose mean is an outlier (robust z > 4 against the others); the degrees of freedom are
+  Satterthwaite's for that mix of mean squares (the within ones alone when there is no between
+  part). The row names it: "noise from 12 earlier runs: ±14 %".
 - `windows`: one run a side and no history: a moving-block bootstrap over the phase's timeline
   windows gives each side's within-run spread, read with a t distribution whose degrees of
   freedom count the blocks. It cannot see drift slower than a run: with too few windows, or
@@ -27,13 +35,17 @@ Where the spread comes from (named in each row's `evidence`):
 Verdict (t = the metric's threshold, [lo, hi] the interval of the change):
 - REGRESSION / IMPROVEMENT: the interval lies wholly beyond zero on that side and |change| ≥ t;
 - STABLE: the interval lies within ±t (a real but small change is STABLE with a note);
-- INCONCLUSIVE otherwise, with "about N runs per side would tell" when the half-width's
-  1/√n scaling can say it.
+- INCONCLUSIVE otherwise, with "about N runs per side would tell": the N at which a change of
+  the threshold is called with 80 % power (the within part shrinks as 1/n, the between part does
+  not; "more runs will not tell" only when the between part alone is too wide).
 Primary rows (whole-phase p95, p99, rps, error rate, heap drop) gate CI. The others (per-path
 rows, p50, p99.9, tail p95, failures-included percentiles, capacity) gate CI only on request.
 Each of the two families is controlled for the false-discovery rate (Benjamini–Hochberg, scipy's
 `false_discovery_control`): a row is a REGRESSION or IMPROVEMENT only if it survives its family's
-control. Rows without any variation (0 errors on every run of both sides) are not counted
+control, and when the control runs, every tested row of the family shows the interval at its
+adjusted level (Benjamini–Yekutieli's false-coverage intervals: R·α/m for the R rows called,
+(R+1)·α/m for the others), so an interval shown never excludes zero on a row called not
+significant. Rows without any variation (0 errors on every run of both sides) are not counted
 in a family: they cannot call anything. For the primary family that bounds the unchanged
 device's chance of failing CI.
 """
@@ -42,7 +54,7 @@ from __future__ import annotations
 
 import math
 import tomllib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -59,9 +71,15 @@ MIN_WINDOWS = 10  # per side: fewer cannot show whether they drift together
 MIN_HISTORY_RUNS = 3
 BOOTSTRAP_RESAMPLES = 1000
 MAX_RUNS_ADVICE = 50
+PRETEST = 0.25  # the F test's level for a between-record part (pooling pre-test)
+OUTLIER_Z = 4.0  # a record mean this many robust sds from the others' is left out
+POWER = 0.8  # the power at the threshold that the runs advice aims for
+# Window-resampled rows whose whole-run statistic is a percentile of the merged histograms.
+WINDOW_QUANTILES = {"p50_ms": 50.0, "p95_ms": 95.0, "p99_ms": 99.0}
 
 REGRESSION, IMPROVEMENT = Verdict.REGRESSION, Verdict.IMPROVEMENT
 INCONCLUSIVE, STABLE, NOT_AVAILABLE = Verdict.INCONCLUSIVE, Verdict.STABLE, Verdict.NOT_AVAILABLE
+NOTHING_COMPARED = "NOTHING COMPARED"  # a comparison headline only: no gated row was tested
 
 
 class ConfigError(ValueError):
@@ -165,6 +183,11 @@ class Comparison:
     mismatches: list[str] = field(default_factory=list)  # settings that differ, A vs B
     gate_paths: bool = False
     noise_runs: int = 0
+    # The noise sample by name (filled by the comparison service): the runs in it, and each
+    # run of the device left out with why ("r1: build B", "r2: after B's first run", …).
+    noise_ids: list[str] = field(default_factory=list)
+    noise_left_out: list[str] = field(default_factory=list)
+    noise_rule: str = ""  # how the sample was picked: "build A before B", "by hand", …
 
     def gated(self) -> list[Row]:
         """The rows that decide CI: primary ones, and the rest when `gate_paths` asks."""
@@ -176,9 +199,20 @@ class Comparison:
 
     @property
     def verdict(self) -> str:
-        """The worst verdict of the gated rows (STABLE when there is nothing to compare)."""
+        """The worst verdict of the gated rows; NOTHING COMPARED when none had an interval."""
+        if not any(r.low is not None for r in self.gated()):
+            return NOTHING_COMPARED
         seen = {r.verdict for r in self.gated()}
         return next((v for v in VERDICT_ORDER if v in seen), STABLE)
+
+    @property
+    def nothing_reason(self) -> str:
+        """Why nothing was compared (empty when something was)."""
+        if self.verdict != NOTHING_COMPARED:
+            return ""
+        if not self.rows:
+            return "the phases do not overlap"
+        return "no gated row could be tested"
 
     @property
     def has_noise_model(self) -> bool:
@@ -277,6 +311,18 @@ def _values(
     return values
 
 
+def record_values(records: Sequence[dict[str, Any]], metric: Metric) -> list[list[float]] | None:
+    """Each record's per-run values of `metric` on the first `profile:phase` all of them have
+    (None when they share none, or a record lacks the metric): what a record's level is."""
+    reports = [_reports(r) for r in records]
+    shared = set.intersection(*(set(r) for r in reports)) if reports else set()
+    for key in sorted(shared):
+        groups = [_values(r[key], {}, metric, None) for r in reports]
+        if all(groups):
+            return groups
+    return None
+
+
 def _windows(report: dict[str, Any], metric: Metric) -> np.ndarray | None:
     """The metric per timeline window of one phase report (None if the record has none)."""
     timeline = report.get("timeline")
@@ -309,6 +355,7 @@ class Spread:
     evidence: str
     within: float | None = None
     between: float = 0.0
+    note: str = ""  # what a reader must know about the interval (e.g. what it does not cover)
 
 
 def _scale(metric: Metric, values: Sequence[float] | np.ndarray) -> np.ndarray:
@@ -317,17 +364,55 @@ def _scale(metric: Metric, values: Sequence[float] | np.ndarray) -> np.ndarray:
     return np.log(np.maximum(arr, metric.floor or 1e-9)) if metric.log else arr
 
 
+def _block_index(n: int, block: int, resamples: int, seed: int) -> np.ndarray:
+    """Moving-block resamples of n windows: `resamples` rows of n window indices."""
+    starts = np.random.default_rng(seed).integers(0, n - block + 1, (resamples, -(-n // block)))
+    return (starts[:, :, None] + np.arange(block)).reshape(resamples, -1)[:, :n]
+
+
 def block_bootstrap_sd(values: np.ndarray, block: int, resamples: int, seed: int = 0) -> float:
     """The standard error of the mean of a series with serial correlation: a moving-block
     bootstrap (overlapping blocks of `block` windows, drawn with replacement)."""
     n = values.size
     block = max(1, min(block, n))
-    starts = np.random.default_rng(seed).integers(0, n - block + 1, (resamples, -(-n // block)))
-    index = (starts[:, :, None] + np.arange(block)).reshape(resamples, -1)[:, :n]
+    index = _block_index(n, block, resamples, seed)
     # Overlapping blocks' means are centred on the series' mean, which takes b/n of their
     # variance away (for independent windows exactly): 6 windows in blocks of 2 read 2/3 of it.
     bias = n / (n - block) if n > block else 1.0
     return float(np.std(values[index].mean(axis=1), ddof=1) * math.sqrt(bias))
+
+
+def histogram_bootstrap_sd(
+    encoded: Sequence[str], quantile_pct: float, block: int, resamples: int, seed: int = 0
+) -> float:
+    """The standard error of a whole run's percentile (log ms): windows resampled in moving
+    blocks as `block_bootstrap_sd` does, each resample's window histograms merged and the
+    percentile read from the merge, as the run's own percentile is. Per-window percentiles would
+    not do: the spread of p99 over windows of a few hundred requests is not the spread of the
+    p99 of all of them."""
+    from perftui.engine.hdr import decode
+
+    hists = [decode(text) for text in encoded]
+    counts = np.vstack([np.ctypeslib.as_array(h.counts)[: h.counts_len] for h in hists])
+    used = np.flatnonzero(counts.sum(axis=0))
+    counts = counts[:, used].astype(np.int64)
+    first = hists[0]
+    values = np.array(
+        [first.get_highest_equivalent_value(first.get_value_from_index(int(i))) for i in used],
+        dtype=float,
+    )
+    n = len(hists)
+    block = max(1, min(block, n))
+    index = _block_index(n, block, resamples, seed)
+    merged = np.zeros((resamples, used.size), dtype=np.int64)
+    for j in range(n):
+        merged += counts[index[:, j]]
+    cumulative = np.cumsum(merged, axis=1)
+    target = np.maximum(1, np.floor(quantile_pct / 100 * cumulative[:, -1] + 0.5))
+    at = np.argmax(cumulative >= target[:, None], axis=1)
+    stats = np.log(np.maximum(values[at] / 1000.0, 1e-9))
+    bias = n / (n - block) if n > block else 1.0
+    return float(np.std(stats, ddof=1) * math.sqrt(bias))
 
 
 def _lag1(values: np.ndarray) -> float:
@@ -338,10 +423,15 @@ def _lag1(values: np.ndarray) -> float:
 
 
 def window_spread(
-    metric: Metric, wa: np.ndarray, wb: np.ndarray, steady: Sequence[np.ndarray] = ()
+    metric: Metric,
+    wa: np.ndarray,
+    wb: np.ndarray,
+    steady: Sequence[np.ndarray] = (),
+    hists: tuple[list[str] | None, list[str] | None] = (None, None),
 ) -> Spread | str:
     """One run a side: the two sides' within-run standard errors. `steady`: the phase's p50
-    windows of each side, whose drift is the phase's (see below)."""
+    windows of each side, whose drift is the phase's (see below). `hists`: each side's window
+    histograms; a percentile row resamples them (`histogram_bootstrap_sd`)."""
     n = min(wa.size, wb.size)
     if n < MIN_WINDOWS:
         return f"1 run each, {n} windows: too few to resolve a change"
@@ -364,7 +454,17 @@ def window_spread(
             f"{lag:.2f}), so one run cannot show this noise"
         )
     block = max(2, round(n ** (1 / 3)))
-    se = [block_bootstrap_sd(x, block, BOOTSTRAP_RESAMPLES, seed=i) for i, x in enumerate(scaled)]
+    quantile_pct = WINDOW_QUANTILES.get(metric.name)
+    if quantile_pct is not None and all(h is not None for h in hists):
+        se = [
+            histogram_bootstrap_sd(h, quantile_pct, block, BOOTSTRAP_RESAMPLES, seed=i)
+            for i, h in enumerate(hists)
+            if h is not None
+        ]
+    else:
+        se = [
+            block_bootstrap_sd(x, block, BOOTSTRAP_RESAMPLES, seed=i) for i, x in enumerate(scaled)
+        ]
     # Each side's error is estimated from about n/block independent blocks: a t interval with
     # Welch–Satterthwaite's degrees of freedom, not a normal one that trusts 7 windows as 700.
     dfs = [max(1.0, w.size / block - 1) for w in (wa, wb)]
@@ -375,10 +475,83 @@ def window_spread(
     return Spread(math.sqrt(var), df, "block-bootstrap", f"1 run each: {sizes}")
 
 
+def window_histograms(report: dict[str, Any]) -> list[str] | None:
+    """A phase report's window histograms, when the record has one per timeline window."""
+    timeline = report.get("timeline")
+    if not isinstance(timeline, dict):
+        return None
+    hists = timeline.get("histograms")
+    windows = timeline.get("p95_ms") or []
+    if not isinstance(hists, list) or not hists or len(hists) != len(windows):
+        return None
+    return hists if all(isinstance(h, str) for h in hists) else None
+
+
 def _ss(groups: Sequence[np.ndarray]) -> tuple[float, int]:
     """Sum of squares around each group's mean, and its degrees of freedom."""
     ss = sum(float(((g - g.mean()) ** 2).sum()) for g in groups if g.size > 1)
     return ss, sum(g.size - 1 for g in groups if g.size > 1)
+
+
+def _records_spread(
+    unchanged: list[np.ndarray], sb: np.ndarray, na: int, nb: int
+) -> tuple[float, float, float, float, str]:
+    """The two-level model over the records of the unchanged device (`unchanged`: the sample's
+    records and A's, each its runs' values) and B's: (se, df, within, between, note).
+
+    Within: the pooled variance of runs around their record's mean, from every record with ≥ 2
+    runs. Between: from a one-way random-effects ANOVA of the unchanged records, used only when
+    its F test tells it from within (level PRETEST), as the positive-part estimate
+    (MSB − MSW)/n0; one record of the sample whose mean is an outlier is left out first. The
+    variance of B's mean minus A's is then 2·between + within·(1/nA + 1/nB), a combination of the
+    two mean squares whose degrees of freedom are Satterthwaite's."""
+    from scipy import special
+
+    ss, df_w = _ss([*unchanged, sb])
+    note = ""
+    if df_w == 0:  # single runs everywhere: drift and run-to-run noise cannot be told apart
+        means = np.array([g.mean() for g in unchanged])
+        total = float(np.var(means, ddof=1))
+        return math.sqrt(2 * total), float(len(unchanged) - 1), 0.0, total, note
+    msw = ss / df_w
+    dropped = _outlier(unchanged[:-1], msw)  # A (the last) is never left out
+    if dropped is not None:
+        shift = unchanged[dropped].mean() - np.median([g.mean() for g in unchanged])
+        note = f"1 earlier run left out of the drift as an outlier ({shift:+.2g} on its scale)"
+        unchanged = [g for i, g in enumerate(unchanged) if i != dropped]
+    sizes = np.array([g.size for g in unchanged], dtype=float)
+    means = np.array([g.mean() for g in unchanged])
+    k, total_n = len(unchanged), float(sizes.sum())
+    grand = float((sizes * means).sum() / total_n)
+    msb = float((sizes * (means - grand) ** 2).sum() / (k - 1))
+    n0 = (total_n - float((sizes**2).sum()) / total_n) / (k - 1)
+    p_between = float(special.fdtrc(k - 1, df_w, msb / msw)) if msw > 0 else float(msb <= 0)
+    inv = 1 / na + 1 / nb
+    if p_between >= PRETEST or msb <= msw:
+        return math.sqrt(msw * inv), float(df_w), msw, 0.0, note
+    between = (msb - msw) / n0
+    c_b, c_w = 2 / n0, inv - 2 / n0  # var = c_b·MSB + c_w·MSW
+    var = c_b * msb + c_w * msw
+    den = (c_b * msb) ** 2 / (k - 1) + (c_w * msw) ** 2 / df_w
+    return math.sqrt(var), var**2 / den, msw, between, note
+
+
+def _outlier(sample: list[np.ndarray], msw: float) -> int | None:
+    """The index of the one record of the sample whose mean lies more than OUTLIER_Z robust sds
+    (the others' MAD, with its own sampling error) from the others' median; None if no record
+    does or the sample is too small to tell (fewer than 4 records)."""
+    if len(sample) < 4:
+        return None
+    means = np.array([g.mean() for g in sample])
+    scores = []
+    for i, g in enumerate(sample):
+        others = np.delete(means, i)
+        centre = float(np.median(others))
+        mad = 1.4826 * float(np.median(np.abs(others - centre)))
+        scale = math.sqrt(mad**2 + msw / g.size)
+        scores.append(abs(means[i] - centre) / scale if scale > 0 else 0.0)
+    worst = int(np.argmax(scores))
+    return worst if scores[worst] > OUTLIER_Z else None
 
 
 def _spread(
@@ -388,46 +561,28 @@ def _spread(
     windows: tuple[np.ndarray | None, np.ndarray | None],
     history: list[np.ndarray],
     steady: Sequence[np.ndarray] = (),
+    hists: tuple[list[str] | None, list[str] | None] = (None, None),
 ) -> Spread | str:
     """Where the interval's spread comes from (see the module docstring), or why there is none.
 
-    With history (≥ 3 earlier comparable runs, each an array of its per-run values on the judged
-    scale) the model has two levels: a run varies around its stored run's mean (within, pooled
-    from A, B and the history), and stored runs' means vary around the device's (between, from
-    the spread of the means of the history and of A, the reference, beyond what within
-    explains). The difference of two sides' means then has variance
-    2·between + within·(1/nA + 1/nB).
+    With a noise sample (≥ 3 earlier records of A's build, each an array of its per-run values
+    on the judged scale) the model has two levels (`_records_spread`); A, the reference, is a
+    record of the unchanged device too, so its mean joins the sample that shows the drift.
     """
     na, nb = sa.size, sb.size
     runs = f"{na} run{'s' if na > 1 else ''} each" if na == nb else f"{na} vs {nb} runs"
     own_ss, own_df = _ss([sa, sb]) if na >= 2 and nb >= 2 else (0.0, 0)
     if len(history) >= MIN_HISTORY_RUNS:
-        # A, the reference, is a run of the unchanged device too, so its mean joins the sample
-        # that shows the drift: a reference outside a short history then widens the interval
-        # rather than reading as B's change (6 runs within 2 %, then an A 23 % faster: CI failed).
-        sample = [*history, sa]
-        ss, df = _ss([*sample, sb])
-        means = np.array([h.mean() for h in sample])
-        spread_of_means = float(np.var(means, ddof=1))
-        within: float | None = None
-        if df:
-            within = ss / df
-            expected = float(np.mean([within / h.size for h in sample]))
-            between = max(0.0, spread_of_means - expected)
-            se = math.sqrt(2 * between + within * (1 / na + 1 / nb))
-        else:  # single runs everywhere: drift and run-to-run noise cannot be told apart
-            between = spread_of_means
-            se = math.sqrt(2 * between)
-        dof = len(sample) - 1 if between > 0 or not df else df
+        se, df, within, between, note = _records_spread([*history, sa], sb, na, nb)
         evidence = f"{runs}; history: {len(history)} runs"
         test = "t(runs+history)" if own_df else "t(history)"
-        return Spread(se, dof, test, evidence, within, between)
+        return Spread(se, df, test, evidence, within if within > 0 else None, between, note)
     if own_df:
         within = own_ss / own_df
         se = math.sqrt(within * (1 / na + 1 / nb))
         return Spread(se, own_df, "t(runs)", runs, within)
     if na == 1 and nb == 1 and windows[0] is not None and windows[1] is not None:
-        return window_spread(metric, windows[0], windows[1], steady)
+        return window_spread(metric, windows[0], windows[1], steady, hists)
     if na == 1 and nb == 1:
         return "1 run each, no timeline and no history: nothing shows the noise"
     return f"{min(na, nb)} run on a side and no history: nothing shows its noise"
@@ -441,20 +596,20 @@ def judge(change: float, low: float, high: float, threshold: float, higher_is_be
     return STABLE if -threshold <= low and high <= threshold else INCONCLUSIVE
 
 
-def _runs_needed(
-    n: int, half: float, change: float, threshold: float, spread: Spread
-) -> tuple[int | None, str]:
-    """How many runs per side would let the interval either exclude zero at this change or fit
-    inside ±threshold: the half-width shrinks with the within-run part only (∝ 1/√n); drift
-    between runs does not average away."""
-    margin = max(abs(change), threshold - abs(change))
-    if spread.within is None or half <= 0 or margin <= 0:
+def _runs_needed(n: int, delta: float, alpha: float, spread: Spread) -> tuple[int | None, str]:
+    """How many runs per side would call a change of the threshold (`delta`, on the judged
+    scale) with POWER: the smallest n with (t₁₋α/₂ + t_power)·se(n) ≤ delta, where
+    se(n)² = 2·between + 2·within/n. The between part does not average away: when it alone
+    is too wide, more runs will not tell."""
+    if spread.within is None or spread.within <= 0 or delta <= 0:
         return None, ""
-    total = 2 * spread.between + 2 * spread.within / n
-    room = (margin / half) ** 2 * total - 2 * spread.between
-    if spread.within <= 0 or room <= 0:
+    z = quantile(1 - alpha / 2, spread.df) + quantile(POWER, spread.df)
+    room = (delta / z) ** 2 - 2 * spread.between
+    if room <= 0:
         return None, "more runs will not tell: the device drifts between runs more than this"
-    needed = max(n + 1, math.ceil(2 * spread.within / room))
+    needed = math.ceil(2 * spread.within / room)
+    if needed <= n:  # powered already: the change sits near the threshold
+        return None, ""
     if needed > MAX_RUNS_ADVICE:
         return needed, f"more than {MAX_RUNS_ADVICE} runs per side would be needed"
     return needed, f"about {needed} runs per side would tell"
@@ -475,6 +630,60 @@ def _upper_tail(x: float, df: float) -> float:
     return float(special.ndtr(-x) if math.isinf(df) else special.stdtr(df, -x))
 
 
+REAL_CHANGE = "a real change, within the threshold"
+Interval = Callable[[float], tuple[float, float]]  # the row's interval at level 1 − a
+
+
+def _settle(row: Row, metric: Metric) -> None:
+    """The row's verdict from its interval, with the note of a real change within the
+    threshold (kept true when the interval is redrawn at another level)."""
+    assert row.change is not None and row.low is not None and row.high is not None
+    row.verdict = judge(row.change, row.low, row.high, row.threshold, metric.higher_is_better)
+    parts = [p for p in row.note.split("; ") if p and p != REAL_CHANGE]
+    if row.verdict == STABLE and (row.low > 0 or row.high < 0):
+        parts.insert(0, REAL_CHANGE)
+    row.note = "; ".join(parts)
+
+
+def _counts(
+    reports: list[dict[str, Any]], metric: Metric, path: str | None
+) -> tuple[int, int] | None:
+    """(events, trials) over every run of a side for a count row, None if a run lacks them."""
+    if metric.counts is None:
+        return None
+    events = trials = 0
+    for report in reports:
+        src = report if path is None else (report.get("path_metrics") or {}).get(path) or {}
+        x, n = (src.get(name) for name in metric.counts)
+        if not isinstance(x, int) or not isinstance(n, int) or isinstance(x, bool):
+            return None
+        events, trials = events + x, trials + n
+    return (events, trials) if reports else None
+
+
+def count_interval(a: tuple[int, int], b: tuple[int, int], level: float) -> tuple[float, float]:
+    """Newcombe's hybrid score interval (his method 10) of B's rate minus A's, in percentage
+    points, from the two sides' Wilson intervals (scipy) at confidence 1 − level."""
+    from scipy import stats
+
+    (xa, na), (xb, nb) = a, b
+    ci = [stats.binomtest(x, n).proportion_ci(1 - level, method="wilson") for x, n in (a, b)]
+    pa, pb = xa / na, xb / nb
+    (la, ua), (lb, ub) = ((c.low, c.high) for c in ci)
+    d = pb - pa
+    low = d - math.sqrt((pb - lb) ** 2 + (ua - pa) ** 2)
+    high = d + math.sqrt((ub - pb) ** 2 + (pa - la) ** 2)
+    return 100.0 * low, 100.0 * high
+
+
+def _count_p(a: tuple[int, int], b: tuple[int, int]) -> float:
+    """Fisher's exact test of the two sides' rates (scipy)."""
+    from scipy import stats
+
+    (xa, na), (xb, nb) = a, b
+    return float(stats.fisher_exact([[xa, na - xa], [xb, nb - xb]]).pvalue)
+
+
 def _row(
     key: str,
     path: str | None,
@@ -485,6 +694,8 @@ def _row(
     windows: tuple[np.ndarray | None, np.ndarray | None],
     history: list[np.ndarray],
     steady: Sequence[np.ndarray] = (),
+    counts: tuple[tuple[int, int] | None, tuple[int, int] | None] = (None, None),
+    hists: tuple[list[str] | None, list[str] | None] = (None, None),
 ) -> Row:
     va, vb = values
     unit = "pp" if metric.points else "%"
@@ -501,6 +712,8 @@ def _row(
 
         def to_change(d: float) -> float:
             return math.expm1(d) * 100.0
+
+        delta = math.log1p(threshold / 100.0)
     else:
         row.a, row.b = float(sa.mean()), float(sb.mean())
         factor = 1.0 if metric.points else 100.0 / max(abs(row.a), metric.floor or 1e-12)
@@ -508,33 +721,61 @@ def _row(
         def to_change(d: float) -> float:
             return d * factor
 
+        delta = threshold / factor
+
     row.change = to_change(diff)
     seen = [sa, sb, *history, *(_scale(metric, w) for w in windows if w is not None)]
     row.varied = bool(np.ptp(np.concatenate(seen)) > 0)
-    spread = _spread(metric, sa, sb, windows, history, steady)
-    if isinstance(spread, str):
+    spread = _spread(metric, sa, sb, windows, history, steady, hists)
+    ca, cb = counts
+    if ca is not None and cb is not None and (ca[1] == 0 or cb[1] == 0):
+        row.verdict, row.test = INCONCLUSIVE, "insufficient data"
+        row.note, row.evidence = "0 requests on a side: the rate is unknown", "not enough data"
+        return row
+    by_counts = ca is not None and cb is not None
+    if isinstance(spread, str) and not by_counts:
         row.verdict, row.test, row.note = INCONCLUSIVE, "insufficient data", spread
         row.evidence = "not enough data"
         return row
-    se = spread.se
-    half = quantile(1 - alpha / 2, spread.df) * se
-    row.low, row.high = to_change(diff - half), to_change(diff + half)
-    row.test, row.evidence = spread.test, spread.evidence
-    row.p_value = 2 * _upper_tail(abs(diff) / se, spread.df) if se > 0 else float(diff == 0)
-    row.verdict = judge(row.change, row.low, row.high, threshold, metric.higher_is_better)
-    if row.verdict == STABLE and (row.low > 0 or row.high < 0):
-        row.note = "a real change, within the threshold"
+    use_runs = isinstance(spread, Spread) and (row.varied or not by_counts)
+
+    def interval(level: float) -> tuple[float, float]:
+        low, high = math.inf, -math.inf
+        if use_runs and isinstance(spread, Spread):
+            half = quantile(1 - level / 2, spread.df) * spread.se
+            low, high = to_change(diff - half), to_change(diff + half)
+        if by_counts and ca is not None and cb is not None:
+            c_low, c_high = count_interval(ca, cb, level)
+            low, high = min(low, c_low), max(high, c_high)
+        return low, high
+
+    row.low, row.high = interval(alpha)
+    row._interval = interval  # type: ignore[attr-defined]  # redrawn by control_fdr
+    p_values = []
+    if use_runs and isinstance(spread, Spread):
+        row.test, row.evidence = spread.test, spread.evidence
+        se = spread.se
+        p_values.append(2 * _upper_tail(abs(diff) / se, spread.df) if se > 0 else float(diff == 0))
+    if by_counts and ca is not None and cb is not None:
+        row.test = f"{row.test}+counts" if use_runs else "counts"
+        shown = f"counts: {ca[0]} of {ca[1]} vs {cb[0]} of {cb[1]}"
+        row.evidence = f"{row.evidence}; {shown}" if use_runs else shown
+        p_values.append(_count_p(ca, cb) if row.varied else 1.0)
+    row.p_value = max(p_values)
+    _settle(row, metric)
+    if not isinstance(spread, Spread):
+        return row
     if row.verdict == INCONCLUSIVE:
         if spread.test == "block-bootstrap":
             row.note = "the windows of one run cannot resolve this change; repeat the runs"
         else:
-            half_pct = (row.high - row.low) / 2
             n = min(len(va), len(vb))
-            row.runs_needed, row.note = _runs_needed(n, half_pct, row.change, threshold, spread)
+            row.runs_needed, advice = _runs_needed(n, delta, alpha, spread)
+            row.note = "; ".join(filter(None, [row.note, advice]))
     if "history" in spread.test:
         run_sd = math.sqrt(spread.between + (spread.within or 0.0))
         noise = f"noise from {len(history)} earlier runs: ±{_noise_pct(metric, run_sd)}"
-        row.note = "; ".join(filter(None, [noise, row.note]))
+        row.note = "; ".join(filter(None, [noise, spread.note, row.note]))
     return row
 
 
@@ -546,7 +787,12 @@ def control_fdr(rows: list[Row], alpha: float) -> None:
     CI on an unchanged device several times as often. A row with no variation at all (0 errors
     everywhere) cannot reach significance, so it is left out of its family rather than diluting
     it (Tarone's rule for untestable hypotheses). The control can only take calls back, so with
-    no call in a family there is nothing to adjust (and scipy.stats is not loaded)."""
+    no call in a family there is nothing to adjust (and scipy.stats is not loaded).
+
+    Where it runs, each tested row of the family is shown (and judged) with its
+    false-coverage-rate interval (Benjamini & Yekutieli 2005): at level R·α/m for the R rows BH
+    called, which then exclude zero, and at (R+1)·α/m for the others, which then contain it
+    (their p-values exceed (R+1)·α/m by BH's step-up rule)."""
     for primary in (True, False):
         tested = [r for r in rows if r.primary is primary and r.p_value is not None and r.varied]
         if not any(r.verdict in (REGRESSION, IMPROVEMENT) for r in tested):
@@ -554,12 +800,22 @@ def control_fdr(rows: list[Row], alpha: float) -> None:
         from scipy import stats  # imported on use: the heaviest import of a `compare`
 
         adjusted = stats.false_discovery_control([r.p_value for r in tested], method="bh")
+        m, called = len(tested), int(sum(p < alpha for p in adjusted))
         family = "primary rows" if primary else "rows"
         for row, p in zip(tested, adjusted, strict=True):
             row.p_adjusted = float(p)
-            if row.verdict in (REGRESSION, IMPROVEMENT) and p >= alpha:
+            level = (called if p < alpha else called + 1) * alpha / m
+            was = row.verdict
+            interval: Interval | None = getattr(row, "_interval", None)
+            if interval is not None:
+                row.low, row.high = interval(level)
+                _settle(row, ALL_METRICS[row.metric])
+                shown = f"{100 * (1 - level):.3g} % interval (FDR over {m} {family})"
+                row.note = "; ".join(filter(None, [row.note, shown]))
+            if p >= alpha and row.verdict in (REGRESSION, IMPROVEMENT):
                 row.verdict = INCONCLUSIVE
-                control = f"not significant after FDR control over {len(tested)} {family}"
+            if was in (REGRESSION, IMPROVEMENT) and row.verdict not in (REGRESSION, IMPROVEMENT):
+                control = f"not significant after FDR control over {m} {family}"
                 row.note = "; ".join(filter(None, [row.note, control]))
 
 
@@ -613,10 +869,24 @@ def compare_runs(
             return
         single = path is None and len(ra) == 1 and len(rb) == 1
         windows = (_windows(ra[0], metric), _windows(rb[0], metric)) if single else (None, None)
+        hists = (window_histograms(ra[0]), window_histograms(rb[0])) if single else (None, None)
         history = [_scale(metric, v) for v in _series(noise_reports, key, metric, path)]
+        counts = (_counts(ra, metric, path), _counts(rb, metric, path))
         alpha = thresholds.alpha
         rows.append(
-            _row(key, path, metric, t[metric.name], alpha, values, windows, history, steady)
+            _row(
+                key,
+                path,
+                metric,
+                t[metric.name],
+                alpha,
+                values,
+                windows,
+                history,
+                steady,
+                counts,
+                hists,
+            )
         )
 
     for key in sorted(keys_a & keys_b):
@@ -656,7 +926,9 @@ def compare_runs(
     if not comparison.has_noise_model and not comparison.mismatches:  # else: the mismatch
         comparison.notes.append(
             f"no noise model yet ({len(noise)} of {MIN_HISTORY_RUNS} earlier runs): drift "
-            "between runs is unseen and can read as a change"
+            "between runs is unseen and can read as a change; the intervals cover only the "
+            "runs compared, not the device's drift from one sitting to the next: record the "
+            "device's noise (a few records of A's build on other occasions, before B)"
         )
     return comparison
 

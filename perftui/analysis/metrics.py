@@ -28,6 +28,8 @@ class Metric:
     field: str | None = None  # its key in that sub-dict (else `name`)
     # A corrected variant of this metric: compared only where some run's value differs from it.
     variant_of: str | None = None
+    # A rate of events among trials: the report's keys of both, whose sums bound the rate.
+    counts: tuple[str, str] | None = None
 
 
 METRICS: dict[str, Metric] = {
@@ -40,7 +42,16 @@ METRICS: dict[str, Metric] = {
         Metric("p999_ms", "p99.9 ms", False, 30.0, floor=0.05, log=True),
         Metric("max_ms", "max ms", False, 50.0, floor=0.05, log=True, compared=False),
         Metric("p95_tail_ms", "tail p95 ms", False, 30.0, floor=0.05, log=True),
-        Metric("error_rate", "error %", False, 1.0, points=True, window="error_rate", primary=True),
+        Metric(
+            "error_rate",
+            "error %",
+            False,
+            1.0,
+            points=True,
+            window="error_rate",
+            primary=True,
+            counts=("err", "requests_total"),
+        ),
         Metric("heap_internal_drop", "heap drop B", False, 15.0, floor=4096.0, primary=True),
         # A freeze of the device (stall) and the closed loop's coordinated-omission-corrected
         # tail: secondary rows, as they exist only in records made since they were measured.

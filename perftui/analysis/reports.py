@@ -92,8 +92,29 @@ def _run_line(label: RunRecord | IndexRow) -> str:
 def summary_line(comparison: Comparison) -> str:
     """The verdict of the gated rows and where the non-stable verdicts are."""
     c = comparison
+    if c.nothing_reason:
+        only_a, only_b = ", ".join(c.only_in_a) or "–", ", ".join(c.only_in_b) or "–"
+        only = f"only in A: {only_a}; only in B: {only_b}"
+        return f"**{c.verdict}**: {c.nothing_reason} ({only})"
     where = ", ".join(c.where()) or "nothing changed beyond noise"
     return f"**{c.verdict}**: {where} ({c.tested} of {len(c.rows)} rows tested)"
+
+
+SHOWN_LEFT_OUT = 12  # runs left out of the noise model named in a report (the JSON has all)
+
+
+def noise_lines(comparison: Comparison) -> list[str]:
+    """The runs in the noise model, and those of the device left out with why."""
+    c = comparison
+    rule = f" ({c.noise_rule})" if c.noise_rule else ""
+    lines = [
+        f"noise model: {len(c.noise_ids)} earlier run(s){rule}: {', '.join(c.noise_ids) or '–'}"
+    ]
+    if c.noise_left_out:
+        shown, rest = c.noise_left_out[:SHOWN_LEFT_OUT], len(c.noise_left_out) - SHOWN_LEFT_OUT
+        more = f"; and {rest} more (all in the JSON report)" if rest > 0 else ""
+        lines.append("left out of the noise model: " + "; ".join(shown) + more)
+    return lines
 
 
 def comparison_markdown(comparison: Comparison) -> str:
@@ -111,8 +132,7 @@ def comparison_markdown(comparison: Comparison) -> str:
         f"- A: {_run_line(c.a)}",
         f"- B: {_run_line(c.b)}",
     ]
-    if c.has_noise_model:  # else the notes say there is none yet
-        lines.append(f"- noise model: {c.noise_runs} earlier comparable run(s)")
+    lines += [f"- {line}" for line in noise_lines(c)]
     lines += [f"- ⚠️ {note}" for note in c.notes]
     if c.only_in_a or c.only_in_b:
         lines += [f"- only in A: {', '.join(c.only_in_a) or '–'}"]
@@ -329,8 +349,7 @@ def comparison_html(
         f"<p><b>{e(c.verdict)}</b> — {e(summary_line(c).split(': ', 1)[1])}</p>",
         f"<p>A: {e(_run_line(c.a))}<br>B: {e(_run_line(c.b))}</p>",
     ]
-    if c.has_noise_model:
-        body.append(f"<p>noise model: {c.noise_runs} earlier comparable run(s)</p>")
+    body += [f"<p>{e(line)}</p>" for line in noise_lines(c)]
     body += [f"<p>⚠️ {e(n)}</p>" for n in c.notes]
     if c.only_in_a or c.only_in_b:
         body.append(

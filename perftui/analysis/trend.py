@@ -12,8 +12,9 @@ the caller fetches them (`perftui.cli.history`).
 
 from __future__ import annotations
 
+import math
 import statistics
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -152,3 +153,40 @@ def describe(t: Trend) -> str:
         f"{head}; step at {t.change_at}: {t.before:.4g} → {t.after:.4g} "
         f"({t.change:+.1f} {unit}, mann-whitney p={t.p_value:.3g})"
     )
+
+
+def change_points(
+    groups: Sequence[Sequence[float]], threshold: float, alpha: float = 0.05, log: bool = True
+) -> list[int]:
+    """Where a sequence of records (oldest first, each its runs' values) changes level: the
+    indices of the records that start a new segment. The split is `judge`'s: where the medians of
+    the record means before and after differ most; it stands when the step passes `threshold`
+    (percent) and Mann-Whitney U calls the two segments' runs different. Each segment is split
+    again until no step stands (binary segmentation). A record may be a segment alone: its runs
+    speak for it, so a build measured once still stands apart."""
+    from scipy import stats
+
+    def level(values: Sequence[float]) -> float:
+        return math.log(max(statistics.fmean(values), 1e-9)) if log else statistics.fmean(values)
+
+    means = [level(g) for g in groups]
+
+    def split(lo: int, hi: int) -> list[int]:
+        if hi - lo < 2:
+            return []
+        best = max(
+            range(lo + 1, hi),
+            key=lambda i: abs(statistics.median(means[i:hi]) - statistics.median(means[lo:i])),
+        )
+        step = statistics.median(means[best:hi]) - statistics.median(means[lo:best])
+        pct = math.expm1(abs(step)) * 100 if log else abs(step)
+        before = [v for g in groups[lo:best] for v in g]
+        after = [v for g in groups[best:hi] for v in g]
+        if pct < threshold or len(before) < 2 or len(after) < 2:
+            return []
+        p = float(stats.mannwhitneyu(before, after, alternative="two-sided").pvalue)
+        if p >= alpha:
+            return []
+        return [*split(lo, best), best, *split(best, hi)]
+
+    return split(0, len(groups))

@@ -106,6 +106,13 @@ def add_compare_options(parser: argparse.ArgumentParser) -> None:
         help="let per-path and secondary rows fail CI too (after FDR control)",
     )
     parser.add_argument(
+        "--noise",
+        default=None,
+        metavar="RUNS|TAG|none",
+        help="the noise sample by hand: run ids or prefixes separated by commas, a tag, or none "
+        "(default: earlier runs of A's build, from before B's build first ran)",
+    )
+    parser.add_argument(
         "--allow-mismatch",
         action="store_true",
         help="gate even when the two runs' settings differ (the differences are still shown)",
@@ -144,20 +151,6 @@ def _render(comparison: Any, fmt: str, a: dict[str, Any], b: dict[str, Any]) -> 
     return renderers[fmt](comparison)
 
 
-def compare_with_noise(
-    store: HistoryStore,
-    a: dict[str, Any],
-    b: dict[str, Any],
-    thresholds: RegressionThresholds,
-    gate_paths: bool = False,
-) -> Comparison:
-    """Compare A with B, with the device's earlier comparable runs as the noise model."""
-    from perftui.analysis.compare import compare_runs
-
-    noise = store.noise_runs(a, b)
-    return compare_runs(a, b, thresholds, noise=noise, gate_paths=gate_paths)
-
-
 def gate_exit(comparison: Comparison, fail_on_regression: bool, allow_mismatch: bool) -> int:
     """1 on a gated regression when asked; 2 (one line) when asked to gate runs set up
     differently, unless `--allow-mismatch`."""
@@ -169,6 +162,8 @@ def gate_exit(comparison: Comparison, fail_on_regression: bool, allow_mismatch: 
         return _fail(
             f"runs set up differently, not gated: {shown}{more}; pass --allow-mismatch to gate"
         )
+    if comparison.nothing_reason:
+        return _fail(f"nothing compared, not gated: {comparison.nothing_reason}")
     return EXIT_GATE_FAILED if comparison.regressions else EXIT_OK
 
 
@@ -182,11 +177,14 @@ def compare_after_run(
     *,
     gate_paths: bool = False,
     allow_mismatch: bool = False,
+    noise: str | None = None,
 ) -> int:
     """`perftui run … --compare-to REF`: the Markdown report on stdout (or `report_path`, whose
     extension picks md/json/html); 1 on a regression if asked to fail, 2 if REF is unknown or
     was set up differently (see `gate_exit`), 0 with a note on stderr when REF is `previous` and
-    the run is the first of its kind."""
+    the run is the first of its kind. A run that regressed is flagged in the store, so that it
+    never joins a noise sample."""
+    from perftui import verdicts
     from perftui.analysis.reports import summary_line
     from perftui.history.store import StoreError
 
@@ -201,7 +199,10 @@ def compare_after_run(
             )
             return EXIT_OK
         return _fail(f"--compare-to {ref}: {exc}")
-    comparison = compare_with_noise(store, reference, record, thresholds, gate_paths)
+    comparison = verdicts.compare(
+        store, reference, record, thresholds, noise=noise, gate_paths=gate_paths
+    )
+    verdicts.flag_regression(store, comparison)
     fmt = _format_for(report_path, None)
     _write_or_print(_render(comparison, fmt, reference, record), report_path)
     if report_path is not None:
@@ -364,12 +365,15 @@ def cmd_export(args: argparse.Namespace) -> int:
 @_guarded
 def cmd_compare(args: argparse.Namespace) -> int:
     """Compare run A (reference) with run B (candidate)."""
+    from perftui import verdicts
     from perftui.analysis.reports import summary_line
 
     thresholds = thresholds_from_args(args)
     store = _store(args)
     a, b = store.resolve(args.a), store.resolve(args.b)
-    comparison = compare_with_noise(store, a, b, thresholds, args.gate_paths)
+    comparison = verdicts.compare(
+        store, a, b, thresholds, noise=args.noise, gate_paths=args.gate_paths
+    )
     fmt = _format_for(args.report, args.format)
     _write_or_print(_render(comparison, fmt, a, b), args.report)
     if args.report is not None:

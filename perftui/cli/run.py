@@ -125,6 +125,13 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tag", default="", help="kept to [A-Za-z0-9_-], appended to file names")
     p.add_argument("--note", default="", help="free text stored with the run")
     p.add_argument(
+        "--build",
+        default="",
+        metavar="LABEL",
+        help="the firmware build measured (default: what the device reports, if it does); "
+        "a comparison's noise sample is runs of A's build",
+    )
+    p.add_argument(
         "--heap-poll-s",
         type=NONNEG_FLOAT,
         default=0.0,
@@ -222,6 +229,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         probe_retries=args.probe_retries,
         tag=clean_tag(args.tag),
         note=args.note,
+        build=args.build.strip(),
         telemetry_interval_s=args.heap_poll_s,
         arrivals=args.arrivals,
         max_stall_ms=args.max_stall_ms,
@@ -304,6 +312,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                 args.report,
                 gate_paths=args.gate_paths,
                 allow_mismatch=args.allow_mismatch,
+                noise=args.noise,
             )
         compared = {"compare_to": args.compare_to, "compare_exit_code": verdict}
         code = max(code, verdict) if code in (0, 1) else code

@@ -76,6 +76,17 @@ def measurement(config: RunConfig) -> JsonObject:
     }
 
 
+def reported_build(raw_runs: list[RawRun]) -> str:
+    """The build a device reports in its server stats (`firmware.build`), if it does."""
+    for run in raw_runs:
+        for res in run.get("results") or []:
+            stats = (res.get("report") or {}).get("stats_after") or {}
+            build = (stats.get("firmware") or {}).get("build") if isinstance(stats, dict) else None
+            if isinstance(build, str) and build.strip():
+                return build.strip()
+    return ""
+
+
 def legacy_comparison(
     aggregated: dict[str, Aggregate], previous: RunRecord | None
 ) -> dict[str, dict[str, float | None]]:
@@ -132,6 +143,7 @@ def build(
         "started_at": started.isoformat(timespec="seconds"),
         "finished_at": finished.isoformat(timespec="seconds") if finished else None,
         "tag": config.tag,
+        "build": config.build or reported_build(raw_runs),
         "note": config.note,
         "settings": config.settings_dict(),
         "profile_definitions": {p.name: p.definition() for p in config.profiles},

@@ -6,7 +6,7 @@ from typing import Any
 
 from hdrh.histogram import HdrHistogram
 
-from perftui.engine.hdr import clear, new_histogram, new_scratch, quick_percentiles_ms
+from perftui.engine.hdr import clear, encode, new_histogram, new_scratch, quick_percentiles_ms
 from perftui.engine.schema import JsonObject
 
 TIMELINE_MAX_POINTS = 300  # a phase of any length keeps at most this many windows in its record
@@ -25,7 +25,8 @@ class Timeline:
 
     It is fed the recorder's snapshot windows (each a fraction of a timeline window), so each
     window's percentiles come from its own histogram, not from merged percentiles. The verdicts
-    use the windows as blocks of one run; the soak views draw them.
+    use the windows as blocks of one run (with each window's histogram, `histograms`, so that a
+    resample of windows has a whole-run percentile); the soak views draw them.
     """
 
     COLUMNS = ("t_s", "requests", "errors", "rps", "p50_ms", "p95_ms", "p99_ms", "heap_free")
@@ -33,6 +34,7 @@ class Timeline:
     def __init__(self, duration: float) -> None:
         self.window_s = timeline_window_s(duration)
         self.columns: dict[str, list[Any]] = {c: [] for c in self.COLUMNS}
+        self.histograms: list[str] = []  # each window's latency histogram, encoded
         self._hist = new_histogram()
         self._scratch = new_scratch()
         self._start = 0.0
@@ -61,6 +63,7 @@ class Timeline:
         row = (round(end, 3), self._requests, self._errors, round(self._requests / span, 3))
         for key, value in zip(self.COLUMNS, (*row, p50, p95, p99, self._heap), strict=True):
             self.columns[key].append(value)
+        self.histograms.append(encode(self._hist))
         clear(self._hist)
         self._requests = self._errors = 0
         self._heap = None
@@ -73,4 +76,4 @@ class Timeline:
         columns = dict(self.columns)
         if all(v is None for v in columns["heap_free"]):
             del columns["heap_free"]
-        return {"window_s": self.window_s, **columns}
+        return {"window_s": self.window_s, **columns, "histograms": list(self.histograms)}

@@ -53,7 +53,6 @@ from perftui.engine.schema import (
 from perftui.history.files import atomic_write_bytes, atomic_write_json, fsync_dir
 from perftui.like import NOT_STARTED, run_status, settings_key
 
-NOISE_RUNS = 20  # the newest comparable runs a comparison takes as its noise model
 # The index's version (the catalog's "schema"), apart from each record's own (RECORD_SCHEMA).
 # 1: one index file holding every summary and the baselines; 2: summaries whose fingerprint
 # covered view-only settings (`perftui.like`), so a TUI run never matched a CLI run.
@@ -188,6 +187,8 @@ def summarize(record: RunRecord, doc_name: str, digest: str) -> IndexRow:
         "profiles": list(record.get("profiles") or []),
         "runs_per_profile": record.get("runs_per_profile"),
         "tag": record.get("tag") or "",
+        "build": record.get("build") or "",
+        "flagged": record.get("flagged") or "",
         "note": record.get("note") or "",
         "status": run_status(record),
         "overall_pass": record.get("overall_pass"),
@@ -519,12 +520,16 @@ class HistoryStore:
         return summary, self._shard(self.dir / shard_name(summary.get("started_at")))
 
     def set_note(self, run_id: str, note: str) -> None:
+        self._set_field(run_id, "note", note)
+
+    def _set_field(self, run_id: str, key: str, value: str) -> None:
+        """One field of a stored run, in its record and its index row."""
         with self._locked():
             summary, shard = self._locate(run_id)
             record = self._read_doc(summary)
-            record["note"] = note
+            record[key] = value
             atomic_write_bytes(self.docs_dir / summary["doc"], encode_doc(record))
-            shard.table("runs").update({"note": note}, Query().run_id == run_id)
+            shard.table("runs").update({key: value}, Query().run_id == run_id)
 
     def set_baseline(self, run_id: str, name: str = "default") -> None:
         with self._locked():
@@ -627,21 +632,23 @@ class HistoryStore:
                 return self._read_doc(s)
         return None
 
-    def noise_runs(
-        self, a: dict[str, Any], b: dict[str, Any], limit: int = NOISE_RUNS
-    ) -> list[dict[str, Any]]:
-        """The device's run-to-run noise for comparing A with B: up to `limit` newest finished
-        runs comparable with B, other than A and B; none when A and B were set up differently
-        (no history then fits both)."""
+    def noise_candidates(self, a: RunRecord, b: RunRecord) -> list[IndexRow]:
+        """Summaries of the finished runs comparable with B (`_comparable`), other than A and
+        B, newest first: what a noise sample may be picked from (`perftui.verdicts`); none when
+        A and B were set up differently (no history then fits both)."""
         if settings_key(a) != settings_key(b):
             return []
         skip = {a.get("run_id"), b.get("run_id")}
-        picked = [
+        return [
             s
             for s in self._comparable(b)
             if s["run_id"] not in skip and (s.get("status") or "finished") == "finished"
         ]
-        return list(self.records(picked[:limit]))
+
+    def set_flag(self, run_id: str, text: str) -> None:
+        """Mark a run that a stored comparison called a regression: it never joins a noise
+        sample."""
+        self._set_field(run_id, "flagged", text)
 
     def resolve(self, ref: str, relative_to: RunRecord | None = None) -> RunRecord:
         """A run from a reference: id, unique id prefix, tag (newest with it), `latest`,

@@ -327,10 +327,12 @@ class SimServer(_Listening):
     def running(self) -> bool:
         return self._runner is not None
 
-    def server_stats(self) -> dict[str, dict[str, int]]:
-        """The /debug/server-stats payload; `ipc.ring_size` is the queue bound (0 = unbounded)."""
+    def server_stats(self) -> dict[str, dict[str, Any]]:
+        """The /debug/server-stats payload; `ipc.ring_size` is the queue bound (0 = unbounded);
+        `firmware.build` the build label, when the sim was given one."""
         s, workers = self.stats, self.options.workers
-        return {
+        firmware = {"firmware": {"build": self.options.build}} if self.options.build else {}
+        return firmware | {
             "server": {
                 "requests_handled": s.requests_handled,
                 "request_errors": s.request_errors,

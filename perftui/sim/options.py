@@ -43,6 +43,7 @@ class SimOptions:
     queue_limit: int | None = None  # requests waiting for a worker beyond this get 503
     seed: int | None = None  # seeds the jitter and the fault draws
     slowdown: float = 1.0  # multiplies every service time
+    build: str = ""  # the firmware build it reports in /debug/server-stats (empty: none)
     leak_bytes: int = 0  # internal heap lost per handled request
     error_rate: float = 0.0  # share of load requests answered 500
     hang_after: float | None = None  # seconds; then load requests are never answered
@@ -125,6 +126,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=d.slowdown,
         metavar="FACTOR",
         help="multiply service times",
+    )
+    parser.add_argument(
+        "--build",
+        default=d.build,
+        metavar="LABEL",
+        help="the firmware build to report in /debug/server-stats (read into the run's record)",
     )
     parser.add_argument(
         "--leak-bytes", type=int, default=d.leak_bytes, metavar="N", help="heap lost per request"

@@ -10,20 +10,21 @@ store and compares runs, some of it on the UI loop (issue 21 moves that into wor
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from multiprocessing import resource_tracker
 from pathlib import Path
 from typing import Any, ClassVar
 
+from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
 
+from perftui import verdicts
 from perftui.analysis.compare import (
     Comparison,
     ConfigError,
     RegressionThresholds,
-    compare_runs,
     load_thresholds,
 )
 from perftui.engine import eventjson, lifecycle, stream
@@ -161,7 +162,7 @@ class PerftuiApp(App[int]):
         ):
             self.pop_screen()  # e.g. "Abort the run?" still open when the run ended by itself
         if self.screen is live:
-            self.switch_screen(self.results_screen(record))
+            self._show_results(record, self.thresholds(), live)
         else:
             self.notify(f"run {event.status}; see History", title="run over")
 
@@ -172,31 +173,55 @@ class PerftuiApp(App[int]):
             self.notify(f"{exc}; using the default thresholds", severity="warning")
             return RegressionThresholds()
 
-    def results_screen(self, record: dict[str, Any]) -> ResultsScreen:
-        previous = None
+    @work(thread=True, group="compare", exit_on_error=False)
+    def _show_results(
+        self,
+        record: dict[str, Any],
+        thresholds: RegressionThresholds,
+        replacing: LiveScreen | None = None,
+    ) -> None:
+        """The run's Results with its comparison to the previous run, judged here in a thread
+        (the store and the comparison service stay off the UI loop), then shown: in place of
+        the live screen it ends, if that is still on top, else pushed."""
+        previous: dict[str, Any] | None = None
+        comparison: Comparison | None = None
         try:
             previous = self.store.previous_of(record)
-        except StoreError as exc:
-            self.notify(str(exc), severity="warning")
-        comparison = self.compare(previous, record) if previous else None
-        return ResultsScreen(record, previous, comparison)
+            if previous is not None:
+                comparison = verdicts.compare(self.store, previous, record, thresholds)
+        except (StoreError, ValueError) as exc:
+            self.call_from_thread(self.notify, str(exc), severity="warning")
+        screen = ResultsScreen(record, previous, comparison)
+        self.call_from_thread(self._results_ready, screen, replacing)
 
-    def compare(self, a: dict[str, Any], b: dict[str, Any]) -> Comparison:
-        """A against B, with the device's earlier comparable runs as the noise model."""
-        noise: list[dict[str, Any]] = []
-        try:
-            noise = self.store.noise_runs(a, b)
-        except StoreError as exc:
-            self.notify(f"no noise model: {exc}", severity="warning")
-        return compare_runs(a, b, self.thresholds(), noise=noise)
+    def _results_ready(self, screen: ResultsScreen, replacing: LiveScreen | None) -> None:
+        if replacing is None:
+            self.push_screen(screen)
+        elif self.screen is replacing:
+            self.switch_screen(screen)
 
     def open_results(self, record: dict[str, Any]) -> None:
-        self.push_screen(self.results_screen(record))
+        self._show_results(record, self.thresholds())
 
     def open_compare(self, a: dict[str, Any], b: dict[str, Any]) -> None:
-        """A is the reference (older), B the candidate."""
-        comparison = self.compare(a, b)
-        self.push_screen(CompareScreen(comparison, a, b, self.history_dir))
+        """A is the reference (older), B the candidate: judged in a thread worker (the store,
+        the bootstrap and the histograms stay off the UI loop), then shown."""
+        self._open_compare(a, b, self.thresholds())
+
+    @work(thread=True, group="compare", exit_on_error=False)
+    def _open_compare(
+        self, a: dict[str, Any], b: dict[str, Any], thresholds: RegressionThresholds
+    ) -> None:
+        def recompute(choice: str | Sequence[str] | None) -> verdicts.CompareView:
+            return verdicts.compare_view(self.store, a, b, thresholds, noise=choice)
+
+        try:
+            view = recompute(None)
+        except (StoreError, ValueError) as exc:
+            self.call_from_thread(self.notify, f"cannot compare: {exc}", severity="error")
+            return
+        screen = CompareScreen(view, a, b, self.history_dir, recompute)
+        self.call_from_thread(self.push_screen, screen)
 
     # ----- actions and the command palette -----------------------------------------------
 

@@ -1,7 +1,9 @@
 """Compare screen: the settings that differ first; A and B per `profile:phase` (secondary and
 per-path rows with `p`), change, its 95 % interval, coloured verdict and the evidence; plotext
 charts of both latency distributions, of rps per key and of A over B along the phase (the
-records' timelines; `m` picks the metric); export of the Markdown or HTML report to a file.
+records' timelines; `m` picks the metric); the noise model's runs, to put in or take out (`n`);
+export of the Markdown or HTML report to a file. The screen draws what the comparison service
+made in a worker (`verdicts.CompareView`); it decodes no histogram.
 """
 
 from __future__ import annotations
@@ -20,31 +22,13 @@ from textual_plotext import PlotextPlot
 
 from perftui.analysis import reports
 from perftui.analysis.compare import Comparison
-from perftui.engine.hdr import decode
+from perftui.analysis.curves import CURVE
 from perftui.history.files import atomic_write_text
 from perftui.tui import fmt, timeline
 from perftui.tui.dialogs import TextPrompt
+from perftui.tui.noise_panel import NoisePanel, Recompute
 from perftui.tui.results import ROW_COLUMNS, row_cells, verdict_text, where_text
-
-CURVE = (1.0, 10.0, 25.0, 50.0, 75.0, 90.0, 95.0, 99.0, 99.9)
-
-
-def latency_curve(record: dict[str, Any], key: str) -> list[float] | None:
-    """Latency (ms) at each CURVE percentile, from every run's histogram of `key` merged."""
-    merged = None
-    for run in record.get("raw_runs") or []:
-        for res in run.get("results") or []:
-            encoded = (res.get("report") or {}).get("histogram")
-            if f"{res.get('profile')}:{res.get('phase')}" != key or not encoded:
-                continue
-            hist = decode(encoded)
-            if merged is None:
-                merged = hist
-            else:
-                merged.add(hist)
-    if merged is None or not merged.get_total_count():
-        return None
-    return [merged.get_value_at_percentile(q) / 1000.0 for q in CURVE]
+from perftui.verdicts import CompareView
 
 
 class CompareScreen(Screen[None]):
@@ -59,33 +43,45 @@ class CompareScreen(Screen[None]):
         Binding("right_square_bracket", "cycle_key(1)", "Next key", show=False),
         Binding("o", "over_time", "Over time"),
         Binding("m", "overlay_metric", "Metric over time", show=False),
+        Binding("n", "noise", "Noise runs"),
         Binding("e", "export", "Export"),
         Binding("escape", "app.pop_screen", "Back"),
     ]
 
     def __init__(
-        self, comparison: Comparison, a: dict[str, Any], b: dict[str, Any], export_dir: Path
+        self,
+        comparison: Comparison | CompareView,
+        a: dict[str, Any],
+        b: dict[str, Any],
+        export_dir: Path,
+        recompute: Recompute | None = None,
     ) -> None:
         super().__init__()
-        self.comparison = comparison
+        if isinstance(comparison, Comparison):
+            comparison = CompareView(comparison, [], {})
+        self.view, self.recompute = comparison, recompute
+        self.comparison = comparison.comparison
         self.a = a
         self.b = b
         self.export_dir = export_dir
         self.show_paths = False
-        self.keys = list(dict.fromkeys(r.key for r in comparison.rows))
+        self.keys = list(dict.fromkeys(r.key for r in self.comparison.rows))
         self.chart_key = self.keys[0] if self.keys else None
         self.overlay_metric = 0  # index into timeline.OVERLAY_METRICS
 
+    def _title(self) -> Text:
+        c = self.comparison
+        if c.nothing_reason:
+            return Text.assemble("Compare · ", verdict_text(c.verdict), f": {c.nothing_reason}")
+        return Text.assemble(
+            "Compare · ",
+            verdict_text(c.verdict),
+            f" · {where_text(c)} · {c.tested} of {len(c.rows)} rows tested",
+        )
+
     def compose(self) -> ComposeResult:
         c = self.comparison
-        yield Static(
-            Text.assemble(
-                "Compare · ",
-                verdict_text(c.verdict),
-                f" · {where_text(c)} · {c.tested} of {len(c.rows)} rows tested",
-            ),
-            id="compare-title",
-        )
+        yield Static(self._title(), id="compare-title")
         if c.mismatches:
             yield Static(
                 Text("⚠ set up differently: " + "; ".join(c.mismatches), style="bold yellow"),
@@ -116,6 +112,8 @@ class CompareScreen(Screen[None]):
             with TabPane("Over time", id="tab-overlay"):
                 yield Static("A blue, B red, every run · m metric · \\[ ] key", id="overlay-key")
                 yield PlotextPlot(id="overlay-plot")
+            with TabPane("Noise", id="tab-noise"):
+                yield NoisePanel(self.view, self.recompute, id="noise-panel")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -162,8 +160,8 @@ class CompareScreen(Screen[None]):
         )
         if key is not None:
             xs = list(range(len(CURVE)))
-            for label, record, marker in (("A", self.a, "dot"), ("B", self.b, "braille")):
-                curve = latency_curve(record, key)
+            curves = self.view.curves.get(key, (None, None))
+            for label, curve, marker in zip(("A", "B"), curves, ("dot", "braille"), strict=True):
                 if curve is not None:
                     plt.plot(xs, curve, label=label, marker=marker)
             plt.xticks(xs, [f"p{q:g}" for q in CURVE])
@@ -228,6 +226,18 @@ class CompareScreen(Screen[None]):
         index = self.keys.index(self.chart_key) if self.chart_key in self.keys else 0
         self.chart_key = self.keys[(index + step) % len(self.keys)]
         self._draw_latency()
+
+    def action_noise(self) -> None:
+        self.query_one("#compare-tabs", TabbedContent).active = "tab-noise"
+        self.query_one("#noise-runs").focus()
+
+    @on(NoisePanel.Recompared)
+    def _recompared(self, event: NoisePanel.Recompared) -> None:
+        """The verdict with the user's noise sample: title, table and panel follow it."""
+        self.comparison = event.view.comparison
+        self.query_one("#compare-title", Static).update(self._title())
+        self.query_one(NoisePanel).show(event.view)
+        self._fill_table()
 
     def action_over_time(self) -> None:
         self.query_one("#compare-tabs", TabbedContent).active = "tab-overlay"

@@ -1,4 +1,4 @@
-"""Setup screen: device, profiles, runs, phase settings and gates, tag and note.
+"""Setup screen: device, profiles, runs, phase settings and gates, tag, build and note.
 
 Every field is validated with the same converters as the command line (`perftui.validate`), so a
 value the TUI accepts is one `perftui run` would accept too, and an invalid one is marked on its
@@ -178,6 +178,8 @@ class SetupScreen(Screen[None]):
                     validators=[Function(_tag_ok, "needs [A-Za-z0-9_-]")],
                     classes="short",
                 )
+                yield Label("Build", classes="inline-label")
+                yield Input(placeholder="firmware label", id="build", classes="short")
                 yield Label("Note", classes="inline-label")
                 yield Input(placeholder="free text", id="note")
             with (
@@ -464,6 +466,7 @@ class SetupScreen(Screen[None]):
             probe_retries=values["probe_retries"],
             tag=tag,
             note=self.query_one("#note", Input).value.strip(),
+            build=self.query_one("#build", Input).value.strip(),
             gate_limits=GateLimits(**{g: values[g] for g in GATE_LIMIT_TYPES}),
             snapshot_interval_s=LIVE_SNAPSHOT_S,
             telemetry_interval_s=LIVE_HEAP_POLL_S,

@@ -30,7 +30,8 @@ async def test_results_timeline_draws_the_highlighted_phase(tmp_path: Path) -> N
     report["stalls"] = {"count": 1, "longest_ms": 1020.0, "total_ms": 1020.0, "at": [5.0]}
     app = PerftuiApp(tmp_path)
     async with app.run_test(size=(120, 40)) as pilot:
-        app.open_results(record)
+        app.open_results(record)  # judged in a worker, then shown
+        await app.workers.wait_for_complete()
         await pilot.pause()
         screen = app.screen
         assert isinstance(screen, ResultsScreen)
@@ -61,7 +62,8 @@ async def test_compare_overlays_a_and_b_over_the_phase(tmp_path: Path) -> None:
     b = make_record([27.0, 26.0, 28.0], seed=2, timeline=True, **KW)
     app = PerftuiApp(tmp_path)
     async with app.run_test(size=(160, 48)) as pilot:
-        app.open_compare(a, b)
+        app.open_compare(a, b)  # judged in a worker, then shown
+        await app.workers.wait_for_complete()
         await pilot.pause()
         screen = app.screen
         assert isinstance(screen, CompareScreen)

@@ -203,6 +203,7 @@ def test_results(snap_compare: Any, history_dir: Path, size: tuple[int, int]) ->
     async def open_results(pilot: Pilot) -> None:
         app: PerftuiApp = pilot.app  # type: ignore[assignment]
         app.open_results(app.store.get(runs["b"]["run_id"]))
+        await app.workers.wait_for_complete()  # judged in a worker, then shown
         await pilot.pause()
 
     assert snap_compare(PerftuiApp(history_dir), terminal_size=size, run_before=open_results)
@@ -229,6 +230,7 @@ def test_compare(snap_compare: Any, history_dir: Path, size: tuple[int, int], ch
     async def open_compare(pilot: Pilot) -> None:
         app: PerftuiApp = pilot.app  # type: ignore[assignment]
         app.open_compare(app.store.get(runs["a"]["run_id"]), app.store.get(runs["b"]["run_id"]))
+        await app.workers.wait_for_complete()  # judged in a worker, then shown
         await pilot.pause()
         if charts:
             await pilot.press("g")
@@ -245,6 +247,7 @@ def test_light_theme(snap_compare: Any, history_dir: Path) -> None:
         app: PerftuiApp = pilot.app  # type: ignore[assignment]
         app.theme = "textual-light"
         app.open_results(app.store.get(runs["b"]["run_id"]))
+        await app.workers.wait_for_complete()  # judged in a worker, then shown
         await pilot.pause()
 
     assert snap_compare(PerftuiApp(history_dir), terminal_size=(80, 24), run_before=open_results)

@@ -1,0 +1,254 @@
+"""The comparison service: given a store and two runs, pick the noise sample and compare.
+
+The one place that decides which stored runs show the device's noise when run A (reference) is
+compared with run B (candidate); the CLI (`compare`, `run --compare-to`) and the TUI (in a
+thread worker) both call `compare`. It sits beside history and analysis because it is the only
+code that needs both: analysis takes runs, never the store.
+
+The automatic sample is the device's noise as A's firmware showed it, never B's change:
+- only runs comparable with B (same device, profiles, kind and settings fingerprint), finished,
+  other than A and B, and never one a stored comparison flagged as a regression;
+- labelled history (`--build`): runs of A's build started before B's build first ran (before B
+  itself when A and B are the same build);
+- unlabelled history: the records of the device, oldest first, split at change points of their
+  p95 and rps (`trend.change_points`), and only the runs of A's segment before B's;
+- at most NOISE_RUNS, the newest.
+`choice` picks it by hand instead: "none", a tag, or run ids/prefixes separated by commas.
+Every run left out is named with why, so a reader can check the sample.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from perftui.like import settings_key
+
+if TYPE_CHECKING:
+    from perftui.analysis.compare import Comparison, RegressionThresholds
+    from perftui.history.store import HistoryStore
+
+NOISE_RUNS = 20  # the newest runs of the sample a comparison takes
+# The metrics whose level marks a new build in unlabelled history.
+SEGMENT_METRICS = ("p95_ms", "rps_ok")
+
+
+class NoiseChoiceError(ValueError):
+    """A hand-picked noise sample that cannot be used; the message is one line."""
+
+
+@dataclass
+class NoiseSample:
+    """The runs that form the noise model, and every candidate left out with why."""
+
+    records: list[dict[str, Any]] = field(default_factory=list)
+    left_out: list[str] = field(default_factory=list)  # "RUN_ID: why"
+    rule: str = ""
+
+    @property
+    def ids(self) -> list[str]:
+        return [str(r.get("run_id")) for r in self.records]
+
+
+def _started(summary: dict[str, Any]) -> tuple[str, str]:
+    return summary.get("started_at") or "", summary.get("run_id") or ""
+
+
+def pick_noise(
+    store: HistoryStore,
+    a: dict[str, Any],
+    b: dict[str, Any],
+    choice: str | Sequence[str] | None = None,
+    limit: int = NOISE_RUNS,
+) -> NoiseSample:
+    """The noise sample for comparing A with B (module docstring)."""
+    if choice is not None:
+        return _by_hand(store, a, b, choice)
+    if settings_key(a) != settings_key(b):
+        return NoiseSample(rule="none: A and B were set up differently")
+    candidates = store.noise_candidates(a, b)  # newest first
+    left: list[str] = []
+    kept = []
+    for s in candidates:
+        if s.get("flagged"):
+            left.append(f"{s['run_id']}: flagged by a stored comparison ({s['flagged']})")
+        else:
+            kept.append(s)
+    build_a, build_b = a.get("build") or "", b.get("build") or ""
+    if build_a:
+        kept, rule = _labelled(kept, a, b, build_a, build_b, left)
+    else:
+        kept, rule = _unlabelled(store, kept, a, b, left)
+    for s in kept[limit:]:
+        left.append(f"{s['run_id']}: beyond the {limit} newest")
+    return NoiseSample(list(store.records(kept[:limit])), left, rule)
+
+
+def _labelled(
+    kept: list[dict[str, Any]],
+    a: dict[str, Any],
+    b: dict[str, Any],
+    build_a: str,
+    build_b: str,
+    left: list[str],
+) -> tuple[list[dict[str, Any]], str]:
+    """Runs of A's build started before B's build first ran."""
+    from perftui.history.store import record_started
+
+    b_key = (record_started(b) or "", b.get("run_id") or "")
+    if build_b and build_b != build_a:
+        firsts = [_started(s) for s in kept if s.get("build") == build_b]
+        cut = min([b_key, *firsts])
+        rule = f"build {build_a} before build {build_b} first ran"
+    else:
+        cut = b_key
+        rule = f"build {build_a} before B"
+    out = []
+    for s in kept:
+        build = s.get("build") or ""
+        if build != build_a:
+            left.append(f"{s['run_id']}: build {build or 'unlabelled'}, not A's")
+        elif _started(s) >= cut:
+            left.append(f"{s['run_id']}: started after B's build first ran")
+        else:
+            out.append(s)
+    return out, rule
+
+
+def _unlabelled(
+    store: HistoryStore,
+    kept: list[dict[str, Any]],
+    a: dict[str, Any],
+    b: dict[str, Any],
+    left: list[str],
+) -> tuple[list[dict[str, Any]], str]:
+    """Runs in A's segment of the device's history (split at change points), before B."""
+    from perftui.history.store import record_started
+
+    b_key = (record_started(b) or "", b.get("run_id") or "")
+    before = [s for s in kept if _started(s) < b_key]
+    left += [f"{s['run_id']}: started after B" for s in kept if _started(s) >= b_key]
+    records = {r["run_id"]: r for r in store.records(before)}
+    a_key = (record_started(a) or "", a.get("run_id") or "")
+    chain = sorted(
+        [*((_started(s), records[s["run_id"]]) for s in before if s["run_id"] in records),
+         (a_key, a), (b_key, b)],
+        key=lambda item: item[0],
+    )  # fmt: skip
+    ordered = [r for _, r in chain]
+    starts = _segments(ordered)
+    edges = [0, *starts, len(ordered)]
+    segment_of = {}
+    for n, (lo, hi) in enumerate(itertools.pairwise(edges)):
+        for r in ordered[lo:hi]:
+            segment_of[r.get("run_id")] = n
+    mine = segment_of[a.get("run_id")]
+    out = []
+    for s in before:
+        seg = segment_of.get(s["run_id"])
+        if seg == mine:
+            out.append(s)
+        else:
+            left.append(f"{s['run_id']}: unlabelled, its level differs from A's (change point)")
+    rule = "unlabelled: A's segment of the history, split at change points"
+    return out, rule
+
+
+def _segments(ordered: list[dict[str, Any]]) -> list[int]:
+    """Where the records (oldest first) change level on any of SEGMENT_METRICS of the first
+    `profile:phase` they all share."""
+    from perftui.analysis.compare import RegressionThresholds, record_values
+    from perftui.analysis.metrics import METRICS
+    from perftui.analysis.trend import change_points
+
+    thresholds = RegressionThresholds()
+    starts: set[int] = set()
+    for name in SEGMENT_METRICS:
+        groups = record_values(ordered, METRICS[name])
+        if groups is not None:
+            starts |= set(change_points(groups, thresholds.values[name], thresholds.alpha))
+    return sorted(starts)
+
+
+def _by_hand(
+    store: HistoryStore, a: dict[str, Any], b: dict[str, Any], choice: str | Sequence[str]
+) -> NoiseSample:
+    """`--noise none|TAG|RUN[,RUN…]`: the user's sample; runs set up unlike B are refused."""
+    if isinstance(choice, str):
+        if choice.strip().lower() == "none":
+            return NoiseSample(rule="none, by hand")
+        tagged = [
+            s
+            for s in store.list_runs(tag=choice)
+            if s["run_id"] not in (a.get("run_id"), b.get("run_id"))
+        ]
+        refs = [s["run_id"] for s in tagged] or [x.strip() for x in choice.split(",") if x]
+    else:
+        refs = list(choice)
+    records = []
+    for ref in refs:
+        record = store.resolve(ref)
+        if record.get("run_id") in (a.get("run_id"), b.get("run_id")):
+            raise NoiseChoiceError(f"--noise: {ref} is A or B itself, not an earlier run")
+        if settings_key(record) != settings_key(b):
+            raise NoiseChoiceError(f"--noise: run {record.get('run_id')} was set up unlike B")
+        records.append(record)
+    return NoiseSample(records, [], "by hand")
+
+
+def compare(
+    store: HistoryStore,
+    a: dict[str, Any],
+    b: dict[str, Any],
+    thresholds: RegressionThresholds,
+    *,
+    noise: str | Sequence[str] | None = None,
+    gate_paths: bool = False,
+) -> Comparison:
+    """Compare A with B, the noise sample picked by `pick_noise` and named in the result."""
+    from perftui.analysis.compare import compare_runs
+
+    sample = pick_noise(store, a, b, noise)
+    comparison = compare_runs(a, b, thresholds, noise=sample.records, gate_paths=gate_paths)
+    comparison.noise_ids = sample.ids
+    comparison.noise_left_out = sample.left_out
+    comparison.noise_rule = sample.rule
+    return comparison
+
+
+@dataclass
+class CompareView:
+    """What the Compare screen draws, all of it made off the UI loop: the comparison, the runs
+    the user may put in or take out of the noise sample (summaries, newest first), and each
+    `profile:phase`'s latency curve of A and B (`analysis.curves`)."""
+
+    comparison: Comparison
+    candidates: list[dict[str, Any]]
+    curves: dict[str, tuple[list[float] | None, list[float] | None]]
+
+
+def compare_view(
+    store: HistoryStore,
+    a: dict[str, Any],
+    b: dict[str, Any],
+    thresholds: RegressionThresholds,
+    noise: str | Sequence[str] | None = None,
+) -> CompareView:
+    """`compare`, with what a screen needs beside it; blocking (store and numpy): call it from a
+    thread worker."""
+    from perftui.analysis.curves import latency_curve
+
+    comparison = compare(store, a, b, thresholds, noise=noise)
+    keys = dict.fromkeys(r.key for r in comparison.rows)
+    curves = {key: (latency_curve(a, key), latency_curve(b, key)) for key in keys}
+    return CompareView(comparison, store.noise_candidates(a, b), curves)
+
+
+def flag_regression(store: HistoryStore, comparison: Comparison) -> None:
+    """Mark B of a stored comparison that regressed, so it never joins a noise sample."""
+    if comparison.regressions and not comparison.mismatches:
+        first = comparison.regressions[0]
+        text = f"regressed against {comparison.a.get('run_id')}: {first.key} {first.metric}"
+        store.set_flag(str(comparison.b.get("run_id")), text)
