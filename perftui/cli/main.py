@@ -11,7 +11,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import sys
 import traceback
 from collections.abc import Sequence
@@ -40,9 +39,11 @@ from perftui.validate import (
     POS_FLOAT,
     POS_INT,
     URL_PATH,
+    UnresolvableHost,
     UsageError,
     clean_tag,
     parse_target,
+    resolve_host,
 )
 
 COMMANDS = (
@@ -310,9 +311,9 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
 
 def check_resolvable(host: str) -> None:
     try:
-        socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
-    except (socket.gaierror, UnicodeError) as exc:
-        raise CouldNotRun(f"cannot resolve host {host!r}: {exc}") from None
+        resolve_host(host)
+    except UnresolvableHost as exc:
+        raise CouldNotRun(str(exc)) from None
 
 
 class CouldNotRun(RuntimeError):

@@ -34,6 +34,7 @@ from perftui.history.files import HistoryDirError, check_history_dir
 from perftui.history.store import HistoryStore, StoreError
 from perftui.tui.dialogs import ConfirmDialog
 from perftui.tui.session import SessionError, SimDevice, deliver
+from perftui.tui.workers import ShowsWorkerErrors
 
 STEP_COLUMNS = ("#", "kind", "rate", "achieved", "p50", "p95", "p99", "err %", "verdict")
 
@@ -99,7 +100,7 @@ class CapacityJob:
             lock.release()
 
 
-class CapacityScreen(Screen[None]):
+class CapacityScreen(ShowsWorkerErrors, Screen[None]):
     """Latency p95 against rate while the search climbs; the answer when it is confirmed."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -135,7 +136,7 @@ class CapacityScreen(Screen[None]):
         self._draw()
         self._search()
 
-    @work(thread=True, exclusive=True, group="capacity")
+    @work(thread=True, exclusive=True, group="capacity", exit_on_error=False)
     def _search(self) -> None:
         try:
             result = self.job.run(

@@ -41,6 +41,7 @@ from perftui.tui import fmt
 from perftui.tui.dialogs import ConfirmDialog
 from perftui.tui.series import WholeRunSeries
 from perftui.tui.session import RunSession, SessionError, deliver
+from perftui.tui.workers import ShowsWorkerErrors
 
 UI_PERIOD_S = 0.1  # at most 10 screen updates a second, whatever the event rate
 SPARK_POINTS = 600  # heartbeat windows kept per series (2.5 min at 4/s; older ones scroll off)
@@ -129,7 +130,7 @@ class PathTable(DataTable):
             cache.maxsize = size
 
 
-class LiveScreen(Screen[None]):
+class LiveScreen(ShowsWorkerErrors, Screen[None]):
     """Watch a run; `a` aborts after a confirmation and keeps the partial run."""
 
     # Side by side only from 150 columns: the path table alone needs about 104.
@@ -232,7 +233,7 @@ class LiveScreen(Screen[None]):
 
     # ----- the engine side (thread worker) -----------------------------------------------
 
-    @work(thread=True, exclusive=True, group="engine")
+    @work(thread=True, exclusive=True, group="engine", exit_on_error=False)
     def _pump(self) -> None:
         """Read the engine's events off the UI loop; hand them over in ≤ 10 Hz batches."""
         session = self.session

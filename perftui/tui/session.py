@@ -109,11 +109,14 @@ class SimDevice:
 
 
 def probe(base_url: str, path: str, timeout: float = 2.0) -> tuple[bool, str]:
-    """One request like the engine's health probe: any status 200–499 means the device answers."""
+    """One request like the engine's health probe: any status 200–499 means the device answers.
+
+    Whatever goes wrong is the answer's text, never an exception: httpx raises `InvalidURL` (not
+    an `HTTPError`) for an address it refuses, and a name may not resolve."""
     start = time.perf_counter()
     try:
         response = httpx.get(base_url + path, timeout=timeout)
-    except httpx.HTTPError as exc:
+    except (httpx.HTTPError, httpx.InvalidURL, ValueError, OSError) as exc:
         return False, f"no answer from {base_url}{path}: {type(exc).__name__}"
     took = (time.perf_counter() - start) * 1000
     healthy = 200 <= response.status_code < 500

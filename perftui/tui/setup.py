@@ -37,6 +37,7 @@ from perftui.profiles import Profile, ProfileError, builtin_names, resolve_profi
 from perftui.tui import session
 from perftui.tui.inprogress import RunsInProgress
 from perftui.tui.session import SessionError, deliver
+from perftui.tui.workers import ShowsWorkerErrors
 from perftui.validate import (
     GATE_LIMIT_TYPES,
     NONNEG_FLOAT,
@@ -121,7 +122,7 @@ class RunRequest:
     use_sim: bool
 
 
-class SetupScreen(Screen[None]):
+class SetupScreen(ShowsWorkerErrors, Screen[None]):
     """Choose what to run; the health probe says whether the device answers before Start."""
 
     HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-narrow"), (WIDE, "-wide")]
@@ -131,6 +132,11 @@ class SetupScreen(Screen[None]):
         Binding("f2", "app.history", "History"),
         Binding("f3", "toggle_advanced", "Advanced"),
         Binding("f4", "app.capacity", "Capacity"),
+        # Priority: the app then moves the focus before it hands on the next key. As a screen
+        # binding, tab is acted on once the focused field has passed it up, and the keys typed
+        # right after it (a burst, a fast typist) went to the field being left.
+        Binding("tab", "app.focus_next", show=False, priority=True),
+        Binding("shift+tab", "app.focus_previous", show=False, priority=True),
     ]
 
     def __init__(self, history_dir: Path, recent: list[str]) -> None:
@@ -141,6 +147,7 @@ class SetupScreen(Screen[None]):
         self._labels: dict[str, str] = {}  # profile key → its name in the list (without tick)
         self._probe_timer: Any = None
         self._shown_profile = ""
+        self.probe_debounce_s = PROBE_DEBOUNCE_S  # a test sets 0 to probe at every key
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="setup-form"):
@@ -318,10 +325,12 @@ class SetupScreen(Screen[None]):
         """Typing a host is choosing it: the dropdown follows (a recent device, or "other")."""
         text = event.value.strip()
         device = self.query_one("#device", Select)
-        if text and device.value != text:
+        # The dropdown's own Changed would write its value back into this field, over the keys
+        # typed since (a fast typist lost the end of a host that began like a recent device).
+        with self.prevent(Select.Changed):
             if text in self.recent:
                 device.value = text
-            else:
+            elif text and device.value != Select.NULL:
                 device.clear()
         self.schedule_probe()
 
@@ -329,11 +338,12 @@ class SetupScreen(Screen[None]):
     def _probe_inputs_changed(self) -> None:
         self.schedule_probe()
 
-    def schedule_probe(self, delay: float = PROBE_DEBOUNCE_S) -> None:
+    def schedule_probe(self, delay: float | None = None) -> None:
         """Probe the device shortly after the user stops typing (not on every key)."""
         if self._probe_timer is not None:
             self._probe_timer.stop()
-        self._probe_timer = self.set_timer(delay, self._probe_now)
+        wait = self.probe_debounce_s if delay is None else delay
+        self._probe_timer = self.set_timer(wait, self._probe_now)
 
     def _probe_now(self) -> None:
         device = self.query_one("#device", Select).value
@@ -352,7 +362,7 @@ class SetupScreen(Screen[None]):
         status.update("probe: [dim]checking…[/]")
         self._probe_worker(base, path)
 
-    @work(thread=True, exclusive=True, group="probe")
+    @work(thread=True, exclusive=True, group="probe", exit_on_error=False)
     def _probe_worker(self, base: str, path: str) -> None:
         if not base:
             try:
