@@ -35,6 +35,7 @@ from perftui.tui.history import HistoryScreen
 from perftui.tui.live import LiveScreen
 from perftui.tui.results import ResultsScreen
 from perftui.tui.session import RunSession, SimDevice
+from perftui.tui.settings import SIM_DEVICE, Settings
 from perftui.tui.setup import RunRequest, SetupScreen
 
 RECENT_DEVICES = 8
@@ -51,10 +52,14 @@ class PerftuiApp(App[int]):
         Binding("ctrl+q", "quit", "Quit", priority=True),
     ]
 
-    def __init__(self, history_dir: Path, attach: str | None = None) -> None:
-        """`attach`: a run id to watch on start (`perftui attach`)."""
+    def __init__(
+        self, history_dir: Path, attach: str | None = None, settings: Settings | None = None
+    ) -> None:
+        """`attach`: a run id to watch on start (`perftui attach`); `settings`: the user's
+        settings (default: the file in the user's config dir)."""
         super().__init__()
         self.attach = attach
+        self.settings = settings if settings is not None else Settings.load()
         # Start multiprocessing's resource tracker now: started later, from a worker while Textual
         # captures stderr (fileno -1), spawning the engine or the sim fails with "bad fds_to_keep".
         resource_tracker.ensure_running()
@@ -64,7 +69,12 @@ class PerftuiApp(App[int]):
         self._quit_after_run = False
 
     def on_mount(self) -> None:
-        self.push_screen(SetupScreen(self.history_dir, self.recent_devices()))
+        if self.settings.problem:
+            self.notify(self.settings.problem, severity="warning", timeout=10)
+        if self.settings.theme in self.available_themes:
+            self.theme = self.settings.theme
+        self.theme_changed_signal.subscribe(self, lambda t: self.settings.remember_theme(t.name))
+        self.push_screen(SetupScreen(self.history_dir, self.recent_devices(), self.settings))
         if self.attach:
             self.attach_run(self.attach)
 
@@ -72,33 +82,33 @@ class PerftuiApp(App[int]):
         self.sim.stop()
 
     def last_sim_port(self) -> int:
-        """The port of the newest run against a loopback device (the sim), or 0."""
+        """The port of the newest run against the simulated device, or 0."""
         try:
             summaries = self.store.list_runs(limit=200)
         except StoreError:
             return 0
         for s in summaries:
-            host, _, port = str(s.get("target") or "").rpartition(":")
-            if host == "127.0.0.1" and port.isdigit():
+            port = str(s.get("target") or "").rpartition(":")[2]
+            if s.get("device") == SIM_DEVICE and port.isdigit():
                 return int(port)
         return 0
 
     def recent_devices(self) -> list[str]:
-        """Distinct targets of stored runs, newest first (loopback sims move port each time).
+        """Distinct targets of stored runs, newest first, then devices only set up here.
 
         Every run is looked at, so a device last used in an imported legacy run (older than
-        hundreds of simulator runs) is still offered.
+        hundreds of simulator runs) is still offered. Loopback devices are devices like any
+        other; only the simulated device's runs (device "sim", a new port each time) are left
+        out: it has its own entry.
         """
         try:
             summaries = self.store.list_runs()
         except StoreError:
-            return []
+            summaries = []
         targets = [
-            s["target"]
-            for s in summaries
-            if s.get("target") and not str(s["target"]).startswith("127.0.0.1:")
+            str(s["target"]) for s in summaries if s.get("target") and s.get("device") != SIM_DEVICE
         ]
-        return list(dict.fromkeys(targets))[:RECENT_DEVICES]
+        return list(dict.fromkeys(targets + self.settings.recent_devices()))[:RECENT_DEVICES]
 
     # ----- flow between screens ----------------------------------------------------------
 

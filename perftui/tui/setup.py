@@ -37,6 +37,7 @@ from perftui.profiles import Profile, ProfileError, builtin_names, resolve_profi
 from perftui.tui import session
 from perftui.tui.inprogress import RunsInProgress
 from perftui.tui.session import SessionError, deliver
+from perftui.tui.settings import SIM_DEVICE, Settings
 from perftui.tui.workers import ShowsWorkerErrors
 from perftui.validate import (
     GATE_LIMIT_TYPES,
@@ -139,10 +140,13 @@ class SetupScreen(ShowsWorkerErrors, Screen[None]):
         Binding("shift+tab", "app.focus_previous", show=False, priority=True),
     ]
 
-    def __init__(self, history_dir: Path, recent: list[str]) -> None:
+    def __init__(
+        self, history_dir: Path, recent: list[str], settings: Settings | None = None
+    ) -> None:
         super().__init__()
         self.history_dir = history_dir
         self.recent = recent
+        self.settings = settings or Settings()
         self.profiles: dict[str, Profile] = {}
         self._labels: dict[str, str] = {}  # profile key → its name in the list (without tick)
         self._probe_timer: Any = None
@@ -252,6 +256,7 @@ class SetupScreen(ShowsWorkerErrors, Screen[None]):
         if selection.option_count:
             selection.highlighted = 0  # space toggles the first profile straight away
             self._show_profile(selection.get_option_at_index(0).value)
+        self._restore_last_device()
         self.schedule_probe(0)
         if self.app.size.width >= WIDE:  # room to show every setting at once
             self.query_one("#advanced", Collapsible).collapsed = False
@@ -318,6 +323,8 @@ class SetupScreen(ShowsWorkerErrors, Screen[None]):
     def _device_changed(self, event: Select.Changed) -> None:
         if event.value not in (SIM, Select.NULL):
             self.query_one("#host", Input).value = str(event.value)
+        if event.value != Select.NULL:
+            self.apply_setup(self.settings.setups.get(self.device_key()) or {})
         self.schedule_probe()
 
     @on(Input.Changed, "#host")
@@ -380,6 +387,61 @@ class SetupScreen(ShowsWorkerErrors, Screen[None]):
         for status in self.query("#probe").results(Static):
             status.update(f"probe: {mark} {text}")
 
+    # ----- the setup remembered per device ----------------------------------------------
+
+    def device_key(self) -> str:
+        """The device's name among the remembered setups: "sim", or the host as typed."""
+        if self.query_one("#device", Select).value == SIM:
+            return SIM_DEVICE
+        return self.query_one("#host", Input).value.strip()
+
+    def form_values(self) -> dict[str, Any]:
+        """What Start ran with, as the fields hold it (text), to fill them again next time."""
+        return {
+            "profiles": list(self.query_one("#profiles", SelectionList).selected),
+            "runs": self.query_one("#runs", Input).value,
+            "fields": {f.name: self.query_one(f"#f-{f.name}", Input).value for f in ADVANCED},
+            "modes": {p: self.query_one(f"#mode-{p}", Select).value for p in PHASES},
+            "rates": {p: self.query_one(f"#f-{p}_rate", Input).value for p in PHASES},
+        }
+
+    def apply_setup(self, setup: dict[str, Any]) -> None:
+        """Fill the form from a remembered setup; what it lacks (or no longer exists) stays."""
+        profiles = [k for k in setup.get("profiles") or [] if k in self.profiles]
+        if profiles:
+            chosen = self.query_one("#profiles", SelectionList)
+            chosen.deselect_all()
+            for key in profiles:
+                chosen.select(key)
+        if isinstance(setup.get("runs"), str):
+            self.set_value("runs", setup["runs"])
+        for name, value in (setup.get("fields") or {}).items():
+            if isinstance(value, str) and self.query(f"#f-{name}"):
+                self.set_value(f"f-{name}", value)
+        for phase, mode in (setup.get("modes") or {}).items():
+            if phase in PHASES and mode in ("clients", "rate"):
+                self.query_one(f"#mode-{phase}", Select).value = mode
+        for phase, rate in (setup.get("rates") or {}).items():
+            if phase in PHASES and isinstance(rate, str):
+                self.set_value(f"f-{phase}_rate", rate)
+
+    def _restore_last_device(self) -> None:
+        """The device (and its setup) of the last Start, in this session or an earlier one."""
+        last = self.settings.last_device
+        if not last:
+            return
+        device = self.query_one("#device", Select)
+        with self.prevent(Select.Changed):
+            if last == SIM_DEVICE:
+                device.value = SIM
+            else:
+                self.query_one("#host", Input).value = last
+                if last in self.recent:
+                    device.value = last
+                else:
+                    device.clear()
+        self.apply_setup(self.settings.setups.get(last) or {})
+
     # ----- start -------------------------------------------------------------------------
 
     def action_toggle_advanced(self) -> None:
@@ -389,6 +451,7 @@ class SetupScreen(ShowsWorkerErrors, Screen[None]):
     def action_start(self) -> None:
         request = self.build_request()
         if request is not None:
+            self.settings.remember_setup(self.device_key(), self.form_values())
             self.app.start_run(request)  # type: ignore[attr-defined]
 
     @on(Button.Pressed, "#start")

@@ -10,6 +10,8 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import SelectionList
 
+from perftui.tui import session
+from perftui.tui.settings import ENV_DIR
 from perftui.tui.setup import SetupScreen
 
 # One-second phases, no pauses: a whole run of one profile takes about three seconds.
@@ -52,3 +54,24 @@ def history_dir(tmp_path: Path) -> Path:
     folder = tmp_path / "history"
     folder.mkdir()
     return folder
+
+
+@pytest.fixture(autouse=True)
+def user_config_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The user's settings file in a temp dir: no test reads or writes the real one."""
+    folder = tmp_path / "config"
+    monkeypatch.setenv(ENV_DIR, str(folder))
+    return folder
+
+
+class ClosedPortSim:
+    """The simulated device's stand-in: Setup probes it at start; nothing listens on port 9."""
+
+    base_url = "http://127.0.0.1:9"
+    port = 9
+
+
+@pytest.fixture
+def no_sim(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Setup without the simulated device's process (a second to start, more to stop)."""
+    monkeypatch.setattr(session.SimDevice, "ensure", lambda self: ClosedPortSim())

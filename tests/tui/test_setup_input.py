@@ -46,18 +46,6 @@ async def _setup(app: PerftuiApp, pilot) -> SetupScreen:
     return app.screen  # type: ignore[return-value]
 
 
-class ClosedPortSim:
-    """The simulated device's stand-in: Setup probes it at start; nothing listens on port 9."""
-
-    base_url = "http://127.0.0.1:9"
-    port = 9
-
-
-@pytest.fixture
-def no_sim(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(session.SimDevice, "ensure", lambda self: ClosedPortSim())
-
-
 async def test_typing_every_bad_host_a_key_at_a_time_keeps_the_app_up(
     history_dir: Path, no_sim: None
 ) -> None:
