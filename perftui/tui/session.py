@@ -15,6 +15,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from typing import NamedTuple
 
 import httpx
 from textual.app import App
@@ -108,7 +109,16 @@ class SimDevice:
                 self._process = None
 
 
-def probe(base_url: str, path: str, timeout: float = 2.0) -> tuple[bool, str]:
+class ProbeAnswer(NamedTuple):
+    """A probe's verdict (the engine's rule: any status 200–499 answers), its line, its status
+    (None when nothing answered)."""
+
+    healthy: bool
+    text: str
+    status: int | None = None
+
+
+def probe(base_url: str, path: str, timeout: float = 2.0) -> ProbeAnswer:
     """One request like the engine's health probe: any status 200–499 means the device answers.
 
     Whatever goes wrong is the answer's text, never an exception: httpx raises `InvalidURL` (not
@@ -117,10 +127,11 @@ def probe(base_url: str, path: str, timeout: float = 2.0) -> tuple[bool, str]:
     try:
         response = httpx.get(base_url + path, timeout=timeout)
     except (httpx.HTTPError, httpx.InvalidURL, ValueError, OSError) as exc:
-        return False, f"no answer from {base_url}{path}: {type(exc).__name__}"
+        return ProbeAnswer(False, f"no answer from {base_url}{path}: {type(exc).__name__}")
     took = (time.perf_counter() - start) * 1000
     healthy = 200 <= response.status_code < 500
-    return healthy, f"{base_url}{path} answered {response.status_code} in {took:.0f} ms"
+    text = f"{base_url}{path} answered {response.status_code} in {took:.0f} ms"
+    return ProbeAnswer(healthy, text, response.status_code)
 
 
 class RunSession:

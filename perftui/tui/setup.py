@@ -18,6 +18,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
 from textual.content import Content
+from textual.markup import escape
 from textual.screen import Screen
 from textual.validation import Function
 from textual.widgets import (
@@ -35,6 +36,7 @@ from textual.widgets.selection_list import Selection
 from perftui.config import DEFAULT_PHASES, PHASES, GateLimits, RunConfig, setting_defaults
 from perftui.profiles import Profile, ProfileError, builtin_names, resolve_profile
 from perftui.tui import session
+from perftui.tui.dialogs import ConfirmDialog
 from perftui.tui.inprogress import RunsInProgress
 from perftui.tui.session import SessionError, deliver
 from perftui.tui.settings import SIM_DEVICE, Settings
@@ -49,6 +51,7 @@ from perftui.validate import (
     UsageError,
     accepts,
     clean_tag,
+    doubtful_host,
     parse_target,
 )
 
@@ -152,6 +155,8 @@ class SetupScreen(ShowsWorkerErrors, Screen[None]):
         self._probe_timer: Any = None
         self._shown_profile = ""
         self.probe_debounce_s = PROBE_DEBOUNCE_S  # a test sets 0 to probe at every key
+        # (base URL, path) probed last and its answer: Start asks when it is doubtful.
+        self._probe_answer: tuple[tuple[str, str], session.ProbeAnswer] | None = None
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="setup-form"):
@@ -363,7 +368,7 @@ class SetupScreen(ShowsWorkerErrors, Screen[None]):
             except UsageError:
                 status.update("probe: [dim]enter a device host:port[/]")
                 return
-            base = f"{scheme}://{f'[{name}]' if ':' in name else name}:{port}"
+            base = _base_url(scheme, name, port)
         else:
             base = ""
         status.update("probe: [dim]checking…[/]")
@@ -373,14 +378,25 @@ class SetupScreen(ShowsWorkerErrors, Screen[None]):
     def _probe_worker(self, base: str, path: str) -> None:
         if not base:
             try:
-                base = self.app.sim.ensure().base_url  # type: ignore[attr-defined]
+                sim_base = self.app.sim.ensure().base_url  # type: ignore[attr-defined]
             except SessionError as exc:
                 deliver(self.app, self._probe_result, False, str(exc))
                 return
-        healthy, text = session.probe(base, path)
-        deliver(self.app, self._probe_result, healthy, text)
+            answer = session.ProbeAnswer(*session.probe(sim_base, path))
+        else:
+            answer = session.ProbeAnswer(*session.probe(base, path))
+        deliver(self.app, self._probe_result, *answer, (base, path))
 
-    def _probe_result(self, healthy: bool, text: str) -> None:
+    def _probe_result(
+        self,
+        healthy: bool,
+        text: str,
+        status_code: int | None = None,
+        probed: tuple[str, str] | None = None,
+    ) -> None:
+        """Show the answer; keep it (with what was probed) for Start's question."""
+        if probed is not None:
+            self._probe_answer = (probed, session.ProbeAnswer(healthy, text, status_code))
         mark = "[b green]● answers[/]" if healthy else "[b red]✗ not answering[/]"
         # The app may be exiting while the probe was out: a screen still attached can have lost
         # its widgets already (seen in CI), so no line to show it on is no error.
@@ -450,9 +466,41 @@ class SetupScreen(ShowsWorkerErrors, Screen[None]):
 
     def action_start(self) -> None:
         request = self.build_request()
-        if request is not None:
-            self.settings.remember_setup(self.device_key(), self.form_values())
-            self.app.start_run(request)  # type: ignore[attr-defined]
+        if request is None:
+            return
+        doubts = self.doubts(request)
+        if not doubts:
+            self._start(request)
+            return
+
+        def answer(start: bool | None) -> None:
+            if start:
+                self._start(request)
+
+        question = "\n".join(f"⚠ {escape(d)}" for d in doubts) + "\n\nStart anyway?"
+        self.app.push_screen(ConfirmDialog(question, yes="Start anyway"), answer)
+
+    def _start(self, request: RunRequest) -> None:
+        self.settings.remember_setup(self.device_key(), self.form_values())
+        self.app.start_run(request)  # type: ignore[attr-defined]
+
+    def doubts(self, request: RunRequest) -> list[str]:
+        """Why this start is probably a mistake: a host of digits only, a probe that failed or
+        was answered 4xx/5xx (the engine would load a device that is not there, or its errors),
+        or no probe of this device yet. The simulated device is never doubtful."""
+        if request.use_sim:
+            return []
+        config = request.config
+        doubts = [d for d in (doubtful_host(config.host),) if d]
+        probed = (_base_url(config.scheme, config.host, config.port), config.probe_path)
+        answer = self._probe_answer
+        if answer is None or answer[0] != probed:
+            doubts.append(f"{probed[0]}{probed[1]} has not answered a probe yet")
+        elif answer[1].status is None:
+            doubts.append(f"the device does not answer: {answer[1].text}")
+        elif answer[1].status >= 400:
+            doubts.append(f"the probe got an error status: {answer[1].text}")
+        return doubts
 
     @on(Button.Pressed, "#start")
     def _start_pressed(self) -> None:
@@ -551,6 +599,10 @@ class SetupScreen(ShowsWorkerErrors, Screen[None]):
             return None
         self.query_one("#setup-error", Static).update("")
         return RunRequest(config, use_sim)
+
+
+def _base_url(scheme: str, host: str, port: int) -> str:
+    return f"{scheme}://{f'[{host}]' if ':' in host else host}:{port}"
 
 
 def _host_ok(text: str) -> bool:
