@@ -202,9 +202,9 @@ class PerftuiApp(App[int]):
         self.push_screen(self.results_screen(record))
 
     def open_compare(self, a: dict[str, Any], b: dict[str, Any]) -> None:
-        """A is the reference (older), B the candidate."""
-        comparison = self.compare(a, b)
-        self.push_screen(CompareScreen(comparison, a, b, self.history_dir))
+        """A is the reference (picked first, the baseline, the previous run), B the candidate;
+        the screen opens at once and makes the comparison in a worker."""
+        self.push_screen(CompareScreen(None, a, b, self.history_dir, compare=self.compare))
 
     # ----- actions and the command palette -----------------------------------------------
 

@@ -6,25 +6,30 @@ records' timelines; `m` picks the metric); export of the Markdown or HTML report
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
 from rich.text import Text
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
+from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane
 from textual_plotext import PlotextPlot
 
 from perftui.analysis import reports
-from perftui.analysis.compare import Comparison
+from perftui.analysis.compare import Comparison, Row, compare_runs
+from perftui.analysis.metrics import ALL_METRICS
 from perftui.engine.metrics import decode
 from perftui.history.files import atomic_write_text
 from perftui.tui import fmt, timeline
 from perftui.tui.dialogs import TextPrompt
-from perftui.tui.results import ROW_COLUMNS, row_cells, verdict_text, where_text
+from perftui.tui.results import row_cells, verdict_text, where_text
+from perftui.tui.timeline import OVERLAY_KEY
+from perftui.tui.workers import ShowsWorkerErrors
 
 CURVE = (1.0, 10.0, 25.0, 50.0, 75.0, 90.0, 95.0, 99.0, 99.9)
 
@@ -47,8 +52,34 @@ def latency_curve(record: dict[str, Any], key: str) -> list[float] | None:
     return [merged.get_value_at_percentile(q) / 1000.0 for q in CURVE]
 
 
-class CompareScreen(Screen[None]):
-    """A (reference, older) against B (candidate)."""
+def aggregate_of(row: Row, n: int) -> str:
+    """What a side's value is: one run's, or the (geometric, for ratios) mean of its runs."""
+    if n <= 1:
+        return "1 run"
+    return f"{'geometric mean' if ALL_METRICS[row.metric].log else 'mean'} of {n} runs"
+
+
+def _run_line(role: str, side: str, record: dict[str, Any]) -> str:
+    tag = f", {record['tag']}" if record.get("tag") else ""
+    return (
+        f"{side} = {role} {record.get('run_id')} "
+        f"({fmt.short_stamp(record.get('started_at'))}{tag}, {record.get('status')})"
+    )
+
+
+class Compared(Message):
+    """The comparison of the screen's A and B, made in a worker."""
+
+    def __init__(self, comparison: Comparison, swapped: bool) -> None:
+        super().__init__()
+        self.comparison = comparison
+        self.swapped = swapped  # A and B as they were when it was asked for
+
+
+class CompareScreen(ShowsWorkerErrors, Screen[None]):
+    """A (the reference: the run picked first, the baseline, the previous run) against B (the
+    candidate). Opens at once; the comparison (a bootstrap, the history's noise) is made in a
+    thread worker while a busy sign shows. `x` swaps A and B."""
 
     HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-narrow"), (120, "-wide")]
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -59,54 +90,41 @@ class CompareScreen(Screen[None]):
         Binding("right_square_bracket", "cycle_key(1)", "Next key", show=False),
         Binding("o", "over_time", "Over time"),
         Binding("m", "overlay_metric", "Metric over time", show=False),
+        Binding("x", "swap", "Swap A/B"),
         Binding("e", "export", "Export"),
         Binding("escape", "app.pop_screen", "Back"),
     ]
 
     def __init__(
-        self, comparison: Comparison, a: dict[str, Any], b: dict[str, Any], export_dir: Path
+        self,
+        comparison: Comparison | None,
+        a: dict[str, Any],
+        b: dict[str, Any],
+        export_dir: Path,
+        compare: Callable[[dict[str, Any], dict[str, Any]], Comparison] | None = None,
     ) -> None:
+        """`comparison` of `a` (reference) and `b`, or None to make it with `compare` in a
+        worker (`compare` also remakes it when A and B are swapped)."""
         super().__init__()
         self.comparison = comparison
         self.a = a
         self.b = b
         self.export_dir = export_dir
+        self._compare = compare or (lambda a, b: compare_runs(a, b))
         self.show_paths = False
-        self.keys = list(dict.fromkeys(r.key for r in comparison.rows))
-        self.chart_key = self.keys[0] if self.keys else None
+        self.swapped = False  # A and B the other way round from how the screen was opened
+        self.keys: list[str] = []
+        self.chart_key: str | None = None
         self.overlay_metric = 0  # index into timeline.OVERLAY_METRICS
 
     def compose(self) -> ComposeResult:
-        c = self.comparison
-        yield Static(
-            Text.assemble(
-                "Compare · ",
-                verdict_text(c.verdict),
-                f" · {where_text(c)} · {c.tested} of {len(c.rows)} rows tested",
-            ),
-            id="compare-title",
-        )
-        if c.mismatches:
-            yield Static(
-                Text("⚠ set up differently: " + "; ".join(c.mismatches), style="bold yellow"),
-                id="compare-mismatch",
-            )
-        lines = [
-            f"A {c.a.get('run_id')} ({fmt.short_stamp(c.a.get('started_at'))}"
-            f"{', ' + c.a['tag'] if c.a.get('tag') else ''}, {c.a.get('status')})  →  "
-            f"B {c.b.get('run_id')} ({fmt.short_stamp(c.b.get('started_at'))}"
-            f"{', ' + c.b['tag'] if c.b.get('tag') else ''}, {c.b.get('status')})"
-        ]
-        lines += [f"⚠ {n}" for n in c.notes]
-        if c.only_in_a or c.only_in_b:
-            lines.append(
-                f"only in A: {', '.join(c.only_in_a) or '-'} · "
-                f"only in B: {', '.join(c.only_in_b) or '-'}"
-            )
-        yield Static("\n".join(lines), id="compare-runs")
+        yield Static("Compare · comparing…", id="compare-title")
+        yield Static("", id="compare-mismatch")
+        yield Static("", id="compare-runs")
         with TabbedContent(id="compare-tabs"):
             with TabPane("Table", id="tab-table"):
                 yield DataTable(id="compare-table", cursor_type="row", zebra_stripes=True)
+                yield Static("", id="compare-detail")
             with TabPane("Charts", id="tab-charts"):
                 yield Static("", id="chart-key")
                 yield PlotextPlot(id="latency-plot")
@@ -114,34 +132,131 @@ class CompareScreen(Screen[None]):
                     yield PlotextPlot(id="rps-plot")
                     yield Static("", id="rps-keys")
             with TabPane("Over time", id="tab-overlay"):
-                yield Static("A blue, B red, every run · m metric · \\[ ] key", id="overlay-key")
+                yield Static(
+                    f"A {OVERLAY_KEY['A']}, B {OVERLAY_KEY['B']}, every run · m metric · \\[ ] key",
+                    id="overlay-key",
+                )
                 yield PlotextPlot(id="overlay-plot")
         yield Footer()
 
     def on_mount(self) -> None:
+        self.query_one("#compare-mismatch", Static).display = False
+        if self.comparison is not None:
+            self._show()
+        else:
+            self._start_comparing()
+
+    def _start_comparing(self) -> None:
+        self.comparison = None
+        self.query_one("#compare-title", Static).update(
+            "Compare · comparing A (reference) with B… (bootstrap and history noise)"
+        )
+        self.query_one("#compare-runs", Static).update(self._runs_text())
+        self.query_one("#compare-tabs", TabbedContent).loading = True
+        self._comparing(self.a, self.b, self.swapped)
+
+    @work(thread=True, exclusive=True, group="compare", exit_on_error=False)
+    def _comparing(self, a: dict[str, Any], b: dict[str, Any], swapped: bool) -> None:
+        self.post_message(Compared(self._compare(a, b), swapped))
+
+    @on(Compared)
+    def _compared(self, message: Compared) -> None:
+        if message.swapped != self.swapped:  # made before a swap: the newer one is on its way
+            return
+        self.comparison = message.comparison
+        self._show()
+
+    def _runs_text(self) -> str:
+        return f"{_run_line('reference', 'A', self.a)}  →  {_run_line('candidate', 'B', self.b)}"
+
+    def _show(self) -> None:
+        c = self.comparison
+        assert c is not None
+        self.keys = list(dict.fromkeys(r.key for r in c.rows))
+        if self.chart_key not in self.keys:
+            self.chart_key = self.keys[0] if self.keys else None
+        self.query_one("#compare-title", Static).update(
+            Text.assemble(
+                "Compare · ",
+                verdict_text(c.verdict),
+                f" · {where_text(c)} · {c.tested} of {len(c.rows)} rows tested",
+            )
+        )
+        mismatch = self.query_one("#compare-mismatch", Static)
+        mismatch.display = bool(c.mismatches)
+        mismatch.update(
+            Text("⚠ set up differently: " + "; ".join(c.mismatches), style="bold yellow")
+        )
+        lines = [self._runs_text(), self._aggregates_text()]
+        lines += [f"⚠ {n}" for n in c.notes]
+        if c.only_in_a or c.only_in_b:
+            lines.append(
+                f"only in A: {', '.join(c.only_in_a) or '-'} · "
+                f"only in B: {', '.join(c.only_in_b) or '-'}"
+            )
+        self.query_one("#compare-runs", Static).update("\n".join(lines))
+        self.query_one("#compare-tabs", TabbedContent).loading = False
         self._fill_table()
         self._draw_charts()
         self.query_one("#compare-table", DataTable).focus()
 
+    def _aggregates_text(self) -> str:
+        """What A and B are when a side has several runs (the title's figures are these)."""
+        c = self.comparison
+        assert c is not None
+        counts = [(r.n_a, r.n_b) for r in c.rows if r.primary and r.n_a and r.n_b]
+        if not counts:
+            return "A and B: each side's runs"
+        n_a, n_b = max(counts)
+        return (
+            f"A: {_side_runs(n_a)}, B: {_side_runs(n_b)}; rps and latency are each side's "
+            "geometric mean over its runs, error % and heap its mean (row detail below the table)"
+        )
+
     def _fill_table(self) -> None:
         table = self.query_one("#compare-table", DataTable)
         table.clear(columns=True)
-        columns = list(ROW_COLUMNS)
+        if self.comparison is None:
+            return
+        columns = ["profile:phase", "metric", "A (ref)", "B", "change", "95 % interval", "verdict"]
         if self.show_paths:
             columns.insert(1, "path")
         table.add_columns(*columns)
         for i, row in enumerate(self.comparison.rows):
             if not row.primary and not self.show_paths:
                 continue
-            cells = row_cells(row)
+            # The evidence and the verdict's note are in the detail line under the table: with
+            # them the columns did not fit 100 columns (the verdict was cut off).
+            cells = [*row_cells(row)[:6], verdict_text(row.verdict)]
             if self.show_paths:
                 cells.insert(1, fmt.clip(row.path, 28) if row.path else "(all)")
             table.add_row(*cells, key=str(i))
+        first = next(iter(table.rows), None)
+        self._show_detail(None if first is None else int(str(first.value)))
+
+    def _show_detail(self, index: int | None) -> None:
+        """The row under the cursor in full: each side's value and what it is, the interval's
+        evidence and the verdict's note."""
+        detail = self.query_one("#compare-detail", Static)
+        if self.comparison is None or index is None:
+            detail.update("")
+            return
+        row = self.comparison.rows[index]
+        where = f"{row.key}{' ' + row.path if row.path else ''} {ALL_METRICS[row.metric].label}"
+        text = Text.assemble(
+            (where, "bold"),
+            f": A (reference) {fmt.num(row.a, 2)} = {aggregate_of(row, row.n_a)}; "
+            f"B {fmt.num(row.b, 2)} = {aggregate_of(row, row.n_b)} · ",
+            verdict_text(row.verdict, row.note),
+            f" · evidence: {row.evidence or row.test or '-'}",
+        )
+        detail.update(text)
 
     @on(DataTable.RowHighlighted, "#compare-table")
     def _row_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        if event.row_key.value is None:
+        if event.row_key.value is None or self.comparison is None:
             return
+        self._show_detail(int(event.row_key.value))
         key = self.comparison.rows[int(event.row_key.value)].key
         if key != self.chart_key:
             self.chart_key = key
@@ -194,6 +309,8 @@ class CompareScreen(Screen[None]):
         plt = widget.plt
         plt.clear_data()
         plt.clear_figure()
+        if self.comparison is None:
+            return
         rows = [r for r in self.comparison.rows if r.path is None and r.metric == "rps_ok"]
         if rows:
             # Numbered ticks: plotext places long text tick labels differently from one process
@@ -214,6 +331,12 @@ class CompareScreen(Screen[None]):
     def action_toggle_paths(self) -> None:
         self.show_paths = not self.show_paths
         self._fill_table()
+
+    def action_swap(self) -> None:
+        """B becomes the reference: the comparison is made again, the other way round."""
+        self.a, self.b = self.b, self.a
+        self.swapped = not self.swapped
+        self._start_comparing()
 
     def action_charts(self) -> None:
         self.query_one("#compare-tabs", TabbedContent).active = "tab-charts"
@@ -237,10 +360,14 @@ class CompareScreen(Screen[None]):
         self._draw_overlay()
 
     def default_export_path(self) -> Path:
-        a, b = self.comparison.a.get("run_id"), self.comparison.b.get("run_id")
+        a, b = self.a.get("run_id"), self.b.get("run_id")
         return self.export_dir / f"compare_{a}_vs_{b}.md"
 
     def action_export(self) -> None:
+        if self.comparison is None:
+            self.notify("Still comparing.")
+            return
+
         def done(answer: str | None) -> None:
             if answer:
                 self.export(Path(answer.strip()).expanduser())
@@ -255,6 +382,7 @@ class CompareScreen(Screen[None]):
 
     def export(self, path: Path) -> bool:
         """Write the report; the format follows the file's extension."""
+        assert self.comparison is not None
         if path.suffix.lower() in (".html", ".htm"):
             text = reports.comparison_html(self.comparison, (self.a, self.b))
         elif path.suffix.lower() in (".md", ".markdown", ".txt"):
@@ -270,3 +398,7 @@ class CompareScreen(Screen[None]):
             return False
         self.notify(f"report written to {path}")
         return True
+
+
+def _side_runs(n: int) -> str:
+    return "1 run" if n == 1 else f"{n} runs"

@@ -147,9 +147,9 @@ class HistoryScreen(Screen[None]):
         return Text("AB"[self._ordered().index(run_id)], style="bold reverse")
 
     def _ordered(self) -> list[str]:
-        """The selection as (A, B): the older run is the reference."""
-        order = {s["run_id"]: s.get("started_at") or "" for s in self.summaries}
-        return sorted(self.selected, key=lambda r: (order.get(r, ""), r))
+        """The selection as (A, B): the run picked first is the reference (`x` on Compare
+        swaps them)."""
+        return list(self.selected)
 
     def _show_selection(self) -> None:
         shown = len(self.query_one("#runs", DataTable).rows)
@@ -162,7 +162,8 @@ class HistoryScreen(Screen[None]):
                 f"({len(self.summaries)} runs; / filters)"
             )
         self.query_one("#selection", Static).update(
-            f"{count} · selected: {picked} · space selects two, c compares"
+            f"{count} · selected: {picked} · space selects two (the first: A, the reference), "
+            "c compares"
         )
 
     def current_id(self) -> str | None:

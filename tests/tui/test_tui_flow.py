@@ -105,12 +105,14 @@ async def test_two_runs_history_compare_export(history_dir: Path, tmp_path: Path
         history: HistoryScreen = app.screen  # type: ignore[assignment]
         runs = history.query_one("#runs", DataTable)
         assert runs.row_count == 2
-        await pilot.press("space", "down", "space")
+        await pilot.press("down", "space", "up", "space")  # the older run picked first
         assert len(history.selected) == 2
         await pilot.press("c")
         await wait_for(pilot, lambda: isinstance(app.screen, CompareScreen))
         compare: CompareScreen = app.screen  # type: ignore[assignment]
-        assert compare.comparison.a["tag"] == "first"  # the older run is A
+        await wait_for(pilot, lambda: compare.comparison is not None)
+        assert compare.comparison is not None
+        assert compare.comparison.a["tag"] == "first"  # the run picked first is A
         assert compare.comparison.b["tag"] == "second"
         rows = compare.query_one("#compare-table", DataTable).row_count
         await pilot.press("p")

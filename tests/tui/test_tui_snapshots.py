@@ -31,6 +31,7 @@ from perftui.tui import session
 from perftui.tui.app import PerftuiApp
 from perftui.tui.live import LiveScreen
 from tests.history_factory import make_record
+from tests.tui.conftest import wait_for
 
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((160, 48), id="160x48")]
 PROFILES = ("c_static_only", "python_light")
@@ -222,13 +223,15 @@ def test_history(snap_compare: Any, history_dir: Path, size: tuple[int, int]) ->
 
 
 @pytest.mark.parametrize("charts", [False, True], ids=["table", "charts"])
-@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize("size", [*SIZES, pytest.param((100, 30), id="100x30")])
 def test_compare(snap_compare: Any, history_dir: Path, size: tuple[int, int], charts: bool) -> None:
     runs = store_runs(history_dir)
 
     async def open_compare(pilot: Pilot) -> None:
         app: PerftuiApp = pilot.app  # type: ignore[assignment]
         app.open_compare(app.store.get(runs["a"]["run_id"]), app.store.get(runs["b"]["run_id"]))
+        # The comparison is made in a worker; the screen shows it (and drops its busy sign).
+        await wait_for(pilot, lambda: getattr(app.screen, "comparison", None) is not None)
         await pilot.pause()
         if charts:
             await pilot.press("g")
