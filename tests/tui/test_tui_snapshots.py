@@ -30,6 +30,7 @@ from perftui.profiles import resolve_profile
 from perftui.tui import session
 from perftui.tui.app import PerftuiApp
 from perftui.tui.live import LiveScreen
+from perftui.tui.settings import FILE_NAME, Settings
 from tests.history_factory import make_record
 from tests.tui.conftest import wait_for
 
@@ -251,3 +252,32 @@ def test_light_theme(snap_compare: Any, history_dir: Path) -> None:
         await pilot.pause()
 
     assert snap_compare(PerftuiApp(history_dir), terminal_size=(80, 24), run_before=open_results)
+
+
+def test_setup_remembered(snap_compare: Any, history_dir: Path, user_config_dir: Path) -> None:
+    """Setup at 100×30 with the last device's setup filled in and the recent devices open:
+    stored runs' targets (a loopback device among them), then one only set up here."""
+    store_runs(history_dir)
+    HistoryStore(history_dir).add_run(
+        make_record(
+            20.0,
+            runs=1,
+            target="127.0.0.1:18190",
+            started_at=datetime(2026, 11, 23, 10, 0, tzinfo=UTC),
+            max_samples=500,
+        )
+    )
+    settings = Settings.load(user_config_dir / FILE_NAME)
+    settings.remember_setup("10.0.0.7:8080", {"runs": "2"})
+    settings.remember_setup(
+        "127.0.0.1:18190",
+        {"profiles": ["static", "mixed"], "runs": "5", "fields": {"long_duration": "120"}},
+    )
+
+    async def open_devices(pilot: Pilot) -> None:
+        await pilot.pause(0.8)  # the probe's debounce, then its worker
+        await pilot.app.workers.wait_for_complete()
+        await pilot.press("enter")  # the device dropdown, focused at start
+        await pilot.pause()
+
+    assert snap_compare(PerftuiApp(history_dir), terminal_size=(100, 30), run_before=open_devices)
