@@ -13,6 +13,7 @@ from multiprocessing import resource_tracker
 from pathlib import Path
 from typing import Any, ClassVar
 
+from textual import on
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
@@ -33,6 +34,13 @@ from perftui.tui.comparison import CompareScreen
 from perftui.tui.dialogs import ChoiceDialog, ConfirmDialog, HelpScreen, TextPrompt
 from perftui.tui.history import HistoryScreen
 from perftui.tui.live import LiveScreen
+from perftui.tui.messages import (
+    AttachRequested,
+    OpenCompare,
+    OpenResults,
+    RunEnded,
+    RunRequested,
+)
 from perftui.tui.results import ResultsScreen
 from perftui.tui.session import RunSession, SimDevice
 from perftui.tui.settings import SIM_DEVICE, Settings
@@ -74,7 +82,9 @@ class PerftuiApp(App[int]):
         if self.settings.theme in self.available_themes:
             self.theme = self.settings.theme
         self.theme_changed_signal.subscribe(self, lambda t: self.settings.remember_theme(t.name))
-        self.push_screen(SetupScreen(self.history_dir, self.recent_devices(), self.settings))
+        self.push_screen(
+            SetupScreen(self.history_dir, self.recent_devices(), self.settings, self.sim)
+        )
         if self.attach:
             self.attach_run(self.attach)
 
@@ -121,7 +131,7 @@ class PerftuiApp(App[int]):
             return
         if request.use_sim:
             request.config.device = "sim"  # one identity, whatever port the sim got this time
-        self.push_screen(LiveScreen(request.config, request.use_sim))
+        self.push_screen(LiveScreen(request.config, request.use_sim, sim=self.sim))
 
     def attach_run(self, run_id: str) -> None:
         """Watch a run from its start: Live while it goes on, its Results once it has ended."""
@@ -145,6 +155,30 @@ class PerftuiApp(App[int]):
             self.notify(f"run {run_id} left no record", severity="error")
             return
         self.open_results(record)
+
+    # ----- what screens ask for (their messages) -------------------------------------------
+
+    @on(RunRequested)
+    def _run_requested(self, message: RunRequested) -> None:
+        self.start_run(message.request)
+
+    @on(AttachRequested)
+    def _attach_requested(self, message: AttachRequested) -> None:
+        self.attach_run(message.run_id)
+
+    @on(OpenResults)
+    def _open_results(self, message: OpenResults) -> None:
+        self.open_results(message.record)
+
+    @on(OpenCompare)
+    def _open_compare(self, message: OpenCompare) -> None:
+        self.open_compare(message.a, message.b)
+
+    @on(RunEnded)
+    def _run_ended(self, message: RunEnded) -> None:
+        live = self.live_screen()
+        if live is not None:
+            self.run_finished(live, message.event)
 
     def run_finished(self, live: LiveScreen, event: RunFinished) -> None:
         """The engine is done: show the results (the run is in history, even a stopped one)."""

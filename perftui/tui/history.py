@@ -16,6 +16,7 @@ from textual.widgets import DataTable, Footer, Input, Static
 from perftui.history.store import HistoryStore, StoreError
 from perftui.tui import fmt
 from perftui.tui.dialogs import ConfirmDialog, TextPrompt
+from perftui.tui.messages import OpenCompare, OpenResults
 
 COLUMNS = ("sel", "started", "status", "run id", "target", "profiles", "tag", "note")
 # A DataTable row costs about 0.2 ms to add: 20,000 runs took seconds before the first frame.
@@ -229,7 +230,7 @@ class HistoryScreen(Screen[None]):
         except StoreError as exc:
             self.notify(str(exc), severity="error")
             return
-        self.app.open_compare(a, b)  # type: ignore[attr-defined]
+        self.post_message(OpenCompare(a, b))
 
     def action_open(self) -> None:
         run_id = self.current_id()
@@ -240,7 +241,7 @@ class HistoryScreen(Screen[None]):
         except StoreError as exc:
             self.notify(str(exc), severity="error")
             return
-        self.app.open_results(record)  # type: ignore[attr-defined]
+        self.post_message(OpenResults(record))
 
     def action_baseline(self) -> None:
         run_id = self.current_id()

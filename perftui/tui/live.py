@@ -39,8 +39,9 @@ from perftui.engine.events import (
 from perftui.engine.gates import RunningSlope
 from perftui.tui import fmt
 from perftui.tui.dialogs import ConfirmDialog
+from perftui.tui.messages import RunEnded
 from perftui.tui.series import WholeRunSeries
-from perftui.tui.session import RunSession, SessionError, deliver
+from perftui.tui.session import RunSession, SessionError, SimDevice, deliver
 from perftui.tui.workers import ShowsWorkerErrors
 
 UI_PERIOD_S = 0.1  # at most 10 screen updates a second, whatever the event rate
@@ -146,8 +147,11 @@ class LiveScreen(ShowsWorkerErrors, Screen[None]):
         use_sim: bool = False,
         autostart: bool = True,
         session: RunSession | None = None,
+        sim: SimDevice | None = None,
     ) -> None:
-        """`session`: one to follow (`perftui attach`); by default a new detached run."""
+        """`session`: one to follow (`perftui attach`); by default a new detached run (on
+        `sim`, the app's simulated device, when `use_sim`)."""
+        self.sim = sim  # the app's simulated device, lent to a run on it
         super().__init__()
         self.config = config
         self.use_sim = use_sim
@@ -227,7 +231,7 @@ class LiveScreen(ShowsWorkerErrors, Screen[None]):
             self.session = self.session or RunSession(
                 self.config,
                 self.use_sim,
-                self.app.sim,  # type: ignore[attr-defined]
+                self.sim,
             )
             self._pump()
 
@@ -273,7 +277,7 @@ class LiveScreen(ShowsWorkerErrors, Screen[None]):
         self._redraw()
         final = next((e for e in events if isinstance(e, RunFinished)), None)
         if final is not None:
-            self.app.run_finished(self, final)  # type: ignore[attr-defined]
+            self.post_message(RunEnded(final))
 
     def _log(self, text: str) -> None:
         self.query_one("#log", RichLog).write(text)
@@ -493,7 +497,8 @@ class LiveScreen(ShowsWorkerErrors, Screen[None]):
     def _reset_paths(self) -> None:
         table = self.query_one("#paths", DataTable)
         table.clear()
-        profile = next(p for p in self.config.profiles if p.name == self.phase.profile)  # type: ignore[union-attr]
+        shown = self.phase.profile if self.phase is not None else None
+        profile = next(p for p in self.config.profiles if p.name == shown)
         for path in dict.fromkeys(profile.paths):
             table.add_row(fmt.clip(path, PATH_WIDTH), "0", "-", "-", "-", "-", "-", "-", key=path)
 

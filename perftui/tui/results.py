@@ -20,6 +20,7 @@ from perftui.analysis.compare import Comparison, Row
 from perftui.analysis.metrics import ALL_METRICS
 from perftui.analysis.reports import fmt_interval
 from perftui.tui import fmt, timeline
+from perftui.tui.messages import OpenCompare
 
 VERDICT_STYLE = {
     "REGRESSION": "bold red",
@@ -272,4 +273,4 @@ class ResultsScreen(Screen[None]):
                 "No previous run of the same device, profiles and settings.", severity="warning"
             )
             return
-        self.app.open_compare(self.previous, self.record)  # type: ignore[attr-defined]
+        self.post_message(OpenCompare(self.previous, self.record))

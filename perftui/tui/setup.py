@@ -38,7 +38,8 @@ from perftui.profiles import Profile, ProfileError, builtin_names, resolve_profi
 from perftui.tui import session
 from perftui.tui.dialogs import ConfirmDialog
 from perftui.tui.inprogress import RunsInProgress
-from perftui.tui.session import SessionError, deliver
+from perftui.tui.messages import RunRequested
+from perftui.tui.session import SessionError, SimDevice, deliver
 from perftui.tui.settings import SIM_DEVICE, Settings
 from perftui.tui.workers import ShowsWorkerErrors
 from perftui.validate import (
@@ -144,9 +145,15 @@ class SetupScreen(ShowsWorkerErrors, Screen[None]):
     ]
 
     def __init__(
-        self, history_dir: Path, recent: list[str], settings: Settings | None = None
+        self,
+        history_dir: Path,
+        recent: list[str],
+        settings: Settings | None = None,
+        sim: SimDevice | None = None,
     ) -> None:
+        """`sim`: the app's simulated device, which the probe starts when it is chosen."""
         super().__init__()
+        self.sim = sim
         self.history_dir = history_dir
         self.recent = recent
         self.settings = settings or Settings()
@@ -378,7 +385,9 @@ class SetupScreen(ShowsWorkerErrors, Screen[None]):
     def _probe_worker(self, base: str, path: str) -> None:
         if not base:
             try:
-                sim_base = self.app.sim.ensure().base_url  # type: ignore[attr-defined]
+                if self.sim is None:
+                    raise SessionError("no simulated device in this session")
+                sim_base = self.sim.ensure().base_url
             except SessionError as exc:
                 deliver(self.app, self._probe_result, False, str(exc))
                 return
@@ -482,7 +491,7 @@ class SetupScreen(ShowsWorkerErrors, Screen[None]):
 
     def _start(self, request: RunRequest) -> None:
         self.settings.remember_setup(self.device_key(), self.form_values())
-        self.app.start_run(request)  # type: ignore[attr-defined]
+        self.post_message(RunRequested(request))
 
     def doubts(self, request: RunRequest) -> list[str]:
         """Why this start is probably a mistake: a host of digits only, a probe that failed or
