@@ -12,9 +12,10 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Protocol
 
-from textual import work
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
+from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 from textual_plotext import PlotextPlot
@@ -33,8 +34,37 @@ from perftui.engine.lock import LockHeld, RunLock
 from perftui.history.files import HistoryDirError, check_history_dir
 from perftui.history.store import HistoryStore, StoreError
 from perftui.tui.dialogs import ConfirmDialog
-from perftui.tui.session import SessionError, SimDevice, deliver
+from perftui.tui.session import SessionError, SimDevice
 from perftui.tui.workers import ShowsWorkerErrors
+
+
+class StepDone(Message):
+    """A step of the search has finished."""
+
+    def __init__(self, step: Step) -> None:
+        super().__init__()
+        self.step = step
+
+
+class StepProgress(Message):
+    """The running step so far; only the newest one is worth drawing."""
+
+    def __init__(self, beat: Heartbeat) -> None:
+        super().__init__()
+        self.beat = beat
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, StepProgress)
+
+
+class SearchEnded(Message):
+    """The search's result, or why it could not run."""
+
+    def __init__(self, result: CapacityResult | None, error: str = "") -> None:
+        super().__init__()
+        self.result = result
+        self.error = error
+
 
 STEP_COLUMNS = ("#", "kind", "rate", "achieved", "p50", "p95", "p99", "err %", "verdict")
 
@@ -138,15 +168,31 @@ class CapacityScreen(ShowsWorkerErrors, Screen[None]):
 
     @work(thread=True, exclusive=True, group="capacity", exit_on_error=False)
     def _search(self) -> None:
+        """The search, off the UI loop; it answers with messages (in order: steps, the end)."""
         try:
             result = self.job.run(
-                lambda step: deliver(self.app, self.add_step, step),
-                lambda beat: deliver(self.app, self.beat, beat),
+                lambda step: self.post_message(StepDone(step)),
+                lambda beat: self.post_message(StepProgress(beat)),
             )
         except SessionError as exc:
-            deliver(self.app, self.failed, str(exc))
+            self.post_message(SearchEnded(None, str(exc)))
             return
-        deliver(self.app, self.finish, result)
+        self.post_message(SearchEnded(result))
+
+    @on(StepDone)
+    def _step_done(self, message: StepDone) -> None:
+        self.add_step(message.step)
+
+    @on(StepProgress)
+    def _step_progress(self, message: StepProgress) -> None:
+        self.beat(message.beat)
+
+    @on(SearchEnded)
+    def _search_ended(self, message: SearchEnded) -> None:
+        if message.result is None:
+            self.failed(message.error)
+        else:
+            self.finish(message.result)
 
     # ----- state --------------------------------------------------------------------------
 

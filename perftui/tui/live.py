@@ -1,8 +1,8 @@
 """Live run screen: progress, heartbeat strip, per-phase sparklines, per-path table, errors,
-device heap and the event log, fed by the engine process through a thread worker.
+device heap and the event log, fed by a thread worker that follows the run's events file.
 
-The worker blocks on the engine's queue, never the UI loop; it hands events over in batches at
-most `UI_PERIOD_S` apart, and each batch updates each widget once (cells, not whole tables),
+The worker reads the file, never the UI loop; it posts the events in batches (`EventsArrived`)
+at most `UI_PERIOD_S` apart, and each batch updates each widget once (cells, not whole tables),
 inside one `batch_update`, and a sparkline only when its own data changed, so the screen keeps
 up at any request rate. A run of hours keeps its memory flat: the recent heartbeats are bounded
 deques, and the whole run is folded into a fixed number of buckets (`series.WholeRunSeries`),
@@ -15,10 +15,11 @@ import time
 from collections import deque
 from typing import Any, ClassVar
 
-from textual import work
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
+from textual.message import Message
 from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widget import Widget
@@ -41,7 +42,7 @@ from perftui.tui import fmt
 from perftui.tui.dialogs import ConfirmDialog
 from perftui.tui.messages import RunEnded
 from perftui.tui.series import WholeRunSeries
-from perftui.tui.session import RunSession, SessionError, SimDevice, deliver
+from perftui.tui.session import RunSession, SessionError, SimDevice
 from perftui.tui.workers import ShowsWorkerErrors
 
 UI_PERIOD_S = 0.1  # at most 10 screen updates a second, whatever the event rate
@@ -84,6 +85,22 @@ def path_rps(requests: int, elapsed: float) -> float | None:
 
 def _status_text(counts: dict[str, int]) -> str:
     return " ".join(f"{code}×{n}" for code, n in sorted(counts.items())) or "-"
+
+
+class EventsArrived(Message):
+    """A batch of the run's events, read by the worker that follows the events file."""
+
+    def __init__(self, events: list[Event]) -> None:
+        super().__init__()
+        self.events = events
+
+
+class CouldNotStart(Message):
+    """The run could not start (lock held, history dir, device); one line."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__()
+        self.reason = reason
 
 
 class LiveText(Widget):
@@ -245,7 +262,7 @@ class LiveScreen(ShowsWorkerErrors, Screen[None]):
         try:
             session.start()
         except SessionError as exc:
-            deliver(self.app, self._could_not_start, str(exc))
+            self.post_message(CouldNotStart(str(exc)))
             return
         batch: list[Event] = []
         last = time.monotonic()
@@ -256,14 +273,20 @@ class LiveScreen(ShowsWorkerErrors, Screen[None]):
                     batch.append(event)
                 now = time.monotonic()
                 if batch and (now - last >= UI_PERIOD_S or session.finished):
-                    if not deliver(self.app, self.apply, batch):
-                        return  # the app went away: the run goes on without this viewer
+                    # Every batch, in order (no replacing: each holds events the state needs).
+                    if not self.post_message(EventsArrived(batch)):
+                        return  # the screen went away: the run goes on without this viewer
                     batch, last = [], now
         finally:
             session.close()
 
-    def _could_not_start(self, message: str) -> None:
-        self.notify(message, title="could not run", severity="error", timeout=10)
+    @on(EventsArrived)
+    def _events_arrived(self, message: EventsArrived) -> None:
+        self.apply(message.events)
+
+    @on(CouldNotStart)
+    def _could_not_start(self, message: CouldNotStart) -> None:
+        self.notify(message.reason, title="could not run", severity="error", timeout=10)
         self.app.pop_screen()
 
     # ----- state updates -----------------------------------------------------------------

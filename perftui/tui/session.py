@@ -14,11 +14,9 @@ import signal
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
 from typing import NamedTuple
 
 import httpx
-from textual.app import App
 
 from perftui.config import RunConfig
 from perftui.engine import stream
@@ -26,15 +24,6 @@ from perftui.engine.events import Event
 from perftui.history.files import HistoryDirError, check_history_dir
 from perftui.host import LaunchError, launch
 from perftui.sim.device import SimOptions, SimProcess
-
-
-def deliver(app: App[object], callback: Callable[..., object], *args: object) -> bool:
-    """Run `callback` on the UI loop from a worker thread; False if the app has gone away."""
-    try:
-        app.call_from_thread(callback, *args)
-    except RuntimeError:  # the app stopped while this worker was busy
-        return False
-    return True
 
 
 class SessionError(RuntimeError):

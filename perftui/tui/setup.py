@@ -19,6 +19,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
 from textual.content import Content
 from textual.markup import escape
+from textual.message import Message
 from textual.screen import Screen
 from textual.validation import Function
 from textual.widgets import (
@@ -39,7 +40,7 @@ from perftui.tui import session
 from perftui.tui.dialogs import ConfirmDialog
 from perftui.tui.inprogress import RunsInProgress
 from perftui.tui.messages import RunRequested
-from perftui.tui.session import SessionError, SimDevice, deliver
+from perftui.tui.session import SessionError, SimDevice
 from perftui.tui.settings import SIM_DEVICE, Settings
 from perftui.tui.workers import ShowsWorkerErrors
 from perftui.validate import (
@@ -117,6 +118,15 @@ def _validator(convert: Callable[[str], Any]) -> Function:
 
 def _fmt_default(value: Any) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+class ProbeAnswered(Message):
+    """The probe's answer, and what it probed (None: the simulated device did not start)."""
+
+    def __init__(self, answer: session.ProbeAnswer, probed: tuple[str, str] | None) -> None:
+        super().__init__()
+        self.answer = answer
+        self.probed = probed
 
 
 @dataclass(slots=True)
@@ -389,12 +399,17 @@ class SetupScreen(ShowsWorkerErrors, Screen[None]):
                     raise SessionError("no simulated device in this session")
                 sim_base = self.sim.ensure().base_url
             except SessionError as exc:
-                deliver(self.app, self._probe_result, False, str(exc))
+                self.post_message(ProbeAnswered(session.ProbeAnswer(False, str(exc)), None))
                 return
             answer = session.ProbeAnswer(*session.probe(sim_base, path))
         else:
             answer = session.ProbeAnswer(*session.probe(base, path))
-        deliver(self.app, self._probe_result, *answer, (base, path))
+        # A screen already closed takes no message: an answer arriving as the app exits is lost.
+        self.post_message(ProbeAnswered(answer, (base, path)))
+
+    @on(ProbeAnswered)
+    def _probe_answered(self, message: ProbeAnswered) -> None:
+        self._probe_result(*message.answer, message.probed)
 
     def _probe_result(
         self,
