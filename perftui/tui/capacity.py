@@ -15,7 +15,6 @@ from typing import Any, ClassVar, Protocol
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 from textual_plotext import PlotextPlot
@@ -34,37 +33,9 @@ from perftui.engine.lock import LockHeld, RunLock
 from perftui.history.files import HistoryDirError, check_history_dir
 from perftui.history.store import HistoryStore, StoreError
 from perftui.tui.dialogs import ConfirmDialog
+from perftui.tui.messages import SearchEnded, StepDone, StepProgress
 from perftui.tui.session import SessionError, SimDevice
 from perftui.tui.workers import ShowsWorkerErrors
-
-
-class StepDone(Message):
-    """A step of the search has finished."""
-
-    def __init__(self, step: Step) -> None:
-        super().__init__()
-        self.step = step
-
-
-class StepProgress(Message):
-    """The running step so far; only the newest one is worth drawing."""
-
-    def __init__(self, beat: Heartbeat) -> None:
-        super().__init__()
-        self.beat = beat
-
-    def can_replace(self, message: Message) -> bool:
-        return isinstance(message, StepProgress)
-
-
-class SearchEnded(Message):
-    """The search's result, or why it could not run."""
-
-    def __init__(self, result: CapacityResult | None, error: str = "") -> None:
-        super().__init__()
-        self.result = result
-        self.error = error
-
 
 STEP_COLUMNS = ("#", "kind", "rate", "achieved", "p50", "p95", "p99", "err %", "verdict")
 

@@ -15,7 +15,6 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
-from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane
 from textual_plotext import PlotextPlot
@@ -27,6 +26,7 @@ from perftui.engine.metrics import decode
 from perftui.history.files import atomic_write_text
 from perftui.tui import fmt, timeline
 from perftui.tui.dialogs import TextPrompt
+from perftui.tui.messages import Compared
 from perftui.tui.results import row_cells, verdict_text, where_text
 from perftui.tui.timeline import OVERLAY_KEY
 from perftui.tui.workers import ShowsWorkerErrors
@@ -65,15 +65,6 @@ def _run_line(role: str, side: str, record: dict[str, Any]) -> str:
         f"{side} = {role} {record.get('run_id')} "
         f"({fmt.short_stamp(record.get('started_at'))}{tag}, {record.get('status')})"
     )
-
-
-class Compared(Message):
-    """The comparison of the screen's A and B, made in a worker."""
-
-    def __init__(self, comparison: Comparison, swapped: bool) -> None:
-        super().__init__()
-        self.comparison = comparison
-        self.swapped = swapped  # A and B as they were when it was asked for
 
 
 class CompareScreen(ShowsWorkerErrors, Screen[None]):

@@ -19,7 +19,6 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
-from textual.message import Message
 from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widget import Widget
@@ -40,7 +39,7 @@ from perftui.engine.events import (
 from perftui.engine.gates import RunningSlope
 from perftui.tui import fmt
 from perftui.tui.dialogs import ConfirmDialog
-from perftui.tui.messages import RunEnded
+from perftui.tui.messages import CouldNotStart, EventsArrived, RunEnded
 from perftui.tui.series import WholeRunSeries
 from perftui.tui.session import RunSession, SessionError, SimDevice
 from perftui.tui.workers import ShowsWorkerErrors
@@ -85,22 +84,6 @@ def path_rps(requests: int, elapsed: float) -> float | None:
 
 def _status_text(counts: dict[str, int]) -> str:
     return " ".join(f"{code}×{n}" for code, n in sorted(counts.items())) or "-"
-
-
-class EventsArrived(Message):
-    """A batch of the run's events, read by the worker that follows the events file."""
-
-    def __init__(self, events: list[Event]) -> None:
-        super().__init__()
-        self.events = events
-
-
-class CouldNotStart(Message):
-    """The run could not start (lock held, history dir, device); one line."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__()
-        self.reason = reason
 
 
 class LiveText(Widget):

@@ -1,54 +1,119 @@
-"""What screens ask of the app, as Textual messages: a screen posts one, it bubbles to the app,
-which handles it with `@on`. No screen calls the app's methods, so screens need not know the
-app's class (and type checkers need no `type: ignore`)."""
+"""The TUI's messages, as dataclasses (Textual initialises them in `__post_init__`).
+
+What screens ask of the app: a screen posts one, it bubbles to the app, which handles it with
+`@on`; no screen calls the app's methods, so screens need not know the app's class (nor type
+checkers a `type: ignore`). What workers answer: a thread worker posts its result to the screen
+that started it (`post_message` is thread-safe, and a closed screen takes none), instead of
+calling into the UI loop.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from textual.message import Message
 
 if TYPE_CHECKING:
-    from perftui.engine.events import RunFinished
+    from perftui.analysis.compare import Comparison
+    from perftui.engine.capacity import CapacityResult, Step
+    from perftui.engine.events import Event, Heartbeat, RunFinished
+    from perftui.tui.session import ProbeAnswer
     from perftui.tui.setup import RunRequest
 
+# ----- screens → app ------------------------------------------------------------------------
 
+
+@dataclass
 class RunRequested(Message):
     """Setup's Start: launch this run and watch it."""
 
-    def __init__(self, request: RunRequest) -> None:
-        super().__init__()
-        self.request = request
+    request: RunRequest
 
 
+@dataclass
 class AttachRequested(Message):
     """Watch a run in progress (Setup's "runs in progress")."""
 
-    def __init__(self, run_id: str) -> None:
-        super().__init__()
-        self.run_id = run_id
+    run_id: str
 
 
+@dataclass
 class OpenResults(Message):
     """Show one stored run's Results."""
 
-    def __init__(self, record: dict[str, Any]) -> None:
-        super().__init__()
-        self.record = record
+    record: dict[str, Any]
 
 
+@dataclass
 class OpenCompare(Message):
     """Compare two runs: `a` the reference, `b` the candidate."""
 
-    def __init__(self, a: dict[str, Any], b: dict[str, Any]) -> None:
-        super().__init__()
-        self.a = a
-        self.b = b
+    a: dict[str, Any]
+    b: dict[str, Any]
 
 
+@dataclass
 class RunEnded(Message):
     """The run on a Live screen has ended (its last event)."""
 
-    def __init__(self, event: RunFinished) -> None:
-        super().__init__()
-        self.event = event
+    event: RunFinished
+
+
+# ----- workers → their screen ---------------------------------------------------------------
+
+
+@dataclass
+class ProbeAnswered(Message):
+    """The probe's answer, and what it probed (None: the simulated device did not start)."""
+
+    answer: ProbeAnswer
+    probed: tuple[str, str] | None
+
+
+@dataclass
+class EventsArrived(Message):
+    """A batch of the run's events, read by the worker that follows the events file; every
+    batch is kept (each holds events the state needs)."""
+
+    events: list[Event]
+
+
+@dataclass
+class CouldNotStart(Message):
+    """The run could not start (lock held, history dir, device); one line."""
+
+    reason: str
+
+
+@dataclass
+class Compared(Message):
+    """A comparison made in a worker, of A and B as they were (`swapped` or not) when asked."""
+
+    comparison: Comparison
+    swapped: bool
+
+
+@dataclass
+class StepDone(Message):
+    """A step of the capacity search has finished."""
+
+    step: Step
+
+
+@dataclass
+class StepProgress(Message):
+    """The running capacity step so far; only the newest one is worth drawing."""
+
+    beat: Heartbeat
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, StepProgress)
+
+
+@dataclass
+class SearchEnded(Message):
+    """The capacity search's result, or why it could not run."""
+
+    result: CapacityResult | None
+    error: str = ""

@@ -19,7 +19,6 @@ from textual.binding import Binding, BindingType
 from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
 from textual.content import Content
 from textual.markup import escape
-from textual.message import Message
 from textual.screen import Screen
 from textual.validation import Function
 from textual.widgets import (
@@ -39,7 +38,7 @@ from perftui.profiles import Profile, ProfileError, builtin_names, resolve_profi
 from perftui.tui import session
 from perftui.tui.dialogs import ConfirmDialog
 from perftui.tui.inprogress import RunsInProgress
-from perftui.tui.messages import RunRequested
+from perftui.tui.messages import ProbeAnswered, RunRequested
 from perftui.tui.session import SessionError, SimDevice
 from perftui.tui.settings import SIM_DEVICE, Settings
 from perftui.tui.workers import ShowsWorkerErrors
@@ -118,15 +117,6 @@ def _validator(convert: Callable[[str], Any]) -> Function:
 
 def _fmt_default(value: Any) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
-
-
-class ProbeAnswered(Message):
-    """The probe's answer, and what it probed (None: the simulated device did not start)."""
-
-    def __init__(self, answer: session.ProbeAnswer, probed: tuple[str, str] | None) -> None:
-        super().__init__()
-        self.answer = answer
-        self.probed = probed
 
 
 @dataclass(slots=True)
