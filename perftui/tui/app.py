@@ -33,6 +33,7 @@ from perftui.tui.capacity import CapacityJob, CapacityScreen
 from perftui.tui.comparison import CompareScreen
 from perftui.tui.dialogs import ChoiceDialog, ConfirmDialog, HelpScreen, TextPrompt
 from perftui.tui.history import HistoryScreen
+from perftui.tui.keymap import help_markdown
 from perftui.tui.live import LiveScreen
 from perftui.tui.messages import (
     AttachRequested,
@@ -55,9 +56,16 @@ class PerftuiApp(App[int]):
     TITLE = "perftui"
     CSS_PATH = "app.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("f1", "help", "Help"),
-        Binding("question_mark", "help", "Help", show=False),
-        Binding("ctrl+q", "quit", "Quit", priority=True),
+        Binding("f1", "help", "Help", id="app.help", tooltip="this help"),
+        Binding("question_mark", "help", "Help", show=False, id="app.help_alt"),
+        Binding(
+            "ctrl+q",
+            "quit",
+            "Quit",
+            priority=True,
+            id="app.quit",
+            tooltip="quit (during a run: stop it, or leave it running to attach later)",
+        ),
     ]
 
     def __init__(
@@ -79,6 +87,7 @@ class PerftuiApp(App[int]):
     def on_mount(self) -> None:
         if self.settings.problem:
             self.notify(self.settings.problem, severity="warning", timeout=10)
+        self.set_keymap(self.settings.keys)  # the user's keys, by binding id
         if self.settings.theme in self.available_themes:
             self.theme = self.settings.theme
         self.theme_changed_signal.subscribe(self, lambda t: self.settings.remember_theme(t.name))
@@ -244,7 +253,18 @@ class PerftuiApp(App[int]):
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
-            self.push_screen(HelpScreen())
+            screens = [
+                ("everywhere", PerftuiApp),
+                ("Setup", SetupScreen),
+                ("Live run", LiveScreen),
+                ("Results", ResultsScreen),
+                ("History", HistoryScreen),
+                ("Compare", CompareScreen),
+                ("Capacity", CapacityScreen),
+            ]
+            self.push_screen(
+                HelpScreen(help_markdown(screens, self.settings.keys, self.get_key_display))
+            )
 
     def action_history(self) -> None:
         if isinstance(self.screen, HistoryScreen):

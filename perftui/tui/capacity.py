@@ -105,8 +105,8 @@ class CapacityScreen(ShowsWorkerErrors, Screen[None]):
     """Latency p95 against rate while the search climbs; the answer when it is confirmed."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("s", "stop", "Stop search"),
-        Binding("escape", "close", "Back"),
+        Binding("s", "stop", "Stop search", id="capacity.stop", tooltip="stop the search"),
+        Binding("escape", "close", "Back", id="capacity.close"),
     ]
 
     def __init__(self, job: Job) -> None:

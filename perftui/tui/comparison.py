@@ -74,16 +74,53 @@ class CompareScreen(ShowsWorkerErrors, Screen[None]):
 
     HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-narrow"), (120, "-wide")]
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("p", "toggle_paths", "All rows"),
-        Binding("g", "charts", "Charts"),
-        Binding("t", "table", "Table", show=False),
-        Binding("left_square_bracket", "cycle_key(-1)", "Prev key", show=False),
-        Binding("right_square_bracket", "cycle_key(1)", "Next key", show=False),
-        Binding("o", "over_time", "Over time"),
-        Binding("m", "overlay_metric", "Metric over time", show=False),
-        Binding("x", "swap", "Swap A/B"),
-        Binding("e", "export", "Export"),
-        Binding("escape", "app.pop_screen", "Back"),
+        Binding(
+            "p",
+            "toggle_paths",
+            "All rows",
+            id="compare.toggle_paths",
+            tooltip="secondary and per-path rows on/off",
+        ),
+        Binding(
+            "g",
+            "charts",
+            "Charts",
+            id="compare.charts",
+            tooltip="charts: latency distribution and rps per key",
+        ),
+        Binding("t", "table", "Table", show=False, id="compare.table"),
+        Binding(
+            "left_square_bracket", "cycle_key(-1)", "Prev key", show=False, id="compare.prev_key"
+        ),
+        Binding(
+            "right_square_bracket", "cycle_key(1)", "Next key", show=False, id="compare.next_key"
+        ),
+        Binding(
+            "o",
+            "over_time",
+            "Over time",
+            id="compare.over_time",
+            tooltip="A over B along the phase, every run",
+        ),
+        Binding(
+            "m",
+            "overlay_metric",
+            "Metric over time",
+            show=False,
+            id="compare.overlay_metric",
+            tooltip="over time: next metric (p95, p99, p50, rps, errors, heap)",
+        ),
+        Binding(
+            "x",
+            "swap",
+            "Swap A/B",
+            id="compare.swap",
+            tooltip="swap A and B: B becomes the reference",
+        ),
+        Binding(
+            "e", "export", "Export", id="compare.export", tooltip="export the report (.md or .html)"
+        ),
+        Binding("escape", "app.pop_screen", "Back", id="compare.back"),
     ]
 
     def __init__(

@@ -55,15 +55,31 @@ class HistoryScreen(Screen[None]):
     """Pick runs: `space` selects (two at most), `c` compares A (older) with B (newer)."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("space", "select", "Select"),
-        Binding("c", "compare", "Compare"),
-        Binding("enter", "open", "Results", show=False),
-        Binding("b", "baseline", "Baseline"),
-        Binding("n", "note", "Note"),
-        Binding("d", "delete", "Delete"),
-        Binding("slash", "focus_filter", "Filter"),
-        Binding("r", "reload", "Reload", show=False),
-        Binding("escape", "back", "Back"),
+        Binding(
+            "space",
+            "select",
+            "Select",
+            id="history.select",
+            tooltip="select a run for compare (two at most; the first picked is A, the reference)",
+        ),
+        Binding(
+            "c", "compare", "Compare", id="history.compare", tooltip="compare the two selected runs"
+        ),
+        Binding("enter", "open", "Results", show=False, id="history.open"),
+        Binding("b", "baseline", "Baseline", id="history.baseline", tooltip="mark baseline"),
+        Binding("n", "note", "Note", id="history.note"),
+        Binding("d", "delete", "Delete", id="history.delete", tooltip="delete (asks)"),
+        Binding(
+            "slash",
+            "focus_filter",
+            "Filter",
+            id="history.focus_filter",
+            tooltip="filter: words match target, profile, tag, date, pass, fail, stopped",
+        ),
+        Binding(
+            "r", "reload", "Reload", show=False, id="history.reload", tooltip="reload the history"
+        ),
+        Binding("escape", "back", "Back", id="history.back"),
     ]
 
     def __init__(self, store: HistoryStore) -> None:

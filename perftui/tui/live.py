@@ -137,8 +137,14 @@ class LiveScreen(ShowsWorkerErrors, Screen[None]):
     # Side by side only from 150 columns: the path table alone needs about 104.
     HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-narrow"), (150, "-wide")]
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("a", "abort", "Abort run"),
-        Binding("escape", "back", "Back", show=False),
+        Binding(
+            "a",
+            "abort",
+            "Abort run",
+            id="live.abort",
+            tooltip="abort (asks; the partial run is kept)",
+        ),
+        Binding("escape", "back", "Back", show=False, id="live.back"),
     ]
 
     def __init__(

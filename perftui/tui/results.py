@@ -107,12 +107,31 @@ class ResultsScreen(Screen[None]):
 
     HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-narrow"), (120, "-wide")]
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("c", "compare", "Full compare"),
-        Binding("g", "timeline", "Timeline"),
-        Binding("t", "summary", "Summary", show=False),
-        Binding("n", "next_run", "Next run", show=False),
-        Binding("f2", "app.history", "History"),
-        Binding("escape", "app.pop_screen", "Back"),
+        Binding(
+            "c",
+            "compare",
+            "Full compare",
+            id="results.compare",
+            tooltip="full compare with the previous run",
+        ),
+        Binding(
+            "g",
+            "timeline",
+            "Timeline",
+            id="results.timeline",
+            tooltip="timeline of the phase under the cursor",
+        ),
+        Binding("t", "summary", "Summary", show=False, id="results.summary"),
+        Binding(
+            "n",
+            "next_run",
+            "Next run",
+            show=False,
+            id="results.next_run",
+            tooltip="timeline: next run of that phase",
+        ),
+        Binding("f2", "app.history", "History", id="results.history"),
+        Binding("escape", "app.pop_screen", "Back", id="results.back"),
     ]
 
     def __init__(

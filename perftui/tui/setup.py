@@ -133,15 +133,36 @@ class SetupScreen(ShowsWorkerErrors, Screen[None]):
     HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-narrow"), (WIDE, "-wide")]
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("ctrl+s", "start", "Start run", priority=True),
-        Binding("f2", "app.history", "History"),
-        Binding("f3", "toggle_advanced", "Advanced"),
-        Binding("f4", "app.capacity", "Capacity"),
+        Binding(
+            "ctrl+s",
+            "start",
+            "Start run",
+            priority=True,
+            id="setup.start",
+            tooltip="start the run (asks first when the device looks doubtful)",
+        ),
+        Binding("f2", "app.history", "History", id="setup.history"),
+        Binding(
+            "f3",
+            "toggle_advanced",
+            "Advanced",
+            id="setup.toggle_advanced",
+            tooltip="advanced settings: phases, guards, gates",
+        ),
+        Binding(
+            "f4",
+            "app.capacity",
+            "Capacity",
+            id="setup.capacity",
+            tooltip="capacity search on what Setup says",
+        ),
         # Priority: the app then moves the focus before it hands on the next key. As a screen
         # binding, tab is acted on once the focused field has passed it up, and the keys typed
         # right after it (a burst, a fast typist) went to the field being left.
-        Binding("tab", "app.focus_next", show=False, priority=True),
-        Binding("shift+tab", "app.focus_previous", show=False, priority=True),
+        Binding("tab", "app.focus_next", show=False, priority=True, id="setup.focus_next"),
+        Binding(
+            "shift+tab", "app.focus_previous", show=False, priority=True, id="setup.focus_previous"
+        ),
     ]
 
     def __init__(
