@@ -13,7 +13,7 @@ from multiprocessing import resource_tracker
 from pathlib import Path
 from typing import Any, ClassVar
 
-from textual import on
+from textual import on, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
@@ -30,6 +30,7 @@ from perftui.engine.capacity import CapacityGates, SearchPlan
 from perftui.engine.events import RunFinished
 from perftui.history.store import HistoryStore, StoreError
 from perftui.tui.capacity import CapacityJob, CapacityScreen
+from perftui.tui.commands import RunsProvider
 from perftui.tui.comparison import CompareScreen
 from perftui.tui.dialogs import ChoiceDialog, ConfirmDialog, HelpScreen, TextPrompt
 from perftui.tui.history import HistoryScreen
@@ -46,15 +47,17 @@ from perftui.tui.results import ResultsScreen
 from perftui.tui.session import RunSession, SimDevice
 from perftui.tui.settings import SIM_DEVICE, Settings
 from perftui.tui.setup import RunRequest, SetupScreen
+from perftui.tui.workers import ShowsWorkerErrors
 
 RECENT_DEVICES = 8
 
 
-class PerftuiApp(App[int]):
+class PerftuiApp(ShowsWorkerErrors, App[int]):
     """One app object per `perftui` TUI session, bound to one history dir."""
 
     TITLE = "perftui"
     CSS_PATH = "app.tcss"
+    COMMANDS = App.COMMANDS | {RunsProvider}
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("f1", "help", "Help", id="app.help", tooltip="this help"),
         Binding("question_mark", "help", "Help", show=False, id="app.help_alt"),
@@ -240,6 +243,26 @@ class PerftuiApp(App[int]):
         except StoreError as exc:
             self.notify(f"no noise model: {exc}", severity="warning")
         return compare_runs(a, b, self.thresholds(), noise=noise)
+
+    def list_runs(self) -> list[dict[str, Any]]:
+        """Every stored run's summary, newest first (for the palette; called from a thread)."""
+        try:
+            return self.store.list_runs()
+        except StoreError:
+            return []
+
+    def open_run(self, run_id: str) -> None:
+        """A stored run's Results, its record read in a thread worker."""
+        self._read_run(run_id)
+
+    @work(thread=True, exit_on_error=False, group="store")
+    def _read_run(self, run_id: str) -> None:
+        try:
+            record = self.store.get(run_id)
+        except StoreError as exc:
+            self.notify(str(exc), severity="error")
+            return
+        self.post_message(OpenResults(record))
 
     def open_results(self, record: dict[str, Any]) -> None:
         self.push_screen(self.results_screen(record))
