@@ -40,6 +40,7 @@ from perftui.tui.messages import (
     AttachRequested,
     OpenCompare,
     OpenResults,
+    OpenRun,
     RunEnded,
     RunRequested,
 )
@@ -181,6 +182,10 @@ class PerftuiApp(ShowsWorkerErrors, App[int]):
     @on(OpenResults)
     def _open_results(self, message: OpenResults) -> None:
         self.open_results(message.record)
+
+    @on(OpenRun)
+    def _open_run(self, message: OpenRun) -> None:
+        self.open_run(message.run_id)
 
     @on(OpenCompare)
     def _open_compare(self, message: OpenCompare) -> None:

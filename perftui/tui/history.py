@@ -16,7 +16,7 @@ from textual.widgets import DataTable, Footer, Input, Static
 from perftui.history.store import HistoryStore, StoreError
 from perftui.tui import fmt
 from perftui.tui.dialogs import ConfirmDialog, TextPrompt
-from perftui.tui.messages import OpenCompare, OpenResults
+from perftui.tui.messages import OpenCompare, OpenRun
 
 COLUMNS = ("sel", "started", "status", "run id", "target", "profiles", "tag", "note")
 # A DataTable row costs about 0.2 ms to add: 20,000 runs took seconds before the first frame.
@@ -250,14 +250,8 @@ class HistoryScreen(Screen[None]):
 
     def action_open(self) -> None:
         run_id = self.current_id()
-        if run_id is None:
-            return
-        try:
-            record = self.store.get(run_id)
-        except StoreError as exc:
-            self.notify(str(exc), severity="error")
-            return
-        self.post_message(OpenResults(record))
+        if run_id is not None:
+            self.post_message(OpenRun(run_id))
 
     def action_baseline(self) -> None:
         run_id = self.current_id()

@@ -46,6 +46,13 @@ class OpenResults(Message):
 
 
 @dataclass
+class OpenRun(Message):
+    """Show a stored run's Results; its record is read off the UI loop."""
+
+    run_id: str
+
+
+@dataclass
 class OpenCompare(Message):
     """Compare two runs: `a` the reference, `b` the candidate."""
 
