@@ -29,13 +29,8 @@ from perftui.engine import stream
 from perftui.engine.capacity import CapacityGates, SearchPlan
 from perftui.engine.events import RunFinished
 from perftui.history.store import HistoryStore, StoreError
-from perftui.tui.capacity import CapacityJob, CapacityScreen
 from perftui.tui.commands import RunsProvider
-from perftui.tui.comparison import CompareScreen
-from perftui.tui.dialogs import ChoiceDialog, ConfirmDialog, HelpScreen, TextPrompt
-from perftui.tui.history import HistoryScreen
 from perftui.tui.keymap import help_markdown
-from perftui.tui.live import LiveScreen
 from perftui.tui.messages import (
     AttachRequested,
     OpenCompare,
@@ -44,10 +39,15 @@ from perftui.tui.messages import (
     RunEnded,
     RunRequested,
 )
-from perftui.tui.results import ResultsScreen
+from perftui.tui.screens.capacity import CapacityJob, CapacityScreen
+from perftui.tui.screens.compare import CompareScreen
+from perftui.tui.screens.dialogs import ChoiceDialog, ConfirmDialog, HelpScreen, TextPrompt
+from perftui.tui.screens.history import HistoryScreen
+from perftui.tui.screens.live import LiveScreen
+from perftui.tui.screens.results import ResultsScreen
+from perftui.tui.screens.setup import RunRequest, SetupScreen
 from perftui.tui.session import RunSession, SimDevice
 from perftui.tui.settings import SIM_DEVICE, Settings
-from perftui.tui.setup import RunRequest, SetupScreen
 from perftui.tui.workers import ShowsWorkerErrors
 
 RECENT_DEVICES = 8

@@ -18,8 +18,8 @@ if TYPE_CHECKING:
     from perftui.analysis.compare import Comparison
     from perftui.engine.capacity import CapacityResult, Step
     from perftui.engine.events import Event, Heartbeat, RunFinished
+    from perftui.tui.screens.setup import RunRequest
     from perftui.tui.session import ProbeAnswer
-    from perftui.tui.setup import RunRequest
 
 # ----- screens → app ------------------------------------------------------------------------
 

@@ -11,8 +11,8 @@ from textual.pilot import Pilot
 from textual.widgets import SelectionList
 
 from perftui.tui import session
+from perftui.tui.screens.setup import SetupScreen
 from perftui.tui.settings import ENV_DIR
-from perftui.tui.setup import SetupScreen
 
 # One-second phases, no pauses: a whole run of one profile takes about three seconds.
 FAST = {

@@ -12,7 +12,7 @@ from textual.widgets import DataTable, Static
 
 from perftui.analysis.compare import Comparison, compare_runs
 from perftui.tui.app import PerftuiApp
-from perftui.tui.comparison import CompareScreen
+from perftui.tui.screens.compare import CompareScreen
 from tests.history_factory import make_record
 from tests.tui.conftest import wait_for
 

@@ -9,9 +9,9 @@ import pytest
 from textual.widgets import DataTable, Static
 
 from perftui.history.store import HistoryStore
-from perftui.tui import history as history_screen
 from perftui.tui.app import PerftuiApp
-from perftui.tui.history import HistoryScreen
+from perftui.tui.screens import history as history_screen
+from perftui.tui.screens.history import HistoryScreen
 from tests.history_factory import make_record
 from tests.tui.conftest import wait_for
 

@@ -9,10 +9,10 @@ from pathlib import Path
 from textual.widgets import Markdown
 
 from perftui.tui.app import PerftuiApp
-from perftui.tui.dialogs import HelpScreen
-from perftui.tui.history import HistoryScreen
+from perftui.tui.screens.dialogs import HelpScreen
+from perftui.tui.screens.history import HistoryScreen
+from perftui.tui.screens.setup import SetupScreen
 from perftui.tui.settings import FILE_NAME
-from perftui.tui.setup import SetupScreen
 from tests.tui.conftest import wait_for
 
 

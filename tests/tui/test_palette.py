@@ -6,8 +6,8 @@ from pathlib import Path
 
 from perftui.history.store import HistoryStore
 from perftui.tui.app import PerftuiApp
-from perftui.tui.results import ResultsScreen
-from perftui.tui.setup import SetupScreen
+from perftui.tui.screens.results import ResultsScreen
+from perftui.tui.screens.setup import SetupScreen
 from tests.history_factory import make_record
 from tests.tui.conftest import wait_for
 

@@ -10,8 +10,8 @@ from textual.widgets import Input
 
 from perftui.sim.device import SimServer
 from perftui.tui.app import PerftuiApp
-from perftui.tui.dialogs import ConfirmDialog
-from perftui.tui.setup import RunRequest, SetupScreen
+from perftui.tui.screens.dialogs import ConfirmDialog
+from perftui.tui.screens.setup import RunRequest, SetupScreen
 from tests.tui.conftest import wait_for
 
 STARTED: list[RunRequest] = []

@@ -14,7 +14,7 @@ from perftui.cli.main import main
 from perftui.history.store import HistoryStore
 from perftui.tui import session
 from perftui.tui.app import PerftuiApp
-from perftui.tui.setup import SetupScreen
+from perftui.tui.screens.setup import SetupScreen
 from tests.history_factory import make_record
 from tests.tui.conftest import wait_for
 

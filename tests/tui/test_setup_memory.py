@@ -12,8 +12,8 @@ from textual.widgets import Input, Select, SelectionList
 from perftui.history.store import HistoryStore
 from perftui.tui import session
 from perftui.tui.app import PerftuiApp
+from perftui.tui.screens.setup import RunRequest, SetupScreen
 from perftui.tui.settings import FILE_NAME, Settings
-from perftui.tui.setup import RunRequest, SetupScreen
 from tests.history_factory import make_record
 from tests.tui.conftest import ClosedPortSim, wait_for
 

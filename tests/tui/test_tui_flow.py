@@ -14,12 +14,12 @@ from perftui.engine import stream
 from perftui.engine.lock import RunLock
 from perftui.history.store import HistoryStore
 from perftui.tui.app import PerftuiApp
-from perftui.tui.comparison import CompareScreen
-from perftui.tui.dialogs import ChoiceDialog, ConfirmDialog, HelpScreen, TextPrompt
-from perftui.tui.history import HistoryScreen
-from perftui.tui.live import LiveScreen
-from perftui.tui.results import ResultsScreen
-from perftui.tui.setup import SetupScreen
+from perftui.tui.screens.compare import CompareScreen
+from perftui.tui.screens.dialogs import ChoiceDialog, ConfirmDialog, HelpScreen, TextPrompt
+from perftui.tui.screens.history import HistoryScreen
+from perftui.tui.screens.live import LiveScreen
+from perftui.tui.screens.results import ResultsScreen
+from perftui.tui.screens.setup import SetupScreen
 from tests.tui.conftest import fill_setup, wait_for
 
 

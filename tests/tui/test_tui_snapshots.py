@@ -29,7 +29,7 @@ from perftui.history.store import HistoryStore
 from perftui.profiles import resolve_profile
 from perftui.tui import session
 from perftui.tui.app import PerftuiApp
-from perftui.tui.live import LiveScreen
+from perftui.tui.screens.live import LiveScreen
 from perftui.tui.settings import FILE_NAME, Settings
 from tests.history_factory import make_record
 from tests.tui.conftest import wait_for

@@ -36,11 +36,11 @@ from textual.widgets.selection_list import Selection
 from perftui.config import DEFAULT_PHASES, PHASES, GateLimits, RunConfig, setting_defaults
 from perftui.profiles import Profile, ProfileError, builtin_names, resolve_profile
 from perftui.tui import session
-from perftui.tui.dialogs import ConfirmDialog
-from perftui.tui.inprogress import RunsInProgress
 from perftui.tui.messages import ProbeAnswered, RunRequested
+from perftui.tui.screens.dialogs import ConfirmDialog
 from perftui.tui.session import SessionError, SimDevice
 from perftui.tui.settings import SIM_DEVICE, Settings
+from perftui.tui.widgets.runs_in_progress import RunsInProgress
 from perftui.tui.workers import ShowsWorkerErrors
 from perftui.validate import (
     GATE_LIMIT_TYPES,

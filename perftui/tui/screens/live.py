@@ -37,11 +37,11 @@ from perftui.engine.events import (
     Telemetry,
 )
 from perftui.engine.gates import RunningSlope
-from perftui.tui import fmt
-from perftui.tui.dialogs import ConfirmDialog
 from perftui.tui.messages import CouldNotStart, EventsArrived, RunEnded
-from perftui.tui.series import WholeRunSeries
+from perftui.tui.screens.dialogs import ConfirmDialog
 from perftui.tui.session import RunSession, SessionError, SimDevice
+from perftui.tui.view import fmt
+from perftui.tui.view.series import WholeRunSeries
 from perftui.tui.workers import ShowsWorkerErrors
 
 UI_PERIOD_S = 0.1  # at most 10 screen updates a second, whatever the event rate

@@ -24,11 +24,11 @@ from perftui.analysis.compare import Comparison, Row, compare_runs
 from perftui.analysis.metrics import ALL_METRICS
 from perftui.engine.metrics import decode
 from perftui.history.files import atomic_write_text
-from perftui.tui import fmt, timeline
-from perftui.tui.dialogs import TextPrompt
 from perftui.tui.messages import Compared
-from perftui.tui.results import row_cells, verdict_text, where_text
-from perftui.tui.timeline import OVERLAY_KEY
+from perftui.tui.screens.dialogs import TextPrompt
+from perftui.tui.screens.results import row_cells, verdict_text, where_text
+from perftui.tui.view import fmt, timeline
+from perftui.tui.view.timeline import OVERLAY_KEY
 from perftui.tui.workers import ShowsWorkerErrors
 
 CURVE = (1.0, 10.0, 25.0, 50.0, 75.0, 90.0, 95.0, 99.0, 99.9)
@@ -226,7 +226,9 @@ class CompareScreen(ShowsWorkerErrors, Screen[None]):
         self.query_one("#compare-tabs", TabbedContent).loading = False
         self._fill_table()
         self._draw_charts()
-        self.query_one("#compare-table", DataTable).focus()
+        # Focus moves the tabs to the table's: not when the user went to another while waiting.
+        if self.query_one("#compare-tabs", TabbedContent).active == "tab-table":
+            self.query_one("#compare-table", DataTable).focus()
 
     def _aggregates_text(self) -> str:
         """What A and B are when a side has several runs (the title's figures are these)."""

@@ -14,9 +14,9 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Static
 
 from perftui.history.store import HistoryStore, StoreError
-from perftui.tui import fmt
-from perftui.tui.dialogs import ConfirmDialog, TextPrompt
 from perftui.tui.messages import OpenCompare, OpenRun
+from perftui.tui.screens.dialogs import ConfirmDialog, TextPrompt
+from perftui.tui.view import fmt
 
 COLUMNS = ("sel", "started", "status", "run id", "target", "profiles", "tag", "note")
 # A DataTable row costs about 0.2 ms to add: 20,000 runs took seconds before the first frame.

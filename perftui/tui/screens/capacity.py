@@ -32,8 +32,8 @@ from perftui.engine.events import Event, Heartbeat
 from perftui.engine.lock import LockHeld, RunLock
 from perftui.history.files import HistoryDirError, check_history_dir
 from perftui.history.store import HistoryStore, StoreError
-from perftui.tui.dialogs import ConfirmDialog
 from perftui.tui.messages import SearchEnded, StepDone, StepProgress
+from perftui.tui.screens.dialogs import ConfirmDialog
 from perftui.tui.session import SessionError, SimDevice
 from perftui.tui.workers import ShowsWorkerErrors
 

@@ -19,8 +19,8 @@ from textual_plotext import PlotextPlot
 from perftui.analysis.compare import Comparison, Row
 from perftui.analysis.metrics import ALL_METRICS
 from perftui.analysis.reports import fmt_interval
-from perftui.tui import fmt, timeline
 from perftui.tui.messages import OpenCompare
+from perftui.tui.view import fmt, timeline
 
 VERDICT_STYLE = {
     "REGRESSION": "bold red",
