@@ -20,7 +20,7 @@ from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane
 from textual_plotext import PlotextPlot
 
 from perftui.analysis import reports
-from perftui.analysis.compare import Comparison, Row, compare_runs
+from perftui.analysis.compare import Comparison, Row
 from perftui.analysis.metrics import ALL_METRICS
 from perftui.engine.metrics import decode
 from perftui.history.files import atomic_write_text
@@ -138,7 +138,7 @@ class CompareScreen(ShowsWorkerErrors, Screen[None]):
         self.a = a
         self.b = b
         self.export_dir = export_dir
-        self._compare = compare or (lambda a, b: compare_runs(a, b))
+        self._compare = compare
         self.show_paths = False
         self.swapped = False  # A and B the other way round from how the screen was opened
         self.keys: list[str] = []
@@ -175,6 +175,9 @@ class CompareScreen(ShowsWorkerErrors, Screen[None]):
             self._start_comparing()
 
     def _start_comparing(self) -> None:
+        if self._compare is None:
+            self.notify("This screen was given its comparison: it cannot make another.")
+            return
         self.comparison = None
         self.query_one("#compare-title", Static).update(
             "Compare · comparing A (reference) with B… (bootstrap and history noise)"
@@ -185,6 +188,7 @@ class CompareScreen(ShowsWorkerErrors, Screen[None]):
 
     @work(thread=True, exclusive=True, group="compare", exit_on_error=False)
     def _comparing(self, a: dict[str, Any], b: dict[str, Any], swapped: bool) -> None:
+        assert self._compare is not None
         self.post_message(Compared(self._compare(a, b), swapped))
 
     @on(Compared)
@@ -364,6 +368,9 @@ class CompareScreen(ShowsWorkerErrors, Screen[None]):
 
     def action_swap(self) -> None:
         """B becomes the reference: the comparison is made again, the other way round."""
+        if self._compare is None:
+            self.notify("This screen was given its comparison: it cannot make another.")
+            return
         self.a, self.b = self.b, self.a
         self.swapped = not self.swapped
         self._start_comparing()
