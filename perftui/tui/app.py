@@ -1,8 +1,11 @@
 """The perftui TUI: Setup → Live run → Results, plus History and Compare.
 
-The app only draws. Load comes from the engine process (`perftui.engine.runner`), the simulated
-device runs in its own process, and every blocking call (probe, engine queue) is made in a thread
-worker, so what the screen draws cannot change the latency the engine measures.
+No load runs here: the run is its own detached process (`perftui.host`) whose events file a
+thread worker follows, the simulated device runs in its own process, and the probe, the
+comparison and the reads of a run's record are made in thread workers that answer with
+messages. Screens ask the app for what they need with messages (`perftui.tui.messages`),
+handled here with `@on`. Still on the UI loop (issue 21): listing the runs at start-up,
+History's reloads, baseline/note/delete, the comparison with the previous run on Results.
 """
 
 from __future__ import annotations
