@@ -11,7 +11,7 @@ History's reloads, baseline/note/delete, the comparison with the previous run on
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from multiprocessing import resource_tracker
 from pathlib import Path
 from typing import Any, ClassVar
@@ -32,6 +32,7 @@ from perftui.engine import stream
 from perftui.engine.capacity import CapacityGates, SearchPlan
 from perftui.engine.events import RunFinished
 from perftui.history.store import HistoryStore, StoreError
+from perftui.tui import session
 from perftui.tui.commands import RunsProvider
 from perftui.tui.keymap import help_markdown
 from perftui.tui.messages import (
@@ -54,6 +55,8 @@ from perftui.tui.settings import SIM_DEVICE, Settings
 from perftui.tui.workers import ShowsWorkerErrors
 
 RECENT_DEVICES = 8
+Prober = Callable[[str, str], tuple[bool, str] | session.ProbeAnswer]
+Comparer = Callable[[dict[str, Any], dict[str, Any]], Comparison]
 
 
 class PerftuiApp(ShowsWorkerErrors, App[int]):
@@ -76,10 +79,21 @@ class PerftuiApp(ShowsWorkerErrors, App[int]):
     ]
 
     def __init__(
-        self, history_dir: Path, attach: str | None = None, settings: Settings | None = None
+        self,
+        history_dir: Path,
+        attach: str | None = None,
+        settings: Settings | None = None,
+        *,
+        store: HistoryStore | None = None,
+        sim: SimDevice | None = None,
+        probe: Prober | None = None,
+        compare: Comparer | None = None,
     ) -> None:
-        """`attach`: a run id to watch on start (`perftui attach`); `settings`: the user's
-        settings (default: the file in the user's config dir)."""
+        """`attach`: a run id to watch on start (`perftui attach`). The services, each made
+        here when not given (tests give temp dirs and fakes; `tui.factory.create_app`):
+        `settings` (the file in the user's config dir), `store` (the history dir's), `sim` (the
+        built-in simulated device), `probe` (`session.probe`), `compare` (this app's `compare`,
+        the history's noise model)."""
         super().__init__()
         self.attach = attach
         self.settings = settings if settings is not None else Settings.load()
@@ -87,8 +101,10 @@ class PerftuiApp(ShowsWorkerErrors, App[int]):
         # captures stderr (fileno -1), spawning the engine or the sim fails with "bad fds_to_keep".
         resource_tracker.ensure_running()
         self.history_dir = history_dir
-        self.store = HistoryStore(history_dir)
-        self.sim = SimDevice(preferred_port=self.last_sim_port())
+        self.store = store if store is not None else HistoryStore(history_dir)
+        self.sim = sim if sim is not None else SimDevice(preferred_port=self.last_sim_port())
+        self.probe: Prober = probe if probe is not None else session.probe
+        self._comparer = compare
         self._quit_after_run = False
 
     def on_mount(self) -> None:
@@ -99,7 +115,9 @@ class PerftuiApp(ShowsWorkerErrors, App[int]):
             self.theme = self.settings.theme
         self.theme_changed_signal.subscribe(self, lambda t: self.settings.remember_theme(t.name))
         self.push_screen(
-            SetupScreen(self.history_dir, self.recent_devices(), self.settings, self.sim)
+            SetupScreen(
+                self.history_dir, self.recent_devices(), self.settings, self.sim, self.probe
+            )
         )
         if self.attach:
             self.attach_run(self.attach)
@@ -245,6 +263,8 @@ class PerftuiApp(ShowsWorkerErrors, App[int]):
 
     def compare(self, a: dict[str, Any], b: dict[str, Any]) -> Comparison:
         """A against B, with the device's earlier comparable runs as the noise model."""
+        if self._comparer is not None:
+            return self._comparer(a, b)
         noise: list[dict[str, Any]] = []
         try:
             noise = self.store.noise_runs(a, b)

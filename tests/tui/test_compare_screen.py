@@ -12,6 +12,7 @@ from textual.widgets import DataTable, Static
 
 from perftui.analysis.compare import Comparison, compare_runs
 from perftui.tui.app import PerftuiApp
+from perftui.tui.factory import create_app
 from perftui.tui.screens.compare import CompareScreen
 from tests.history_factory import make_record
 from tests.tui.conftest import wait_for
@@ -52,7 +53,6 @@ async def test_header_points_at_hidden_rows_and_settings(tmp_path: Path) -> None
 async def test_opens_at_once_names_the_reference_swaps_and_fits_100x30(tmp_path: Path) -> None:
     a = make_record([20.0, 20.2, 19.9], seed=1, tag="first", **SMALL)
     b = make_record([26.0, 26.5, 25.9], seed=2, tag="second", **SMALL)
-    app = PerftuiApp(tmp_path)
     gate = threading.Event()
 
     def held(a: dict[str, Any], b: dict[str, Any]) -> Comparison:
@@ -60,7 +60,7 @@ async def test_opens_at_once_names_the_reference_swaps_and_fits_100x30(tmp_path:
         gate.wait(10)
         return compare_runs(a, b)
 
-    app.compare = held  # type: ignore[method-assign]
+    app = create_app(tmp_path, compare=held)
     async with app.run_test(size=(100, 30)) as pilot:
         app.open_compare(a, b)
         await pilot.pause()

@@ -8,20 +8,19 @@ from pathlib import Path
 
 from textual.widgets import Markdown
 
-from perftui.tui.app import PerftuiApp
 from perftui.tui.screens.dialogs import HelpScreen
 from perftui.tui.screens.history import HistoryScreen
 from perftui.tui.screens.setup import SetupScreen
 from perftui.tui.settings import FILE_NAME
-from tests.tui.conftest import wait_for
+from tests.tui.conftest import quiet_app, wait_for
 
 
 async def test_a_key_from_the_settings_file_takes_effect_and_shows_in_help(
-    history_dir: Path, user_config_dir: Path, no_sim: None
+    history_dir: Path, user_config_dir: Path
 ) -> None:
     user_config_dir.mkdir(parents=True)
     (user_config_dir / FILE_NAME).write_text(json.dumps({"keys": {"setup.history": "f6"}}))
-    app = PerftuiApp(history_dir)
+    app = quiet_app(history_dir)
     async with app.run_test(size=(100, 30)) as pilot:
         await wait_for(pilot, lambda: isinstance(app.screen, SetupScreen))
         setup = app.screen

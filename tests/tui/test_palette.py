@@ -5,19 +5,18 @@ from __future__ import annotations
 from pathlib import Path
 
 from perftui.history.store import HistoryStore
-from perftui.tui.app import PerftuiApp
 from perftui.tui.screens.results import ResultsScreen
 from perftui.tui.screens.setup import SetupScreen
 from tests.history_factory import make_record
-from tests.tui.conftest import wait_for
+from tests.tui.conftest import quiet_app, wait_for
 
 
-async def test_palette_opens_a_run_by_tag_and_by_id(history_dir: Path, no_sim: None) -> None:
+async def test_palette_opens_a_run_by_tag_and_by_id(history_dir: Path) -> None:
     store = HistoryStore(history_dir)
     ids = {}
     for tag in ("before_fix", "after_fix"):
         ids[tag] = store.add_run(make_record(20.0, runs=1, tag=tag, max_samples=300))
-    app = PerftuiApp(history_dir)
+    app = quiet_app(history_dir)
     async with app.run_test(size=(100, 30)) as pilot:
         await wait_for(pilot, lambda: isinstance(app.screen, SetupScreen))
         for query, tag in (("before_fix", "before_fix"), (ids["after_fix"], "after_fix")):

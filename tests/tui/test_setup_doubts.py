@@ -12,19 +12,19 @@ from perftui.sim.device import SimServer
 from perftui.tui.app import PerftuiApp
 from perftui.tui.screens.dialogs import ConfirmDialog
 from perftui.tui.screens.setup import RunRequest, SetupScreen
-from tests.tui.conftest import wait_for
+from tests.tui.conftest import quiet_app, wait_for
 
 STARTED: list[RunRequest] = []
 
 
 @pytest.fixture(autouse=True)
-def no_run(monkeypatch: pytest.MonkeyPatch, no_sim: None) -> None:
+def no_run(monkeypatch: pytest.MonkeyPatch) -> None:
     STARTED.clear()
     monkeypatch.setattr(PerftuiApp, "start_run", lambda self, request: STARTED.append(request))
 
 
 async def test_a_doubtful_device_asks_before_it_starts(history_dir: Path, sim: SimServer) -> None:
-    app = PerftuiApp(history_dir)
+    app = quiet_app(history_dir)
     async with app.run_test(size=(100, 30)) as pilot:
         await wait_for(pilot, lambda: isinstance(app.screen, SetupScreen))
         setup = app.screen

@@ -5,18 +5,16 @@ from __future__ import annotations
 import unicodedata
 from pathlib import Path
 
-import pytest
 from textual import events
 from textual.keys import _character_to_key, _get_unicode_name_from_key
 from textual.widgets import Input
 
 from perftui.cli.main import main
 from perftui.history.store import HistoryStore
-from perftui.tui import session
 from perftui.tui.app import PerftuiApp
 from perftui.tui.screens.setup import SetupScreen
 from tests.history_factory import make_record
-from tests.tui.conftest import wait_for
+from tests.tui.conftest import quiet_app, wait_for
 
 # Hosts `perftui run` refuses (exit 2 or 3); each once crashed the TUI, or might have.
 MALFORMED = (
@@ -46,10 +44,8 @@ async def _setup(app: PerftuiApp, pilot) -> SetupScreen:
     return app.screen  # type: ignore[return-value]
 
 
-async def test_typing_every_bad_host_a_key_at_a_time_keeps_the_app_up(
-    history_dir: Path, no_sim: None
-) -> None:
-    app = PerftuiApp(history_dir)
+async def test_typing_every_bad_host_a_key_at_a_time_keeps_the_app_up(history_dir: Path) -> None:
+    app = quiet_app(history_dir)
     async with app.run_test(size=(100, 30)) as pilot:
         setup = await _setup(app, pilot)
         host = setup.query_one("#host", Input)
@@ -70,13 +66,12 @@ async def test_typing_every_bad_host_a_key_at_a_time_keeps_the_app_up(
 
 
 async def test_a_worker_that_raises_is_a_line_on_the_screen(
-    history_dir: Path, no_sim: None, monkeypatch: pytest.MonkeyPatch
+    history_dir: Path,
 ) -> None:
     def broken(base: str, path: str, timeout: float = 2.0) -> tuple[bool, str]:
         raise RuntimeError("probe exploded")
 
-    monkeypatch.setattr(session, "probe", broken)
-    app = PerftuiApp(history_dir)
+    app = quiet_app(history_dir, probe=broken)
     async with app.run_test(size=(100, 30)) as pilot:
         await _setup(app, pilot)
         await wait_for(
@@ -99,12 +94,12 @@ def _burst(app: PerftuiApp, keys: str | list[str]) -> None:
         driver.send_message(events.Key(name, char))
 
 
-async def test_a_burst_of_keys_and_a_paste_arrive_whole(history_dir: Path, no_sim: None) -> None:
+async def test_a_burst_of_keys_and_a_paste_arrive_whole(history_dir: Path) -> None:
     # A stored device whose target is a prefix of what is typed: the dropdown follows the
     # field, and once wrote its own value back into it while the next keys were arriving.
     store = HistoryStore(history_dir)
     store.add_run(make_record(20.0, runs=1, target="10.0.0.5:80"))
-    app = PerftuiApp(history_dir)
+    app = quiet_app(history_dir)
     async with app.run_test(size=(100, 30)) as pilot:
         setup = await _setup(app, pilot)
         host, runs = setup.query_one("#host", Input), setup.query_one("#runs", Input)

@@ -10,20 +10,19 @@ import pytest
 from textual.widgets import Input, Select, SelectionList
 
 from perftui.history.store import HistoryStore
-from perftui.tui import session
 from perftui.tui.app import PerftuiApp
+from perftui.tui.screens.dialogs import ConfirmDialog
 from perftui.tui.screens.setup import RunRequest, SetupScreen
 from perftui.tui.settings import FILE_NAME, Settings
 from tests.history_factory import make_record
-from tests.tui.conftest import ClosedPortSim, wait_for
+from tests.tui.conftest import quiet_app, wait_for
 
 STARTED: list[RunRequest] = []
 
 
 @pytest.fixture(autouse=True)
 def no_run(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No simulated device, and Start recorded instead of launching a run."""
-    monkeypatch.setattr(session.SimDevice, "ensure", lambda self: ClosedPortSim())
+    """Start recorded instead of launching a run."""
     STARTED.clear()
     monkeypatch.setattr(PerftuiApp, "start_run", lambda self, request: STARTED.append(request))
 
@@ -52,7 +51,7 @@ async def test_setup_remembers_the_last_device_and_its_setup(
     sim_run["device"] = "sim"
     store.add_run(sim_run)
 
-    app = PerftuiApp(history_dir)
+    app = quiet_app(history_dir)
     async with app.run_test(size=(100, 30)) as pilot:
         setup = await _setup(app, pilot)
         # A loopback device is a device; the simulated device's runs are its own entry.
@@ -65,13 +64,15 @@ async def test_setup_remembers_the_last_device_and_its_setup(
         chosen.deselect_all()
         chosen.select("static")
         await pilot.pause()
-        await pilot.press("ctrl+s")
+        await pilot.press("ctrl+s")  # nothing answers on port 9: "Start anyway?"
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog), 5)
+        await pilot.press("y")
         await pilot.pause()
         assert len(STARTED) == 1
     saved = json.loads((user_config_dir / FILE_NAME).read_text())
     assert saved["last_device"] == "127.0.0.1:9"
 
-    app = PerftuiApp(history_dir)
+    app = quiet_app(history_dir)
     async with app.run_test(size=(100, 30)) as pilot:
         setup = await _setup(app, pilot)
         assert setup.query_one("#host", Input).value == "127.0.0.1:9"

@@ -171,10 +171,13 @@ class SetupScreen(ShowsWorkerErrors, Screen[None]):
         recent: list[str],
         settings: Settings | None = None,
         sim: SimDevice | None = None,
+        probe: Callable[[str, str], tuple[bool, str]] | None = None,
     ) -> None:
-        """`sim`: the app's simulated device, which the probe starts when it is chosen."""
+        """`sim`: the app's simulated device, which the probe starts when it is chosen;
+        `probe(base_url, path)`: the health probe (default `session.probe`)."""
         super().__init__()
         self.sim = sim
+        self._probe = probe
         self.history_dir = history_dir
         self.recent = recent
         self.settings = settings or Settings()
@@ -412,11 +415,14 @@ class SetupScreen(ShowsWorkerErrors, Screen[None]):
             except SessionError as exc:
                 self.post_message(ProbeAnswered(session.ProbeAnswer(False, str(exc)), None))
                 return
-            answer = session.ProbeAnswer(*session.probe(sim_base, path))
+            answer = session.ProbeAnswer(*self._probing(sim_base, path))
         else:
-            answer = session.ProbeAnswer(*session.probe(base, path))
+            answer = session.ProbeAnswer(*self._probing(base, path))
         # A screen already closed takes no message: an answer arriving as the app exits is lost.
         self.post_message(ProbeAnswered(answer, (base, path)))
+
+    def _probing(self, base: str, path: str) -> tuple[bool, str]:
+        return (self._probe or session.probe)(base, path)
 
     @on(ProbeAnswered)
     def _probe_answered(self, message: ProbeAnswered) -> None:
