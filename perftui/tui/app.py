@@ -59,7 +59,7 @@ Prober = Callable[[str, str], tuple[bool, str] | session.ProbeAnswer]
 Comparer = Callable[[dict[str, Any], dict[str, Any]], Comparison]
 
 
-class PerftuiApp(ShowsWorkerErrors, App[int]):
+class PerftuiApp(App[int], ShowsWorkerErrors):
     """One app object per `perftui` TUI session, bound to one history dir."""
 
     TITLE = "perftui"
@@ -253,13 +253,19 @@ class PerftuiApp(ShowsWorkerErrors, App[int]):
             return RegressionThresholds()
 
     def results_screen(self, record: dict[str, Any]) -> ResultsScreen:
+        """The run's Results at once; its previous run is found and compared in a worker."""
+        return ResultsScreen(record, against_previous=self.against_previous)
+
+    def against_previous(
+        self, record: dict[str, Any]
+    ) -> tuple[dict[str, Any] | None, Comparison | None]:
+        """The previous comparable run and the comparison with it (called from a thread)."""
         previous = None
         try:
             previous = self.store.previous_of(record)
         except StoreError as exc:
             self.notify(str(exc), severity="warning")
-        comparison = self.compare(previous, record) if previous else None
-        return ResultsScreen(record, previous, comparison)
+        return previous, self.compare(previous, record) if previous else None
 
     def compare(self, a: dict[str, Any], b: dict[str, Any]) -> Comparison:
         """A against B, with the device's earlier comparable runs as the noise model."""

@@ -102,6 +102,14 @@ class Compared(Message):
 
 
 @dataclass
+class PreviousCompared(Message):
+    """A run's previous comparable run (None: there is none) and their comparison."""
+
+    previous: dict[str, Any] | None
+    comparison: Comparison | None
+
+
+@dataclass
 class StepDone(Message):
     """A step of the capacity search has finished."""
 

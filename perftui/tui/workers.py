@@ -12,7 +12,10 @@ from textual.worker import Worker, WorkerState
 
 
 class ShowsWorkerErrors(DOMNode):
-    """`Worker.StateChanged` does not bubble: it reaches the node that started the worker."""
+    """`Worker.StateChanged` does not bubble: it reaches the node that started the worker.
+
+    Mix it in after the Textual base (`class X(Screen[None], ShowsWorkerErrors)`): Textual's CSS
+    follows a class's first base, and first it would hide Screen's (or App's) default styles."""
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.state is WorkerState.ERROR:

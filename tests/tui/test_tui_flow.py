@@ -31,6 +31,8 @@ async def run_to_results(pilot: Pilot, app: PerftuiApp) -> ResultsScreen:
 async def wait_for_results(pilot: Pilot, app: PerftuiApp) -> ResultsScreen:
     await wait_for(pilot, lambda: isinstance(app.screen, ResultsScreen), timeout=45)
     await wait_for(pilot, lambda: app.screen.is_mounted)
+    # The previous run is found and compared in a worker.
+    await wait_for(pilot, lambda: not getattr(app.screen, "pending", False))
     await pilot.pause()
     return app.screen  # type: ignore[return-value]
 

@@ -206,6 +206,9 @@ def test_results(snap_compare: Any, history_dir: Path, size: tuple[int, int]) ->
         app: PerftuiApp = pilot.app  # type: ignore[assignment]
         app.open_results(app.store.get(runs["b"]["run_id"]))
         await pilot.pause()
+        # The previous run is found and compared in a worker.
+        await wait_for(pilot, lambda: not getattr(app.screen, "pending", True))
+        await pilot.pause()
 
     assert snap_compare(PerftuiApp(history_dir), terminal_size=size, run_before=open_results)
 
@@ -249,6 +252,9 @@ def test_light_theme(snap_compare: Any, history_dir: Path) -> None:
         app: PerftuiApp = pilot.app  # type: ignore[assignment]
         app.theme = "textual-light"
         app.open_results(app.store.get(runs["b"]["run_id"]))
+        await pilot.pause()
+        # The previous run is found and compared in a worker.
+        await wait_for(pilot, lambda: not getattr(app.screen, "pending", True))
         await pilot.pause()
 
     assert snap_compare(PerftuiApp(history_dir), terminal_size=(80, 24), run_before=open_results)

@@ -101,7 +101,7 @@ class CapacityJob:
             lock.release()
 
 
-class CapacityScreen(ShowsWorkerErrors, Screen[None]):
+class CapacityScreen(Screen[None], ShowsWorkerErrors):
     """Latency p95 against rate while the search climbs; the answer when it is confirmed."""
 
     BINDINGS: ClassVar[list[BindingType]] = [

@@ -67,7 +67,7 @@ def _run_line(role: str, side: str, record: dict[str, Any]) -> str:
     )
 
 
-class CompareScreen(ShowsWorkerErrors, Screen[None]):
+class CompareScreen(Screen[None], ShowsWorkerErrors):
     """A (the reference: the run picked first, the baseline, the previous run) against B (the
     candidate). Opens at once; the comparison (a bootstrap, the history's noise) is made in a
     thread worker while a busy sign shows. `x` swaps A and B."""

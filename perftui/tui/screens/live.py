@@ -131,7 +131,7 @@ class PathTable(DataTable):
             cache.maxsize = size
 
 
-class LiveScreen(ShowsWorkerErrors, Screen[None]):
+class LiveScreen(Screen[None], ShowsWorkerErrors):
     """Watch a run; `a` aborts after a confirmation and keeps the partial run."""
 
     # Side by side only from 150 columns: the path table alone needs about 104.

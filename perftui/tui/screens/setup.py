@@ -127,7 +127,7 @@ class RunRequest:
     use_sim: bool
 
 
-class SetupScreen(ShowsWorkerErrors, Screen[None]):
+class SetupScreen(Screen[None], ShowsWorkerErrors):
     """Choose what to run; the health probe says whether the device answers before Start."""
 
     HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-narrow"), (WIDE, "-wide")]
