@@ -4,8 +4,8 @@ No load runs here: the run is its own detached process (`perftui.host`) whose ev
 thread worker follows, the simulated device runs in its own process, and the probe, the
 comparison and the reads of a run's record are made in thread workers that answer with
 messages. Screens ask the app for what they need with messages (`perftui.tui.messages`),
-handled here with `@on`. Still on the UI loop (issue 21): listing the runs at start-up,
-History's reloads, baseline/note/delete, the comparison with the previous run on Results.
+handled here with `@on`. Still on the UI loop (issue 21): listing the runs at start-up, the
+record read when a run ends, History's reloads and baseline/note/delete, the export's write.
 """
 
 from __future__ import annotations
