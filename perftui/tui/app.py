@@ -5,7 +5,7 @@ thread worker follows, the simulated device runs in its own process, and the pro
 comparison and the reads of a run's record are made in thread workers that answer with
 messages. Screens ask the app for what they need with messages (`perftui.tui.messages`),
 handled here with `@on`. Still on the UI loop (issue 21): listing the runs at start-up, the
-record read when a run ends, History's reloads and baseline/note/delete, the export's write.
+record read when a run ends, History's reloads, the export's write.
 """
 
 from __future__ import annotations

@@ -110,6 +110,13 @@ class PreviousCompared(Message):
 
 
 @dataclass
+class HistoryChanged(Message):
+    """A change to the history was written; `said` is its line for the user ("" for none)."""
+
+    said: str
+
+
+@dataclass
 class StepDone(Message):
     """A step of the capacity search has finished."""
 

@@ -4,19 +4,21 @@ and any two runs selected for a compare.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 from rich.text import Text
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Static
 
 from perftui.history.store import HistoryStore, StoreError
-from perftui.tui.messages import OpenCompare, OpenRun
+from perftui.tui.messages import HistoryChanged, OpenCompare, OpenRun
 from perftui.tui.screens.dialogs import ConfirmDialog, TextPrompt
 from perftui.tui.view import fmt
+from perftui.tui.workers import ShowsWorkerErrors
 
 COLUMNS = ("sel", "started", "status", "run id", "target", "profiles", "tag", "note")
 # A DataTable row costs about 0.2 ms to add: 20,000 runs took seconds before the first frame.
@@ -51,7 +53,7 @@ def search_text(summary: dict[str, Any], baselines: list[str]) -> str:
     return " ".join(parts).lower()
 
 
-class HistoryScreen(Screen[None]):
+class HistoryScreen(Screen[None], ShowsWorkerErrors):
     """Pick runs: `space` selects (two at most), `c` compares A (older) with B (newer)."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -119,6 +121,24 @@ class HistoryScreen(Screen[None]):
         self._search = {}
         self.selected = [r for r in self.selected if any(s["run_id"] == r for s in self.summaries)]
         self._fill()
+
+    @work(thread=True, group="history-write", exit_on_error=False)
+    def _write(self, change: Callable[[], str]) -> None:
+        """A change to the history (baseline, note, delete) off the UI loop: it waits for the
+        store's file lock (up to its timeout while another process holds it), and the screen
+        stays usable meanwhile."""
+        try:
+            said = change()
+        except StoreError as exc:
+            self.notify(str(exc), severity="error")
+            return
+        self.post_message(HistoryChanged(said))
+
+    @on(HistoryChanged)
+    def _history_changed(self, message: HistoryChanged) -> None:
+        if message.said:
+            self.notify(message.said)
+        self.action_reload()
 
     def _baselines_of(self, run_id: str) -> list[str]:
         return [name for name, rid in self.baselines.items() if rid == run_id]
@@ -261,13 +281,13 @@ class HistoryScreen(Screen[None]):
         def done(name: str | None) -> None:
             if name is None:
                 return
-            try:
-                self.store.set_baseline(run_id, name.strip() or "default")
-            except StoreError as exc:
-                self.notify(str(exc), severity="error")
-                return
-            self.notify(f"{run_id} is now baseline {name.strip() or 'default'!r}")
-            self.action_reload()
+            mark = name.strip() or "default"
+
+            def change() -> str:
+                self.store.set_baseline(run_id, mark)
+                return f"{run_id} is now baseline {mark!r}"
+
+            self._write(change)
 
         self.app.push_screen(TextPrompt(f"Baseline name for {run_id}:", "default"), done)
 
@@ -280,12 +300,12 @@ class HistoryScreen(Screen[None]):
         def done(note: str | None) -> None:
             if note is None:
                 return
-            try:
+
+            def change() -> str:
                 self.store.set_note(run_id, note)
-            except StoreError as exc:
-                self.notify(str(exc), severity="error")
-                return
-            self.action_reload()
+                return ""
+
+            self._write(change)
 
         self.app.push_screen(TextPrompt(f"Note for {run_id}:", current), done)
 
@@ -297,16 +317,12 @@ class HistoryScreen(Screen[None]):
         def done(yes: bool | None) -> None:
             if not yes:
                 return
-            try:
+
+            def change() -> str:
                 gone = self.store.delete(run_id)
-            except StoreError as exc:
-                self.notify(str(exc), severity="error")
-                return
-            extra = f" (and baseline {', '.join(gone)})" if gone else ""
-            self.notify(f"deleted {run_id}{extra}")
-            if run_id in self.selected:
-                self.selected.remove(run_id)
-            self.action_reload()
+                return f"deleted {run_id}" + (f" (and baseline {', '.join(gone)})" if gone else "")
+
+            self._write(change)  # the reload drops it from the selection too
 
         self.app.push_screen(
             ConfirmDialog(f"Delete run {run_id} from history? This cannot be undone.", "Delete"),
