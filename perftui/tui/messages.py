@@ -1,8 +1,8 @@
 """The TUI's messages, as dataclasses (Textual initialises them in `__post_init__`).
 
 What screens ask of the app: a screen posts one, it bubbles to the app, which handles it with
-`@on`; no screen calls the app's methods, so screens need not know the app's class (nor type
-checkers a `type: ignore`). What workers answer: a thread worker posts its result to the screen
+`@on`; no screen calls the app's methods, so screens need not know the app's class (nor silence
+a type checker about it). What workers answer: a thread worker posts its result to the screen
 that started it (`post_message` is thread-safe, and a closed screen takes none), instead of
 calling into the UI loop.
 """
