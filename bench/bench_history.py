@@ -116,7 +116,7 @@ async def history_screen_first_render(history: Path) -> float:
     from textual.widgets import DataTable
 
     from perftui.tui.app import PerftuiApp
-    from perftui.tui.history import HistoryScreen
+    from perftui.tui.screens.history import HistoryScreen
 
     app = PerftuiApp(history)
     async with app.run_test(size=(120, 40)) as pilot:

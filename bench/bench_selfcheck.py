@@ -27,7 +27,7 @@ from common import DelayServer, free_port, log, machine_info, table, write_resul
 from perftui.config import PhaseSettings, RunConfig
 from perftui.engine.runner import EngineProcess
 from perftui.profiles import adhoc_profile
-from perftui.tui.setup import (
+from perftui.tui.screens.setup import (
     LIVE_HEAP_POLL_S,
     LIVE_PATH_PERCENTILES_S,
     LIVE_SNAPSHOT_S,

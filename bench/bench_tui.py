@@ -68,9 +68,9 @@ def tui_child(
     from textual.widgets import Input, Select, SelectionList
 
     from perftui.tui.app import PerftuiApp
-    from perftui.tui.live import LiveScreen
-    from perftui.tui.results import ResultsScreen
-    from perftui.tui.setup import SetupScreen
+    from perftui.tui.screens.live import LiveScreen
+    from perftui.tui.screens.results import ResultsScreen
+    from perftui.tui.screens.setup import SetupScreen
 
     async def wait(pilot: Pilot, condition: Any, timeout: float = 120.0) -> None:
         end = time.monotonic() + timeout

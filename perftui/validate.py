@@ -10,11 +10,13 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import re
+import socket
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
 TAG_RE = re.compile(r"[^A-Za-z0-9_-]")
+IPV4_LIKE = re.compile(r"[0-9.]+")
 DEFAULT_PORT = 8080
 
 
@@ -120,14 +122,48 @@ def parse_target(host: str, port: int | None) -> tuple[str, str, int]:
     elif host.count(":") == 1:
         name, _, text = host.partition(":")
         host, port = name, _host_port(host, text, port)
+    check_host(host)
+    return scheme, host, port or DEFAULT_PORT
+
+
+def check_host(host: str) -> None:
+    """A host name, an IPv4 address or an IPv6 literal (no brackets), else UsageError.
+
+    Digits and dots with a dot are an IPv4 address, not a name: `300.1.1.1`, `192.168.0.1355`
+    and `12127.0.0.1` are typos, refused here (as httpx refuses them) rather than looked up.
+    """
     if ":" in host:
         try:
             ipaddress.IPv6Address(host)
         except ValueError:
             raise UsageError(f"{host!r} is not a host name or IP address") from None
-    elif "/" in host or any(c.isspace() for c in host):
+    elif not host or "/" in host or any(c.isspace() for c in host):
         raise UsageError(f"{host!r} is not a host name or IP address")
-    return scheme, host, port or DEFAULT_PORT
+    elif "." in host and IPV4_LIKE.fullmatch(host):
+        try:
+            ipaddress.IPv4Address(host)
+        except ValueError:
+            raise UsageError(f"{host!r} is not an IPv4 address (four numbers 0-255)") from None
+
+
+def doubtful_host(host: str) -> str | None:
+    """Why a valid host is probably not what was meant, or None: a name of digits only is read
+    as a number-address (`18190` is 0.0.71.14), most often a port typed without its host."""
+    if host.isdigit():
+        return f"{host!r} is a number, not a device: did you mean a port (host:{host})?"
+    return None
+
+
+def resolve_host(host: str) -> None:
+    """The host resolves (the name service answers for it), else UnresolvableHost."""
+    try:
+        socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise UnresolvableHost(f"cannot resolve host {host!r}: {exc}") from None
+
+
+class UnresolvableHost(ValueError):
+    """A well-formed host the name service does not know (the CLI's exit 3)."""
 
 
 def accepts(convert: Callable[[str], Any], text: str) -> bool:

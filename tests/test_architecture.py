@@ -76,7 +76,7 @@ def test_a_forbidden_import_breaks_the_contracts(tmp_path: Path) -> None:
     ("module", "line", "contract"),
     [
         (
-            "tui/capacity.py",
+            "tui/screens/capacity.py",
             "from perftui.engine.lock import RunLock  # noqa",
             "only the run owner takes the run lock or starts the simulated device BROKEN",
         ),
@@ -153,3 +153,15 @@ def test_run_loads_neither_aiohttp_nor_scipy() -> None:
     assert heavy(parent, HEAVY_FOR_START) == []
     engine = loaded_after("import perftui.engine.suite")
     assert heavy(engine, ("aiohttp", "scipy", "textual", "perftui.sim")) == []
+
+
+def test_a_screen_importing_the_store_breaks_the_contracts(tmp_path: Path) -> None:
+    """Screens ask the app (messages) for runs: one reaching for the store is reported."""
+    shutil.copytree(ROOT / "perftui", tmp_path / "perftui")
+    shutil.copy(ROOT / "pyproject.toml", tmp_path)
+    results = tmp_path / "perftui" / "tui" / "screens" / "results.py"
+    results.write_text(results.read_text() + "\nfrom perftui.history import store  # noqa\n")
+    result = lint_imports(tmp_path)
+    assert result.returncode != 0
+    assert "screens ask the app for runs" in result.stdout and "BROKEN" in result.stdout
+    assert "perftui.tui.screens.results -> perftui.history.store" in result.stdout

@@ -66,7 +66,7 @@ def test_gate_defaults_are_written_once() -> None:
 
     from perftui.cli.main import build_parser
     from perftui.cli.run import config_from_args
-    from perftui.tui.setup import ADVANCED
+    from perftui.tui.screens.setup import ADVANCED
     from perftui.validate import GATE_LIMIT_TYPES, OPT_IN_GATE_TYPES
 
     assert [*GATE_LIMIT_TYPES, *OPT_IN_GATE_TYPES] == [f.name for f in fields(GateLimits)]

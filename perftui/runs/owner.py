@@ -13,7 +13,6 @@ may start the next run at once, on the same port (the target that makes runs com
 from __future__ import annotations
 
 import signal
-import socket
 import sys
 import time
 from collections.abc import Callable
@@ -21,6 +20,7 @@ from datetime import UTC, datetime
 from types import FrameType
 from typing import TYPE_CHECKING, Any, Protocol
 
+from perftui import validate
 from perftui.config import RunConfig
 from perftui.engine import lifecycle
 from perftui.engine.events import Event, RunFinished
@@ -61,9 +61,9 @@ def check_can_run(config: RunConfig, resolve_host: bool = False) -> None:
     """The checks before any load: the host is known (when asked) and the history dir usable."""
     if resolve_host:
         try:
-            socket.getaddrinfo(config.host, None, proto=socket.IPPROTO_TCP)
-        except (socket.gaierror, UnicodeError) as exc:
-            raise CouldNotRun(f"cannot resolve host {config.host!r}: {exc}") from None
+            validate.resolve_host(config.host)
+        except validate.UnresolvableHost as exc:
+            raise CouldNotRun(str(exc)) from None
     try:
         check_history_dir(config.history_dir)
     except HistoryDirError as exc:

@@ -1,21 +1,22 @@
 """The perftui TUI: Setup → Live run → Results, plus History and Compare.
 
-Load never runs here: a run belongs to its own detached process (launched through the run owner,
-`perftui.runs`), a capacity step to an engine process, and the simulated device to a process of
-its own; the probe and the run's events file are read in thread workers, so what the screen
-draws cannot change the latency the engine measures. The app itself still reads the history
-store and compares runs, some of it on the UI loop (issue 21 moves that into workers).
+No load runs here: the run is its own detached process (launched through the run owner,
+`perftui.runs`) whose events file a thread worker follows, the simulated device runs in its own
+process, and the probe, the comparison and the reads of a run's record are made in thread
+workers that answer with messages. Screens ask the app for what they need with messages
+(`perftui.tui.messages`), handled here with `@on`. Still on the UI loop (issue 21): listing the
+runs at start-up, the record read when a run ends, History's reloads, the export's write.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from multiprocessing import resource_tracker
 from pathlib import Path
 from typing import Any, ClassVar
 
-from textual import work
+from textual import on, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
@@ -31,43 +32,96 @@ from perftui.engine import eventjson, lifecycle, stream
 from perftui.engine.capacity import CapacityGates, SearchPlan
 from perftui.engine.events import RunFinished
 from perftui.history.store import HistoryStore, StoreError
-from perftui.tui.capacity import CapacityJob, CapacityScreen
-from perftui.tui.comparison import CompareScreen
-from perftui.tui.dialogs import ChoiceDialog, ConfirmDialog, HelpScreen, TextPrompt
-from perftui.tui.history import HistoryScreen
-from perftui.tui.live import LiveScreen
-from perftui.tui.results import ResultsScreen
+from perftui.tui import session
+from perftui.tui.commands import RunsProvider
+from perftui.tui.keymap import help_markdown
+from perftui.tui.messages import (
+    AttachRequested,
+    OpenCompare,
+    OpenResults,
+    OpenRun,
+    RunEnded,
+    RunRequested,
+)
+from perftui.tui.screens.capacity import CapacityJob, CapacityScreen
+from perftui.tui.screens.compare import CompareScreen
+from perftui.tui.screens.dialogs import ChoiceDialog, ConfirmDialog, HelpScreen, TextPrompt
+from perftui.tui.screens.history import HistoryScreen
+from perftui.tui.screens.live import LiveScreen
+from perftui.tui.screens.results import ResultsScreen
+from perftui.tui.screens.setup import RunRequest, SetupScreen
 from perftui.tui.session import RunSession, SimDevice
-from perftui.tui.setup import RunRequest, SetupScreen
+from perftui.tui.settings import SIM_DEVICE, Settings
+from perftui.tui.workers import ShowsWorkerErrors
 
 RECENT_DEVICES = 8
+Prober = Callable[[str, str], tuple[bool, str] | session.ProbeAnswer]
+# A against B with the noise sample by hand (None: the comparison service picks it).
+Comparer = Callable[
+    [dict[str, Any], dict[str, Any], str | Sequence[str] | None], "verdicts.CompareView"
+]
 
 
-class PerftuiApp(App[int]):
+class PerftuiApp(App[int], ShowsWorkerErrors):
     """One app object per `perftui` TUI session, bound to one history dir."""
 
     TITLE = "perftui"
     CSS_PATH = "app.tcss"
+    COMMANDS = App.COMMANDS | {RunsProvider}
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("f1", "help", "Help"),
-        Binding("question_mark", "help", "Help", show=False),
-        Binding("ctrl+q", "quit", "Quit", priority=True),
+        Binding("f1", "help", "Help", id="app.help", tooltip="this help"),
+        Binding("question_mark", "help", "Help", show=False, id="app.help_alt"),
+        Binding(
+            "ctrl+q",
+            "quit",
+            "Quit",
+            priority=True,
+            id="app.quit",
+            tooltip="quit (during a run: stop it, or leave it running to attach later)",
+        ),
     ]
 
-    def __init__(self, history_dir: Path, attach: str | None = None) -> None:
-        """`attach`: a run id to watch on start (`perftui attach`)."""
+    def __init__(
+        self,
+        history_dir: Path,
+        attach: str | None = None,
+        settings: Settings | None = None,
+        *,
+        store: HistoryStore | None = None,
+        sim: SimDevice | None = None,
+        probe: Prober | None = None,
+        compare: Comparer | None = None,
+    ) -> None:
+        """`attach`: a run id to watch on start (`perftui attach`). The services, each made
+        here when not given (tests give temp dirs and fakes; `tui.factory.create_app`):
+        `settings` (the file in the user's config dir), `store` (the history dir's), `sim` (the
+        built-in simulated device), `probe` (`session.probe`), `compare` (this app's `compare`,
+        the history's noise model)."""
         super().__init__()
         self.attach = attach
+        self.settings = settings if settings is not None else Settings.load()
         # Start multiprocessing's resource tracker now: started later, from a worker while Textual
         # captures stderr (fileno -1), spawning the engine or the sim fails with "bad fds_to_keep".
         resource_tracker.ensure_running()
         self.history_dir = history_dir
-        self.store = HistoryStore(history_dir)
-        self.sim = SimDevice(preferred_port=self.last_sim_port())
+        self.store = store if store is not None else HistoryStore(history_dir)
+        self.sim = sim if sim is not None else SimDevice(preferred_port=self.last_sim_port())
+        self.probe: Prober = probe if probe is not None else session.probe
+        self._comparer = compare
         self._quit_after_run = False
 
     def on_mount(self) -> None:
-        self.push_screen(SetupScreen(self.history_dir, self.recent_devices()))
+        if self.settings.problem:
+            self.notify(self.settings.problem, severity="warning", timeout=10)
+        self.set_keymap(self.settings.keys)  # the user's keys, by binding id
+        if self.settings.theme in self.available_themes:
+            self.theme = self.settings.theme
+        self.theme_changed_signal.subscribe(self, lambda t: self.settings.remember_theme(t.name))
+        self.push_screen(
+            SetupScreen(
+                self.history_dir, self.recent_devices(), self.settings, self.sim, self.probe
+            )
+        )
         if self.attach:
             self.attach_run(self.attach)
 
@@ -75,33 +129,33 @@ class PerftuiApp(App[int]):
         self.sim.stop()
 
     def last_sim_port(self) -> int:
-        """The port of the newest run against a loopback device (the sim), or 0."""
+        """The port of the newest run against the simulated device, or 0."""
         try:
             summaries = self.store.list_runs(limit=200)
         except StoreError:
             return 0
         for s in summaries:
-            host, _, port = str(s.get("target") or "").rpartition(":")
-            if host == "127.0.0.1" and port.isdigit():
+            port = str(s.get("target") or "").rpartition(":")[2]
+            if s.get("device") == SIM_DEVICE and port.isdigit():
                 return int(port)
         return 0
 
     def recent_devices(self) -> list[str]:
-        """Distinct targets of stored runs, newest first (loopback sims move port each time).
+        """Distinct targets of stored runs, newest first, then devices only set up here.
 
         Every run is looked at, so a device last used in an imported legacy run (older than
-        hundreds of simulator runs) is still offered.
+        hundreds of simulator runs) is still offered. Loopback devices are devices like any
+        other; only the simulated device's runs (device "sim", a new port each time) are left
+        out: it has its own entry.
         """
         try:
             summaries = self.store.list_runs()
         except StoreError:
-            return []
+            summaries = []
         targets = [
-            s["target"]
-            for s in summaries
-            if s.get("target") and not str(s["target"]).startswith("127.0.0.1:")
+            str(s["target"]) for s in summaries if s.get("target") and s.get("device") != SIM_DEVICE
         ]
-        return list(dict.fromkeys(targets))[:RECENT_DEVICES]
+        return list(dict.fromkeys(targets + self.settings.recent_devices()))[:RECENT_DEVICES]
 
     # ----- flow between screens ----------------------------------------------------------
 
@@ -114,7 +168,7 @@ class PerftuiApp(App[int]):
             return
         if request.use_sim:
             request.config.device = "sim"  # one identity, whatever port the sim got this time
-        self.push_screen(LiveScreen(request.config, request.use_sim))
+        self.push_screen(LiveScreen(request.config, request.use_sim, sim=self.sim))
 
     def attach_run(self, run_id: str) -> None:
         """Watch a run from its start: Live while it goes on, its Results once it has ended."""
@@ -139,6 +193,34 @@ class PerftuiApp(App[int]):
             return
         self.open_results(record)
 
+    # ----- what screens ask for (their messages) -------------------------------------------
+
+    @on(RunRequested)
+    def _run_requested(self, message: RunRequested) -> None:
+        self.start_run(message.request)
+
+    @on(AttachRequested)
+    def _attach_requested(self, message: AttachRequested) -> None:
+        self.attach_run(message.run_id)
+
+    @on(OpenResults)
+    def _open_results(self, message: OpenResults) -> None:
+        self.open_results(message.record)
+
+    @on(OpenRun)
+    def _open_run(self, message: OpenRun) -> None:
+        self.open_run(message.run_id)
+
+    @on(OpenCompare)
+    def _open_compare(self, message: OpenCompare) -> None:
+        self.open_compare(message.a, message.b)
+
+    @on(RunEnded)
+    def _run_ended(self, message: RunEnded) -> None:
+        live = self.live_screen()
+        if live is not None:
+            self.run_finished(live, message.event)
+
     def run_finished(self, live: LiveScreen, event: RunFinished) -> None:
         """The engine is done: show the results (the run is in history, even a stopped one)."""
         if self._quit_after_run:
@@ -162,7 +244,7 @@ class PerftuiApp(App[int]):
         ):
             self.pop_screen()  # e.g. "Abort the run?" still open when the run ended by itself
         if self.screen is live:
-            self._show_results(record, self.thresholds(), live)
+            self.switch_screen(self.results_screen(record))
         else:
             self.notify(f"run {event.status}; see History", title="run over")
 
@@ -173,61 +255,77 @@ class PerftuiApp(App[int]):
             self.notify(f"{exc}; using the default thresholds", severity="warning")
             return RegressionThresholds()
 
-    @work(thread=True, group="compare", exit_on_error=False)
-    def _show_results(
-        self,
-        record: dict[str, Any],
-        thresholds: RegressionThresholds,
-        replacing: LiveScreen | None = None,
-    ) -> None:
-        """The run's Results with its comparison to the previous run, judged here in a thread
-        (the store and the comparison service stay off the UI loop), then shown: in place of
-        the live screen it ends, if that is still on top, else pushed."""
-        previous: dict[str, Any] | None = None
-        comparison: Comparison | None = None
+    def results_screen(self, record: dict[str, Any]) -> ResultsScreen:
+        """The run's Results at once; its previous run is found and compared in a worker."""
+        return ResultsScreen(record, against_previous=self.against_previous)
+
+    def against_previous(
+        self, record: dict[str, Any]
+    ) -> tuple[dict[str, Any] | None, Comparison | None]:
+        """The previous comparable run and the comparison with it (called from a thread)."""
+        previous = None
         try:
             previous = self.store.previous_of(record)
-            if previous is not None:
-                comparison = verdicts.compare(self.store, previous, record, thresholds)
-        except (StoreError, ValueError) as exc:
-            self.call_from_thread(self.notify, str(exc), severity="warning")
-        screen = ResultsScreen(record, previous, comparison)
-        self.call_from_thread(self._results_ready, screen, replacing)
+        except StoreError as exc:
+            self.notify(str(exc), severity="warning")
+        return previous, self.compare(previous, record).comparison if previous else None
 
-    def _results_ready(self, screen: ResultsScreen, replacing: LiveScreen | None) -> None:
-        if replacing is None:
-            self.push_screen(screen)
-        elif self.screen is replacing:
-            self.switch_screen(screen)
+    def compare(
+        self,
+        a: dict[str, Any],
+        b: dict[str, Any],
+        noise: str | Sequence[str] | None = None,
+    ) -> verdicts.CompareView:
+        """A against B through the comparison service (it picks the noise sample, or takes
+        `noise` by hand); blocking: called from a thread worker."""
+        if self._comparer is not None:
+            return self._comparer(a, b, noise)
+        return verdicts.compare_view(self.store, a, b, self.thresholds(), noise=noise)
+
+    def list_runs(self) -> list[dict[str, Any]]:
+        """Every stored run's summary, newest first (for the palette; called from a thread)."""
+        try:
+            return self.store.list_runs()
+        except StoreError:
+            return []
+
+    def open_run(self, run_id: str) -> None:
+        """A stored run's Results, its record read in a thread worker."""
+        self._read_run(run_id)
+
+    @work(thread=True, exit_on_error=False, group="store")
+    def _read_run(self, run_id: str) -> None:
+        try:
+            record = self.store.get(run_id)
+        except StoreError as exc:
+            self.notify(str(exc), severity="error")
+            return
+        self.post_message(OpenResults(record))
 
     def open_results(self, record: dict[str, Any]) -> None:
-        self._show_results(record, self.thresholds())
+        self.push_screen(self.results_screen(record))
 
     def open_compare(self, a: dict[str, Any], b: dict[str, Any]) -> None:
-        """A is the reference (older), B the candidate: judged in a thread worker (the store,
-        the bootstrap and the histograms stay off the UI loop), then shown."""
-        self._open_compare(a, b, self.thresholds())
-
-    @work(thread=True, group="compare", exit_on_error=False)
-    def _open_compare(
-        self, a: dict[str, Any], b: dict[str, Any], thresholds: RegressionThresholds
-    ) -> None:
-        def recompute(choice: str | Sequence[str] | None) -> verdicts.CompareView:
-            return verdicts.compare_view(self.store, a, b, thresholds, noise=choice)
-
-        try:
-            view = recompute(None)
-        except (StoreError, ValueError) as exc:
-            self.call_from_thread(self.notify, f"cannot compare: {exc}", severity="error")
-            return
-        screen = CompareScreen(view, a, b, self.history_dir, recompute)
-        self.call_from_thread(self.push_screen, screen)
+        """A is the reference (picked first, the baseline, the previous run), B the candidate;
+        the screen opens at once and makes the comparison in a worker."""
+        self.push_screen(CompareScreen(None, a, b, self.history_dir, compare=self.compare))
 
     # ----- actions and the command palette -----------------------------------------------
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
-            self.push_screen(HelpScreen())
+            screens = [
+                ("everywhere", PerftuiApp),
+                ("Setup", SetupScreen),
+                ("Live run", LiveScreen),
+                ("Results", ResultsScreen),
+                ("History", HistoryScreen),
+                ("Compare", CompareScreen),
+                ("Capacity", CapacityScreen),
+            ]
+            self.push_screen(
+                HelpScreen(help_markdown(screens, self.settings.keys, self.get_key_display))
+            )
 
     def action_history(self) -> None:
         if isinstance(self.screen, HistoryScreen):

@@ -14,10 +14,9 @@ import os
 import signal
 import time
 from collections import deque
-from collections.abc import Callable
+from typing import NamedTuple
 
 import httpx
-from textual.app import App
 
 from perftui.config import RunConfig
 from perftui.engine import lifecycle, stream
@@ -25,32 +24,36 @@ from perftui.engine.events import Event
 from perftui.runs.device import SimDevice
 from perftui.runs.owner import CouldNotRun, detach
 
-__all__ = ["RunSession", "SessionError", "SimDevice", "deliver", "probe"]
-
-
-def deliver(app: App[object], callback: Callable[..., object], *args: object) -> bool:
-    """Run `callback` on the UI loop from a worker thread; False if the app has gone away."""
-    try:
-        app.call_from_thread(callback, *args)
-    except RuntimeError:  # the app stopped while this worker was busy
-        return False
-    return True
+__all__ = ["ProbeAnswer", "RunSession", "SessionError", "SimDevice", "probe"]
 
 
 # A run that cannot start, as the run owner says it (one line); the TUI's screens catch it.
 SessionError = CouldNotRun
 
 
-def probe(base_url: str, path: str, timeout: float = 2.0) -> tuple[bool, str]:
-    """One request like the engine's health probe: any status 200–499 means the device answers."""
+class ProbeAnswer(NamedTuple):
+    """A probe's verdict (the engine's rule: any status 200–499 answers), its line, its status
+    (None when nothing answered)."""
+
+    healthy: bool
+    text: str
+    status: int | None = None
+
+
+def probe(base_url: str, path: str, timeout: float = 2.0) -> ProbeAnswer:
+    """One request like the engine's health probe: any status 200–499 means the device answers.
+
+    Whatever goes wrong is the answer's text, never an exception: httpx raises `InvalidURL` (not
+    an `HTTPError`) for an address it refuses, and a name may not resolve."""
     start = time.perf_counter()
     try:
         response = httpx.get(base_url + path, timeout=timeout)
-    except httpx.HTTPError as exc:
-        return False, f"no answer from {base_url}{path}: {type(exc).__name__}"
+    except (httpx.HTTPError, httpx.InvalidURL, ValueError, OSError) as exc:
+        return ProbeAnswer(False, f"no answer from {base_url}{path}: {type(exc).__name__}")
     took = (time.perf_counter() - start) * 1000
     healthy = 200 <= response.status_code < 500
-    return healthy, f"{base_url}{path} answered {response.status_code} in {took:.0f} ms"
+    text = f"{base_url}{path} answered {response.status_code} in {took:.0f} ms"
+    return ProbeAnswer(healthy, text, response.status_code)
 
 
 class RunSession:

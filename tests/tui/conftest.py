@@ -5,12 +5,17 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from textual.pilot import Pilot
 from textual.widgets import SelectionList
 
-from perftui.tui.setup import SetupScreen
+from perftui.tui.app import PerftuiApp
+from perftui.tui.factory import create_app
+from perftui.tui.screens.setup import SetupScreen
+from perftui.tui.session import SimDevice
+from perftui.tui.settings import ENV_DIR
 
 # One-second phases, no pauses: a whole run of one profile takes about three seconds.
 FAST = {
@@ -52,3 +57,27 @@ def history_dir(tmp_path: Path) -> Path:
     folder = tmp_path / "history"
     folder.mkdir()
     return folder
+
+
+@pytest.fixture(autouse=True)
+def user_config_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The user's settings file in a temp dir: no test reads or writes the real one."""
+    folder = tmp_path / "config"
+    monkeypatch.setenv(ENV_DIR, str(folder))
+    return folder
+
+
+class ClosedPortSim(SimDevice):
+    """The simulated device's stand-in (no process: a second to start, more to stop); Setup
+    probes it at start, and nothing listens on port 9."""
+
+    base_url = "http://127.0.0.1:9"
+    port = 9
+
+    def ensure(self) -> Any:
+        return self
+
+
+def quiet_app(history_dir: Path, **services: Any) -> PerftuiApp:
+    """The app with no simulated device's process (its stand-in), and the services given."""
+    return create_app(history_dir, sim=ClosedPortSim(), **services)

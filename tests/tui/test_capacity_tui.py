@@ -17,8 +17,8 @@ from perftui.engine.capacity import (
     search,
 )
 from perftui.tui.app import PerftuiApp
-from perftui.tui.capacity import CapacityScreen
-from perftui.tui.setup import SetupScreen
+from perftui.tui.screens.capacity import CapacityScreen
+from perftui.tui.screens.setup import SetupScreen
 from tests.tui.conftest import fill_setup, wait_for
 
 

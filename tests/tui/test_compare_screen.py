@@ -3,15 +3,20 @@ and INCONCLUSIVE in its own word, on synthetic runs whose verdicts are known."""
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
+from typing import Any
 
 from rich.text import Text
 from textual.widgets import DataTable, Static
 
 from perftui.analysis.compare import compare_runs
 from perftui.tui.app import PerftuiApp
-from perftui.tui.comparison import CompareScreen
+from perftui.tui.factory import create_app
+from perftui.tui.screens.compare import CompareScreen
+from perftui.verdicts import CompareView
 from tests.history_factory import make_record
+from tests.tui.conftest import wait_for
 
 SMALL = {"profiles": ("python_light",), "phases": ("burst",), "max_samples": 300}
 
@@ -44,3 +49,50 @@ async def test_header_points_at_hidden_rows_and_settings(tmp_path: Path) -> None
         assert table.row_count == len(comparison.rows) > shown
         verdicts = {str(table.get_row_at(i)[7]).split(" ")[0] for i in range(table.row_count)}
         assert "REGRESSION" in verdicts  # the per-path row, now shown (column 7: after "path")
+
+
+async def test_opens_at_once_names_the_reference_swaps_and_fits_100x30(tmp_path: Path) -> None:
+    a = make_record([20.0, 20.2, 19.9], seed=1, tag="first", **SMALL)
+    b = make_record([26.0, 26.5, 25.9], seed=2, tag="second", **SMALL)
+    gate = threading.Event()
+
+    def held(a: dict[str, Any], b: dict[str, Any], noise: object) -> CompareView:
+        """The comparison, held back until the test has seen the screen wait for it."""
+        gate.wait(10)
+        return CompareView(compare_runs(a, b), [], {})
+
+    app = create_app(tmp_path, compare=held)
+    async with app.run_test(size=(100, 30)) as pilot:
+        app.open_compare(a, b)
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, CompareScreen)
+        # At once, busy: the comparison is made in a worker.
+        assert screen.comparison is None and screen.query_one("#compare-tabs").loading
+        assert "comparing" in _text(screen.query_one("#compare-title", Static))
+        gate.set()
+        await wait_for(pilot, lambda: screen.comparison is not None, 20)
+        await pilot.pause()
+        assert not screen.query_one("#compare-tabs").loading
+        runs = _text(screen.query_one("#compare-runs", Static))
+        assert f"A = reference {a['run_id']}" in runs and f"B = candidate {b['run_id']}" in runs
+        assert "geometric mean over its runs" in runs
+        detail = _text(screen.query_one("#compare-detail", Static))
+        assert "A (reference)" in detail and "= geometric mean of 3 runs" in detail
+        assert "evidence: 3 runs each" in detail
+        table = screen.query_one("#compare-table", DataTable)
+        width = sum(c.get_render_width(table) for c in table.columns.values())
+        assert width <= 100 - 2, width  # every column, the verdict too, within the screen
+        assert str(table.get_row_at(1)[6]).startswith("REGRESSION")  # p95, slower B
+
+        gate.clear()
+        await pilot.press("x")  # B becomes the reference
+        await pilot.pause()
+        assert screen.comparison is None
+        gate.set()
+        await wait_for(pilot, lambda: screen.comparison is not None, 20)
+        assert screen.comparison is not None
+        assert screen.comparison.a["tag"] == "second" and screen.comparison.b["tag"] == "first"
+        assert f"A = reference {b['run_id']}" in _text(screen.query_one("#compare-runs", Static))
+        await pilot.pause()
+        assert str(table.get_row_at(1)[6]).startswith("IMPROVEMENT")

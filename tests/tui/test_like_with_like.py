@@ -11,7 +11,7 @@ from textual.widgets import Select
 from perftui.cli.main import main
 from perftui.sim.device import SimProcess
 from perftui.tui.app import PerftuiApp
-from perftui.tui.setup import SetupScreen
+from perftui.tui.screens.setup import SetupScreen
 from tests.engine_helpers import latest, run_cli
 from tests.tui.conftest import fill_setup, wait_for
 from tests.tui.test_tui_flow import run_to_results
@@ -28,6 +28,7 @@ async def test_a_tui_run_and_a_cli_run_made_alike_are_gated(
         setup.query_one("#device", Select).clear()  # "other": the typed host:port
         await pilot.pause()
         setup.set_value("host", f"127.0.0.1:{device.port}")
+        await wait_for(pilot, lambda: setup._probe_answer is not None, 10)  # no doubt to ask
         tui = (await run_to_results(pilot, app)).record
     assert tui["status"] == "finished"
     assert tui["settings"]["snapshot_interval_s"] != 0.25  # the live view's own pace

@@ -13,7 +13,7 @@ from perftui.config import GateLimits, PhaseSettings, RunConfig
 from perftui.engine.events import Heartbeat, PathCounts, PhaseStarted, Stall, Telemetry
 from perftui.profiles import resolve_profile
 from perftui.tui.app import PerftuiApp
-from perftui.tui.live import PATH_COLUMNS, LiveScreen, LiveText, PathTable
+from perftui.tui.screens.live import PATH_COLUMNS, LiveScreen, LiveText, PathTable
 
 PROFILE = resolve_profile("c_static_only")
 

@@ -11,8 +11,9 @@ from textual.widgets import SelectionList, Static
 from perftui.analysis.compare import Row
 from perftui.history.store import HistoryStore
 from perftui.tui.app import PerftuiApp
-from perftui.tui.comparison import CompareScreen
+from perftui.tui.screens.compare import CompareScreen
 from tests.history_factory import workflow_history
+from tests.tui.conftest import wait_for
 
 
 def _text(widget: Static) -> str:
@@ -30,10 +31,11 @@ async def test_noise_tab_names_the_sample_and_judges_again(tmp_path: Path) -> No
     app = PerftuiApp(tmp_path)
     async with app.run_test(size=(160, 48)) as pilot:
         app.open_compare(a, b)
-        await app.workers.wait_for_complete()
         await pilot.pause()
         screen = app.screen
         assert isinstance(screen, CompareScreen)
+        await wait_for(pilot, lambda: screen.comparison is not None, 20)
+        await pilot.pause()
         sample = list(screen.comparison.noise_ids)
         assert len(sample) == 3 and not set(sample) & set(others)
         assert "history: 3 runs" in _p95(screen).evidence

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from perftui.tui.series import WholeRunSeries
+from perftui.tui.view.series import WholeRunSeries
 
 FIELDS = {"p95": "max", "rps": "mean", "errors": "sum", "heap": "last"}
 

@@ -9,7 +9,7 @@ from textual.widgets import Input, Select, SelectionList
 from perftui.history.legacy import import_paths
 from perftui.history.store import HistoryStore
 from perftui.tui.app import PerftuiApp
-from perftui.tui.setup import SIM, SetupScreen
+from perftui.tui.screens.setup import SIM, SetupScreen
 from tests.tui.conftest import wait_for
 
 LEGACY = Path(__file__).parent.parent / "fixtures" / "legacy"

@@ -9,10 +9,11 @@ from textual.widgets import Static, TabbedContent
 from textual_plotext import PlotextPlot
 
 from perftui.tui.app import PerftuiApp
-from perftui.tui.comparison import CompareScreen
-from perftui.tui.results import ResultsScreen
-from perftui.tui.timeline import phase_notes
+from perftui.tui.screens.compare import CompareScreen
+from perftui.tui.screens.results import ResultsScreen
+from perftui.tui.view.timeline import phase_notes
 from tests.history_factory import make_record
+from tests.tui.conftest import wait_for
 
 KW = {"profiles": ("python_light",), "max_samples": 2000}
 
@@ -67,7 +68,8 @@ async def test_compare_overlays_a_and_b_over_the_phase(tmp_path: Path) -> None:
         await pilot.pause()
         screen = app.screen
         assert isinstance(screen, CompareScreen)
-        await pilot.press("o")
+        await pilot.press("o")  # while the comparison is being made: the tab stays
+        await wait_for(pilot, lambda: screen.comparison is not None)
         await pilot.pause()
         drawn = lines(screen.query_one("#overlay-plot", PlotextPlot))
         key = screen.chart_key

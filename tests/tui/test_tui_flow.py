@@ -14,12 +14,12 @@ from perftui.engine import lifecycle
 from perftui.engine.lock import RunLock
 from perftui.history.store import HistoryStore
 from perftui.tui.app import PerftuiApp
-from perftui.tui.comparison import CompareScreen
-from perftui.tui.dialogs import ChoiceDialog, ConfirmDialog, HelpScreen, TextPrompt
-from perftui.tui.history import HistoryScreen
-from perftui.tui.live import LiveScreen
-from perftui.tui.results import ResultsScreen
-from perftui.tui.setup import SetupScreen
+from perftui.tui.screens.compare import CompareScreen
+from perftui.tui.screens.dialogs import ChoiceDialog, ConfirmDialog, HelpScreen, TextPrompt
+from perftui.tui.screens.history import HistoryScreen
+from perftui.tui.screens.live import LiveScreen
+from perftui.tui.screens.results import ResultsScreen
+from perftui.tui.screens.setup import SetupScreen
 from tests.tui.conftest import fill_setup, wait_for
 
 
@@ -31,6 +31,8 @@ async def run_to_results(pilot: Pilot, app: PerftuiApp) -> ResultsScreen:
 async def wait_for_results(pilot: Pilot, app: PerftuiApp) -> ResultsScreen:
     await wait_for(pilot, lambda: isinstance(app.screen, ResultsScreen), timeout=45)
     await wait_for(pilot, lambda: app.screen.is_mounted)
+    # The previous run is found and compared in a worker.
+    await wait_for(pilot, lambda: not getattr(app.screen, "pending", False))
     await pilot.pause()
     return app.screen  # type: ignore[return-value]
 
@@ -105,12 +107,14 @@ async def test_two_runs_history_compare_export(history_dir: Path, tmp_path: Path
         history: HistoryScreen = app.screen  # type: ignore[assignment]
         runs = history.query_one("#runs", DataTable)
         assert runs.row_count == 2
-        await pilot.press("space", "down", "space")
+        await pilot.press("down", "space", "up", "space")  # the older run picked first
         assert len(history.selected) == 2
         await pilot.press("c")
         await wait_for(pilot, lambda: isinstance(app.screen, CompareScreen))
         compare: CompareScreen = app.screen  # type: ignore[assignment]
-        assert compare.comparison.a["tag"] == "first"  # the older run is A
+        await wait_for(pilot, lambda: compare.comparison is not None)
+        assert compare.comparison is not None
+        assert compare.comparison.a["tag"] == "first"  # the run picked first is A
         assert compare.comparison.b["tag"] == "second"
         rows = compare.query_one("#compare-table", DataTable).row_count
         await pilot.press("p")

@@ -29,8 +29,10 @@ from perftui.history.store import HistoryStore
 from perftui.profiles import resolve_profile
 from perftui.tui import session
 from perftui.tui.app import PerftuiApp
-from perftui.tui.live import LiveScreen
+from perftui.tui.screens.live import LiveScreen
+from perftui.tui.settings import FILE_NAME, Settings
 from tests.history_factory import make_record
+from tests.tui.conftest import wait_for
 
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((160, 48), id="160x48")]
 PROFILES = ("c_static_only", "python_light")
@@ -205,6 +207,9 @@ def test_results(snap_compare: Any, history_dir: Path, size: tuple[int, int]) ->
         app.open_results(app.store.get(runs["b"]["run_id"]))
         await app.workers.wait_for_complete()  # judged in a worker, then shown
         await pilot.pause()
+        # The previous run is found and compared in a worker.
+        await wait_for(pilot, lambda: not getattr(app.screen, "pending", True))
+        await pilot.pause()
 
     assert snap_compare(PerftuiApp(history_dir), terminal_size=size, run_before=open_results)
 
@@ -223,14 +228,15 @@ def test_history(snap_compare: Any, history_dir: Path, size: tuple[int, int]) ->
 
 
 @pytest.mark.parametrize("charts", [False, True], ids=["table", "charts"])
-@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize("size", [*SIZES, pytest.param((100, 30), id="100x30")])
 def test_compare(snap_compare: Any, history_dir: Path, size: tuple[int, int], charts: bool) -> None:
     runs = store_runs(history_dir)
 
     async def open_compare(pilot: Pilot) -> None:
         app: PerftuiApp = pilot.app  # type: ignore[assignment]
         app.open_compare(app.store.get(runs["a"]["run_id"]), app.store.get(runs["b"]["run_id"]))
-        await app.workers.wait_for_complete()  # judged in a worker, then shown
+        # The comparison is made in a worker; the screen shows it (and drops its busy sign).
+        await wait_for(pilot, lambda: getattr(app.screen, "comparison", None) is not None)
         await pilot.pause()
         if charts:
             await pilot.press("g")
@@ -249,5 +255,37 @@ def test_light_theme(snap_compare: Any, history_dir: Path) -> None:
         app.open_results(app.store.get(runs["b"]["run_id"]))
         await app.workers.wait_for_complete()  # judged in a worker, then shown
         await pilot.pause()
+        # The previous run is found and compared in a worker.
+        await wait_for(pilot, lambda: not getattr(app.screen, "pending", True))
+        await pilot.pause()
 
     assert snap_compare(PerftuiApp(history_dir), terminal_size=(80, 24), run_before=open_results)
+
+
+def test_setup_remembered(snap_compare: Any, history_dir: Path, user_config_dir: Path) -> None:
+    """Setup at 100×30 with the last device's setup filled in and the recent devices open:
+    stored runs' targets (a loopback device among them), then one only set up here."""
+    store_runs(history_dir)
+    HistoryStore(history_dir).add_run(
+        make_record(
+            20.0,
+            runs=1,
+            target="127.0.0.1:18190",
+            started_at=datetime(2026, 11, 23, 10, 0, tzinfo=UTC),
+            max_samples=500,
+        )
+    )
+    settings = Settings.load(user_config_dir / FILE_NAME)
+    settings.remember_setup("10.0.0.7:8080", {"runs": "2"})
+    settings.remember_setup(
+        "127.0.0.1:18190",
+        {"profiles": ["static", "mixed"], "runs": "5", "fields": {"long_duration": "120"}},
+    )
+
+    async def open_devices(pilot: Pilot) -> None:
+        await pilot.pause(0.8)  # the probe's debounce, then its worker
+        await pilot.app.workers.wait_for_complete()
+        await pilot.press("enter")  # the device dropdown, focused at start
+        await pilot.pause()
+
+    assert snap_compare(PerftuiApp(history_dir), terminal_size=(100, 30), run_before=open_devices)

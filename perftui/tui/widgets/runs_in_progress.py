@@ -15,6 +15,7 @@ from textual.widgets import Label, OptionList
 from textual.widgets.option_list import Option
 
 from perftui.engine import lifecycle
+from perftui.tui.messages import AttachRequested
 
 REFRESH_S = 2.0
 
@@ -61,4 +62,4 @@ class RunsInProgress(Vertical):
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         event.stop()
         if event.option.id:
-            self.app.attach_run(event.option.id)  # type: ignore[attr-defined]
+            self.post_message(AttachRequested(event.option.id))

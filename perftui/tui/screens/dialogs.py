@@ -16,8 +16,8 @@ class ConfirmDialog(ModalScreen[bool]):
     """Yes/no before anything that cannot be undone (abort, delete)."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("y", "answer(True)", "Yes"),
-        Binding("n,escape", "answer(False)", "No"),
+        Binding("y", "answer(True)", "Yes", id="dialog.yes"),
+        Binding("n,escape", "answer(False)", "No", id="dialog.no"),
     ]
 
     def __init__(self, question: str, yes: str = "Yes") -> None:
@@ -46,7 +46,9 @@ class ConfirmDialog(ModalScreen[bool]):
 class ChoiceDialog(ModalScreen[str | None]):
     """A question with a few answers, each on a key; Escape answers None (cancel)."""
 
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "choose(None)", "Cancel")]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "choose(None)", "Cancel", id="dialog.cancel")
+    ]
 
     def __init__(self, question: str, choices: list[tuple[str, str, str]]) -> None:
         """`choices`: (key, label, value) in the order shown."""
@@ -82,7 +84,9 @@ class ChoiceDialog(ModalScreen[str | None]):
 class TextPrompt(ModalScreen[str | None]):
     """Ask for one line of text (a note, a file name); Escape cancels with None."""
 
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", "Cancel", id="dialog.cancel_prompt")
+    ]
 
     def __init__(self, question: str, value: str = "", placeholder: str = "") -> None:
         super().__init__()
@@ -104,39 +108,17 @@ class TextPrompt(ModalScreen[str | None]):
         self.dismiss(None)
 
 
-HELP = """\
-# perftui
-
-Load-test an HTTP device, watch it live, compare any two runs.
-
-| key | where | does |
-|---|---|---|
-| `ctrl+p` | everywhere | command palette (every action below) |
-| `f1` / `?` | everywhere | this help |
-| `ctrl+q` | everywhere | quit (during a run: stop it, or leave it running to attach later) |
-| `enter` | Setup, runs in progress | watch that run live |
-| `ctrl+s` | Setup | start the run |
-| `f2` | Setup | history |
-| `a` | Live run | abort (asks; the partial run is kept) |
-| `c` | Results | full compare with the previous run |
-| `space` | History | select a run for compare (two at most) |
-| `c` | History | compare the two selected runs |
-| `b` / `n` / `d` | History | mark baseline / note / delete (asks) |
-| `/` | History | filter: words match target, profile, tag, date, `pass`, `fail`, `stopped` |
-| `p` | Compare | per-path rows on/off |
-| `g` | Compare | charts: latency distribution and rps per key |
-| `e` | Compare | export the report (`.md` or `.html`) |
-| `escape` | any pushed screen | back |
-"""
-
-
 class HelpScreen(ModalScreen[None]):
-    """The keys of every screen on one page."""
+    """The keys of every screen on one page (`perftui.tui.keymap.help_markdown`)."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape,f1,question_mark,q", "dismiss", "Close")
+        Binding("escape,f1,question_mark,q", "dismiss", "Close", id="help.close")
     ]
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(classes="dialog help"):
-            yield Markdown(HELP)
+            yield Markdown(self.text)

@@ -17,7 +17,7 @@ from textual.worker import get_current_worker
 
 from perftui.analysis.reports import noise_lines
 from perftui.history.store import StoreError
-from perftui.tui import fmt
+from perftui.tui.view import fmt
 from perftui.verdicts import CompareView
 
 Recompute = Callable[[str | Sequence[str]], CompareView]

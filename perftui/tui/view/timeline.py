@@ -21,6 +21,9 @@ OVERLAY_METRICS = (
     ("heap_free", "free heap", "B"),
 )
 SIDE_COLOR = {"A": "blue", "B": "red"}
+# Told apart by the glyph too, not by colour alone: A's lines are drawn in o, B's in x.
+SIDE_MARKER = {"A": "o", "B": "x"}
+OVERLAY_KEY = {s: f"{SIDE_COLOR[s]} {SIDE_MARKER[s]}" for s in SIDE_COLOR}
 
 
 def phase_reports(record: dict[str, Any], key: str) -> list[tuple[int, dict[str, Any]]]:
@@ -96,7 +99,7 @@ def draw_heap(plt: Any, report: dict[str, Any]) -> bool:
 def draw_overlay(
     plt: Any, sides: dict[str, list[tuple[int, dict[str, Any]]]], key: str, metric: int
 ) -> bool:
-    """Every run of A and of B on one time axis (A blue, B red) for one column; False when
+    """Every run of A and of B on one time axis (A blue o, B red x) for one column; False when
     neither side has that column for `key`."""
     column, label, unit = OVERLAY_METRICS[metric % len(OVERLAY_METRICS)]
     drawn = False
@@ -104,7 +107,13 @@ def draw_overlay(
         for n, (_, report) in enumerate(runs):
             xs, ys = _points(report.get("timeline") or {}, column)
             if xs:
-                plt.plot(xs, ys, label=side if n == 0 else None, color=SIDE_COLOR.get(side))
+                plt.plot(
+                    xs,
+                    ys,
+                    label=side if n == 0 else None,
+                    color=SIDE_COLOR.get(side),
+                    marker=SIDE_MARKER.get(side),
+                )
                 drawn = True
     plt.title(f"{key}: {label}{f' ({unit})' if unit else ''} over the phase, every run, A vs B")
     plt.xlabel("s into the phase")

@@ -5,10 +5,11 @@ its Timeline tab draws the highlighted phase over time (latency, rate, heap, sta
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 from rich.text import Text
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
@@ -19,7 +20,9 @@ from textual_plotext import PlotextPlot
 from perftui.analysis.compare import Comparison, Row
 from perftui.analysis.metrics import ALL_METRICS
 from perftui.analysis.reports import fmt_interval
-from perftui.tui import fmt, timeline
+from perftui.tui.messages import OpenCompare, PreviousCompared
+from perftui.tui.view import fmt, timeline
+from perftui.tui.workers import ShowsWorkerErrors
 
 VERDICT_STYLE = {
     "REGRESSION": "bold red",
@@ -101,29 +104,56 @@ def run_title(record: dict[str, Any]) -> str:
     )
 
 
-class ResultsScreen(Screen[None]):
-    """One run's outcome, and how it moved against the previous comparable run."""
+# The previous comparable run of a record (None: none) and the comparison with it.
+AgainstPrevious = Callable[[dict[str, Any]], "tuple[dict[str, Any] | None, Comparison | None]"]
+
+
+class ResultsScreen(Screen[None], ShowsWorkerErrors):
+    """One run's outcome, and how it moved against the previous comparable run (found and
+    compared in a thread worker when the screen is given `against_previous`)."""
 
     HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-narrow"), (120, "-wide")]
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("c", "compare", "Full compare"),
-        Binding("g", "timeline", "Timeline"),
-        Binding("t", "summary", "Summary", show=False),
-        Binding("n", "next_run", "Next run", show=False),
-        Binding("f2", "app.history", "History"),
-        Binding("escape", "app.pop_screen", "Back"),
+        Binding(
+            "c",
+            "compare",
+            "Full compare",
+            id="results.compare",
+            tooltip="full compare with the previous run",
+        ),
+        Binding(
+            "g",
+            "timeline",
+            "Timeline",
+            id="results.timeline",
+            tooltip="timeline of the phase under the cursor",
+        ),
+        Binding("t", "summary", "Summary", show=False, id="results.summary"),
+        Binding(
+            "n",
+            "next_run",
+            "Next run",
+            show=False,
+            id="results.next_run",
+            tooltip="timeline: next run of that phase",
+        ),
+        Binding("f2", "app.history", "History", id="results.history"),
+        Binding("escape", "app.pop_screen", "Back", id="results.back"),
     ]
 
     def __init__(
         self,
         record: dict[str, Any],
-        previous: dict[str, Any] | None,
-        comparison: Comparison | None,
+        previous: dict[str, Any] | None = None,
+        comparison: Comparison | None = None,
+        against_previous: AgainstPrevious | None = None,
     ) -> None:
         super().__init__()
         self.record = record
         self.previous = previous
         self.comparison = comparison
+        self._against_previous = against_previous
+        self.pending = against_previous is not None  # the comparison with the previous run
         self.chart_key: str | None = next(iter(record.get("aggregated") or {}), None)
         self.chart_run = 0  # index into the key's runs that have a timeline
 
@@ -148,7 +178,14 @@ class ResultsScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self._fill_aggregated()
-        self._fill_previous()
+        if self.pending:
+            self.query_one("#previous-title", Static).update(
+                "comparing with the previous run of the same device, profiles and settings…"
+            )
+            self.query_one("#vs-previous", DataTable).loading = True
+            self._comparing()
+        else:
+            self._fill_previous()
         self._draw_timeline()
         self.query_one("#aggregated", DataTable).focus()
 
@@ -229,6 +266,18 @@ class ResultsScreen(Screen[None]):
         for widget in plots.values():
             widget.refresh()
 
+    @work(thread=True, exclusive=True, group="previous", exit_on_error=False)
+    def _comparing(self) -> None:
+        assert self._against_previous is not None
+        self.post_message(PreviousCompared(*self._against_previous(self.record)))
+
+    @on(PreviousCompared)
+    def _previous_compared(self, message: PreviousCompared) -> None:
+        self.previous, self.comparison = message.previous, message.comparison
+        self.pending = False
+        self.query_one("#vs-previous", DataTable).loading = False
+        self._fill_previous()
+
     def _fill_previous(self) -> None:
         title = self.query_one("#previous-title", Static)
         table = self.query_one("#vs-previous", DataTable)
@@ -267,9 +316,12 @@ class ResultsScreen(Screen[None]):
         self._draw_timeline()
 
     def action_compare(self) -> None:
+        if self.pending:
+            self.notify("Still comparing with the previous run.")
+            return
         if self.previous is None:
             self.notify(
                 "No previous run of the same device, profiles and settings.", severity="warning"
             )
             return
-        self.app.open_compare(self.previous, self.record)  # type: ignore[attr-defined]
+        self.post_message(OpenCompare(self.previous, self.record))

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, ClassVar, Protocol
 
-from textual import work
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
@@ -27,8 +27,10 @@ from perftui.engine.capacity import (
 )
 from perftui.engine.events import Event, Heartbeat
 from perftui.runs.owner import RunOwner, search_capacity
-from perftui.tui.dialogs import ConfirmDialog
-from perftui.tui.session import SessionError, SimDevice, deliver
+from perftui.tui.messages import SearchEnded, StepDone, StepProgress
+from perftui.tui.screens.dialogs import ConfirmDialog
+from perftui.tui.session import SessionError, SimDevice
+from perftui.tui.workers import ShowsWorkerErrors
 
 STEP_COLUMNS = ("#", "kind", "rate", "achieved", "p50", "p95", "p99", "err %", "verdict")
 
@@ -79,12 +81,12 @@ class CapacityJob:
         return result
 
 
-class CapacityScreen(Screen[None]):
+class CapacityScreen(Screen[None], ShowsWorkerErrors):
     """Latency p95 against rate while the search climbs; the answer when it is confirmed."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("s", "stop", "Stop search"),
-        Binding("escape", "close", "Back"),
+        Binding("s", "stop", "Stop search", id="capacity.stop", tooltip="stop the search"),
+        Binding("escape", "close", "Back", id="capacity.close"),
     ]
 
     def __init__(self, job: Job) -> None:
@@ -115,17 +117,33 @@ class CapacityScreen(Screen[None]):
         self._draw()
         self._search()
 
-    @work(thread=True, exclusive=True, group="capacity")
+    @work(thread=True, exclusive=True, group="capacity", exit_on_error=False)
     def _search(self) -> None:
+        """The search, off the UI loop; it answers with messages (in order: steps, the end)."""
         try:
             result = self.job.run(
-                lambda step: deliver(self.app, self.add_step, step),
-                lambda beat: deliver(self.app, self.beat, beat),
+                lambda step: self.post_message(StepDone(step)),
+                lambda beat: self.post_message(StepProgress(beat)),
             )
         except SessionError as exc:
-            deliver(self.app, self.failed, str(exc))
+            self.post_message(SearchEnded(None, str(exc)))
             return
-        deliver(self.app, self.finish, result)
+        self.post_message(SearchEnded(result))
+
+    @on(StepDone)
+    def _step_done(self, message: StepDone) -> None:
+        self.add_step(message.step)
+
+    @on(StepProgress)
+    def _step_progress(self, message: StepProgress) -> None:
+        self.beat(message.beat)
+
+    @on(SearchEnded)
+    def _search_ended(self, message: SearchEnded) -> None:
+        if message.result is None:
+            self.failed(message.error)
+        else:
+            self.finish(message.result)
 
     # ----- state --------------------------------------------------------------------------
 

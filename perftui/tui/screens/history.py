@@ -4,10 +4,11 @@ and any two runs selected for a compare.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 from rich.text import Text
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
@@ -15,8 +16,10 @@ from textual.widgets import DataTable, Footer, Input, Static
 
 from perftui.history.store import HistoryStore, StoreError
 from perftui.like import NOT_STARTED
-from perftui.tui import fmt
-from perftui.tui.dialogs import ConfirmDialog, TextPrompt
+from perftui.tui.messages import HistoryChanged, OpenCompare, OpenRun
+from perftui.tui.screens.dialogs import ConfirmDialog, TextPrompt
+from perftui.tui.view import fmt
+from perftui.tui.workers import ShowsWorkerErrors
 
 COLUMNS = ("sel", "started", "status", "run id", "target", "profiles", "tag", "note")
 # A DataTable row costs about 0.2 ms to add: 20,000 runs took seconds before the first frame.
@@ -53,19 +56,35 @@ def search_text(summary: dict[str, Any], baselines: list[str]) -> str:
     return " ".join(parts).lower()
 
 
-class HistoryScreen(Screen[None]):
+class HistoryScreen(Screen[None], ShowsWorkerErrors):
     """Pick runs: `space` selects (two at most), `c` compares A (older) with B (newer)."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("space", "select", "Select"),
-        Binding("c", "compare", "Compare"),
-        Binding("enter", "open", "Results", show=False),
-        Binding("b", "baseline", "Baseline"),
-        Binding("n", "note", "Note"),
-        Binding("d", "delete", "Delete"),
-        Binding("slash", "focus_filter", "Filter"),
-        Binding("r", "reload", "Reload", show=False),
-        Binding("escape", "back", "Back"),
+        Binding(
+            "space",
+            "select",
+            "Select",
+            id="history.select",
+            tooltip="select a run for compare (two at most; the first picked is A, the reference)",
+        ),
+        Binding(
+            "c", "compare", "Compare", id="history.compare", tooltip="compare the two selected runs"
+        ),
+        Binding("enter", "open", "Results", show=False, id="history.open"),
+        Binding("b", "baseline", "Baseline", id="history.baseline", tooltip="mark baseline"),
+        Binding("n", "note", "Note", id="history.note"),
+        Binding("d", "delete", "Delete", id="history.delete", tooltip="delete (asks)"),
+        Binding(
+            "slash",
+            "focus_filter",
+            "Filter",
+            id="history.focus_filter",
+            tooltip="filter: words match target, profile, tag, date, pass, fail, stopped",
+        ),
+        Binding(
+            "r", "reload", "Reload", show=False, id="history.reload", tooltip="reload the history"
+        ),
+        Binding("escape", "back", "Back", id="history.back"),
     ]
 
     def __init__(self, store: HistoryStore) -> None:
@@ -105,6 +124,24 @@ class HistoryScreen(Screen[None]):
         self._search = {}
         self.selected = [r for r in self.selected if any(s["run_id"] == r for s in self.summaries)]
         self._fill()
+
+    @work(thread=True, group="history-write", exit_on_error=False)
+    def _write(self, change: Callable[[], str]) -> None:
+        """A change to the history (baseline, note, delete) off the UI loop: it waits for the
+        store's file lock (up to its timeout while another process holds it), and the screen
+        stays usable meanwhile."""
+        try:
+            said = change()
+        except StoreError as exc:
+            self.notify(str(exc), severity="error")
+            return
+        self.post_message(HistoryChanged(said))
+
+    @on(HistoryChanged)
+    def _history_changed(self, message: HistoryChanged) -> None:
+        if message.said:
+            self.notify(message.said)
+        self.action_reload()
 
     def _baselines_of(self, run_id: str) -> list[str]:
         return [name for name, rid in self.baselines.items() if rid == run_id]
@@ -150,9 +187,9 @@ class HistoryScreen(Screen[None]):
         return Text("AB"[self._ordered().index(run_id)], style="bold reverse")
 
     def _ordered(self) -> list[str]:
-        """The selection as (A, B): the older run is the reference."""
-        order = {s["run_id"]: s.get("started_at") or "" for s in self.summaries}
-        return sorted(self.selected, key=lambda r: (order.get(r, ""), r))
+        """The selection as (A, B): the run picked first is the reference (`x` on Compare
+        swaps them)."""
+        return list(self.selected)
 
     def _show_selection(self) -> None:
         shown = len(self.query_one("#runs", DataTable).rows)
@@ -165,7 +202,8 @@ class HistoryScreen(Screen[None]):
                 f"({len(self.summaries)} runs; / filters)"
             )
         self.query_one("#selection", Static).update(
-            f"{count} · selected: {picked} · space selects two, c compares"
+            f"{count} · selected: {picked} · space selects two (the first: A, the reference), "
+            "c compares"
         )
 
     def current_id(self) -> str | None:
@@ -231,18 +269,12 @@ class HistoryScreen(Screen[None]):
         except StoreError as exc:
             self.notify(str(exc), severity="error")
             return
-        self.app.open_compare(a, b)  # type: ignore[attr-defined]
+        self.post_message(OpenCompare(a, b))
 
     def action_open(self) -> None:
         run_id = self.current_id()
-        if run_id is None:
-            return
-        try:
-            record = self.store.get(run_id)
-        except StoreError as exc:
-            self.notify(str(exc), severity="error")
-            return
-        self.app.open_results(record)  # type: ignore[attr-defined]
+        if run_id is not None:
+            self.post_message(OpenRun(run_id))
 
     def action_baseline(self) -> None:
         run_id = self.current_id()
@@ -252,13 +284,13 @@ class HistoryScreen(Screen[None]):
         def done(name: str | None) -> None:
             if name is None:
                 return
-            try:
-                self.store.set_baseline(run_id, name.strip() or "default")
-            except StoreError as exc:
-                self.notify(str(exc), severity="error")
-                return
-            self.notify(f"{run_id} is now baseline {name.strip() or 'default'!r}")
-            self.action_reload()
+            mark = name.strip() or "default"
+
+            def change() -> str:
+                self.store.set_baseline(run_id, mark)
+                return f"{run_id} is now baseline {mark!r}"
+
+            self._write(change)
 
         self.app.push_screen(TextPrompt(f"Baseline name for {run_id}:", "default"), done)
 
@@ -271,12 +303,12 @@ class HistoryScreen(Screen[None]):
         def done(note: str | None) -> None:
             if note is None:
                 return
-            try:
+
+            def change() -> str:
                 self.store.set_note(run_id, note)
-            except StoreError as exc:
-                self.notify(str(exc), severity="error")
-                return
-            self.action_reload()
+                return ""
+
+            self._write(change)
 
         self.app.push_screen(TextPrompt(f"Note for {run_id}:", current), done)
 
@@ -288,16 +320,12 @@ class HistoryScreen(Screen[None]):
         def done(yes: bool | None) -> None:
             if not yes:
                 return
-            try:
+
+            def change() -> str:
                 gone = self.store.delete(run_id)
-            except StoreError as exc:
-                self.notify(str(exc), severity="error")
-                return
-            extra = f" (and baseline {', '.join(gone)})" if gone else ""
-            self.notify(f"deleted {run_id}{extra}")
-            if run_id in self.selected:
-                self.selected.remove(run_id)
-            self.action_reload()
+                return f"deleted {run_id}" + (f" (and baseline {', '.join(gone)})" if gone else "")
+
+            self._write(change)  # the reload drops it from the selection too
 
         self.app.push_screen(
             ConfirmDialog(f"Delete run {run_id} from history? This cannot be undone.", "Delete"),

@@ -18,6 +18,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
 from textual.content import Content
+from textual.markup import escape
 from textual.screen import Screen
 from textual.validation import Function
 from textual.widgets import (
@@ -35,8 +36,12 @@ from textual.widgets.selection_list import Selection
 from perftui.config import DEFAULT_PHASES, PHASES, GateLimits, RunConfig, setting_defaults
 from perftui.profiles import Profile, ProfileError, builtin_names, resolve_profile
 from perftui.tui import session
-from perftui.tui.inprogress import RunsInProgress
-from perftui.tui.session import SessionError, deliver
+from perftui.tui.messages import ProbeAnswered, RunRequested
+from perftui.tui.screens.dialogs import ConfirmDialog
+from perftui.tui.session import SessionError, SimDevice
+from perftui.tui.settings import SIM_DEVICE, Settings
+from perftui.tui.widgets.runs_in_progress import RunsInProgress
+from perftui.tui.workers import ShowsWorkerErrors
 from perftui.validate import (
     GATE_LIMIT_TYPES,
     NONNEG_FLOAT,
@@ -47,6 +52,7 @@ from perftui.validate import (
     UsageError,
     accepts,
     clean_tag,
+    doubtful_host,
     parse_target,
 )
 
@@ -121,26 +127,67 @@ class RunRequest:
     use_sim: bool
 
 
-class SetupScreen(Screen[None]):
+class SetupScreen(Screen[None], ShowsWorkerErrors):
     """Choose what to run; the health probe says whether the device answers before Start."""
 
     HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-narrow"), (WIDE, "-wide")]
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("ctrl+s", "start", "Start run", priority=True),
-        Binding("f2", "app.history", "History"),
-        Binding("f3", "toggle_advanced", "Advanced"),
-        Binding("f4", "app.capacity", "Capacity"),
+        Binding(
+            "ctrl+s",
+            "start",
+            "Start run",
+            priority=True,
+            id="setup.start",
+            tooltip="start the run (asks first when the device looks doubtful)",
+        ),
+        Binding("f2", "app.history", "History", id="setup.history"),
+        Binding(
+            "f3",
+            "toggle_advanced",
+            "Advanced",
+            id="setup.toggle_advanced",
+            tooltip="advanced settings: phases, guards, gates",
+        ),
+        Binding(
+            "f4",
+            "app.capacity",
+            "Capacity",
+            id="setup.capacity",
+            tooltip="capacity search on what Setup says",
+        ),
+        # Priority: the app then moves the focus before it hands on the next key. As a screen
+        # binding, tab is acted on once the focused field has passed it up, and the keys typed
+        # right after it (a burst, a fast typist) went to the field being left.
+        Binding("tab", "app.focus_next", show=False, priority=True, id="setup.focus_next"),
+        Binding(
+            "shift+tab", "app.focus_previous", show=False, priority=True, id="setup.focus_previous"
+        ),
     ]
 
-    def __init__(self, history_dir: Path, recent: list[str]) -> None:
+    def __init__(
+        self,
+        history_dir: Path,
+        recent: list[str],
+        settings: Settings | None = None,
+        sim: SimDevice | None = None,
+        probe: Callable[[str, str], tuple[bool, str]] | None = None,
+    ) -> None:
+        """`sim`: the app's simulated device, which the probe starts when it is chosen;
+        `probe(base_url, path)`: the health probe (default `session.probe`)."""
         super().__init__()
+        self.sim = sim
+        self._probe = probe
         self.history_dir = history_dir
         self.recent = recent
+        self.settings = settings or Settings()
         self.profiles: dict[str, Profile] = {}
         self._labels: dict[str, str] = {}  # profile key → its name in the list (without tick)
         self._probe_timer: Any = None
         self._shown_profile = ""
+        self.probe_debounce_s = PROBE_DEBOUNCE_S  # a test sets 0 to probe at every key
+        # (base URL, path) probed last and its answer: Start asks when it is doubtful.
+        self._probe_answer: tuple[tuple[str, str], session.ProbeAnswer] | None = None
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="setup-form"):
@@ -247,6 +294,7 @@ class SetupScreen(Screen[None]):
         if selection.option_count:
             selection.highlighted = 0  # space toggles the first profile straight away
             self._show_profile(selection.get_option_at_index(0).value)
+        self._restore_last_device()
         self.schedule_probe(0)
         if self.app.size.width >= WIDE:  # room to show every setting at once
             self.query_one("#advanced", Collapsible).collapsed = False
@@ -313,6 +361,8 @@ class SetupScreen(Screen[None]):
     def _device_changed(self, event: Select.Changed) -> None:
         if event.value not in (SIM, Select.NULL):
             self.query_one("#host", Input).value = str(event.value)
+        if event.value != Select.NULL:
+            self.apply_setup(self.settings.setups.get(self.device_key()) or {})
         self.schedule_probe()
 
     @on(Input.Changed, "#host")
@@ -320,10 +370,12 @@ class SetupScreen(Screen[None]):
         """Typing a host is choosing it: the dropdown follows (a recent device, or "other")."""
         text = event.value.strip()
         device = self.query_one("#device", Select)
-        if text and device.value != text:
+        # The dropdown's own Changed would write its value back into this field, over the keys
+        # typed since (a fast typist lost the end of a host that began like a recent device).
+        with self.prevent(Select.Changed):
             if text in self.recent:
                 device.value = text
-            else:
+            elif text and device.value != Select.NULL:
                 device.clear()
         self.schedule_probe()
 
@@ -331,11 +383,12 @@ class SetupScreen(Screen[None]):
     def _probe_inputs_changed(self) -> None:
         self.schedule_probe()
 
-    def schedule_probe(self, delay: float = PROBE_DEBOUNCE_S) -> None:
+    def schedule_probe(self, delay: float | None = None) -> None:
         """Probe the device shortly after the user stops typing (not on every key)."""
         if self._probe_timer is not None:
             self._probe_timer.stop()
-        self._probe_timer = self.set_timer(delay, self._probe_now)
+        wait = self.probe_debounce_s if delay is None else delay
+        self._probe_timer = self.set_timer(wait, self._probe_now)
 
     def _probe_now(self) -> None:
         device = self.query_one("#device", Select).value
@@ -348,29 +401,105 @@ class SetupScreen(Screen[None]):
             except UsageError:
                 status.update("probe: [dim]enter a device host:port[/]")
                 return
-            base = f"{scheme}://{f'[{name}]' if ':' in name else name}:{port}"
+            base = _base_url(scheme, name, port)
         else:
             base = ""
         status.update("probe: [dim]checking…[/]")
         self._probe_worker(base, path)
 
-    @work(thread=True, exclusive=True, group="probe")
+    @work(thread=True, exclusive=True, group="probe", exit_on_error=False)
     def _probe_worker(self, base: str, path: str) -> None:
         if not base:
             try:
-                base = self.app.sim.ensure().base_url  # type: ignore[attr-defined]
+                if self.sim is None:
+                    raise SessionError("no simulated device in this session")
+                sim_base = self.sim.ensure().base_url
             except SessionError as exc:
-                deliver(self.app, self._probe_result, False, str(exc))
+                self.post_message(ProbeAnswered(session.ProbeAnswer(False, str(exc)), None))
                 return
-        healthy, text = session.probe(base, path)
-        deliver(self.app, self._probe_result, healthy, text)
+            answer = session.ProbeAnswer(*self._probing(sim_base, path))
+        else:
+            answer = session.ProbeAnswer(*self._probing(base, path))
+        # A screen already closed takes no message: an answer arriving as the app exits is lost.
+        self.post_message(ProbeAnswered(answer, (base, path)))
 
-    def _probe_result(self, healthy: bool, text: str) -> None:
+    def _probing(self, base: str, path: str) -> tuple[bool, str]:
+        return (self._probe or session.probe)(base, path)
+
+    @on(ProbeAnswered)
+    def _probe_answered(self, message: ProbeAnswered) -> None:
+        self._probe_result(*message.answer, message.probed)
+
+    def _probe_result(
+        self,
+        healthy: bool,
+        text: str,
+        status_code: int | None = None,
+        probed: tuple[str, str] | None = None,
+    ) -> None:
+        """Show the answer; keep it (with what was probed) for Start's question."""
+        if probed is not None:
+            self._probe_answer = (probed, session.ProbeAnswer(healthy, text, status_code))
         mark = "[b green]● answers[/]" if healthy else "[b red]✗ not answering[/]"
         # The app may be exiting while the probe was out: a screen still attached can have lost
         # its widgets already (seen in CI), so no line to show it on is no error.
         for status in self.query("#probe").results(Static):
             status.update(f"probe: {mark} {text}")
+
+    # ----- the setup remembered per device ----------------------------------------------
+
+    def device_key(self) -> str:
+        """The device's name among the remembered setups: "sim", or the host as typed."""
+        if self.query_one("#device", Select).value == SIM:
+            return SIM_DEVICE
+        return self.query_one("#host", Input).value.strip()
+
+    def form_values(self) -> dict[str, Any]:
+        """What Start ran with, as the fields hold it (text), to fill them again next time."""
+        return {
+            "profiles": list(self.query_one("#profiles", SelectionList).selected),
+            "runs": self.query_one("#runs", Input).value,
+            "fields": {f.name: self.query_one(f"#f-{f.name}", Input).value for f in ADVANCED},
+            "modes": {p: self.query_one(f"#mode-{p}", Select).value for p in PHASES},
+            "rates": {p: self.query_one(f"#f-{p}_rate", Input).value for p in PHASES},
+        }
+
+    def apply_setup(self, setup: dict[str, Any]) -> None:
+        """Fill the form from a remembered setup; what it lacks (or no longer exists) stays."""
+        profiles = [k for k in setup.get("profiles") or [] if k in self.profiles]
+        if profiles:
+            chosen = self.query_one("#profiles", SelectionList)
+            chosen.deselect_all()
+            for key in profiles:
+                chosen.select(key)
+        if isinstance(setup.get("runs"), str):
+            self.set_value("runs", setup["runs"])
+        for name, value in (setup.get("fields") or {}).items():
+            if isinstance(value, str) and self.query(f"#f-{name}"):
+                self.set_value(f"f-{name}", value)
+        for phase, mode in (setup.get("modes") or {}).items():
+            if phase in PHASES and mode in ("clients", "rate"):
+                self.query_one(f"#mode-{phase}", Select).value = mode
+        for phase, rate in (setup.get("rates") or {}).items():
+            if phase in PHASES and isinstance(rate, str):
+                self.set_value(f"f-{phase}_rate", rate)
+
+    def _restore_last_device(self) -> None:
+        """The device (and its setup) of the last Start, in this session or an earlier one."""
+        last = self.settings.last_device
+        if not last:
+            return
+        device = self.query_one("#device", Select)
+        with self.prevent(Select.Changed):
+            if last == SIM_DEVICE:
+                device.value = SIM
+            else:
+                self.query_one("#host", Input).value = last
+                if last in self.recent:
+                    device.value = last
+                else:
+                    device.clear()
+        self.apply_setup(self.settings.setups.get(last) or {})
 
     # ----- start -------------------------------------------------------------------------
 
@@ -380,8 +509,41 @@ class SetupScreen(Screen[None]):
 
     def action_start(self) -> None:
         request = self.build_request()
-        if request is not None:
-            self.app.start_run(request)  # type: ignore[attr-defined]
+        if request is None:
+            return
+        doubts = self.doubts(request)
+        if not doubts:
+            self._start(request)
+            return
+
+        def answer(start: bool | None) -> None:
+            if start:
+                self._start(request)
+
+        question = "\n".join(f"⚠ {escape(d)}" for d in doubts) + "\n\nStart anyway?"
+        self.app.push_screen(ConfirmDialog(question, yes="Start anyway"), answer)
+
+    def _start(self, request: RunRequest) -> None:
+        self.settings.remember_setup(self.device_key(), self.form_values())
+        self.post_message(RunRequested(request))
+
+    def doubts(self, request: RunRequest) -> list[str]:
+        """Why this start is probably a mistake: a host of digits only, a probe that failed or
+        was answered 4xx/5xx (the engine would load a device that is not there, or its errors),
+        or no probe of this device yet. The simulated device is never doubtful."""
+        if request.use_sim:
+            return []
+        config = request.config
+        doubts = [d for d in (doubtful_host(config.host),) if d]
+        probed = (_base_url(config.scheme, config.host, config.port), config.probe_path)
+        answer = self._probe_answer
+        if answer is None or answer[0] != probed:
+            doubts.append(f"{probed[0]}{probed[1]} has not answered a probe yet")
+        elif answer[1].status is None:
+            doubts.append(f"the device does not answer: {answer[1].text}")
+        elif answer[1].status >= 400:
+            doubts.append(f"the probe got an error status: {answer[1].text}")
+        return doubts
 
     @on(Button.Pressed, "#start")
     def _start_pressed(self) -> None:
@@ -481,6 +643,10 @@ class SetupScreen(Screen[None]):
             return None
         self.query_one("#setup-error", Static).update("")
         return RunRequest(config, use_sim)
+
+
+def _base_url(scheme: str, host: str, port: int) -> str:
+    return f"{scheme}://{f'[{host}]' if ':' in host else host}:{port}"
 
 
 def _host_ok(text: str) -> bool:

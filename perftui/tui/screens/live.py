@@ -1,12 +1,12 @@
 """Live run screen: progress, heartbeat strip, per-phase sparklines, per-path table, errors,
-device heap and the event log, fed from the run's events file through a thread worker.
+device heap and the event log, fed by a thread worker that follows the run's events file.
 
 The run belongs to its own detached process (`session.RunSession`, launched through the run
-owner or attached to); the worker tails its events file, never on the UI loop, and hands events
-over in batches at most `UI_PERIOD_S` apart; each batch updates each widget once (cells, not
-whole tables), inside one `batch_update`, and a sparkline only when its own data changed, so
-the screen keeps up at any request rate. A run of hours keeps its memory flat: the recent
-heartbeats are bounded deques, and the whole run is folded into a fixed number of buckets
+owner or attached to). The worker reads its events file, never the UI loop; it posts the events
+in batches (`EventsArrived`) at most `UI_PERIOD_S` apart, and each batch updates each widget once
+(cells, not whole tables), inside one `batch_update`, and a sparkline only when its own data
+changed, so the screen keeps up at any request rate. A run of hours keeps its memory flat: the
+recent heartbeats are bounded deques, and the whole run is folded into a fixed number of buckets
 (`series.WholeRunSeries`), so minute 1 of an 8-hour soak is still on screen at hour 8.
 """
 
@@ -16,7 +16,7 @@ import time
 from collections import deque
 from typing import Any, ClassVar
 
-from textual import work
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
@@ -38,10 +38,12 @@ from perftui.engine.events import (
     Telemetry,
 )
 from perftui.engine.gates import RunningSlope
-from perftui.tui import fmt
-from perftui.tui.dialogs import ConfirmDialog
-from perftui.tui.series import WholeRunSeries
-from perftui.tui.session import RunSession, SessionError, deliver
+from perftui.tui.messages import CouldNotStart, EventsArrived, RunEnded
+from perftui.tui.screens.dialogs import ConfirmDialog
+from perftui.tui.session import RunSession, SessionError, SimDevice
+from perftui.tui.view import fmt
+from perftui.tui.view.series import WholeRunSeries
+from perftui.tui.workers import ShowsWorkerErrors
 
 UI_PERIOD_S = 0.1  # at most 10 screen updates a second, whatever the event rate
 SPARK_POINTS = 600  # heartbeat windows kept per series (2.5 min at 4/s; older ones scroll off)
@@ -130,14 +132,20 @@ class PathTable(DataTable):
             cache.maxsize = size
 
 
-class LiveScreen(Screen[None]):
+class LiveScreen(Screen[None], ShowsWorkerErrors):
     """Watch a run; `a` aborts after a confirmation and keeps the partial run."""
 
     # Side by side only from 150 columns: the path table alone needs about 104.
     HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-narrow"), (150, "-wide")]
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("a", "abort", "Abort run"),
-        Binding("escape", "back", "Back", show=False),
+        Binding(
+            "a",
+            "abort",
+            "Abort run",
+            id="live.abort",
+            tooltip="abort (asks; the partial run is kept)",
+        ),
+        Binding("escape", "back", "Back", show=False, id="live.back"),
     ]
 
     def __init__(
@@ -146,8 +154,11 @@ class LiveScreen(Screen[None]):
         use_sim: bool = False,
         autostart: bool = True,
         session: RunSession | None = None,
+        sim: SimDevice | None = None,
     ) -> None:
-        """`session`: one to follow (`perftui attach`); by default a new detached run."""
+        """`session`: one to follow (`perftui attach`); by default a new detached run (on
+        `sim`, the app's simulated device, when `use_sim`)."""
+        self.sim = sim  # the app's simulated device, lent to a run on it
         super().__init__()
         self.config = config
         self.use_sim = use_sim
@@ -227,13 +238,13 @@ class LiveScreen(Screen[None]):
             self.session = self.session or RunSession(
                 self.config,
                 self.use_sim,
-                self.app.sim,  # type: ignore[attr-defined]
+                self.sim,
             )
             self._pump()
 
     # ----- the engine side (thread worker) -----------------------------------------------
 
-    @work(thread=True, exclusive=True, group="engine")
+    @work(thread=True, exclusive=True, group="engine", exit_on_error=False)
     def _pump(self) -> None:
         """Read the engine's events off the UI loop; hand them over in ≤ 10 Hz batches."""
         session = self.session
@@ -241,7 +252,7 @@ class LiveScreen(Screen[None]):
         try:
             session.start()
         except SessionError as exc:
-            deliver(self.app, self._could_not_start, str(exc))
+            self.post_message(CouldNotStart(str(exc)))
             return
         batch: list[Event] = []
         last = time.monotonic()
@@ -252,14 +263,20 @@ class LiveScreen(Screen[None]):
                     batch.append(event)
                 now = time.monotonic()
                 if batch and (now - last >= UI_PERIOD_S or session.finished):
-                    if not deliver(self.app, self.apply, batch):
-                        return  # the app went away: the run goes on without this viewer
+                    # Every batch, in order (no replacing: each holds events the state needs).
+                    if not self.post_message(EventsArrived(batch)):
+                        return  # the screen went away: the run goes on without this viewer
                     batch, last = [], now
         finally:
             session.close()
 
-    def _could_not_start(self, message: str) -> None:
-        self.notify(message, title="could not run", severity="error", timeout=10)
+    @on(EventsArrived)
+    def _events_arrived(self, message: EventsArrived) -> None:
+        self.apply(message.events)
+
+    @on(CouldNotStart)
+    def _could_not_start(self, message: CouldNotStart) -> None:
+        self.notify(message.reason, title="could not run", severity="error", timeout=10)
         self.app.pop_screen()
 
     # ----- state updates -----------------------------------------------------------------
@@ -273,7 +290,7 @@ class LiveScreen(Screen[None]):
         self._redraw()
         final = next((e for e in events if isinstance(e, RunFinished)), None)
         if final is not None:
-            self.app.run_finished(self, final)  # type: ignore[attr-defined]
+            self.post_message(RunEnded(final))
 
     def _log(self, text: str) -> None:
         self.query_one("#log", RichLog).write(text)
@@ -493,7 +510,8 @@ class LiveScreen(Screen[None]):
     def _reset_paths(self) -> None:
         table = self.query_one("#paths", DataTable)
         table.clear()
-        profile = next(p for p in self.config.profiles if p.name == self.phase.profile)  # type: ignore[union-attr]
+        shown = self.phase.profile if self.phase is not None else None
+        profile = next(p for p in self.config.profiles if p.name == shown)
         for path in dict.fromkeys(profile.paths):
             table.add_row(fmt.clip(path, PATH_WIDTH), "0", "-", "-", "-", "-", "-", "-", key=path)
 

@@ -1,0 +1,142 @@
+"""The TUI's messages, as dataclasses (Textual initialises them in `__post_init__`).
+
+What screens ask of the app: a screen posts one, it bubbles to the app, which handles it with
+`@on`; no screen calls the app's methods, so screens need not know the app's class (nor silence
+a type checker about it). What workers answer: a thread worker posts its result to the screen
+that started it (`post_message` is thread-safe, and a closed screen takes none), instead of
+calling into the UI loop.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from textual.message import Message
+
+if TYPE_CHECKING:
+    from perftui.analysis.compare import Comparison
+    from perftui.engine.capacity import CapacityResult, Step
+    from perftui.engine.events import Event, Heartbeat, RunFinished
+    from perftui.tui.screens.setup import RunRequest
+    from perftui.tui.session import ProbeAnswer
+    from perftui.verdicts import CompareView
+
+# ----- screens → app ------------------------------------------------------------------------
+
+
+@dataclass
+class RunRequested(Message):
+    """Setup's Start: launch this run and watch it."""
+
+    request: RunRequest
+
+
+@dataclass
+class AttachRequested(Message):
+    """Watch a run in progress (Setup's "runs in progress")."""
+
+    run_id: str
+
+
+@dataclass
+class OpenResults(Message):
+    """Show one stored run's Results."""
+
+    record: dict[str, Any]
+
+
+@dataclass
+class OpenRun(Message):
+    """Show a stored run's Results; its record is read off the UI loop."""
+
+    run_id: str
+
+
+@dataclass
+class OpenCompare(Message):
+    """Compare two runs: `a` the reference, `b` the candidate."""
+
+    a: dict[str, Any]
+    b: dict[str, Any]
+
+
+@dataclass
+class RunEnded(Message):
+    """The run on a Live screen has ended (its last event)."""
+
+    event: RunFinished
+
+
+# ----- workers → their screen ---------------------------------------------------------------
+
+
+@dataclass
+class ProbeAnswered(Message):
+    """The probe's answer, and what it probed (None: the simulated device did not start)."""
+
+    answer: ProbeAnswer
+    probed: tuple[str, str] | None
+
+
+@dataclass
+class EventsArrived(Message):
+    """A batch of the run's events, read by the worker that follows the events file; every
+    batch is kept (each holds events the state needs)."""
+
+    events: list[Event]
+
+
+@dataclass
+class CouldNotStart(Message):
+    """The run could not start (lock held, history dir, device); one line."""
+
+    reason: str
+
+
+@dataclass
+class Compared(Message):
+    """A comparison made in a worker, of A and B as they were (`swapped` or not) when asked."""
+
+    view: CompareView
+    swapped: bool
+
+
+@dataclass
+class PreviousCompared(Message):
+    """A run's previous comparable run (None: there is none) and their comparison."""
+
+    previous: dict[str, Any] | None
+    comparison: Comparison | None
+
+
+@dataclass
+class HistoryChanged(Message):
+    """A change to the history was written; `said` is its line for the user ("" for none)."""
+
+    said: str
+
+
+@dataclass
+class StepDone(Message):
+    """A step of the capacity search has finished."""
+
+    step: Step
+
+
+@dataclass
+class StepProgress(Message):
+    """The running capacity step so far; only the newest one is worth drawing."""
+
+    beat: Heartbeat
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, StepProgress)
+
+
+@dataclass
+class SearchEnded(Message):
+    """The capacity search's result, or why it could not run."""
+
+    result: CapacityResult | None
+    error: str = ""

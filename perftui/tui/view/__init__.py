@@ -1,0 +1,1 @@
+"""What the screens draw, without Textual: number formats, the whole-run series, timelines."""

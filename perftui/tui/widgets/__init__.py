@@ -1,0 +1,1 @@
+"""Widgets of the TUI's screens that are not screens themselves."""

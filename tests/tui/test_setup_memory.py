@@ -1,0 +1,88 @@
+"""Setup remembers: the last setup per device and the device used last, in the user's settings
+file; recent devices come from history, loopback included, the simulated device's runs not."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from textual.widgets import Input, Select, SelectionList
+
+from perftui.history.store import HistoryStore
+from perftui.tui.app import PerftuiApp
+from perftui.tui.screens.dialogs import ConfirmDialog
+from perftui.tui.screens.setup import RunRequest, SetupScreen
+from perftui.tui.settings import FILE_NAME, Settings
+from tests.history_factory import make_record
+from tests.tui.conftest import quiet_app, wait_for
+
+STARTED: list[RunRequest] = []
+
+
+@pytest.fixture(autouse=True)
+def no_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Start recorded instead of launching a run."""
+    STARTED.clear()
+    monkeypatch.setattr(PerftuiApp, "start_run", lambda self, request: STARTED.append(request))
+
+
+async def _setup(app: PerftuiApp, pilot) -> SetupScreen:
+    await wait_for(pilot, lambda: isinstance(app.screen, SetupScreen))
+    await pilot.pause()
+    return app.screen  # type: ignore[return-value]
+
+
+def test_a_damaged_settings_file_is_defaults_and_one_line(tmp_path: Path) -> None:
+    path = tmp_path / FILE_NAME
+    path.write_text("{not json")
+    settings = Settings.load(path)
+    assert settings.setups == {} and settings.problem and "using defaults" in settings.problem
+    settings.remember_setup("10.0.0.5:80", {"runs": "2"})
+    assert Settings.load(path).setups == {"10.0.0.5:80": {"runs": "2"}}
+
+
+async def test_setup_remembers_the_last_device_and_its_setup(
+    history_dir: Path, user_config_dir: Path
+) -> None:
+    store = HistoryStore(history_dir)
+    store.add_run(make_record(20.0, runs=1, target="127.0.0.1:18190"))
+    sim_run = make_record(20.0, runs=1, target="127.0.0.1:40001")
+    sim_run["device"] = "sim"
+    store.add_run(sim_run)
+
+    app = quiet_app(history_dir)
+    async with app.run_test(size=(100, 30)) as pilot:
+        setup = await _setup(app, pilot)
+        # A loopback device is a device; the simulated device's runs are its own entry.
+        assert setup.recent == ["127.0.0.1:18190"]
+        await pilot.press("tab")
+        await pilot.press(*"127.0.0.1:9")
+        setup.set_value("runs", "5")
+        setup.set_value("f-burst_duration", "2.5")
+        chosen = setup.query_one("#profiles", SelectionList)
+        chosen.deselect_all()
+        chosen.select("static")
+        await pilot.pause()
+        await pilot.press("ctrl+s")  # nothing answers on port 9: "Start anyway?"
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog), 5)
+        await pilot.press("y")
+        await pilot.pause()
+        assert len(STARTED) == 1
+    saved = json.loads((user_config_dir / FILE_NAME).read_text())
+    assert saved["last_device"] == "127.0.0.1:9"
+
+    app = quiet_app(history_dir)
+    async with app.run_test(size=(100, 30)) as pilot:
+        setup = await _setup(app, pilot)
+        assert setup.query_one("#host", Input).value == "127.0.0.1:9"
+        assert setup.query_one("#runs", Input).value == "5"
+        assert setup.query_one("#f-burst_duration", Input).value == "2.5"
+        assert setup.query_one("#profiles", SelectionList).selected == ["static"]
+        assert "127.0.0.1:9" in setup.recent  # set up here, though never stored as a run
+        request = setup.build_request()
+        assert request is not None and request.config.runs == 5
+        # Picking another device brings its own last setup (none yet: the form stays).
+        setup.query_one("#device", Select).value = "127.0.0.1:18190"
+        await pilot.pause()
+        assert setup.query_one("#host", Input).value == "127.0.0.1:18190"
