@@ -32,8 +32,10 @@ def test_markdown_has_summary_tables_and_legend() -> None:
     assert text.splitlines()[2].startswith("**REGRESSION**: 8 regression in primary rows")
     assert "(96 of 122 rows tested)" in text.splitlines()[2]  # not: 0 errors on both sides
     assert "### python_light:burst" in text and "### api:long" in text
+    # The interval shown is the one the verdict used: BH's adjusted level (issue 19).
     row = (
-        "| p95 ms | 20.1 | 26.9 | +34.1 % | [+29.8, +38.5] % | 20 % | 🔴 REGRESSION | 3 runs each |"
+        "| p95 ms | 20.1 | 26.9 | +34.1 % | [+29.1, +39.2] % | 20 % | 🔴 REGRESSION "
+        "(96.7 % interval (FDR over 12 primary rows)) | 3 runs each |"
     )
     assert row in text
     assert "<details><summary>per-path rows" in text and "**INCONCLUSIVE**" in text  # legend

@@ -28,7 +28,8 @@ async def test_a_tui_run_and_a_cli_run_made_alike_are_gated(
         setup.query_one("#device", Select).clear()  # "other": the typed host:port
         await pilot.pause()
         setup.set_value("host", f"127.0.0.1:{device.port}")
-        await wait_for(pilot, lambda: setup._probe_answer is not None, 10)  # no doubt to ask
+        probed = f"127.0.0.1:{device.port}"  # this device answered a probe: Start asks nothing
+        await wait_for(pilot, lambda: probed in str((setup._probe_answer or ("",))[0]), 10)
         tui = (await run_to_results(pilot, app)).record
     assert tui["status"] == "finished"
     assert tui["settings"]["snapshot_interval_s"] != 0.25  # the live view's own pace
