@@ -13,11 +13,12 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 SECRET_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization", "x-api-key"})
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 PHASE_KEYS = frozenset({"clients", "duration", "rate"})
-TOP_KEYS = frozenset({"description", "requests", "phases", "secret_headers"})
+TOP_KEYS = frozenset({"description", "requests", "phases", "secret_headers", "settings"})
 REQUEST_KEYS = frozenset({"path", "method", "headers", "body", "weight"})
 NAME_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
 HEADER_NAME_RE = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # RFC 9110 token
@@ -45,6 +46,9 @@ class Profile:
     phases: dict[str, dict[str, float]] = field(default_factory=dict)
     secret_headers: frozenset[str] = SECRET_HEADERS
     source: str = ""
+    # Run settings of the registry (`perftui.settings`) the profile sets, e.g. `insecure = true`
+    # for a device with a self-signed certificate; the config file and the flags win over them.
+    settings: dict[str, Any] = field(default_factory=dict)
 
     @property
     def paths(self) -> list[str]:
@@ -98,6 +102,15 @@ def _fail(source: str, text: str, key: str | None, problem: str) -> ProfileError
     return ProfileError(f"{where}: {problem}")
 
 
+def header_problem(name: str, value: str) -> str | None:
+    """Why a header cannot be sent as given, or None."""
+    if not HEADER_NAME_RE.match(name) or any(c in value for c in "\r\n\0"):
+        return f"invalid header {name!r}"
+    if name.lower() in GENERATED_HEADERS:
+        return f"header {name!r} is set by perftui"
+    return None
+
+
 def _positive(value: Any, *, integer: bool) -> bool:
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         return False
@@ -144,12 +157,8 @@ def parse_profile(text: str, name: str, source: str) -> Profile:
         ):
             raise _fail(source, text, "headers", f"request {i}: headers must map names to strings")
         for header, value in headers.items():
-            if not HEADER_NAME_RE.match(header) or any(c in value for c in "\r\n\0"):
-                raise _fail(source, text, "headers", f"request {i}: invalid header {header!r}")
-            if header.lower() in GENERATED_HEADERS:
-                raise _fail(
-                    source, text, "headers", f"request {i}: header {header!r} is set by perftui"
-                )
+            if problem := header_problem(header, value):
+                raise _fail(source, text, "headers", f"request {i}: {problem}")
         body = raw.get("body", "")
         if not isinstance(body, str):
             raise _fail(source, text, "body", f"request {i}: body must be a string")
@@ -190,7 +199,26 @@ def parse_profile(text: str, name: str, source: str) -> Profile:
         phases=phases,
         secret_headers=SECRET_HEADERS | {s.lower() for s in secrets},
         source=source,
+        settings=_settings_table(data.get("settings", {}), source, text),
     )
+
+
+def _settings_table(table: Any, source: str, text: str) -> dict[str, Any]:
+    """A profile's `[settings]`: registry keys, checked as their flags are; phases stay in
+    `[phases]`, where they are per phase."""
+    from perftui.settings import from_toml
+    from perftui.validate import UsageError
+
+    if not isinstance(table, dict):
+        raise _fail(source, text, "settings", "settings must be a table")
+    for key in table:
+        if key.startswith(("burst_", "long_")) or key in ("rate", "runs", "tag", "note"):
+            raise _fail(source, text, key, f"settings: {key!r} is not a profile setting")
+    try:
+        return from_toml(table, "settings")
+    except UsageError as exc:
+        key = next(iter(table), None)
+        raise _fail(source, text, key, str(exc)) from None
 
 
 def load_profile_file(path: Path) -> Profile:
@@ -246,3 +274,128 @@ def adhoc_profile(paths: str) -> Profile:
         requests=[RequestSpec(path) for path in items],
         source="--paths",
     )
+
+
+def split_url(target: str) -> tuple[str, str | None]:
+    """`http://dev:8080/api/x?q=1` → (`http://dev:8080`, `/api/x?q=1`); a device without a
+    path → (target, None)."""
+    if "://" not in target:
+        return target, None
+    parts = urlsplit(target.strip())
+    path = parts.path + (f"?{parts.query}" if parts.query else "")
+    if path in ("", "/"):
+        return target, None
+    return f"{parts.scheme}://{parts.netloc}", path
+
+
+def _body(data: str | None, where: str) -> str:
+    """`-d TEXT` or `-d @FILE` (a UTF-8 file, sent byte for byte)."""
+    if not data:
+        return ""
+    if not data.startswith("@"):
+        return data
+    path = Path(data[1:]).expanduser()
+    try:
+        return path.read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        raise ProfileError(f"{where}: no such body file {str(path)!r}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ProfileError(f"{where}: cannot read body {str(path)!r}: {exc}") from None
+
+
+def _headers(lines: list[str], where: str) -> tuple[tuple[str, str], ...]:
+    out: list[tuple[str, str]] = []
+    for line in lines:
+        name, sep, value = line.partition(":")
+        name, value = name.strip(), value.strip()
+        if not sep or (problem := header_problem(name, value)):
+            raise ProfileError(f"{where}: {line!r}: {'not K: V' if not sep else problem}")
+        out.append((name, value))
+    return tuple(out)
+
+
+def _request(method: str, path: str, where: str) -> tuple[str, str]:
+    method = method.upper()
+    if method not in METHODS:
+        raise ProfileError(f"{where}: unknown method {method!r}")
+    if not path.startswith("/") or any(c.isspace() for c in path):
+        raise ProfileError(f"{where}: {path!r} must be a path starting with '/'")
+    return method, path
+
+
+def oneoff_profile(paths: list[str], method: str, headers: list[str], data: str | None) -> Profile:
+    """`perftui run URL -m POST -H 'K: V' -d @body.json`: a profile built on the fly, stored
+    with the run like a file's, so a comparison knows what was sent."""
+    spec = RequestSpec("/", "GET", _headers(headers, "-H"), _body(data, "-d"))
+    requests = [
+        RequestSpec(*_request(method, path, "--method/--paths")[::-1], spec.headers, spec.body)
+        for path in paths
+    ]
+    return Profile(
+        name="oneoff",
+        description="one-off request from the command line",
+        requests=requests,
+        source="--method/--header/--data",
+    )
+
+
+def read_targets(path: Path) -> tuple[str, Profile]:
+    """vegeta's targets file: blocks of `METHOD URL`, then `Name: value` header lines and an
+    optional `@body` line, separated by blank lines; `#` starts a comment. Every URL names the
+    same device, which is returned with the profile (one request each, walked in file order)."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        raise ProfileError(f"{path}: no such targets file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ProfileError(f"{path}: cannot read: {exc}") from None
+    device = ""
+    requests: list[RequestSpec] = []
+    current: dict[str, Any] | None = None
+
+    def close() -> None:
+        if current is not None:
+            requests.append(
+                RequestSpec(
+                    current["path"],
+                    current["method"],
+                    _headers(current["headers"], current["where"]),
+                    _body(current["body"], current["where"]),
+                )
+            )
+
+    for number, raw in enumerate(lines, start=1):
+        line, where = raw.strip(), f"{path}:{number}"
+        if not line or line.startswith("#"):
+            if not line:
+                close()
+                current = None
+            continue
+        if current is None:
+            method, _, url = line.partition(" ")
+            base, target = split_url(url.strip())
+            if "://" not in url or not base:
+                raise ProfileError(f"{where}: expected 'METHOD http(s)://host[:port]/path'")
+            if device and base != device:
+                raise ProfileError(f"{where}: {base} is not the file's device {device}")
+            device = base
+            method, target = _request(method, target or "/", where)
+            current = {"method": method, "path": target, "headers": [], "body": None}
+            current["where"] = where
+        elif line.startswith("@"):
+            body = Path(line[1:]).expanduser()  # as vegeta: from the working directory,
+            if not body.exists():  # else beside the targets file
+                body = path.parent / body
+            current["body"] = f"@{body}"
+        else:
+            current["headers"].append(line)
+    close()
+    if not requests:
+        raise ProfileError(f"{path}: no target in the file")
+    profile = Profile(
+        name="targets",
+        description=f"targets file {path.name}",
+        requests=requests,
+        source=str(path),
+    )
+    return device, profile
