@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import ssl
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -85,6 +86,20 @@ class TlsSettings:
     def given(self) -> dict[str, Any]:
         """The settings that differ from the defaults (what the fingerprint adds)."""
         return {k: v for k, v in asdict(self).items() if v != D(k)}
+
+    def context(self) -> ssl.SSLContext:
+        """The client's TLS context; UsageError (one line) for a file that is not PEM."""
+        try:
+            ctx = ssl.create_default_context(cafile=self.cacert or None)
+            if self.cert:
+                ctx.load_cert_chain(self.cert, self.key)
+        except (ssl.SSLError, OSError) as exc:
+            files = ", ".join(f"--{k} {v}" for k, v in self.given().items() if k != "insecure")
+            raise UsageError(f"{files}: cannot load: {exc}") from None
+        if self.insecure:
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+        return ctx
 
 
 @dataclass(slots=True)
@@ -265,6 +280,8 @@ def build_config(
         raise UsageError("--cert and --key go together (a client certificate and its key)")
     if scheme != "https" and tls.given():
         raise UsageError(f"{', '.join(tls.given())}: TLS settings need an https:// device")
+    if tls.cacert or tls.cert:
+        tls.context()  # a bad file is bad input now, not an engine failure later
     blank = {f"{ph}_{k}": None for ph in PHASES for k in ("clients", "duration", "rate")}
     same_name = {f.name for f in fields(RunConfig)} & set(values) - {"tag"}  # timeout, runs…
     config = RunConfig(

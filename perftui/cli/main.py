@@ -177,19 +177,24 @@ def add_request_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _oneoff(args: argparse.Namespace) -> bool:
+    """-m, -H or -d: a one-off request, whose URL may then carry its path."""
+    return bool(args.method or args.header or args.data is not None)
+
+
 def profiles_from_args(args: argparse.Namespace) -> list[Any]:
     """The profiles to run: a targets file, a one-off request (a URL path, -m/-H/-d), --paths,
     or --profiles. A one-off profile is built here and stored with the run like any other."""
-    oneoff = args.method or args.header or args.data is not None
-    path = split_url(args.host)[1] if args.host else None
+    oneoff = _oneoff(args)
+    path = split_url(args.host)[1] if args.host and oneoff else None
     if args.targets:
         if oneoff or path or args.paths:
             raise UsageError("--targets names the requests: no URL path, --paths, -m, -H or -d")
         device, profile = read_targets(args.targets)
-        if args.host and split_url(args.host)[0] != device:
+        if parse_target(device, None) != parse_target(args.host, args.port):
             raise UsageError(f"--targets names {device}, not {args.host}")
         return [profile]
-    if oneoff or path:
+    if oneoff:
         paths = [p.strip() for p in args.paths.split(",")] if args.paths else [path or "/"]
         if args.paths and path:
             raise UsageError("give the path in the URL or in --paths, not both")

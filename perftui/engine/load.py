@@ -45,6 +45,7 @@ class PhaseOutcome:
     timed_out: bool
     stopped: bool
     snapshot_errors: list[str]
+    handshakes: list[float]  # seconds of each TLS handshake of the phase (https only)
 
 
 def classify(exc: BaseException) -> str:
@@ -75,6 +76,8 @@ async def _client(
     timeout: float,
     stop: asyncio.Event,
     pacer: Pacer | None = None,
+    tls: ssl.SSLContext | None = None,
+    handshakes: list[float] | None = None,
 ) -> None:
     """One client: one connection, round-robin over the profile's weighted request cycle.
 
@@ -96,7 +99,7 @@ async def _client(
     i = 0
     clock = time.perf_counter
     stalls = recorder.stalls
-    conn = Connection(host, port, tls=url.scheme == "https")
+    conn = Connection(host, port, tls if url.scheme == "https" else None)
     backoff = Backoff()  # after a failure that came at once, instead of spinning
     try:
         while not stop.is_set():
@@ -129,6 +132,8 @@ async def _client(
             stats.record(status, int((t1 - t0) * 1_000_000), t1, conn.resent)
     finally:
         conn.close()
+        if handshakes is not None:
+            handshakes += conn.handshakes
 
 
 async def run_phase(
@@ -143,6 +148,7 @@ async def run_phase(
     snapshot_interval_s: float = 0.25,
     rate: float | None = None,
     arrivals: str = "constant",
+    tls: ssl.SSLContext | None = None,
 ) -> PhaseOutcome:
     """Drive one phase; never returns later than `budget_s` (the watchdog) plus a grace second.
 
@@ -159,8 +165,11 @@ async def run_phase(
     recorder = PhaseRecorder(
         profile.paths, 0.75 * duration, duration, started=start, open_loop=open_loop
     )
+    handshakes: list[float] = []
     tasks = [
-        asyncio.create_task(_client(base_url, profile, recorder, deadline, timeout, stop, pacer))
+        asyncio.create_task(
+            _client(base_url, profile, recorder, deadline, timeout, stop, pacer, tls, handshakes)
+        )
         for _ in range(clients)
     ]
     done_event = asyncio.Event()
@@ -220,4 +229,19 @@ async def run_phase(
     recorder.check.stop(clock())
     recorder.stalls.finish(clock())
     recorder.snapshot(elapsed)
-    return PhaseOutcome(recorder, elapsed, timed_out, stopped, snapshot_errors)
+    return PhaseOutcome(recorder, elapsed, timed_out, stopped, snapshot_errors, handshakes)
+
+
+def handshake_report(handshakes: list[float]) -> dict[str, Any]:
+    """`tls_handshake_ms` of a phase (new connections only), or nothing for plain http."""
+    if not handshakes:
+        return {}
+    ms = sorted(h * 1000 for h in handshakes)
+    return {
+        "tls_handshake_ms": {
+            "count": len(ms),
+            "mean": round(sum(ms) / len(ms), 3),
+            "p50": round(ms[len(ms) // 2], 3),
+            "max": round(ms[-1], 3),
+        }
+    }

@@ -78,6 +78,7 @@ def measurement(config: RunConfig) -> dict[str, Any]:
         "snapshot_interval_s": config.snapshot_interval_s,
         "path_percentiles_s": config.path_percentiles_s,
         "tool_version": __version__,
+        **({"tls": config.tls.given()} if config.tls.given() else {}),  # https trust settings
     }
 
 

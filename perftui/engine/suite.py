@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -43,7 +44,7 @@ from perftui.engine.gates import (
     evaluate,
     heap_slope_per_hour,
 )
-from perftui.engine.load import run_phase
+from perftui.engine.load import handshake_report, run_phase
 from perftui.engine.metrics import PhaseRecorder, quick_percentiles_ms
 from perftui.engine.notes import CLIENT_BOUND_NOTE
 from perftui.history import files
@@ -61,6 +62,7 @@ class Suite:
     ) -> None:
         """`may_write` says whether the history dir is still ours (see `runner`); `run_id` is
         given when a detached host named the run's files before it started."""
+        self.tls: ssl.SSLContext | None = None  # the load's and the probe's, for https
         self.config = config
         self.emit = emit
         self.stop = stop
@@ -125,7 +127,8 @@ class Suite:
         suite_start = time.monotonic()
         current_run: dict[str, Any] | None = None
         unreachable_at_start = False
-        async with device.client(cfg.base_url, cfg.timeout) as http:
+        self.tls = cfg.tls.context() if cfg.scheme == "https" else None
+        async with device.client(cfg.base_url, cfg.timeout, self.tls) as http:
             for ordinal, (profile, run_index, phase) in enumerate(self.plan, start=1):
                 if self.stop.is_set():
                     break
@@ -263,6 +266,7 @@ class Suite:
             cfg.snapshot_interval_s,
             settings.rate,
             cfg.arrivals,
+            self.tls,
         )
         if poller is not None:
             poller.cancel()
@@ -298,6 +302,7 @@ class Suite:
                 "heap_psram_drop": psram_drop,
                 "watchdog_budget_s": budget,
                 "timed_out": outcome.timed_out,
+                **handshake_report(outcome.handshakes),
                 "stopped": outcome.stopped,
             }
         )
