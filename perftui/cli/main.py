@@ -210,7 +210,9 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     if not args.sim and not args.host:
         raise UsageError("HOST is required (or --sim for the built-in simulated device)")
     scheme, host, port = (
-        ("http", "127.0.0.1", 0) if args.sim else parse_target(split_url(args.host)[0], args.port)
+        ("http", "127.0.0.1", 0)
+        if args.sim
+        else parse_target(split_url(args.host)[0] if _oneoff(args) else args.host, args.port)
     )
     return build_config(
         host=host,
