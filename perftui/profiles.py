@@ -7,6 +7,7 @@ names the file, the line when there is one, and what is wrong.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import tomllib
@@ -19,7 +20,9 @@ SECRET_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization", "x
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 PHASE_KEYS = frozenset({"clients", "duration", "rate"})
 TOP_KEYS = frozenset({"description", "requests", "phases", "secret_headers", "settings"})
-REQUEST_KEYS = frozenset({"path", "method", "headers", "body", "weight"})
+REQUEST_KEYS = frozenset({"path", "method", "headers", "body", "weight", "check"})
+CHECK_KEYS = frozenset({"status", "body_contains", "json", "max_body_bytes"})
+_MISSING = object()
 NAME_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
 HEADER_NAME_RE = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # RFC 9110 token
 GENERATED_HEADERS = frozenset({"host", "content-length", "transfer-encoding", "connection"})
@@ -30,12 +33,69 @@ class ProfileError(ValueError):
 
 
 @dataclass(slots=True, frozen=True)
+class Check:
+    """What an answer must be to count as a success, beyond its status (k6's `check()`): an
+    expected status set (instead of 200–399), text the body contains, JSON fields (dotted paths)
+    that equal given values, a largest body. A failed check is an error of kind "check"."""
+
+    status: frozenset[int] = frozenset()
+    body_contains: str = ""
+    json: tuple[tuple[str, Any], ...] = ()
+    max_body_bytes: int = 0
+
+    def problem(self, status: int, body: bytes, body_len: int) -> str | None:
+        """Why the answer fails the check, or None."""
+        if self.status and status not in self.status:
+            return f"status {status} not in {sorted(self.status)}"
+        if not self.status and not 200 <= status < 400:
+            return f"status {status}"
+        if self.max_body_bytes and body_len > self.max_body_bytes:
+            return f"body {body_len} B > {self.max_body_bytes} B"
+        if self.body_contains and self.body_contains.encode() not in body:
+            return f"body lacks {self.body_contains!r}"
+        if self.json:
+            try:
+                doc = json.loads(body)
+            except (ValueError, RecursionError):
+                return "body is not JSON"
+            for dotted, want in self.json:
+                got = _field(doc, dotted)
+                if got is _MISSING:
+                    return f"JSON {dotted} missing"
+                if got != want:
+                    return f"JSON {dotted} = {got!r}, not {want!r}"
+        return None
+
+    def definition(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"status": sorted(self.status)} if self.status else {}
+        if self.body_contains:
+            out["body_contains"] = self.body_contains
+        if self.json:
+            out["json"] = dict(self.json)
+        if self.max_body_bytes:
+            out["max_body_bytes"] = self.max_body_bytes
+        return out
+
+
+def _field(doc: Any, dotted: str) -> Any:
+    for part in dotted.split("."):
+        if isinstance(doc, dict) and part in doc:
+            doc = doc[part]
+        elif isinstance(doc, list) and part.isdigit() and int(part) < len(doc):
+            doc = doc[int(part)]
+        else:
+            return _MISSING
+    return doc
+
+
+@dataclass(slots=True, frozen=True)
 class RequestSpec:
     path: str
     method: str = "GET"
     headers: tuple[tuple[str, str], ...] = ()
     body: str = ""
     weight: int = 1
+    check: Check | None = None
 
 
 @dataclass(slots=True)
@@ -74,6 +134,7 @@ class Profile:
                     },
                     "body": r.body,
                     "weight": r.weight,
+                    **({"check": r.check.definition()} if r.check else {}),
                 }
                 for r in self.requests
             ],
@@ -165,8 +226,9 @@ def parse_profile(text: str, name: str, source: str) -> Profile:
         weight = raw.get("weight", 1)
         if isinstance(weight, bool) or not isinstance(weight, int) or not 1 <= weight <= 1000:
             raise _fail(source, text, "weight", f"request {i}: weight must be an integer 1..1000")
+        check = _check(raw.get("check"), f"request {i}", source, text)
         requests.append(
-            RequestSpec(path, method.upper(), tuple(sorted(headers.items())), body, weight)
+            RequestSpec(path, method.upper(), tuple(sorted(headers.items())), body, weight, check)
         )
     phases_raw = data.get("phases", {})
     if not isinstance(phases_raw, dict):
@@ -219,6 +281,33 @@ def _settings_table(table: Any, source: str, text: str) -> dict[str, Any]:
     except UsageError as exc:
         key = next(iter(table), None)
         raise _fail(source, text, key, str(exc)) from None
+
+
+def _check(raw: Any, where: str, source: str, text: str) -> Check | None:
+    """A request's `check` table (see `Check`), validated."""
+    if raw is None:
+        return None
+    if not isinstance(raw, dict) or not raw:
+        keys = ", ".join(sorted(CHECK_KEYS))
+        raise _fail(source, text, "check", f"{where}: check must be a table of {keys}")
+    if bad := sorted(set(raw) - CHECK_KEYS):
+        raise _fail(source, text, bad[0], f"{where}: check: unknown key {bad[0]!r}")
+    status = raw.get("status", [])
+    status = [status] if isinstance(status, int) and not isinstance(status, bool) else status
+    if not isinstance(status, list) or not all(
+        isinstance(c, int) and not isinstance(c, bool) and 100 <= c <= 599 for c in status
+    ):
+        raise _fail(source, text, "status", f"{where}: check.status: HTTP codes 100..599")
+    contains = raw.get("body_contains", "")
+    if not isinstance(contains, str):
+        raise _fail(source, text, "body_contains", f"{where}: check.body_contains: a string")
+    fields = raw.get("json", {})
+    if not isinstance(fields, dict):
+        raise _fail(source, text, "json", f"{where}: check.json: a table of field = value")
+    largest = raw.get("max_body_bytes", 0)
+    if "max_body_bytes" in raw and not (_positive(largest, integer=True) and largest > 0):
+        raise _fail(source, text, "max_body_bytes", f"{where}: check.max_body_bytes: integer > 0")
+    return Check(frozenset(status), contains, tuple(sorted(fields.items())), largest)
 
 
 def load_profile_file(path: Path) -> Profile:

@@ -46,6 +46,7 @@ class PhaseOutcome:
     stopped: bool
     snapshot_errors: list[str]
     handshakes: list[float]  # seconds of each TLS handshake of the phase (https only)
+    check_problems: dict[str, str]  # path → its first failed response check
 
 
 def classify(exc: BaseException) -> str:
@@ -78,6 +79,7 @@ async def _client(
     pacer: Pacer | None = None,
     tls: ssl.SSLContext | None = None,
     handshakes: list[float] | None = None,
+    problems: dict[str, str] | None = None,
 ) -> None:
     """One client: one connection, round-robin over the profile's weighted request cycle.
 
@@ -92,6 +94,7 @@ async def _client(
             recorder.paths[r.path],
             build_request(r.method, r.path, header, r.headers, r.body),
             r.method == "HEAD",
+            r.check,
         )
         for r in profile.sequence()
     ]
@@ -99,7 +102,7 @@ async def _client(
     i = 0
     clock = time.perf_counter
     stalls = recorder.stalls
-    conn = Connection(host, port, tls if url.scheme == "https" else None)
+    conn = Connection(host, port, tls if url.scheme == "https" else None, any(p[3] for p in plan))
     backoff = Backoff()  # after a failure that came at once, instead of spinning
     try:
         while not stop.is_set():
@@ -112,7 +115,7 @@ async def _client(
                     break
                 t0, sent_at = intended, clock()
             stalls.sent(sent_at)
-            stats, raw, head = plan[i]
+            stats, raw, head, check = plan[i]
             i = (i + 1) % n
             try:
                 async with asyncio.timeout(timeout):
@@ -129,7 +132,13 @@ async def _client(
                 continue
             stalls.ended(t1)
             backoff.reset()
-            stats.record(status, int((t1 - t0) * 1_000_000), t1, conn.resent)
+            if check is None:
+                stats.record(status, int((t1 - t0) * 1_000_000), t1, conn.resent)
+                continue
+            problem = check.problem(status, conn.body, conn.body_len)
+            stats.record(status, int((t1 - t0) * 1_000_000), t1, conn.resent, problem is None)
+            if problem and problems is not None:
+                problems.setdefault(stats.path, problem)
     finally:
         conn.close()
         if handshakes is not None:
@@ -166,12 +175,9 @@ async def run_phase(
         profile.paths, 0.75 * duration, duration, started=start, open_loop=open_loop
     )
     handshakes: list[float] = []
-    tasks = [
-        asyncio.create_task(
-            _client(base_url, profile, recorder, deadline, timeout, stop, pacer, tls, handshakes)
-        )
-        for _ in range(clients)
-    ]
+    problems: dict[str, str] = {}  # path → its first failed check
+    args = (base_url, profile, recorder, deadline, timeout, stop, pacer, tls, handshakes, problems)
+    tasks = [asyncio.create_task(_client(*args)) for _ in range(clients)]
     done_event = asyncio.Event()
     gathered = asyncio.gather(*tasks, return_exceptions=True)
     gathered.add_done_callback(lambda _: done_event.set())
@@ -229,7 +235,22 @@ async def run_phase(
     recorder.check.stop(clock())
     recorder.stalls.finish(clock())
     recorder.snapshot(elapsed)
-    return PhaseOutcome(recorder, elapsed, timed_out, stopped, snapshot_errors, handshakes)
+    return PhaseOutcome(
+        recorder, elapsed, timed_out, stopped, snapshot_errors, handshakes, problems
+    )
+
+
+def checks_report(outcome: PhaseOutcome) -> dict[str, Any]:
+    """`checks_failed` per path (how many, and the first one's reason), or nothing."""
+    if not outcome.check_problems:
+        return {}
+    paths = outcome.recorder.paths
+    return {
+        "checks_failed": {
+            path: {"count": paths[path].errors_by_kind["check"], "first": why}
+            for path, why in sorted(outcome.check_problems.items())
+        }
+    }
 
 
 def handshake_report(handshakes: list[float]) -> dict[str, Any]:

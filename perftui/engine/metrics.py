@@ -28,7 +28,7 @@ LOWEST_US = 1
 HIGHEST_US = 3_600_000_000  # one hour: no request outlives that
 SIGNIFICANT_DIGITS = 3  # 0.1 % resolution: far inside the 5 % fidelity target
 PERCENTILES = (50.0, 90.0, 95.0, 99.0, 99.9)
-ERROR_KINDS = ("timeout", "refused", "reset", "http_4xx", "http_5xx", "other")
+ERROR_KINDS = ("timeout", "refused", "reset", "http_4xx", "http_5xx", "other", "check")
 TIMELINE_MAX_POINTS = 300  # a phase of any length keeps at most this many windows in its record
 TIMELINE_WINDOWS_S = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600)
 STALL_MIN_S = 0.2  # a stall is longer than max(this, STALL_P50_FACTOR × the running p50)
@@ -227,10 +227,19 @@ class PathStats:
     failed: HdrHistogram = field(default_factory=new_histogram)  # requests without an answer
     retries: int = 0
 
-    def record(self, status: int, latency_us: int, done_at: float, retries: int = 0) -> None:
+    def record(
+        self,
+        status: int,
+        latency_us: int,
+        done_at: float,
+        retries: int = 0,
+        checked: bool | None = None,
+    ) -> None:
         """A response arrived at `done_at` (perf_counter): 200–399 is ok, else an HTTP error.
 
         `retries`: how many times the request was re-sent to get it (the idle-close race).
+        `checked`: the profile's response check passed (ok, whatever the status) or failed
+        (an error of kind "check"); None = no check, the status decides.
         """
         self.requests += 1
         self.retries += retries
@@ -240,13 +249,15 @@ class PathStats:
         m.n += 1
         m.total += latency_us
         m.squares += latency_us * latency_us
-        if 200 <= status < 400:
+        if checked if checked is not None else 200 <= status < 400:
             self.ok += 1
             self.availability.success(done_at)
         else:
             self.err += 1
             self.availability.failure(done_at - latency_us / 1_000_000)
-            if 400 <= status < 500:
+            if checked is False:
+                self.errors_by_kind["check"] += 1
+            elif 400 <= status < 500:
                 self.errors_by_kind["http_4xx"] += 1
             elif 500 <= status < 600:
                 self.errors_by_kind["http_5xx"] += 1

@@ -29,7 +29,7 @@ from perftui.config import EXIT_COULD_NOT_RUN, RunConfig
 from perftui.engine import events as events_module
 from perftui.engine.events import Event, Heartbeat, PhaseStarted, RunFinished
 from perftui.history import files
-from perftui.profiles import Profile, RequestSpec
+from perftui.profiles import Check, Profile, RequestSpec
 
 LIVE_DIR = "live"
 KEEP_RECENT_S = 300.0
@@ -108,7 +108,24 @@ def config_to_json(config: RunConfig) -> dict[str, Any]:
     data["lock_file"] = str(config.lock_file) if config.lock_file else None
     for profile in data["profiles"]:
         profile["secret_headers"] = sorted(profile["secret_headers"])
+        for request in profile["requests"]:
+            if request.get("check"):
+                request["check"]["status"] = sorted(request["check"]["status"])
     return data
+
+
+def _request_from_json(r: dict[str, Any]) -> RequestSpec:
+    check = r.get("check")
+    if check:
+        check = Check(
+            frozenset(check["status"]),
+            check["body_contains"],
+            tuple((k, v) for k, v in check["json"]),
+            check["max_body_bytes"],
+        )
+    return RequestSpec(
+        **{**r, "headers": tuple(tuple(h) for h in r.get("headers", ())), "check": check}
+    )
 
 
 def config_from_json(data: dict[str, Any]) -> RunConfig:
@@ -116,10 +133,7 @@ def config_from_json(data: dict[str, Any]) -> RunConfig:
     profiles = []
     for p in data.pop("profiles", []):
         p = dict(p)
-        p["requests"] = [
-            RequestSpec(**{**r, "headers": tuple(tuple(h) for h in r.get("headers", ()))})
-            for r in p.get("requests", [])
-        ]
+        p["requests"] = [_request_from_json(r) for r in p.get("requests", [])]
         p["secret_headers"] = frozenset(p.get("secret_headers", ()))
         profiles.append(Profile(**p))
     config = RunConfig(host=data.pop("host"), profiles=profiles)

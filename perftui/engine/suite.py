@@ -44,7 +44,7 @@ from perftui.engine.gates import (
     evaluate,
     heap_slope_per_hour,
 )
-from perftui.engine.load import handshake_report, run_phase
+from perftui.engine.load import checks_report, handshake_report, run_phase
 from perftui.engine.metrics import PhaseRecorder, quick_percentiles_ms
 from perftui.engine.notes import CLIENT_BOUND_NOTE
 from perftui.history import files
@@ -303,6 +303,7 @@ class Suite:
                 "watchdog_budget_s": budget,
                 "timed_out": outcome.timed_out,
                 **handshake_report(outcome.handshakes),
+                **checks_report(outcome),
                 "stopped": outcome.stopped,
             }
         )

@@ -473,7 +473,7 @@ class LiveScreen(Screen[None]):
         kinds = " · ".join(
             f"{KIND_LABEL.get(k, k)} [b red]{n}[/]" if n else f"{KIND_LABEL.get(k, k)} 0"
             for k, n in b.errors_by_kind.items()
-            if k in KIND_LABEL
+            if k in KIND_LABEL or n  # a failed response check ("check") only once one failed
         )
         self.query_one("#errors", LiveText).update(
             f"errors: {kinds}\nstatus: {_status_text(b.status_counts)}"
