@@ -147,12 +147,20 @@ def host(config: RunConfig, run_id: str, use_sim: bool, sim_options: Any = None)
     except LockHeld as exc:
         _answer(f"error {exc}")
         return EXIT_COULD_NOT_RUN
-    sim = None
+    sim = exporter = None
     try:
         if use_sim:
             from perftui.sim.device import serve_run
 
             sim = serve_run(config, sim_options, port=config.port)
+        if config.metrics_port is not None:
+            from perftui.exporter import start_exporter
+
+            try:
+                exporter = start_exporter(config.metrics_port, config.metrics_bind, config.target)
+            except OSError as exc:
+                _answer(f"error --metrics-port {config.metrics_port}: {exc.strerror or exc}")
+                return EXIT_COULD_NOT_RUN
         writer = stream.EventWriter(config, run_id, os.getpid())
         _answer(f"ok {run_id} {os.getpid()}")
         if sim is not None:
@@ -165,11 +173,13 @@ def host(config: RunConfig, run_id: str, use_sim: bool, sim_options: Any = None)
                 sim.stop()
             lock.release()
 
-        return _drive(engine, writer, signals, release, config, run_id)
+        return _drive(engine, writer, signals, release, config, run_id, exporter)
     except Exception as exc:  # never a traceback the user cannot see: answer, then log it
         _answer(f"error {type(exc).__name__}: {exc}")
         raise
     finally:
+        if exporter is not None:
+            exporter.close()
         if sim is not None:
             sim.stop()
         lock.release()
@@ -182,10 +192,12 @@ def _drive(
     release: Callable[[], None],
     config: RunConfig,
     run_id: str,
+    exporter: Any = None,
 ) -> int:
-    """Events from the engine to the events file. The lock and the simulated device's port are
-    released before the final event is written: a viewer that sees the run end may start the
-    next one at once, on the same port (the target that makes runs comparable)."""
+    """Events from the engine to the events file (and a metrics port's collector). The lock
+    and the simulated device's port are released before the final event is written: a viewer
+    that sees the run end may start the next one at once, on the same port (the target that
+    makes runs comparable)."""
     told = 0
     engine.start()
     writer.set_engine_pid(engine.pid)
@@ -212,6 +224,8 @@ def _drive(
                 return died.exit_code
             if finished is not None:
                 release()
+            if exporter is not None:
+                exporter.handle(batch)
             writer.write(batch)
     finally:
         writer.close()

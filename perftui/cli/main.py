@@ -311,19 +311,22 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     run_id = new_run_id(datetime.now(UTC))
     lock = take_run_lock(config, args.sim, run_id)
-    sim = None
+    sim = exporter = None
     try:
+        exporter = _metrics_exporter(config)
         if args.sim:
             sim = start_sim(config, device_options)
         engine = EngineProcess(config, run_id=run_id)
         printer = StreamedPrinter(
-            Printer(config.heartbeat_ms, json_mode=args.json), config, run_id, engine
+            Printer(config.heartbeat_ms, json_mode=args.json), config, run_id, engine, exporter
         )
         try:
             code = _drive(engine, printer)
         finally:
             printer.close()
     finally:
+        if exporter is not None:
+            exporter.close()
         if sim is not None:
             sim.stop()
         lock.release()
@@ -351,6 +354,26 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(json_summary(finished, code, **compared), indent=1), flush=True)
     return code
+
+
+def _metrics_exporter(config: RunConfig) -> Any:
+    """`--metrics-port`: the run's metrics server, served from this process (which reads the
+    events), or None; a port that cannot be listened on stops the run before any load."""
+    if config.metrics_port is None:
+        return None
+    from perftui.exporter import start_exporter
+
+    try:
+        exporter = start_exporter(config.metrics_port, config.metrics_bind, config.target)
+    except OSError as exc:
+        raise CouldNotRun(
+            f"--metrics-port {config.metrics_port} on {config.metrics_bind}: {exc.strerror or exc}"
+        ) from None
+    print(
+        f"perftui: metrics at http://{config.metrics_bind}:{exporter.port}/metrics",
+        file=sys.stderr,
+    )
+    return exporter
 
 
 def _compare_thresholds(args: argparse.Namespace) -> Any:

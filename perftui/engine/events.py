@@ -9,6 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+# The `le` bounds of the exported latency histogram, in ms (`perftui.exporter`).
+LATENCY_BUCKETS_MS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000)
+
 
 @dataclass(slots=True)
 class RunStarted:
@@ -79,6 +82,10 @@ class Heartbeat:
     target_rps: float | None = None  # open loop: the rate asked for (rps_now is the achieved)
     stalls: int = 0  # stalls so far in the phase
     client_bound: bool = False  # the engine's own loop lag or CPU is the bottleneck so far
+    # Only when a metrics port is asked for: the phase's answered requests at or below each
+    # `LATENCY_BUCKETS_MS` bound so far, then all of them (+Inf), and the sum of their latencies.
+    latency_le: list[int] | None = None
+    latency_sum_ms: float | None = None
 
 
 @dataclass(slots=True)

@@ -27,6 +27,7 @@ from perftui.config import (
 )
 from perftui.engine import device, record
 from perftui.engine.events import (
+    LATENCY_BUCKETS_MS,
     Event,
     Heartbeat,
     Log,
@@ -45,10 +46,23 @@ from perftui.engine.gates import (
     heap_slope_per_hour,
 )
 from perftui.engine.load import checks_report, handshake_report, run_phase
-from perftui.engine.metrics import PhaseRecorder, quick_percentiles_ms
+from perftui.engine.metrics import PhaseRecorder, counts_at_or_below, quick_percentiles_ms
 from perftui.engine.notes import CLIENT_BOUND_NOTE
 from perftui.history import files
 from perftui.profiles import Profile
+
+BUCKETS_US = [ms * 1000 for ms in LATENCY_BUCKETS_MS]
+
+
+def latency_buckets(rec: PhaseRecorder) -> dict[str, Any]:
+    """The heartbeat's histogram for a metrics port (~0.1 ms; only when one is asked for)."""
+    return {
+        "latency_le": [
+            *counts_at_or_below(rec.overall, BUCKETS_US, rec.scratch),
+            rec.overall.get_total_count(),  # +Inf
+        ],
+        "latency_sum_ms": sum(s.moments.total for s in rec.paths.values()) / 1000,
+    }
 
 
 class Suite:
@@ -251,6 +265,7 @@ class Suite:
                     target_rps=settings.rate,
                     stalls=rec.stalls.count,
                     client_bound=rec.check.client_bound(rec.stalls.start + elapsed),
+                    **(latency_buckets(rec) if cfg.metrics_port else {}),
                 )
             )
 
