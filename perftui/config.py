@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import ssl
 from collections.abc import Mapping
@@ -66,6 +67,10 @@ class PhaseSettings:
     clients: int
     duration: float
     rate: float | None = None
+    # `--stages`: (seconds, target) of a ramp, in "rps" (open loop; `rate` is then its mean)
+    # or "clients" (closed loop; `clients` is then its most).
+    stages: tuple[tuple[float, float], ...] | None = None
+    stages_unit: str | None = None
 
 
 # The legacy runner's phase defaults: (clients, seconds).
@@ -146,6 +151,8 @@ class RunConfig:
     device: str = ""
     tls: TlsSettings = field(default_factory=lambda: TlsSettings())
     metrics_port: int | None = None  # Prometheus text served by the process reading events
+    stages: tuple[tuple[float, float], ...] | None = None  # a ramp replaces burst and long
+    stages_unit: str = D("stages_unit")
     metrics_bind: str = D("metrics_bind")
 
     @property
@@ -173,7 +180,21 @@ class RunConfig:
         clients = int(given.get("clients", clients))
         duration = float(given.get("duration", duration))
         rate = given.get("rate", own.get("rate", base.rate))
+        if self.stages:
+            return self._ramp_settings(phase, clients)
         return PhaseSettings(clients, duration, float(rate) if rate else None)
+
+    def _ramp_settings(self, phase: str, clients: int) -> PhaseSettings:
+        """`--stages`: the ramp is the long phase (burst is skipped): open loop at the ramp's
+        rates over at most `clients` connections, or closed loop with up to its most clients."""
+        duration = sum(d for d, _ in self.stages or ())
+        if phase == "burst":
+            return PhaseSettings(clients, 0.0)
+        if self.stages_unit == "clients":
+            most = max(1, math.ceil(max(t for _, t in self.stages or ())))
+            return PhaseSettings(most, duration, None, self.stages, "clients")
+        mean = sum((a + b) / 2 * d for (d, b), a in _levels(self.stages or ())) / duration
+        return PhaseSettings(clients, duration, round(mean, 6), self.stages, "rps")
 
     def watchdog_budget(self, duration: float) -> float:
         """The reference's budget: max(min_s, duration × multiplier + 2 × timeout + 10)."""
@@ -216,6 +237,14 @@ class RunConfig:
         if self.tls.given():
             out["tls"] = self.tls.given()
         return out
+
+
+def _levels(
+    stages: tuple[tuple[float, float], ...],
+) -> list[tuple[tuple[float, float], float]]:
+    """Each stage with the level it starts from (0, then the previous stage's target)."""
+    starts = [0.0, *(t for _, t in stages[:-1])]
+    return list(zip(stages, starts, strict=True))
 
 
 def setting_defaults() -> dict[str, Any]:
@@ -298,6 +327,8 @@ def build_config(
         tag=clean_tag(values["tag"]),
         **{name: values[name] for name in same_name},
     )
+    if config.stages and not any(t > 0 for _, t in config.stages):
+        raise UsageError("--stages: every target is 0, nothing would be sent")
     if not any(config.phase_settings(p, phase).duration > 0 for p in profiles for phase in PHASES):
         raise UsageError("nothing to run: every phase has a duration of 0")
     return config

@@ -19,7 +19,9 @@ from urllib.parse import urlsplit
 SECRET_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization", "x-api-key"})
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 PHASE_KEYS = frozenset({"clients", "duration", "rate"})
-TOP_KEYS = frozenset({"description", "requests", "phases", "secret_headers", "settings"})
+TOP_KEYS = frozenset(
+    {"description", "requests", "phases", "secret_headers", "settings", "stages"}
+)
 REQUEST_KEYS = frozenset({"path", "method", "headers", "body", "weight", "check"})
 CHECK_KEYS = frozenset({"status", "body_contains", "json", "max_body_bytes"})
 _MISSING = object()
@@ -261,8 +263,28 @@ def parse_profile(text: str, name: str, source: str) -> Profile:
         phases=phases,
         secret_headers=SECRET_HEADERS | {s.lower() for s in secrets},
         source=source,
-        settings=_settings_table(data.get("settings", {}), source, text),
+        settings=_settings_table(data.get("settings", {}), source, text)
+        | _stages_table(data.get("stages"), source, text),
     )
+
+
+def _stages_table(raw: Any, source: str, text: str) -> dict[str, Any]:
+    """`[[stages]]` (duration = 30, target = 50): the profile's ramp, as `--stages` has it."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, list) or not raw:
+        raise _fail(source, text, "stages", "stages must be [[stages]] tables")
+    stages = []
+    for i, stage in enumerate(raw, start=1):
+        if not isinstance(stage, dict) or set(stage) != {"duration", "target"}:
+            raise _fail(source, text, "stages", f"stage {i}: needs duration and target only")
+        duration, target = stage["duration"], stage["target"]
+        if not (_positive(duration, integer=False) and duration > 0):
+            raise _fail(source, text, "duration", f"stage {i}: duration must be a number > 0")
+        if not _positive(target, integer=False):
+            raise _fail(source, text, "target", f"stage {i}: target must be a number >= 0")
+        stages.append((float(duration), float(target)))
+    return {"stages": tuple(stages)}
 
 
 def _settings_table(table: Any, source: str, text: str) -> dict[str, Any]:

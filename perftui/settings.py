@@ -24,6 +24,7 @@ from perftui.validate import (
     PORT,
     POS_FLOAT,
     POS_INT,
+    STAGES,
     URL_PATH,
     UsageError,
     accepts,
@@ -141,6 +142,24 @@ SETTINGS: tuple[Setting, ...] = (
         "open-loop arrivals: evenly spaced or Poisson (default %(default)s)",
         fingerprint=True,
         choices=("constant", "poisson"),
+    ),
+    Setting(
+        "stages",
+        STAGES,
+        None,
+        "a ramp instead of the phases: 'DURATION:TARGET,…' (30s:50,60s:200,30s:0), linear from "
+        "0 to each target in turn; req/s (open loop) or clients, see --stages-unit",
+        fingerprint=True,
+        metavar="STAGES",
+    ),
+    Setting(
+        "stages_unit",
+        _text,
+        "rps",
+        "what --stages targets are: rps (open loop, the long phase's clients the most "
+        "connections) or clients (closed loop) (default %(default)s)",
+        fingerprint=True,
+        choices=("rps", "clients"),
     ),
     Setting(
         "max_stall_ms",

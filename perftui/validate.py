@@ -139,3 +139,25 @@ def HOST_BIND(text: str) -> str:
     if not text or any(c.isspace() or c in "/[]" for c in text):
         raise argparse.ArgumentTypeError(f"{text!r} is not an address to listen on")
     return text
+
+
+_UNITS = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def STAGES(text: str) -> tuple[tuple[float, float], ...]:
+    """`30s:50,60s:200,30s:0`: (seconds, target) per stage; a duration may end in s, m or h."""
+    stages = []
+    for part in (p.strip() for p in text.split(",")):
+        spelled, sep, target = part.partition(":")
+        unit = spelled[-1:] if spelled[-1:] in ("s", "m", "h") else ""
+        try:
+            seconds = float(spelled[: len(spelled) - len(unit)]) * _UNITS[unit]
+            value = float(target)
+        except ValueError:
+            seconds = value = float("nan")
+        if not sep or not seconds > 0 or not value >= 0 or value == float("inf"):
+            raise argparse.ArgumentTypeError(
+                f"{part!r} is not DURATION:TARGET (e.g. 30s:50; duration > 0, target >= 0)"
+            )
+        stages.append((seconds, value))
+    return tuple(stages)

@@ -19,7 +19,7 @@ import errno
 import socket
 import ssl
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 from perftui.engine.backoff import Backoff
 from perftui.engine.http1 import Connection, ResponseError, build_request, host_header
 from perftui.engine.metrics import OpenLoopStats, PhaseRecorder
-from perftui.engine.pacing import ArrivalSchedule, Pacer
+from perftui.engine.pacing import ArrivalSchedule, ClientRamp, Pacer, Ramp, RampSchedule
 from perftui.profiles import Profile
 
 STOP_GRACE_S = 1.0  # after a stop request, in-flight requests get this long before cancellation
@@ -80,6 +80,8 @@ async def _client(
     tls: ssl.SSLContext | None = None,
     handshakes: list[float] | None = None,
     problems: dict[str, str] | None = None,
+    gate: ClientRamp | None = None,
+    index: int = 0,
 ) -> None:
     """One client: one connection, round-robin over the profile's weighted request cycle.
 
@@ -109,6 +111,9 @@ async def _client(
             if pacer is None:
                 if (t0 := clock()) >= deadline:
                     break
+                if gate is not None and (pause := gate.wait_s(index, t0)) > 0:
+                    await asyncio.sleep(pause)  # a client ramp: not this client's turn yet
+                    continue
                 sent_at = t0
             else:
                 if (intended := await pacer.next()) is None:
@@ -158,26 +163,35 @@ async def run_phase(
     rate: float | None = None,
     arrivals: str = "constant",
     tls: ssl.SSLContext | None = None,
+    stages: Sequence[tuple[float, float]] | None = None,
 ) -> PhaseOutcome:
     """Drive one phase; never returns later than `budget_s` (the watchdog) plus a grace second.
 
     `rate` (req/s) makes it open loop, `clients` then being the most connections open at once.
+    `stages` ramps the rate (open loop) or the active clients (closed loop) as `pacing.Ramp`.
     """
     clock = time.perf_counter
     start = clock()
     deadline = start + duration
     open_loop = pacer = None
+    gate = None
     if rate:
         open_loop = OpenLoopStats(rate, arrivals)
-        schedule = ArrivalSchedule(rate, arrivals, start)
+        schedule = (
+            RampSchedule(Ramp(stages), arrivals, start)
+            if stages
+            else ArrivalSchedule(rate, arrivals, start)
+        )
         pacer = Pacer(schedule, deadline, open_loop, clock, asyncio.sleep)
+    elif stages:
+        gate = ClientRamp(Ramp(stages), start, deadline)
     recorder = PhaseRecorder(
         profile.paths, 0.75 * duration, duration, started=start, open_loop=open_loop
     )
     handshakes: list[float] = []
     problems: dict[str, str] = {}  # path → its first failed check
     args = (base_url, profile, recorder, deadline, timeout, stop, pacer, tls, handshakes, problems)
-    tasks = [asyncio.create_task(_client(*args)) for _ in range(clients)]
+    tasks = [asyncio.create_task(_client(*args, gate, i)) for i in range(clients)]
     done_event = asyncio.Event()
     gathered = asyncio.gather(*tasks, return_exceptions=True)
     gathered.add_done_callback(lambda _: done_event.set())
@@ -264,5 +278,30 @@ def handshake_report(handshakes: list[float]) -> dict[str, Any]:
             "mean": round(sum(ms) / len(ms), 3),
             "p50": round(ms[len(ms) // 2], 3),
             "max": round(ms[-1], 3),
+        }
+    }
+
+
+def ramp_report(settings: Any, timeline: dict[str, Any]) -> dict[str, Any]:
+    """`ramp` of a `--stages` phase: its unit, stages, and the mean target over each of the
+    timeline's windows (beside the achieved `rps`, so capacity and compare can read both)."""
+    if not settings.stages:
+        return {}
+    ramp = Ramp(settings.stages)
+    ends = timeline.get("t_s", [])
+    width = timeline.get("window_s", 1)
+    targets = []
+    previous = 0.0
+    for end in ends:
+        # A row spans from the previous row's end, unless windows without a request were
+        # skipped between them (a ramp from 0): then about one window.
+        start = previous if end - previous < 2 * width else end - width
+        targets.append(round(ramp.mean(min(start, ramp.duration), min(end, ramp.duration)), 3))
+        previous = end
+    return {
+        "ramp": {
+            "unit": settings.stages_unit,
+            "stages": [list(stage) for stage in settings.stages],
+            "target": targets,
         }
     }

@@ -65,7 +65,11 @@ def measurement(config: RunConfig) -> dict[str, Any]:
     each profile requests; the polling that costs the device requests (heap telemetry) or the
     engine time (heartbeat detail); and the tool's version."""
     phases = {
-        f"{p.name}:{phase}": asdict(config.phase_settings(p, phase))
+        f"{p.name}:{phase}": {  # a ramp's stages only when there is one
+            k: v
+            for k, v in asdict(config.phase_settings(p, phase)).items()
+            if v is not None or not k.startswith("stages")
+        }
         for p in config.profiles
         for phase in PHASES
     }

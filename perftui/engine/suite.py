@@ -45,9 +45,10 @@ from perftui.engine.gates import (
     evaluate,
     heap_slope_per_hour,
 )
-from perftui.engine.load import checks_report, handshake_report, run_phase
+from perftui.engine.load import checks_report, handshake_report, ramp_report, run_phase
 from perftui.engine.metrics import PhaseRecorder, counts_at_or_below, quick_percentiles_ms
 from perftui.engine.notes import CLIENT_BOUND_NOTE
+from perftui.engine.pacing import Ramp
 from perftui.history import files
 from perftui.profiles import Profile
 
@@ -223,6 +224,7 @@ class Suite:
 
         path_pcts: dict[str, tuple[float | None, ...]] = {}
         next_pcts = [0.0]
+        ramp = Ramp(settings.stages) if settings.stages and settings.rate else None
 
         def emit_stalls(rec: PhaseRecorder) -> None:
             for stall in rec.stalls.drain():
@@ -262,7 +264,7 @@ class Suite:
                         p: PathCounts(s.requests, s.ok, s.err, *path_pcts.get(p, ()))
                         for p, s in rec.paths.items()
                     },
-                    target_rps=settings.rate,
+                    target_rps=ramp.at(elapsed) if ramp else settings.rate,
                     stalls=rec.stalls.count,
                     client_bound=rec.check.client_bound(rec.stalls.start + elapsed),
                     **(latency_buckets(rec) if cfg.metrics_port else {}),
@@ -282,6 +284,7 @@ class Suite:
             settings.rate,
             cfg.arrivals,
             self.tls,
+            settings.stages,
         )
         if poller is not None:
             poller.cancel()
@@ -306,6 +309,7 @@ class Suite:
                     self.log("warning", f"memory stats after {profile.name} {phase}: {why}")
         self.emit(Telemetry(profile.name, run_index, phase, "after", mem_after, stats_after))
         report = outcome.recorder.report(settings.clients, settings.duration, outcome.elapsed)
+        report.update(ramp_report(settings, report["timeline"]))
         internal_drop, psram_drop = device.heap_drops(mem_before, mem_after)
         report.update(
             {
