@@ -19,9 +19,7 @@ from urllib.parse import urlsplit
 SECRET_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization", "x-api-key"})
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 PHASE_KEYS = frozenset({"clients", "duration", "rate"})
-TOP_KEYS = frozenset(
-    {"description", "requests", "phases", "secret_headers", "settings", "stages"}
-)
+TOP_KEYS = frozenset({"description", "requests", "phases", "secret_headers", "settings", "stages"})
 REQUEST_KEYS = frozenset({"path", "method", "headers", "body", "weight", "check"})
 CHECK_KEYS = frozenset({"status", "body_contains", "json", "max_body_bytes"})
 _MISSING = object()

@@ -55,9 +55,7 @@ def test_open_loop_ramp_follows_its_targets_per_window() -> None:
     timeline = report["timeline"]
     targets = ramp_report(PhaseSettings(32, 3.0, 1.0, STAGES, "rps"), timeline)["ramp"]["target"]
     pairs = [
-        (rps, target)
-        for rps, target in zip(timeline["rps"], targets, strict=True)
-        if target > 0
+        (rps, target) for rps, target in zip(timeline["rps"], targets, strict=True) if target > 0
     ]
     assert len(pairs) == 3, timeline
     for rps, target in pairs:

@@ -81,6 +81,7 @@ class Heartbeat:
     paths: dict[str, PathCounts] = field(default_factory=dict)
     target_rps: float | None = None  # open loop: the rate asked for (rps_now is the achieved)
     stalls: int = 0  # stalls so far in the phase
+    ramp: bool = False  # `--stages`: target_rps is the ramp's target now, not the phase's
     client_bound: bool = False  # the engine's own loop lag or CPU is the bottleneck so far
     # Only when a metrics port is asked for: the phase's answered requests at or below each
     # `LATENCY_BUCKETS_MS` bound so far, then all of them (+Inf), and the sum of their latencies.

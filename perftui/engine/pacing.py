@@ -99,9 +99,7 @@ class RampSchedule(ArrivalSchedule):
     """Intended send times under a rate ramp: arrival k when the ramp's integral reaches k
     (Poisson: a unit-rate Poisson process, time-rescaled through the ramp)."""
 
-    def __init__(
-        self, ramp: Ramp, arrivals: str, start: float, seed: int | None = None
-    ) -> None:
+    def __init__(self, ramp: Ramp, arrivals: str, start: float, seed: int | None = None) -> None:
         super().__init__(1.0, arrivals, start, seed)
         self.ramp = ramp
         self._m = 0.0

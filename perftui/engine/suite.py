@@ -265,6 +265,7 @@ class Suite:
                         for p, s in rec.paths.items()
                     },
                     target_rps=ramp.at(elapsed) if ramp else settings.rate,
+                    ramp=ramp is not None,
                     stalls=rec.stalls.count,
                     client_bound=rec.check.client_bound(rec.stalls.start + elapsed),
                     **(latency_buckets(rec) if cfg.metrics_port else {}),
