@@ -27,7 +27,6 @@ from perftui.validate import (
     STAGES,
     URL_PATH,
     UsageError,
-    accepts,
 )
 
 
@@ -60,7 +59,6 @@ class Setting:
     flag: bool = True
     metavar: str | None = None
     choices: tuple[str, ...] | None = None
-    default_text: str = ""  # the default as the help says it, when `%(default)s` cannot
 
     @property
     def option(self) -> str:
@@ -79,9 +77,6 @@ class Setting:
         if self.choices and out not in self.choices:
             raise UsageError(f"{where}: {self.name} must be one of {', '.join(self.choices)}")
         return out
-
-    def accepts(self, text: str) -> bool:
-        return accepts(self.convert, text)
 
     def _kind(self) -> str:
         return "true or false" if self.switch else "a string or a number"

@@ -14,7 +14,7 @@ from pathlib import Path
 from prometheus_client.parser import text_string_to_metric_families
 
 from perftui.cli.main import main
-from tests.engine_helpers import FAST, latest
+from tests.engine_helpers import FAST, NO_LATENCY_GATES, latest
 
 SCRAPE_S = 0.2
 
@@ -46,7 +46,17 @@ def test_scrape_during_a_run_parses_and_counts_the_run(device, tmp_path: Path) -
     thread.start()
     argv = ["run", "127.0.0.1", "--port", str(device.port), "--history-dir", str(tmp_path)]
     try:
-        code = main([*argv, *FAST, "--paths", "/hello,/api/ping", "--metrics-port", str(port)])
+        code = main(
+            [
+                *argv,
+                *FAST,
+                *NO_LATENCY_GATES,
+                "--paths",
+                "/hello,/api/ping",
+                "--metrics-port",
+                str(port),
+            ]
+        )
     finally:
         done.set()
         thread.join(5)

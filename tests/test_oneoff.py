@@ -9,7 +9,7 @@ import pytest
 
 from perftui.cli.main import main
 from perftui.profiles import ProfileError, read_targets
-from tests.engine_helpers import FAST, RecordingServer, latest
+from tests.engine_helpers import FAST, NO_LATENCY_GATES, RecordingServer, latest
 
 BODY = '{"name": "x", "n": [1, 2.50, "é"]}\n'  # spacing, a trailing zero, UTF-8: kept as is
 
@@ -27,7 +27,7 @@ def test_post_with_headers_and_body_arrives_byte_for_byte(server, tmp_path: Path
     url = f"http://127.0.0.1:{server.port}/api/items?x=1"
     argv = ["run", url, "-m", "post", "-H", "Content-Type: application/json"]
     argv += ["-H", "X-Key: secret 1", "-d", f"@{body}", "--history-dir", str(tmp_path)]
-    assert main([*argv, *FAST]) == 0
+    assert main([*argv, *FAST, *NO_LATENCY_GATES]) == 0
     assert server.seen
     for method, path, headers, raw in server.seen:
         assert (method, path, raw) == ("POST", "/api/items?x=1", BODY.encode())
@@ -53,7 +53,7 @@ def test_targets_file_of_three_requests_is_spread_evenly(server, tmp_path: Path)
     )
     server.seen.clear()
     argv = ["run", "--targets", str(tmp_path / "targets.txt"), "--history-dir", str(tmp_path)]
-    assert main([*argv, *FAST]) == 0
+    assert main([*argv, *FAST, *NO_LATENCY_GATES]) == 0
     counts = Counter((m, p) for m, p, _, _ in server.seen)
     assert set(counts) == {("GET", "/a"), ("POST", "/b"), ("DELETE", "/c")}
     assert max(counts.values()) - min(counts.values()) <= 4  # round-robin, 4 clients

@@ -13,7 +13,7 @@ from perftui.config import PhaseSettings
 from perftui.engine.load import ramp_report, run_phase
 from perftui.engine.pacing import ClientRamp, Ramp
 from perftui.profiles import adhoc_profile, parse_profile
-from tests.engine_helpers import FAST, FastServer, latest
+from tests.engine_helpers import FAST, NO_LATENCY_GATES, FastServer, latest
 
 STAGES = ((1.0, 400.0), (2.0, 800.0))  # 0 → 400 req/s in 1 s, then to 800 in 2 s
 
@@ -85,7 +85,16 @@ def test_bad_stages_are_one_line(tmp_path: Path, capsys) -> None:
 
 def test_a_client_ramp_run_keeps_its_targets_in_the_record(device, tmp_path: Path) -> None:
     argv = ["run", "127.0.0.1", "--port", str(device.port), "--history-dir", str(tmp_path)]
-    argv += [*FAST, "--paths", "/hello", "--stages", "1s:4,1s:4", "--stages-unit", "clients"]
+    argv += [
+        *FAST,
+        *NO_LATENCY_GATES,
+        "--paths",
+        "/hello",
+        "--stages",
+        "1s:4,1s:4",
+        "--stages-unit",
+        "clients",
+    ]
     assert main(argv) == 0
     record = latest(tmp_path)
     (phase,) = record["raw_runs"][0]["results"]

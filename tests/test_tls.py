@@ -11,7 +11,7 @@ import pytest
 trustme = pytest.importorskip("trustme")
 
 from perftui.cli.main import main  # noqa: E402
-from tests.engine_helpers import FAST, RecordingServer, first_report, latest  # noqa: E402
+from tests.engine_helpers import FAST, NO_LATENCY_GATES, RecordingServer, first_report, latest  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +29,19 @@ def https_device(tmp_path_factory) -> tuple[RecordingServer, Path]:
 
 def _run(port: int, history: Path, *extra: str) -> int:
     url = f"https://127.0.0.1:{port}"
-    return main(["run", url, "--history-dir", str(history), "--paths", "/x", *FAST, *extra])
+    return main(
+        [
+            "run",
+            url,
+            "--history-dir",
+            str(history),
+            "--paths",
+            "/x",
+            *FAST,
+            *NO_LATENCY_GATES,
+            *extra,
+        ]
+    )
 
 
 def test_untrusted_certificate_is_one_named_line(https_device, tmp_path: Path, capsys) -> None:
