@@ -72,3 +72,16 @@ def test_trusted_https_run_times_its_handshakes(https_device, tmp_path: Path, tr
 def test_tls_flags_need_https(tmp_path: Path, capsys) -> None:
     assert main(["run", "127.0.0.1", "--insecure", "--history-dir", str(tmp_path)]) == 2
     assert "need an https:// device" in capsys.readouterr().err
+
+
+def test_setup_probe_uses_the_tls_fields(https_device) -> None:
+    """The TUI's Setup probe trusts what the run will trust (its Advanced TLS fields)."""
+    from perftui.config import TlsSettings
+    from perftui.tui.session import probe
+
+    server, ca_file = https_device
+    base = f"https://127.0.0.1:{server.port}"
+    healthy, text = probe(base, "/hello")
+    assert not healthy and "certificate not trusted" in text
+    assert probe(base, "/hello", tls=TlsSettings(insecure=True).context())[0]
+    assert probe(base, "/hello", tls=TlsSettings(cacert=str(ca_file)).context())[0]

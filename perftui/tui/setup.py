@@ -33,7 +33,14 @@ from textual.widgets import (
 from textual.widgets.selection_list import Selection
 
 from perftui import settings as registry
-from perftui.config import PHASES, RunConfig, build_config, read_config_file, setting_defaults
+from perftui.config import (
+    PHASES,
+    RunConfig,
+    TlsSettings,
+    build_config,
+    read_config_file,
+    setting_defaults,
+)
 from perftui.profiles import Profile, ProfileError, builtin_names, resolve_profile
 from perftui.tui import session
 from perftui.tui.inprogress import RunsInProgress
@@ -300,9 +307,20 @@ class SetupScreen(Screen[None]):
                 device.clear()
         self.schedule_probe()
 
-    @on(Input.Changed, "#f-probe_path")
+    @on(Input.Changed, "#f-probe_path, #f-insecure, #f-cacert, #f-cert, #f-key")
     def _probe_inputs_changed(self) -> None:
         self.schedule_probe()
+
+    def _tls_context(self) -> Any:
+        """The TLS fields' context for the probe (None while a field is not valid yet)."""
+        try:
+            values = {
+                f: registry.BY_NAME[f].convert(self.query_one(f"#f-{f}", Input).value)
+                for f in ("insecure", "cacert", "cert", "key")
+            }
+            return TlsSettings(**values).context()
+        except (argparse.ArgumentTypeError, ValueError, TypeError):
+            return None
 
     def schedule_probe(self, delay: float = PROBE_DEBOUNCE_S) -> None:
         """Probe the device shortly after the user stops typing (not on every key)."""
@@ -325,17 +343,17 @@ class SetupScreen(Screen[None]):
         else:
             base = ""
         status.update("probe: [dim]checking…[/]")
-        self._probe_worker(base, path)
+        self._probe_worker(base, path, self._tls_context() if base.startswith("https") else None)
 
     @work(thread=True, exclusive=True, group="probe")
-    def _probe_worker(self, base: str, path: str) -> None:
+    def _probe_worker(self, base: str, path: str, tls: Any = None) -> None:
         if not base:
             try:
                 base = self.app.sim.ensure().base_url  # type: ignore[attr-defined]
             except SessionError as exc:
                 deliver(self.app, self._probe_result, False, str(exc))
                 return
-        healthy, text = session.probe(base, path)
+        healthy, text = session.probe(base, path, tls=tls)
         deliver(self.app, self._probe_result, healthy, text)
 
     def _probe_result(self, healthy: bool, text: str) -> None:
