@@ -71,9 +71,12 @@ class StreamedPrinter:
     writes, so `ps`, `attach` and `stop` work on it too. A stream that cannot be written (disk
     full) is dropped with one warning; the run and its printing go on."""
 
-    def __init__(self, printer: Any, config: RunConfig, run_id: str, engine: Any) -> None:
+    def __init__(
+        self, printer: Any, config: RunConfig, run_id: str, engine: Any, exporter: Any = None
+    ) -> None:
         self.printer = printer
         self.engine = engine
+        self.exporter = exporter  # --metrics-port: fed the same events
         self.writer: stream.EventWriter | None = None
         try:
             self.writer = stream.EventWriter(config, run_id, os.getpid())
@@ -92,6 +95,8 @@ class StreamedPrinter:
                 self.writer.write(batch)
             except OSError as exc:
                 self._drop(exc)
+        if self.exporter is not None:
+            self.exporter.handle(batch)
         for event in batch:
             self.printer.handle(event)
 

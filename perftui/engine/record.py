@@ -63,7 +63,11 @@ def measurement(config: RunConfig) -> JsonObject:
     percentiles or heap readings is not here (`perftui.like.VIEW_ONLY`): the TUI and the CLI
     differ there by design, and their runs must gate each other."""
     phases = {
-        f"{p.name}:{phase}": asdict(config.phase_settings(p, phase))
+        f"{p.name}:{phase}": {  # a ramp's stages only when there is one
+            k: v
+            for k, v in asdict(config.phase_settings(p, phase)).items()
+            if v is not None or not k.startswith("stages")
+        }
         for p in config.profiles
         for phase in PHASES
     }
@@ -73,6 +77,7 @@ def measurement(config: RunConfig) -> JsonObject:
         "timeout": config.timeout,
         "profiles": {p.name: {"requests": p.definition()["requests"]} for p in config.profiles},
         "tool_version": __version__,
+        **({"tls": config.tls.given()} if config.tls.given() else {}),  # https trust settings
     }
 
 

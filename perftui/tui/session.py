@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import ssl
 import time
 from collections import deque
 from collections.abc import Callable
@@ -21,6 +22,7 @@ from textual.app import App
 
 from perftui.config import RunConfig
 from perftui.engine import lifecycle, stream
+from perftui.engine.device import certificate_problem
 from perftui.engine.events import Event
 from perftui.runs.device import SimDevice
 from perftui.runs.owner import CouldNotRun, detach
@@ -41,12 +43,17 @@ def deliver(app: App[object], callback: Callable[..., object], *args: object) ->
 SessionError = CouldNotRun
 
 
-def probe(base_url: str, path: str, timeout: float = 2.0) -> tuple[bool, str]:
-    """One request like the engine's health probe: any status 200–499 means the device answers."""
+def probe(
+    base_url: str, path: str, timeout: float = 2.0, tls: ssl.SSLContext | None = None
+) -> tuple[bool, str]:
+    """One request like the engine's health probe: any status 200–499 means the device answers.
+    `tls`: the run's TLS settings' context (an https device with its own certificate)."""
     start = time.perf_counter()
     try:
-        response = httpx.get(base_url + path, timeout=timeout)
+        response = httpx.get(base_url + path, timeout=timeout, verify=tls or True)
     except httpx.HTTPError as exc:
+        if problem := certificate_problem(exc):
+            return False, f"{base_url}{path}: certificate not trusted: {problem}"
         return False, f"no answer from {base_url}{path}: {type(exc).__name__}"
     took = (time.perf_counter() - start) * 1000
     healthy = 200 <= response.status_code < 500

@@ -32,18 +32,22 @@ from textual.widgets import (
 )
 from textual.widgets.selection_list import Selection
 
-from perftui.config import DEFAULT_PHASES, PHASES, GateLimits, RunConfig, setting_defaults
+from perftui import settings as registry
+from perftui.config import (
+    PHASES,
+    RunConfig,
+    TlsSettings,
+    build_config,
+    read_config_file,
+    setting_defaults,
+)
 from perftui.profiles import Profile, ProfileError, builtin_names, resolve_profile
 from perftui.tui import session
 from perftui.tui.inprogress import RunsInProgress
 from perftui.tui.session import SessionError, deliver
 from perftui.validate import (
-    GATE_LIMIT_TYPES,
-    NONNEG_FLOAT,
-    NONNEG_INT,
     POS_FLOAT,
     POS_INT,
-    URL_PATH,
     UsageError,
     accepts,
     clean_tag,
@@ -67,41 +71,17 @@ LIVE_PATH_PERCENTILES_S = 1.0  # per-path p50/p95/p99 in the live table, refresh
 
 @dataclass(frozen=True, slots=True)
 class Field:
-    """One advanced setting: its RunConfig name, label and the CLI's converter."""
+    """One advanced setting: a registry entry (`perftui.settings`) that has a Setup label."""
 
     name: str
     label: str
     convert: Callable[[str], Any]
-
-    @property
-    def default(self) -> Any:
-        """The one default of `perftui.config`, as the command line has it too."""
-        return DEFAULTS[self.name]
+    default: Any
 
 
 DEFAULTS = setting_defaults()
-GATE_LABELS = {
-    "max_error_rate": "gate: max error %",
-    "max_p95_ms": "gate: max p95 ms",
-    "max_p99_ms": "gate: max p99 ms",
-    "max_tail_p95_ratio": "gate: tail p95 ratio",
-    "max_internal_free_drop": "gate: heap drop B",
-    "max_psram_free_drop": "gate: PSRAM drop B",
-}
-ADVANCED: tuple[Field, ...] = (
-    Field("burst_clients", "burst clients", POS_INT),
-    Field("burst_duration", "burst duration s", NONNEG_FLOAT),
-    Field("long_clients", "long clients", POS_INT),
-    Field("long_duration", "long duration s", NONNEG_FLOAT),
-    Field("timeout", "request timeout s", POS_FLOAT),
-    Field("between_runs_sleep_ms", "between runs ms", NONNEG_INT),
-    Field("post_phase_settle_ms", "settle ms", NONNEG_INT),
-    Field("probe_path", "probe path", URL_PATH),
-    Field("probe_retries", "probe retries", POS_INT),
-    Field("phase_timeout_multiplier", "watchdog ×", POS_FLOAT),
-    Field("phase_timeout_min_s", "watchdog min s", NONNEG_FLOAT),
-    Field("hard_timeout_s", "hard timeout s (0 off)", NONNEG_FLOAT),
-    *(Field(name, GATE_LABELS[name], convert) for name, convert in GATE_LIMIT_TYPES.items()),
+ADVANCED: tuple[Field, ...] = tuple(
+    Field(s.name, s.label, s.convert, s.default) for s in registry.SETTINGS if s.label
 )
 
 
@@ -110,6 +90,8 @@ def _validator(convert: Callable[[str], Any]) -> Function:
 
 
 def _fmt_default(value: Any) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
@@ -331,6 +313,17 @@ class SetupScreen(Screen[None]):
     def _probe_inputs_changed(self) -> None:
         self.schedule_probe()
 
+    def _tls_context(self) -> Any:
+        """The TLS fields' context for the probe (None while a field is not valid yet)."""
+        try:
+            values = {
+                f: registry.BY_NAME[f].convert(self.query_one(f"#f-{f}", Input).value)
+                for f in ("insecure", "cacert", "cert", "key")
+            }
+            return TlsSettings(**values).context()
+        except (argparse.ArgumentTypeError, ValueError, TypeError):
+            return None
+
     def schedule_probe(self, delay: float = PROBE_DEBOUNCE_S) -> None:
         """Probe the device shortly after the user stops typing (not on every key)."""
         if self._probe_timer is not None:
@@ -352,17 +345,18 @@ class SetupScreen(Screen[None]):
         else:
             base = ""
         status.update("probe: [dim]checking…[/]")
-        self._probe_worker(base, path)
+        self._probe_worker(base, path, self._tls_context() if base.startswith("https") else None)
 
     @work(thread=True, exclusive=True, group="probe")
-    def _probe_worker(self, base: str, path: str) -> None:
+    def _probe_worker(self, base: str, path: str, tls: Any = None) -> None:
         if not base:
             try:
                 base = self.app.sim.ensure().base_url  # type: ignore[attr-defined]
             except SessionError as exc:
                 deliver(self.app, self._probe_result, False, str(exc))
                 return
-        healthy, text = session.probe(base, path)
+        # An http device's probe is called as before (tests stand in for it with (base, path)).
+        healthy, text = session.probe(base, path, tls=tls) if tls else session.probe(base, path)
         deliver(self.app, self._probe_result, healthy, text)
 
     def _probe_result(self, healthy: bool, text: str) -> None:
@@ -437,47 +431,31 @@ class SetupScreen(Screen[None]):
         rates = self._phase_rates()
         if rates is None:
             return None
-        overrides: dict[str, dict[str, float]] = {}
-        for phase in ("burst", "long"):
-            given = {
-                key: values[f"{phase}_{key}"]
-                for key, default in zip(("clients", "duration"), DEFAULT_PHASES[phase], strict=True)
-                if values[f"{phase}_{key}"] != default
-            }
-            if phase in rates:
-                given["rate"] = rates[phase]
-            if given:
-                overrides[phase] = given
-        config = RunConfig(
-            host=host,
-            port=port,
-            scheme=scheme,
-            profiles=[self.profiles[k] for k in chosen],
-            runs=runs,
-            timeout=values["timeout"],
-            phase_overrides=overrides,
-            post_phase_settle_ms=values["post_phase_settle_ms"],
-            between_runs_sleep_ms=values["between_runs_sleep_ms"],
-            history_dir=self.history_dir,
-            phase_timeout_multiplier=values["phase_timeout_multiplier"],
-            phase_timeout_min_s=values["phase_timeout_min_s"],
-            hard_timeout_s=values["hard_timeout_s"],
-            probe_path=values["probe_path"],
-            probe_retries=values["probe_retries"],
-            tag=tag,
-            note=self.query_one("#note", Input).value.strip(),
-            build=self.query_one("#build", Input).value.strip(),
-            gate_limits=GateLimits(**{g: values[g] for g in GATE_LIMIT_TYPES}),
-            snapshot_interval_s=LIVE_SNAPSHOT_S,
-            telemetry_interval_s=LIVE_HEAP_POLL_S,
-            path_percentiles_s=LIVE_PATH_PERCENTILES_S,
-        )
-        if not any(
-            config.phase_settings(p, ph).duration > 0
-            for p in config.profiles
-            for ph in ("burst", "long")
-        ):
-            self._invalid("f-burst_duration", "nothing to run: every phase has a duration of 0")
+        # A field left at its default is not given: a profile's own setting then counts.
+        given = {k: v for k, v in values.items() if v != DEFAULTS[k]}
+        given |= {f"{phase}_rate": rate for phase, rate in rates.items()}
+        given |= {
+            "runs": runs,
+            "tag": tag,
+            "note": self.query_one("#note", Input).value.strip(),
+            "build": self.query_one("#build", Input).value.strip(),
+            "snapshot_interval_s": LIVE_SNAPSHOT_S,
+            "heap_poll_s": LIVE_HEAP_POLL_S,
+            "path_percentiles_s": LIVE_PATH_PERCENTILES_S,
+        }
+        try:
+            config = build_config(
+                host=host,
+                port=port,
+                scheme=scheme,
+                profiles=[self.profiles[k] for k in chosen],
+                history_dir=self.history_dir,
+                config_file=read_config_file(None, self.history_dir),
+                given=given,
+            )
+        except UsageError as exc:
+            where = "f-burst_duration" if "nothing to run" in str(exc) else "host"
+            self._invalid(where, str(exc))
             return None
         self.query_one("#setup-error", Static).update("")
         return RunRequest(config, use_sim)
