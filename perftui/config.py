@@ -320,8 +320,9 @@ def build_config(
     if tls.cacert or tls.cert:
         tls.context()  # a bad file is bad input now, not an engine failure later
     blank = {f"{ph}_{k}": None for ph in PHASES for k in ("clients", "duration", "rate")}
-    # Settings whose RunConfig field has their name (timeout, runs…), the cleaned ones apart.
-    same_name = {f.name for f in fields(RunConfig)} & set(values) - {"tag", "build"}
+    # Settings that are a RunConfig field (timeout, runs, heap_poll_s…), the cleaned ones apart.
+    plain = {f.name for f in fields(RunConfig)} - {"tag", "build"}
+    same_name = {s.field: values[s.name] for s in registry.SETTINGS if s.field in plain}
     config = RunConfig(
         host=host,
         port=port,
@@ -331,11 +332,10 @@ def build_config(
         lock_file=lock_file,
         phase_overrides=_phase_overrides([blank | layer for layer in layers]),
         gate_limits=GateLimits(**{g: values[g] for g in registry.GATES}),
-        telemetry_interval_s=values["heap_poll_s"],
         tls=tls,
         tag=clean_tag(values["tag"]),
         build=values["build"].strip(),
-        **{name: values[name] for name in same_name},
+        **same_name,
     )
     if config.stages and not any(t > 0 for _, t in config.stages):
         raise UsageError("--stages: every target is 0, nothing would be sent")

@@ -3,8 +3,9 @@
 A `Setting` names its flat key (the TOML key, the flag `--key-with-dashes`, the Setup field
 `f-key`), its converter from `perftui.validate` (type and bounds: the command line uses it as
 argparse `type=`, the TUI as its field check, a TOML value goes through it too), its default,
-its help, whether it enters the settings fingerprint, and its Setup label when the TUI's
-Advanced panel shows it. `perftui.config.build_config` is the one place the layers meet.
+its help, whether it enters the settings fingerprint (`perftui.like` leaves the others out of
+it), and its Setup label when the TUI's Advanced panel shows it.
+`perftui.config.build_config` is the one place the layers meet.
 
 Only the standard library and `perftui.validate` are imported: the parser loads this.
 """
@@ -59,10 +60,15 @@ class Setting:
     flag: bool = True
     metavar: str | None = None
     choices: tuple[str, ...] | None = None
+    attr: str = ""  # its RunConfig field (and key in old records), when not `name`
 
     @property
     def option(self) -> str:
         return "--" + self.name.replace("_", "-")
+
+    @property
+    def field(self) -> str:
+        return self.attr or self.name
 
     def parse(self, value: Any, where: str) -> Any:
         """A value from a TOML file (native type) or a form (text), checked like the flag."""
@@ -189,6 +195,7 @@ SETTINGS: tuple[Setting, ...] = (
         NONNEG_FLOAT,
         0.0,
         "also read the device's free heap every N s during phases (0 = off)",
+        attr="telemetry_interval_s",
     ),
     # The live view's cadences: how often a viewer is told, not what is measured (not in the
     # fingerprint; the TUI sets them, no flag).

@@ -86,3 +86,83 @@ def test_viewer_cadences_are_marked_outside_the_fingerprint() -> None:
     marked = {s.name for s in settings.SETTINGS if s.fingerprint}
     assert not marked & {"snapshot_interval_s", "heap_poll_s", "path_percentiles_s"}
     assert {"timeout", "burst_clients", "insecure", "cacert"} <= marked
+
+
+# A value other than the default for every run setting: a new setting fails the test below until
+# it is given one here, so its fingerprint flag is checked. NEEDS: what it needs beside it.
+CHANGED: dict[str, object] = {
+    "runs": 5,
+    **{f"{ph}_clients": 2 for ph in ("burst", "long")},
+    **{f"{ph}_duration": 7.0 for ph in ("burst", "long")},
+    **{f"{ph}_rate": 30.0 for ph in ("burst", "long")},
+    "timeout": 2.5,
+    "rate": 40.0,
+    "arrivals": "poisson",
+    "stages": ((5.0, 10.0),),
+    "stages_unit": "clients",
+    "max_stall_ms": 50.0,
+    "metrics_retries": 3,
+    "metrics_retry_delay_ms": 7,
+    "between_runs_sleep_ms": 9,
+    "post_phase_settle_ms": 11,
+    "heartbeat_ms": 1000,
+    "probe_path": "/status",
+    "probe_retries": 2,
+    "phase_timeout_multiplier": 3.0,
+    "phase_timeout_min_s": 10.0,
+    "hard_timeout_s": 100.0,
+    "tag": "x",
+    "note": "n",
+    "build": "v2",
+    "heap_poll_s": 2.0,
+    "snapshot_interval_s": 1.0,
+    "path_percentiles_s": 1.0,
+    "metrics_port": 9999,
+    "metrics_bind": "0.0.0.0",
+    "max_error_rate": 1.0,
+    "max_p95_ms": 10.0,
+    "max_p99_ms": 10.0,
+    "max_tail_p95_ratio": 1.1,
+    "max_internal_free_drop": 1,
+    "max_psram_free_drop": 1,
+    "max_heap_slope": 100.0,
+    "insecure": True,
+    "cacert": "ca.pem",
+    "cert": "c2.pem",
+    "key": "k2.pem",
+}
+NEEDS: dict[str, dict[str, object]] = {
+    "stages_unit": {"stages": ((5.0, 10.0),)},  # the unit of a ramp, nothing without one
+    "cert": {"cert": "c.pem", "key": "k.pem"},  # a client certificate goes with its key
+    "key": {"cert": "c.pem", "key": "k.pem"},
+}
+
+
+def test_the_registry_fingerprint_flag_is_what_the_fingerprint_holds(tmp_path: Path) -> None:
+    """Changing a setting changes the fingerprint (`perftui.like`) exactly when the registry
+    marks it `fingerprint=True`. The device is https, so that the TLS settings apply."""
+    trustme = pytest.importorskip("trustme")
+    from perftui.engine.record import measurement
+    from perftui.like import fingerprint
+
+    ca = trustme.CA()
+    ca.cert_pem.write_to_path(tmp_path / "ca.pem")
+    client = ca.issue_cert("client.local")
+    for n in ("", "2"):  # the same certificate and key under two names each
+        client.cert_chain_pems[0].write_to_path(tmp_path / f"c{n}.pem")
+        client.private_key_pem.write_to_path(tmp_path / f"k{n}.pem")
+    profile = parse_profile('[[requests]]\npath = "/a"\n', "p", "p.toml")
+    assert set(CHANGED) == {s.name for s in settings.SETTINGS}
+
+    def key(given: dict[str, object]) -> str:
+        files = {k: str(tmp_path / str(v)) for k, v in given.items() if k in settings_files}
+        config = build_config(
+            host="h", port=1, scheme="https", profiles=[profile], given=given | files
+        )
+        return fingerprint(measurement(config))
+
+    settings_files = ("cacert", "cert", "key")
+    for s in settings.SETTINGS:
+        base = NEEDS.get(s.name, {})
+        changed = key(base) != key(base | {s.name: CHANGED[s.name]})
+        assert changed == s.fingerprint, s.name
