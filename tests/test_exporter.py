@@ -11,6 +11,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from perftui.cli.main import main
@@ -83,11 +84,15 @@ def test_scrape_during_a_run_parses_and_counts_the_run(device, tmp_path: Path) -
     assert 0 < inf <= final
 
 
-def test_a_busy_metrics_port_stops_the_run_before_any_load(tmp_path: Path, capsys) -> None:
+@pytest.mark.parametrize("detach", [[], ["--detach"]], ids=["attached", "detached host"])
+def test_a_busy_metrics_port_stops_the_run_before_any_load(
+    tmp_path: Path, capsys, detach: list[str]
+) -> None:
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
-        argv = ["run", "127.0.0.1", "--metrics-port", str(busy.getsockname()[1])]
+        argv = ["run", "127.0.0.1", *detach, "--metrics-port", str(busy.getsockname()[1])]
         assert main([*argv, "--history-dir", str(tmp_path)]) == 3
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "--metrics-port" in err
+    assert not list(tmp_path.rglob("*.json"))  # nothing stored: no run took place

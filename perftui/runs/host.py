@@ -6,7 +6,9 @@ stdin. The host is a `RunOwner` (`perftui.runs.owner`): it takes the run lock, s
 simulated device if the run targets it, starts the engine (`EngineProcess`, still a child with its
 own loop), and writes every event to
 `HISTORY/live/<run_id>.events` (see `perftui.engine.stream`) for whoever watches. It answers the
-launcher with one line on stdout: `ok RUN_ID PID`, or `error MESSAGE` (lock held, dir unusable).
+launcher with one line on stdout: `ok RUN_ID PID`, or `error MESSAGE` (lock held, dir unusable,
+metrics port taken). With `--metrics-port` the host serves the run's metrics too: it reads the
+events.
 
 SIGTERM/SIGINT stop the run gracefully (the partial run is kept); a second one kills the engine.
 If the engine dies uncleanly, what its last `latest.partial.json` held is stored as "died".
