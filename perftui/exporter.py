@@ -25,6 +25,7 @@ from prometheus_client.registry import Collector
 from perftui.engine.device import heap_value
 from perftui.engine.events import (
     LATENCY_BUCKETS_MS,
+    Event,
     Heartbeat,
     PhaseFinished,
     PhaseStarted,
@@ -32,6 +33,7 @@ from perftui.engine.events import (
     Stall,
     Telemetry,
 )
+from perftui.engine.schema import PhaseReport
 
 
 class _Totals:
@@ -67,12 +69,12 @@ class RunMetrics(Collector):
         self._stalls = 0
         self._phase = ("", "")
 
-    def handle(self, events: Iterable[Any]) -> None:
+    def handle(self, events: Iterable[Event]) -> None:
         with self._lock:
             for event in events:
                 self._take(event)
 
-    def _take(self, event: Any) -> None:
+    def _take(self, event: Event) -> None:
         match event:
             case RunStarted():
                 self.target = event.target
@@ -116,7 +118,7 @@ class RunMetrics(Collector):
         return out
 
     @staticmethod
-    def _from_report(profile: str, report: dict[str, Any]) -> _Totals:
+    def _from_report(profile: str, report: PhaseReport) -> _Totals:
         """A finished phase's exact counts, from its report (the last heartbeat may lag)."""
         out = _Totals()
         for path, entry in (report.get("path_metrics") or {}).items():
@@ -222,7 +224,7 @@ class Exporter:
         self._server, self._thread = start_http_server(port, addr=bind, registry=registry)
         self.port = self._server.server_port
 
-    def handle(self, events: Iterable[Any]) -> None:
+    def handle(self, events: Iterable[Event]) -> None:
         self.metrics.handle(events)
 
     def close(self) -> None:

@@ -14,12 +14,15 @@ import signal
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from perftui.config import EXIT_BAD_INPUT, EXIT_INTERRUPTED, RunConfig, default_history_dir
 from perftui.engine import lifecycle, stream
 from perftui.engine.events import Event
 from perftui.engine.schema import LiveStatus
+
+if TYPE_CHECKING:
+    from perftui.exporter import Exporter
 
 TAIL_PERIOD_S = 0.2
 STOP_WAIT_S = 60.0
@@ -72,7 +75,12 @@ class StreamedPrinter:
     full) is dropped with one warning; the run and its printing go on."""
 
     def __init__(
-        self, printer: Any, config: RunConfig, run_id: str, engine: Any, exporter: Any = None
+        self,
+        printer: Any,
+        config: RunConfig,
+        run_id: str,
+        engine: Any,
+        exporter: Exporter | None = None,
     ) -> None:
         self.printer = printer
         self.engine = engine
