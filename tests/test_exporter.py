@@ -96,3 +96,20 @@ def test_a_busy_metrics_port_stops_the_run_before_any_load(
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "--metrics-port" in err
     assert not list(tmp_path.rglob("*.json"))  # nothing stored: no run took place
+
+
+def test_a_detached_run_serves_its_metrics_from_the_host(device, tmp_path: Path, capsys) -> None:
+    """`run --detach`: the host process reads the events, so it serves the port."""
+    port = _free_port()
+    argv = ["run", "127.0.0.1", "--port", str(device.port), "--history-dir", str(tmp_path)]
+    argv += [*FAST, *NO_LATENCY_GATES, "--long-duration", "0", "--paths", "/hello"]
+    assert main([*argv, "--detach", "--metrics-port", str(port)]) == 0
+    seen = 0.0
+    deadline = time.monotonic() + 30
+    while not (tmp_path / "latest.json").exists() and time.monotonic() < deadline:
+        with contextlib.suppress(OSError):
+            found = _scrape(port).get("perftui_requests", [])
+            seen = max(seen, sum(s.value for s in found if s.name.endswith("_total")))
+        time.sleep(SCRAPE_S)
+    assert seen > 0, "the host served the run's requests"
+    assert seen <= latest(tmp_path)["raw_runs"][0]["results"][0]["report"]["requests_total"]
