@@ -153,9 +153,8 @@ class RunConfig:
     # not make it a new target when previous runs and noise are looked up ("" = the target).
     device: str = ""
     tls: TlsSettings = field(default_factory=lambda: TlsSettings())
-    metrics_port: int | None = D(
-        "metrics_port"
-    )  # Prometheus text served by the process reading events
+    # Prometheus text served by the process reading the events (None = off).
+    metrics_port: int | None = D("metrics_port")
     stages: tuple[tuple[float, float], ...] | None = None  # a ramp replaces burst and long
     stages_unit: str = D("stages_unit")
     metrics_bind: str = D("metrics_bind")
