@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import math
 import os
-from dataclasses import MISSING, asdict, dataclass, field, fields
+import ssl
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from perftui import settings as registry
 from perftui.profiles import Profile
+from perftui.validate import UsageError, clean_tag
+
+D = registry.default
 
 EXIT_OK = 0
 EXIT_GATE_FAILED = 1
@@ -39,20 +46,20 @@ def default_history_dir() -> Path:
 class GateLimits:
     """Pass/fail limits of a phase: the legacy runner's five gates (heap counts twice).
 
-    These defaults are the only place the gate defaults are written: the command line's flags
-    and the TUI's Setup fields read them from here. (Regression thresholds between two runs are
-    another thing, in `perftui.analysis.compare`.)
+    The defaults are the registry's (`perftui.settings`), as the flags and Setup fields have
+    them. (Regression thresholds between two runs are another thing, in
+    `perftui.analysis.compare`.)
     """
 
-    max_error_rate: float = 2.0
-    max_p95_ms: float = 2000.0
-    max_p99_ms: float = 3000.0
-    max_tail_p95_ratio: float = 1.8
-    max_internal_free_drop: int = 131072
-    max_psram_free_drop: int = 524288
+    max_error_rate: float = D("max_error_rate")
+    max_p95_ms: float = D("max_p95_ms")
+    max_p99_ms: float = D("max_p99_ms")
+    max_tail_p95_ratio: float = D("max_tail_p95_ratio")
+    max_internal_free_drop: int = D("max_internal_free_drop")
+    max_psram_free_drop: int = D("max_psram_free_drop")
     # Fastest allowed fall of free internal heap during a phase, in bytes/hour, fitted over the
     # heap polled during the phase (needs --heap-poll-s); None = off, as the legacy runner.
-    max_heap_slope: float | None = None
+    max_heap_slope: float | None = D("max_heap_slope")
 
 
 @dataclass(slots=True)
@@ -62,10 +69,44 @@ class PhaseSettings:
     clients: int
     duration: float
     rate: float | None = None
+    # `--stages`: (seconds, target) of a ramp, in "rps" (open loop; `rate` is then its mean)
+    # or "clients" (closed loop; `clients` is then its most).
+    stages: tuple[tuple[float, float], ...] | None = None
+    stages_unit: str | None = None
 
 
 # The legacy runner's phase defaults: (clients, seconds).
-DEFAULT_PHASES: dict[str, tuple[int, float]] = {"burst": (12, 20.0), "long": (8, 60.0)}
+DEFAULT_PHASES: dict[str, tuple[int, float]] = {
+    phase: (D(f"{phase}_clients"), D(f"{phase}_duration")) for phase in PHASES
+}
+
+
+@dataclass(slots=True, frozen=True)
+class TlsSettings:
+    """How an https:// device is trusted, and the client certificate shown to it."""
+
+    insecure: bool = D("insecure")
+    cacert: str = D("cacert")
+    cert: str = D("cert")
+    key: str = D("key")
+
+    def given(self) -> dict[str, Any]:
+        """The settings that differ from the defaults (what the fingerprint adds)."""
+        return {k: v for k, v in asdict(self).items() if v != D(k)}
+
+    def context(self) -> ssl.SSLContext:
+        """The client's TLS context; UsageError (one line) for a file that is not PEM."""
+        try:
+            ctx = ssl.create_default_context(cafile=self.cacert or None)
+            if self.cert:
+                ctx.load_cert_chain(self.cert, self.key)
+        except (ssl.SSLError, OSError) as exc:
+            files = ", ".join(f"--{k} {v}" for k, v in self.given().items() if k != "insecure")
+            raise UsageError(f"{files}: cannot load: {exc}") from None
+        if self.insecure:
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+        return ctx
 
 
 @dataclass(slots=True)
@@ -76,40 +117,47 @@ class RunConfig:
     port: int = 8080
     scheme: str = "http"
     profiles: list[Profile] = field(default_factory=list)
-    runs: int = 3
-    timeout: float = 6.0
+    runs: int = D("runs")
+    timeout: float = D("timeout")
     burst: PhaseSettings = field(default_factory=lambda: PhaseSettings(*DEFAULT_PHASES["burst"]))
     long: PhaseSettings = field(default_factory=lambda: PhaseSettings(*DEFAULT_PHASES["long"]))
-    # Phase settings the user gave on the command line win over a profile's own defaults.
+    # Phase settings given above the profile (config file, flags, Setup fields) win over a
+    # profile's own defaults.
     phase_overrides: dict[str, dict[str, float]] = field(default_factory=dict)
-    metrics_retries: int = 20
-    metrics_retry_delay_ms: int = 100
-    post_phase_settle_ms: int = 250
-    between_runs_sleep_ms: int = 500
+    metrics_retries: int = D("metrics_retries")
+    metrics_retry_delay_ms: int = D("metrics_retry_delay_ms")
+    post_phase_settle_ms: int = D("post_phase_settle_ms")
+    between_runs_sleep_ms: int = D("between_runs_sleep_ms")
     history_dir: Path = field(default_factory=default_history_dir)
     lock_file: Path | None = None
-    heartbeat_ms: int = 5000
-    snapshot_interval_s: float = 0.25
-    phase_timeout_multiplier: float = 2.5
-    phase_timeout_min_s: float = 45.0
-    hard_timeout_s: float = 0.0
-    probe_path: str = "/hello"
-    probe_retries: int = 12
+    heartbeat_ms: int = D("heartbeat_ms")
+    snapshot_interval_s: float = D("snapshot_interval_s")
+    phase_timeout_multiplier: float = D("phase_timeout_multiplier")
+    phase_timeout_min_s: float = D("phase_timeout_min_s")
+    hard_timeout_s: float = D("hard_timeout_s")
+    probe_path: str = D("probe_path")
+    probe_retries: int = D("probe_retries")
     tag: str = ""
     note: str = ""
-    build: str = ""  # the firmware build measured (not a setting: A and B differ in it)
+    build: str = D("build")  # the firmware build measured (not a setting: A and B differ in it)
     gate_limits: GateLimits = field(default_factory=GateLimits)
     # Free heap read *during* a phase, every N s (0 = never, as the legacy runner): the TUI
     # turns it on to show a leak as it happens; it costs the device one request per period.
-    telemetry_interval_s: float = 0.0
+    telemetry_interval_s: float = D("heap_poll_s")
     # Per-path p50/p95/p99 in heartbeats every N s (0 = only in the phase report): for a live view.
-    path_percentiles_s: float = 0.0
+    path_percentiles_s: float = D("path_percentiles_s")
     write_history_db: bool = True
-    arrivals: str = "constant"  # open-loop phases: "constant" or "poisson"
-    max_stall_ms: float = 0.0  # stall gate: a phase fails on a longer stall (0 = off)
+    arrivals: str = D("arrivals")  # open-loop phases: "constant" or "poisson"
+    max_stall_ms: float = D("max_stall_ms")  # stall gate: a longer stall fails a phase (0 = off)
     # A stable name for the device ("sim" for the built-in simulator), so that a new port does
     # not make it a new target when previous runs and noise are looked up ("" = the target).
     device: str = ""
+    tls: TlsSettings = field(default_factory=lambda: TlsSettings())
+    # Prometheus text served by the process reading the events (None = off).
+    metrics_port: int | None = D("metrics_port")
+    stages: tuple[tuple[float, float], ...] | None = None  # a ramp replaces burst and long
+    stages_unit: str = D("stages_unit")
+    metrics_bind: str = D("metrics_bind")
 
     @property
     def target(self) -> str:
@@ -136,7 +184,21 @@ class RunConfig:
         clients = int(given.get("clients", clients))
         duration = float(given.get("duration", duration))
         rate = given.get("rate", own.get("rate", base.rate))
+        if self.stages:
+            return self._ramp_settings(phase, clients)
         return PhaseSettings(clients, duration, float(rate) if rate else None)
+
+    def _ramp_settings(self, phase: str, clients: int) -> PhaseSettings:
+        """`--stages`: the ramp is the long phase (burst is skipped): open loop at the ramp's
+        rates over at most `clients` connections, or closed loop with up to its most clients."""
+        duration = sum(d for d, _ in self.stages or ())
+        if phase == "burst":
+            return PhaseSettings(clients, 0.0)
+        if self.stages_unit == "clients":
+            most = max(1, math.ceil(max(t for _, t in self.stages or ())))
+            return PhaseSettings(most, duration, None, self.stages, "clients")
+        mean = sum((a + b) / 2 * d for (d, b), a in _levels(self.stages or ())) / duration
+        return PhaseSettings(clients, duration, round(mean, 6), self.stages, "rps")
 
     def watchdog_budget(self, duration: float) -> float:
         """The reference's budget: max(min_s, duration × multiplier + 2 × timeout + 10)."""
@@ -181,17 +243,130 @@ class RunConfig:
             "build": self.build,
         }
         out.update({f"gate_{k}": v for k, v in asdict(self.gate_limits).items()})
+        if self.tls.given():
+            out["tls"] = self.tls.given()
         return out
 
 
-def setting_defaults() -> dict[str, Any]:
-    """Every plain setting's default by its flat name (`timeout`, `burst_clients`, `max_p95_ms`).
+def _levels(
+    stages: tuple[tuple[float, float], ...],
+) -> list[tuple[tuple[float, float], float]]:
+    """Each stage with the level it starts from (0, then the previous stage's target)."""
+    starts = [0.0, *(t for _, t in stages[:-1])]
+    return list(zip(stages, starts, strict=True))
 
-    The command line's flag defaults and the TUI's Setup fields both read this, so a default is
-    written once, in the dataclasses above.
-    """
-    out: dict[str, Any] = {f.name: f.default for f in fields(RunConfig) if f.default is not MISSING}
-    for phase, (clients, duration) in DEFAULT_PHASES.items():
-        out[f"{phase}_clients"], out[f"{phase}_duration"] = clients, duration
-    out.update(asdict(GateLimits()))
+
+def setting_defaults() -> dict[str, Any]:
+    """Every run setting's default by its flat name (`timeout`, `burst_clients`, `max_p95_ms`),
+    as the registry declares it."""
+    return registry.defaults()
+
+
+def _profile_settings(profiles: list[Profile]) -> dict[str, Any]:
+    """The profiles' `[settings]` tables merged; two profiles that disagree are an error."""
+    out: dict[str, Any] = {}
+    origin: dict[str, str] = {}
+    for p in profiles:
+        for key, value in p.settings.items():
+            if key in out and out[key] != value:
+                raise UsageError(
+                    f"profiles {origin[key]!r} and {p.name!r} disagree on {key} "
+                    f"({out[key]!r} / {value!r}): give it once, on the command line"
+                )
+            out[key], origin[key] = value, p.name
     return out
+
+
+def _phase_overrides(layers: list[Mapping[str, Any]]) -> dict[str, dict[str, float]]:
+    """Phase settings of the layers above the profile (later layers win); a layer's `rate`
+    is both phases' unless it names the phase's own."""
+    out: dict[str, dict[str, float]] = {}
+    for layer in layers:
+        for phase in PHASES:
+            given = {k: layer[f"{phase}_{k}"] for k in ("clients", "duration", "rate")}
+            given = {k: v for k, v in given.items() if v is not None}
+            if "rate" not in given and layer.get("rate") is not None:
+                given["rate"] = layer["rate"]
+            if given:
+                out.setdefault(phase, {}).update(given)
+    return out
+
+
+def build_config(
+    *,
+    host: str,
+    port: int,
+    profiles: list[Profile],
+    scheme: str = "http",
+    history_dir: Path | None = None,
+    lock_file: Path | None = None,
+    config_file: Mapping[str, Any] | None = None,
+    given: Mapping[str, Any] | None = None,
+) -> RunConfig:
+    """The one constructor of a run's RunConfig. Precedence, lowest first: the registry's
+    defaults < the profiles' `[phases]` and `[settings]` < the config file < the flags (or the
+    TUI's Setup fields). `given` holds only what the user set; UsageError on a bad mix."""
+    names = {s.name for s in registry.SETTINGS}
+    layers = [
+        {k: v for k, v in layer.items() if k in names} for layer in (config_file or {}, given or {})
+    ]
+    values = registry.defaults() | _profile_settings(profiles)
+    for layer in layers:
+        values.update(layer)
+    tls = TlsSettings(**{k: values[k] for k in ("insecure", "cacert", "cert", "key")})
+    if bool(tls.cert) != bool(tls.key):
+        raise UsageError("--cert and --key go together (a client certificate and its key)")
+    if scheme != "https" and tls.given():
+        raise UsageError(f"{', '.join(tls.given())}: TLS settings need an https:// device")
+    if tls.cacert or tls.cert:
+        tls.context()  # a bad file is bad input now, not an engine failure later
+    blank = {f"{ph}_{k}": None for ph in PHASES for k in ("clients", "duration", "rate")}
+    # Settings that are a RunConfig field (timeout, runs, heap_poll_s…), the cleaned ones apart.
+    plain = {f.name for f in fields(RunConfig)} - {"tag", "build"}
+    same_name = {s.field: values[s.name] for s in registry.SETTINGS if s.field in plain}
+    config = RunConfig(
+        host=host,
+        port=port,
+        scheme=scheme,
+        profiles=profiles,
+        history_dir=history_dir or default_history_dir(),
+        lock_file=lock_file,
+        phase_overrides=_phase_overrides([blank | layer for layer in layers]),
+        gate_limits=GateLimits(**{g: values[g] for g in registry.GATES}),
+        tls=tls,
+        tag=clean_tag(values["tag"]),
+        build=values["build"].strip(),
+        **same_name,
+    )
+    if config.stages and not any(t > 0 for _, t in config.stages):
+        raise UsageError("--stages: every target is 0, nothing would be sent")
+    if not any(config.phase_settings(p, phase).duration > 0 for p in profiles for phase in PHASES):
+        raise UsageError("nothing to run: every phase has a duration of 0")
+    return config
+
+
+CONFIG_NAME = "perftui.toml"  # in the history dir; `--config FILE` names another
+
+
+def read_config_file(path: Path | None, history_dir: Path | None = None) -> dict[str, Any]:
+    """The `[run]` table of the config file (`--config FILE`, else HISTORY/perftui.toml if
+    present): run settings by their flat names (`timeout = 3`, `insecure = true`). The file's
+    `[thresholds]` table is the comparison's."""
+    import tomllib
+
+    explicit = path is not None
+    path = path or (history_dir or default_history_dir()) / CONFIG_NAME
+    if not explicit and not path.is_file():
+        return {}
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        if explicit:
+            raise UsageError(f"--config {path}: no such file") from None
+        return {}
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise UsageError(f"{path}: cannot read: {exc}") from None
+    table = data.get("run", {})
+    if not isinstance(table, dict):
+        raise UsageError(f"{path}: [run] must be a table")
+    return registry.from_toml(table, f"{path} [run]")

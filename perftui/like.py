@@ -13,21 +13,24 @@ import json
 from typing import Any
 
 from perftui.engine.events import RunStatus
+from perftui.settings import SETTINGS
 
-# How often a viewer is sent snapshots, per-path percentiles and heap telemetry: the TUI asks
-# for them to draw its live view, the CLI does not. They change what a viewer sees during a run,
-# not the clients, rates, durations or requests measured (a heap read every few seconds goes
-# over the control connection, not the load's), so runs differing only here are like with like.
-VIEW_ONLY = frozenset({"snapshot_interval_s", "telemetry_interval_s", "path_percentiles_s"})
+# The settings the registry (`perftui.settings`) declares outside the fingerprint, by their
+# RunConfig name. Among them, how often a viewer is sent snapshots, per-path percentiles and heap
+# telemetry: the TUI asks for them to draw its live view, the CLI does not. They change what a
+# viewer sees during a run, not the clients, rates, durations or requests measured (a heap read
+# every few seconds goes over the control connection, not the load's), so runs differing only
+# there are like with like; records written before they left `measurement` still hold them.
+NOT_FINGERPRINTED = frozenset(s.field for s in SETTINGS if not s.fingerprint)
 
 
 def like_settings(settings: dict[str, Any]) -> dict[str, Any]:
-    """`measurement` without the view-only keys (present in records written before)."""
-    return {k: v for k, v in settings.items() if k not in VIEW_ONLY}
+    """`measurement` without the settings outside the fingerprint (in records written before)."""
+    return {k: v for k, v in settings.items() if k not in NOT_FINGERPRINTED}
 
 
 def fingerprint(settings: dict[str, Any]) -> str:
-    """A short stable digest of a run's `measurement`, view-only keys left out."""
+    """A short stable digest of a run's `measurement`, settings outside it left out."""
     text = json.dumps(like_settings(settings), sort_keys=True, default=str, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 

@@ -12,6 +12,7 @@ import ipaddress
 import re
 import socket
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -43,19 +44,6 @@ POS_INT = _number(int, 0, True, "an integer > 0")
 NONNEG_INT = _number(int, 0, False, "an integer >= 0")
 POS_FLOAT = _number(float, 0, True, "a number > 0")
 NONNEG_FLOAT = _number(float, 0, False, "a number >= 0")
-
-
-# The converter of each gate limit (`perftui.config.GateLimits` field → converter).
-GATE_LIMIT_TYPES: dict[str, Callable[[str], Any]] = {
-    "max_error_rate": NONNEG_FLOAT,
-    "max_p95_ms": POS_FLOAT,
-    "max_p99_ms": POS_FLOAT,
-    "max_tail_p95_ratio": POS_FLOAT,
-    "max_internal_free_drop": NONNEG_INT,
-    "max_psram_free_drop": NONNEG_INT,
-}
-# Gates that are off (None) unless asked for; the command line has them, the TUI's Setup not yet.
-OPT_IN_GATE_TYPES: dict[str, Callable[[str], Any]] = {"max_heap_slope": POS_FLOAT}
 
 
 def PORT(text: str) -> int:
@@ -173,3 +161,39 @@ def accepts(convert: Callable[[str], Any], text: str) -> bool:
     except (argparse.ArgumentTypeError, ValueError):
         return False
     return True
+
+
+def FILE_PATH(text: str) -> str:
+    """A file that exists (a certificate, a key, a body); "" = none."""
+    if text and not Path(text).expanduser().is_file():
+        raise argparse.ArgumentTypeError(f"{text!r}: no such file")
+    return str(Path(text).expanduser()) if text else ""
+
+
+def HOST_BIND(text: str) -> str:
+    """An address to listen on: an IP address or a host name."""
+    if not text or any(c.isspace() or c in "/[]" for c in text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not an address to listen on")
+    return text
+
+
+_UNITS = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def STAGES(text: str) -> tuple[tuple[float, float], ...]:
+    """`30s:50,60s:200,30s:0`: (seconds, target) per stage; a duration may end in s, m or h."""
+    stages = []
+    for part in (p.strip() for p in text.split(",")):
+        spelled, sep, target = part.partition(":")
+        unit = spelled[-1:] if spelled[-1:] in ("s", "m", "h") else ""
+        try:
+            seconds = float(spelled[: len(spelled) - len(unit)]) * _UNITS[unit]
+            value = float(target)
+        except ValueError:
+            seconds = value = float("nan")
+        if not sep or not seconds > 0 or not value >= 0 or value == float("inf"):
+            raise argparse.ArgumentTypeError(
+                f"{part!r} is not DURATION:TARGET (e.g. 30s:50; duration > 0, target >= 0)"
+            )
+        stages.append((seconds, value))
+    return tuple(stages)

@@ -47,6 +47,9 @@ FAST = [
     "4",
 ]
 
+# For tests about something other than the gates: a loaded CI machine must not fail them on p95.
+NO_LATENCY_GATES = ["--max-p95-ms", "60000", "--max-p99-ms", "60000", "--max-tail-p95-ratio", "100"]
+
 
 def run_cli(port: int, history: Path, *extra: str, fast: bool = True) -> int:
     """`perftui run 127.0.0.1 --port PORT --history-dir HISTORY …` in-process (engine spawned)."""
@@ -95,6 +98,7 @@ class StallServer:
         self.stall_at_s = stall_at_s
         self.stall_s = stall_s
         self.first: float | None = None
+        self.tls: Any = None  # an ssl.SSLContext makes it https
         self.port = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._ready = threading.Event()
@@ -123,7 +127,7 @@ class StallServer:
         sock = socket.socket()
         sock.bind(("127.0.0.1", 0))
         self.port = sock.getsockname()[1]
-        loop.run_until_complete(web.SockSite(runner, sock).start())
+        loop.run_until_complete(web.SockSite(runner, sock, ssl_context=self.tls).start())
         self._ready.set()
         loop.run_forever()
         loop.run_until_complete(runner.cleanup())
@@ -138,6 +142,31 @@ class StallServer:
         if self._loop is not None:
             self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
+
+
+class RecordingServer(StallServer):
+    """A loopback server (https with `tls`) that keeps every request it gets (method, path,
+    headers, body bytes) and answers with `answer(request) -> (status, body)`; 200 "ok" by
+    default. The debug endpoints do not exist (404)."""
+
+    def __init__(
+        self,
+        answer: Callable[[web.Request], tuple[int, bytes]] | None = None,
+        tls: Any = None,
+    ) -> None:
+        super().__init__(0.0)
+        self.answer = answer or (lambda request: (200, b"ok"))
+        self.tls = tls
+        self.seen: list[tuple[str, str, dict[str, str], bytes]] = []
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        if request.path.startswith("/debug/"):
+            return web.Response(status=404)
+        body = await request.read()
+        if request.path != "/hello":  # the health probe's
+            self.seen.append((request.method, request.path_qs, dict(request.headers), body))
+        status, content = self.answer(request)
+        return web.Response(status=status, body=content)
 
 
 _CANNED = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Type: text/plain\r\n\r\nok"

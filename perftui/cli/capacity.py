@@ -13,20 +13,23 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from perftui import settings as registry
 from perftui import validate
 from perftui.config import (
     EXIT_COULD_NOT_RUN,
     EXIT_GATE_FAILED,
     EXIT_INTERRUPTED,
     EXIT_OK,
-    GateLimits,
     RunConfig,
-    default_history_dir,
+    build_config,
 )
 from perftui.engine.events import Event, Log
 from perftui.profiles import adhoc_profile, resolve_profiles
+from perftui.settings import CAPACITY_BY_NAME as CAP
 
-DEFAULT_CLIENTS = 16  # the most open connections; requests beyond wait in perftui, as latency
+# The run settings capacity shares with `perftui run`, and its defaults where they differ.
+SHARED = ("timeout", "probe_path", "probe_retries", "tag", "note", "insecure", "cacert")
+SHARED += ("cert", "key", "max_error_rate")
 
 
 def register(sub: Any) -> None:
@@ -38,31 +41,17 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--max-p95-ms", type=validate.POS_FLOAT, required=True, help="gate: p95 at a rate"
     )
-    p.add_argument("--max-error-rate", type=validate.NONNEG_FLOAT, default=2.0, help="gate, %% (2)")
-    p.add_argument("--start-rate", type=validate.POS_FLOAT, default=10.0, help="first step, req/s")
-    p.add_argument(
-        "--max-rate", type=validate.POS_FLOAT, default=100_000.0, help="never above, req/s"
+    registry.add_arguments(p, ["start_rate", "max_rate", "step_s", "confirm_s", "clients"], CAP)
+    registry.add_arguments(
+        p,
+        SHARED,
+        max_error_rate="gate, %% (2)",
+        timeout="request timeout, s (6.0)",
+        tag="kept to [A-Za-z0-9_-]",
+        probe_path="",
+        probe_retries="",
     )
-    p.add_argument(
-        "--step-s", type=validate.POS_FLOAT, default=5.0, help="search step length, s (5)"
-    )
-    p.add_argument(
-        "--confirm-s", type=validate.POS_FLOAT, default=15.0, help="confirm step, s (15)"
-    )
-    p.add_argument(
-        "--clients",
-        type=validate.POS_INT,
-        default=DEFAULT_CLIENTS,
-        help=f"most open connections (default {DEFAULT_CLIENTS})",
-    )
-    p.add_argument(
-        "--timeout", type=validate.POS_FLOAT, default=6.0, help="request timeout, s (6.0)"
-    )
-    p.add_argument("--probe-path", type=validate.URL_PATH, default="/hello")
-    p.add_argument("--probe-retries", type=validate.POS_INT, default=12)
     p.add_argument("--json", action="store_true", help="print {capacity_rps, steps, …} as JSON")
-    p.add_argument("--tag", default="", help="kept to [A-Za-z0-9_-]")
-    p.add_argument("--note", default="", help="free text stored with the run")
     p.add_argument(
         "--history-dir",
         type=Path,
@@ -74,35 +63,38 @@ def register(sub: Any) -> None:
     p.set_defaults(func=cmd_capacity)
 
 
+def _plan(args: argparse.Namespace) -> dict[str, Any]:
+    """The search's own settings: given flags over the registry's defaults."""
+    return {s.name: registry.given(args, [s.name]).get(s.name, s.default) for s in CAP.values()}
+
+
 def _config(args: argparse.Namespace) -> RunConfig:
     if args.sim and args.host:
         raise validate.UsageError("give either HOST or --sim, not both")
     if not args.sim and not args.host:
         raise validate.UsageError("HOST is required (or --sim for the built-in simulated device)")
-    if args.start_rate > args.max_rate:
-        raise validate.UsageError(f"--start-rate {args.start_rate:g} is above --max-rate")
+    plan = _plan(args)
+    if plan["start_rate"] > plan["max_rate"]:
+        raise validate.UsageError(f"--start-rate {plan['start_rate']:g} is above --max-rate")
     scheme, host, port = (
         ("http", "127.0.0.1", 0) if args.sim else validate.parse_target(args.host, args.port)
     )
     profiles = [adhoc_profile(args.paths)] if args.paths else resolve_profiles(args.profiles)
     if len(profiles) != 1:
         raise validate.UsageError("capacity searches one profile at a time: give one in --profiles")
-    return RunConfig(
+    return build_config(
         host=host,
         port=port,
         scheme=scheme,
         profiles=profiles,
-        runs=1,
-        timeout=args.timeout,
-        phase_overrides={"burst": {"clients": args.clients}},
-        post_phase_settle_ms=250,
-        history_dir=getattr(args, "history_dir", None) or default_history_dir(),
+        history_dir=getattr(args, "history_dir", None),
         lock_file=args.lock_file,
-        probe_path=args.probe_path,
-        probe_retries=args.probe_retries,
-        tag=validate.clean_tag(args.tag),
-        note=args.note,
-        gate_limits=GateLimits(max_error_rate=args.max_error_rate, max_p95_ms=args.max_p95_ms),
+        given={
+            **registry.given(args, SHARED),
+            "runs": 1,
+            "burst_clients": plan["clients"],
+            "max_p95_ms": args.max_p95_ms,
+        },
     )
 
 
@@ -141,13 +133,11 @@ def cmd_capacity(args: argparse.Namespace) -> int:
     from perftui.runs.owner import RunOwner, StopSignals, search_capacity
 
     config = _config(args)
-    gates = CapacityGates(max_p95_ms=args.max_p95_ms, max_error_rate=args.max_error_rate)
-    plan = SearchPlan(
-        start_rate=args.start_rate,
-        step_s=args.step_s,
-        confirm_s=args.confirm_s,
-        max_rate=args.max_rate,
+    gates = CapacityGates(
+        max_p95_ms=args.max_p95_ms, max_error_rate=config.gate_limits.max_error_rate
     )
+    given = _plan(args)
+    plan = SearchPlan(**{k: given[k] for k in ("start_rate", "step_s", "confirm_s", "max_rate")})
     measure = EngineMeasure(config, _warn)
     owner = RunOwner(config, use_sim=args.sim, resolve_host=True)
     with StopSignals(measure):

@@ -81,7 +81,7 @@ def add_compare_options(parser: argparse.ArgumentParser) -> None:
         "--config",
         type=Path,
         default=None,
-        help="TOML file with a [thresholds] table (default HISTORY/perftui.toml if present)",
+        help="TOML file: [thresholds] and [run] settings (default HISTORY/perftui.toml if present)",
     )
     parser.add_argument(
         "--threshold",

@@ -97,6 +97,8 @@ class Printer:
                         f"    open loop: {rep['achieved_rps']:g} of {rep['target_rps']:g} req/s, "
                         f"{rep['late']} late, max lag {rep['max_lag_ms']:g} ms"
                     )
+                for path, failed in rep.get("checks_failed", {}).items():
+                    self._say(f"    check failed {failed['count']}× on {path}: {failed['first']}")
                 if co := notes.co_note(rep):
                     self._say(f"    {co}")
             case ev.Stall():

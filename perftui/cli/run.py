@@ -11,93 +11,34 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from perftui import settings as run_settings
 from perftui.config import (
-    DEFAULT_PHASES,
     EXIT_INTERRUPTED,
-    GateLimits,
     RunConfig,
+    build_config,
     default_history_dir,
-    setting_defaults,
+    read_config_file,
 )
-from perftui.profiles import adhoc_profile, resolve_profiles
-from perftui.validate import (
-    GATE_LIMIT_TYPES,
-    NONNEG_FLOAT,
-    NONNEG_INT,
-    OPT_IN_GATE_TYPES,
-    PORT,
-    POS_FLOAT,
-    POS_INT,
-    URL_PATH,
-    UsageError,
-    clean_tag,
-    parse_target,
+from perftui.profiles import (
+    Profile,
+    adhoc_profile,
+    oneoff_profile,
+    read_targets,
+    resolve_profiles,
+    split_url,
 )
-
-GATE_HELP = {
-    "max_error_rate": "gate, %%",
-    "max_internal_free_drop": "gate, B",
-    "max_psram_free_drop": "gate, B",
-}
+from perftui.validate import PORT, UsageError, parse_target
 
 
 def add_run_arguments(p: argparse.ArgumentParser) -> None:
-    """Every flag of the legacy runner, same names and defaults, plus perftui's own."""
-    d = setting_defaults()
+    """Every flag of the legacy runner, same names and defaults, plus perftui's own; the run
+    settings' flags come from the registry (`perftui.settings`)."""
     p.add_argument("host", nargs="?", help="device host name or IP (or a URL http://host:port)")
     p.add_argument("--port", type=PORT, default=None, help="device port (default 8080)")
     p.add_argument("--profiles", default="api,mixed,static", help="comma list of names or .toml")
     p.add_argument("--paths", default=None, help="ad-hoc profile: comma list of paths")
-    p.add_argument(
-        "--runs", type=POS_INT, default=d["runs"], help="runs per profile (default %(default)s)"
-    )
-    p.add_argument(
-        "--timeout", type=POS_FLOAT, default=d["timeout"], help="request timeout, s (%(default)s)"
-    )
-    for phase, (clients, duration) in DEFAULT_PHASES.items():
-        p.add_argument(
-            f"--{phase}-clients",
-            type=POS_INT,
-            default=None,
-            help=f"clients in phase {phase} (default {clients})",
-        )
-        p.add_argument(
-            f"--{phase}-duration",
-            type=NONNEG_FLOAT,
-            default=None,
-            help=f"seconds of phase {phase}; 0 skips it (default {duration:g})",
-        )
-        p.add_argument(
-            f"--{phase}-rate",
-            type=POS_FLOAT,
-            default=None,
-            help=f"open loop: req/s in phase {phase}, its clients the most connections",
-        )
-    p.add_argument(
-        "--rate",
-        type=POS_FLOAT,
-        default=None,
-        help="open loop at R req/s in both phases (latency from each intended send time)",
-    )
-    p.add_argument(
-        "--arrivals",
-        choices=("constant", "poisson"),
-        default=d["arrivals"],
-        help="open-loop arrivals: evenly spaced or Poisson (default %(default)s)",
-    )
-    p.add_argument(
-        "--max-stall-ms",
-        type=NONNEG_FLOAT,
-        default=d["max_stall_ms"],
-        help="gate: fail a phase with a longer stall (no answer while requests wait); 0 = off",
-    )
-    for name in (
-        "metrics_retries",
-        "metrics_retry_delay_ms",
-        "post_phase_settle_ms",
-        "between_runs_sleep_ms",
-    ):
-        p.add_argument(f"--{name.replace('_', '-')}", type=NONNEG_INT, default=d[name])
+    add_request_arguments(p)
+    run_settings.add_arguments(p)
     p.add_argument(
         "--history-dir",
         type=Path,
@@ -109,47 +50,6 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
         type=Path,
         default=None,
         help="single-run lock (default HISTORY/.perf_regression.lock)",
-    )
-    p.add_argument(
-        "--heartbeat-ms", type=POS_INT, default=d["heartbeat_ms"], help="progress line period"
-    )
-    p.add_argument(
-        "--phase-timeout-multiplier", type=POS_FLOAT, default=d["phase_timeout_multiplier"]
-    )
-    p.add_argument("--phase-timeout-min-s", type=NONNEG_FLOAT, default=d["phase_timeout_min_s"])
-    p.add_argument(
-        "--hard-timeout-s", type=NONNEG_FLOAT, default=d["hard_timeout_s"], help="0 = off"
-    )
-    p.add_argument("--probe-path", type=URL_PATH, default=d["probe_path"])
-    p.add_argument("--probe-retries", type=POS_INT, default=d["probe_retries"])
-    p.add_argument("--tag", default="", help="kept to [A-Za-z0-9_-], appended to file names")
-    p.add_argument("--note", default="", help="free text stored with the run")
-    p.add_argument(
-        "--build",
-        default="",
-        metavar="LABEL",
-        help="the firmware build measured (default: what the device reports, if it does); "
-        "a comparison's noise sample is runs of A's build",
-    )
-    p.add_argument(
-        "--heap-poll-s",
-        type=NONNEG_FLOAT,
-        default=0.0,
-        help="also read the device's free heap every N s during phases (0 = off)",
-    )
-    for name, convert in GATE_LIMIT_TYPES.items():
-        p.add_argument(
-            f"--{name.replace('_', '-')}",
-            type=convert,
-            default=d[name],
-            help=GATE_HELP.get(name, "gate"),
-        )
-    p.add_argument(
-        "--max-heap-slope",
-        type=OPT_IN_GATE_TYPES["max_heap_slope"],
-        default=d["max_heap_slope"],
-        metavar="BYTES_PER_HOUR",
-        help="gate, B/h: fail a phase whose free heap falls faster (needs --heap-poll-s; off)",
     )
     p.add_argument(
         "--sim",
@@ -184,66 +84,74 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     add_compare_options(p)
 
 
+def add_request_arguments(p: argparse.ArgumentParser) -> None:
+    """One-off requests without a profile file, as hey/oha and vegeta spell them."""
+    p.add_argument("-m", "--method", default=None, help="one-off: the method (GET)")
+    p.add_argument(
+        "-H",
+        "--header",
+        action="append",
+        default=[],
+        metavar="'K: V'",
+        help="one-off: a request header (repeatable)",
+    )
+    p.add_argument("-d", "--data", default=None, metavar="BODY", help="one-off: the body, or @FILE")
+    p.add_argument(
+        "--targets",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="vegeta's targets file: 'METHOD URL' lines, header lines, '@body' lines",
+    )
+
+
+def _oneoff(args: argparse.Namespace) -> bool:
+    """-m, -H or -d: a one-off request, whose URL may then carry its path."""
+    return bool(args.method or args.header or args.data is not None)
+
+
+def profiles_from_args(args: argparse.Namespace) -> list[Profile]:
+    """The profiles to run: a targets file, a one-off request (a URL path, -m/-H/-d), --paths,
+    or --profiles. A one-off profile is built here and stored with the run like any other."""
+    oneoff = _oneoff(args)
+    path = split_url(args.host)[1] if args.host and oneoff else None
+    if args.targets:
+        if oneoff or path or args.paths:
+            raise UsageError("--targets names the requests: no URL path, --paths, -m, -H or -d")
+        device, profile = read_targets(args.targets)
+        if parse_target(device, None) != parse_target(args.host, args.port):
+            raise UsageError(f"--targets names {device}, not {args.host}")
+        return [profile]
+    if oneoff:
+        paths = [p.strip() for p in args.paths.split(",")] if args.paths else [path or "/"]
+        if args.paths and path:
+            raise UsageError("give the path in the URL or in --paths, not both")
+        return [oneoff_profile(paths, args.method or "GET", args.header, args.data)]
+    return [adhoc_profile(args.paths)] if args.paths else resolve_profiles(args.profiles)
+
+
 def config_from_args(args: argparse.Namespace) -> RunConfig:
+    if args.targets and not args.host and not args.sim:
+        args.host = read_targets(args.targets)[0]  # the device the targets name
     if args.sim and args.host:
         raise UsageError("give either HOST or --sim, not both")
     if not args.sim and not args.host:
         raise UsageError("HOST is required (or --sim for the built-in simulated device)")
     scheme, host, port = (
-        ("http", "127.0.0.1", 0) if args.sim else parse_target(args.host, args.port)
+        ("http", "127.0.0.1", 0)
+        if args.sim
+        else parse_target(split_url(args.host)[0] if _oneoff(args) else args.host, args.port)
     )
-    profiles = [adhoc_profile(args.paths)] if args.paths else resolve_profiles(args.profiles)
-    overrides: dict[str, dict[str, float]] = {}
-    for phase in ("burst", "long"):
-        given = {
-            k: v
-            for k, v in (
-                ("clients", getattr(args, f"{phase}_clients")),
-                ("duration", getattr(args, f"{phase}_duration")),
-                ("rate", getattr(args, f"{phase}_rate") or args.rate),
-            )
-            if v is not None
-        }
-        if given:
-            overrides[phase] = given
-    history_dir = getattr(args, "history_dir", None) or default_history_dir()
-    config = RunConfig(
+    return build_config(
         host=host,
         port=port,
         scheme=scheme,
-        profiles=profiles,
-        runs=args.runs,
-        timeout=args.timeout,
-        phase_overrides=overrides,
-        metrics_retries=args.metrics_retries,
-        metrics_retry_delay_ms=args.metrics_retry_delay_ms,
-        post_phase_settle_ms=args.post_phase_settle_ms,
-        between_runs_sleep_ms=args.between_runs_sleep_ms,
-        history_dir=history_dir,
+        profiles=profiles_from_args(args),
+        history_dir=getattr(args, "history_dir", None),
         lock_file=args.lock_file,
-        heartbeat_ms=args.heartbeat_ms,
-        phase_timeout_multiplier=args.phase_timeout_multiplier,
-        phase_timeout_min_s=args.phase_timeout_min_s,
-        hard_timeout_s=args.hard_timeout_s,
-        probe_path=args.probe_path,
-        probe_retries=args.probe_retries,
-        tag=clean_tag(args.tag),
-        note=args.note,
-        build=args.build.strip(),
-        telemetry_interval_s=args.heap_poll_s,
-        arrivals=args.arrivals,
-        max_stall_ms=args.max_stall_ms,
-        gate_limits=GateLimits(
-            **{name: getattr(args, name) for name in (*GATE_LIMIT_TYPES, *OPT_IN_GATE_TYPES)}
-        ),
+        config_file=read_config_file(args.config, getattr(args, "history_dir", None)),
+        given=run_settings.given(args),
     )
-    if not any(
-        config.phase_settings(p, phase).duration > 0
-        for p in config.profiles
-        for phase in ("burst", "long")
-    ):
-        raise UsageError("nothing to run: every phase has a duration of 0")
-    return config
 
 
 SIM_NOISE = ("drift", "drift_tau_s", "spikes", "seed")
@@ -267,7 +175,13 @@ def sim_options(args: argparse.Namespace) -> Any:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from perftui.cli.printer import Printer, json_summary
-    from perftui.runs.owner import RunOwner, StopSignals, check_can_run, new_run_id
+    from perftui.runs.owner import (
+        RunOwner,
+        StopSignals,
+        check_can_run,
+        metrics_exporter,
+        new_run_id,
+    )
 
     config = config_from_args(args)
     device_options = sim_options(args)
@@ -287,14 +201,21 @@ def cmd_run(args: argparse.Namespace) -> int:
         config, new_run_id(), use_sim=args.sim, sim_options=device_options, resolve_host=True
     )
     with owner, StopSignals() as signals:
+        exporter = metrics_exporter(config)
         engine = owner.engine()
         printer = StreamedPrinter(
-            Printer(config.heartbeat_ms, json_mode=args.json), config, owner.run_id, engine
+            Printer(config.heartbeat_ms, json_mode=args.json),
+            config,
+            owner.run_id,
+            engine,
+            exporter,
         )
         try:
             finished = owner.drive(engine, printer.handle_all, signals, _stopping)
         finally:
             printer.close()
+            if exporter is not None:
+                exporter.close()
     code = finished.exit_code if signals.count == 0 else EXIT_INTERRUPTED
     compared: dict[str, str | int] = {}
     if args.compare_to and finished.payload and code != EXIT_INTERRUPTED:

@@ -14,12 +14,15 @@ import signal
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from perftui.config import EXIT_BAD_INPUT, EXIT_INTERRUPTED, RunConfig, default_history_dir
 from perftui.engine import lifecycle, stream
 from perftui.engine.events import Event
 from perftui.engine.schema import LiveStatus
+
+if TYPE_CHECKING:
+    from perftui.exporter import Exporter
 
 TAIL_PERIOD_S = 0.2
 STOP_WAIT_S = 60.0
@@ -71,9 +74,17 @@ class StreamedPrinter:
     writes, so `ps`, `attach` and `stop` work on it too. A stream that cannot be written (disk
     full) is dropped with one warning; the run and its printing go on."""
 
-    def __init__(self, printer: Any, config: RunConfig, run_id: str, engine: Any) -> None:
+    def __init__(
+        self,
+        printer: Any,
+        config: RunConfig,
+        run_id: str,
+        engine: Any,
+        exporter: Exporter | None = None,
+    ) -> None:
         self.printer = printer
         self.engine = engine
+        self.exporter = exporter  # --metrics-port: fed the same events
         self.writer: stream.EventWriter | None = None
         try:
             self.writer = stream.EventWriter(config, run_id, os.getpid())
@@ -92,6 +103,8 @@ class StreamedPrinter:
                 self.writer.write(batch)
             except OSError as exc:
                 self._drop(exc)
+        if self.exporter is not None:
+            self.exporter.handle(batch)
         for event in batch:
             self.printer.handle(event)
 

@@ -27,6 +27,7 @@ from perftui.engine import record
 from perftui.engine.events import Event
 from perftui.engine.runner import EngineProcess
 from perftui.engine.schema import JsonObject, PhaseResult, RunRecord
+from perftui.settings import default
 
 # A result's status: "found" (confirmed), "client_bound" (confirmed, but the load generator
 # stopped the climb, so the device can do at least this much), "ceiling" (confirmed at
@@ -41,7 +42,7 @@ class CapacityGates:
     `min_achieved_ratio` × target) fails too: its latency only covers what got through."""
 
     max_p95_ms: float
-    max_error_rate: float = 2.0  # percent, as the run gates
+    max_error_rate: float = default("max_error_rate")  # percent, as the run gates
     min_achieved_ratio: float = 0.9
 
     def as_dict(self) -> dict[str, float]:
@@ -50,11 +51,11 @@ class CapacityGates:
 
 @dataclass(slots=True, frozen=True)
 class SearchPlan:
-    start_rate: float = 10.0  # req/s
-    step_s: float = 5.0
-    confirm_s: float = 15.0
+    start_rate: float = default("start_rate")  # req/s
+    step_s: float = default("step_s")
+    confirm_s: float = default("confirm_s")
     precision: float = 0.05  # bisection stops when high / low <= 1 + precision
-    max_rate: float = 100_000.0
+    max_rate: float = default("max_rate")
     confirm_attempts: int = 3
     backoff: float = 0.1  # a failed confirm step retries 10 % lower
 

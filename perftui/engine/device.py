@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import ssl
 from collections.abc import Callable
 
 import httpx
@@ -21,10 +22,11 @@ MAX_DEBUG_BODY = 1_000_000  # a debug body larger than this is not telemetry; re
 DEFAULT_DEADLINE_S = 6.0  # the reference's request timeout, for a client built without one
 
 
-def client(base_url: str, timeout: float) -> httpx.AsyncClient:
+def client(base_url: str, timeout: float, tls: ssl.SSLContext | None = None) -> httpx.AsyncClient:
     return httpx.AsyncClient(
         base_url=base_url,
         timeout=httpx.Timeout(timeout),
+        verify=tls if tls is not None else True,
         follow_redirects=False,
         headers={"User-Agent": "perftui-control"},
     )
@@ -48,6 +50,8 @@ async def probe(
             last = f"HTTP {status}"
         except (httpx.HTTPError, TimeoutError) as exc:
             last = describe(exc)
+            if certificate_problem(exc):
+                break  # a certificate does not change between attempts
         if attempt < attempts:
             log("warning", f"probe {path} attempt {attempt}/{attempts} failed: {last}; retrying")
             if stop is not None and stop.is_set():
@@ -82,10 +86,27 @@ async def _get(http: httpx.AsyncClient, path: str) -> tuple[int, bytes | None]:
         return resp.status_code, bytes(body)
 
 
+def certificate_problem(exc: BaseException) -> str | None:
+    """The TLS verification failure behind `exc` ("self-signed certificate", …), or None."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            return seen.verify_message or seen.reason or "certificate verify failed"
+        if "CERTIFICATE_VERIFY_FAILED" in str(seen):
+            return str(seen).rpartition("certificate verify failed: ")[2].split(" (_ssl")[0]
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
 def describe(exc: BaseException) -> str:
     """A short human description of a transport error."""
     if isinstance(exc, TimeoutError) and not isinstance(exc, httpx.HTTPError):
         return "TimeoutError: no complete answer within the request timeout"
+    if problem := certificate_problem(exc):
+        return (
+            f"TLS certificate not trusted: {problem} "
+            "(--insecure skips the check, --cacert FILE trusts a CA)"
+        )
     text = str(exc) or type(exc).__name__
     return f"{type(exc).__name__}: {text}" if text != type(exc).__name__ else text
 

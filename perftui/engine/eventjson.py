@@ -18,7 +18,7 @@ from perftui.engine import events as events_module
 from perftui.engine import schema as schema_module
 from perftui.engine.events import Event
 from perftui.engine.schema import JsonObject
-from perftui.profiles import Profile, RequestSpec
+from perftui.profiles import Check, Profile, RequestSpec
 
 EVENT_TYPES: dict[str, type] = {cls.__name__: cls for cls in typing.get_args(Event)}
 
@@ -70,7 +70,24 @@ def config_to_json(config: RunConfig) -> JsonObject:
     data["lock_file"] = str(config.lock_file) if config.lock_file else None
     for profile in data["profiles"]:
         profile["secret_headers"] = sorted(profile["secret_headers"])
+        for request in profile["requests"]:
+            if request.get("check"):
+                request["check"]["status"] = sorted(request["check"]["status"])
     return data
+
+
+def _request_from_json(r: JsonObject) -> RequestSpec:
+    check = r.get("check")
+    if check:
+        check = Check(
+            frozenset(check["status"]),
+            check["body_contains"],
+            tuple((k, v) for k, v in check["json"]),
+            check["max_body_bytes"],
+        )
+    return RequestSpec(
+        **{**r, "headers": tuple(tuple(h) for h in r.get("headers", ())), "check": check}
+    )
 
 
 def config_from_json(data: JsonObject) -> RunConfig:
@@ -78,10 +95,7 @@ def config_from_json(data: JsonObject) -> RunConfig:
     profiles = []
     for p in data.pop("profiles", []):
         p = dict(p)
-        p["requests"] = [
-            RequestSpec(**{**r, "headers": tuple(tuple(h) for h in r.get("headers", ()))})
-            for r in p.get("requests", [])
-        ]
+        p["requests"] = [_request_from_json(r) for r in p.get("requests", [])]
         p["secret_headers"] = frozenset(p.get("secret_headers", ()))
         profiles.append(Profile(**p))
     config = RunConfig(host=data.pop("host"), profiles=profiles)

@@ -23,6 +23,10 @@ class RunStatus(StrEnum):
     NOT_STARTED = "not_started"  # stopped before any phase gave a result: nothing measured
 
 
+# The `le` bounds of the exported latency histogram, in ms (`perftui.exporter`).
+LATENCY_BUCKETS_MS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000)
+
+
 @dataclass(slots=True)
 class RunStarted:
     """The whole invocation began: what will be run and how many phases that makes."""
@@ -91,7 +95,12 @@ class Heartbeat:
     paths: dict[str, PathCounts] = field(default_factory=dict)
     target_rps: float | None = None  # open loop: the rate asked for (rps_now is the achieved)
     stalls: int = 0  # stalls so far in the phase
+    ramp: bool = False  # `--stages`: target_rps is the ramp's target now, not the phase's
     client_bound: bool = False  # the engine's own loop lag or CPU is the bottleneck so far
+    # Only when a metrics port is asked for: the phase's answered requests at or below each
+    # `LATENCY_BUCKETS_MS` bound so far, then all of them (+Inf), and the sum of their latencies.
+    latency_le: list[int] | None = None
+    latency_sum_ms: float | None = None
 
 
 @dataclass(slots=True)

@@ -78,6 +78,18 @@ def quick_percentiles_ms(
     return tuple(ms(v) for v in percentile_values(hist, (50.0, 95.0, 99.0), scratch))
 
 
+def counts_at_or_below(
+    hist: HdrHistogram, bounds_us: Sequence[int], scratch: np.ndarray | None = None
+) -> list[int]:
+    """How many recorded values are at or below each bound (to the histogram's precision): a
+    Prometheus histogram's buckets from the HDR counts, in one numpy pass."""
+    if hist.get_total_count() == 0:
+        return [0] * len(bounds_us)
+    cumulative = np.cumsum(np.ctypeslib.as_array(hist.counts), out=scratch)
+    last = len(cumulative) - 1
+    return [int(cumulative[min(hist._counts_index_for(b), last)]) for b in bounds_us]
+
+
 def new_scratch() -> np.ndarray:
     """A buffer for `percentile_values(..., scratch)`: one per recorder, reused."""
     return np.empty(new_histogram().counts_len, dtype=np.int64)

@@ -138,19 +138,62 @@ class _Protocol(asyncio.Protocol):
         self._done()
 
 
+BODY_KEPT = 1 << 20  # a response check reads at most this much of a body (its length: all)
+
+
+class _BodyProtocol(_Protocol):
+    """Also keeps the body, for the profile's response checks; httptools calls `on_body` only
+    when the protocol has it, so a profile without checks pays nothing for this."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = bytearray()
+        self.body_len = 0
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self.body.clear()
+        self.body_len = 0
+
+    def on_body(self, data: bytes) -> None:
+        self.body_len += len(data)
+        if len(self.body) < BODY_KEPT:
+            self.body += data[: BODY_KEPT - len(self.body)]
+
+
 class Connection:
     """One keep-alive connection, reopened when the device closes it or an error spoils it."""
 
-    def __init__(self, host: str, port: int, tls: bool) -> None:
+    def __init__(
+        self, host: str, port: int, tls: ssl.SSLContext | None = None, keep_body: bool = False
+    ) -> None:
         self.host = host
         self.port = port
-        self.ssl: ssl.SSLContext | None = ssl.create_default_context() if tls else None
+        self.ssl = tls
+        self.keep_body = keep_body
+        self.body = b""  # the last response's body, when kept (keep_body)
+        self.body_len = 0
         self._proto: _Protocol | None = None
         self.resent = 0  # times the last `send` re-sent its request (0 or 1)
+        self.handshakes: list[float] = []  # seconds of each TLS handshake (new connections)
 
     async def _open(self) -> _Protocol:
         loop = asyncio.get_running_loop()
-        _, proto = await loop.create_connection(_Protocol, self.host, self.port, ssl=self.ssl)
+        factory = _BodyProtocol if self.keep_body else _Protocol
+        transport, proto = await loop.create_connection(factory, self.host, self.port)
+        if self.ssl is not None:
+            # TCP first, then the handshake on its own clock: on an ESP32 it is most of the cost
+            # of a new connection, and it is reported per phase.
+            started = time.perf_counter()
+            try:
+                tls_transport = await loop.start_tls(
+                    transport, proto, self.ssl, server_hostname=self.host
+                )
+            except BaseException:
+                transport.abort()
+                raise
+            self.handshakes.append(time.perf_counter() - started)
+            proto.transport = tls_transport  # type: ignore[assignment]
         return proto
 
     async def send(self, raw: bytes, head: bool = False) -> tuple[int, float]:
@@ -183,6 +226,8 @@ class Connection:
             except BaseException:
                 self.close(abort=True)  # timed out, reset or garbled: it cannot carry another
                 raise
+            if self.keep_body:
+                self.body, self.body_len = bytes(proto.body), proto.body_len  # type: ignore[attr-defined]
             if not proto.keep_alive:
                 self.close()
             return proto.status, proto.finished_at

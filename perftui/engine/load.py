@@ -19,16 +19,20 @@ import errno
 import socket
 import ssl
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from perftui.engine.backoff import Backoff
 from perftui.engine.http1 import Connection, ResponseError, build_request, host_header
 from perftui.engine.metrics import OpenLoopStats, PhaseRecorder
-from perftui.engine.pacing import ArrivalSchedule, Pacer
-from perftui.engine.schema import JsonObject
+from perftui.engine.pacing import ArrivalSchedule, ClientRamp, Pacer, Ramp, RampSchedule
+from perftui.engine.schema import JsonObject, PhaseReport
 from perftui.profiles import Profile
+
+if TYPE_CHECKING:
+    from perftui.config import PhaseSettings
 
 STOP_GRACE_S = 1.0  # after a stop request, in-flight requests get this long before cancellation
 # The engine's own loop lag is sampled this often: the 4/s heartbeat ticker alone gives too few
@@ -45,6 +49,8 @@ class PhaseOutcome:
     timed_out: bool
     stopped: bool
     snapshot_errors: list[str]
+    handshakes: list[float]  # seconds of each TLS handshake of the phase (https only)
+    check_problems: dict[str, str]  # path → its first failed response check
 
 
 def classify(exc: BaseException) -> str:
@@ -75,6 +81,11 @@ async def _client(
     timeout: float,
     stop: asyncio.Event,
     pacer: Pacer | None = None,
+    tls: ssl.SSLContext | None = None,
+    handshakes: list[float] | None = None,
+    problems: dict[str, str] | None = None,
+    gate: ClientRamp | None = None,
+    index: int = 0,
 ) -> None:
     """One client: one connection, round-robin over the profile's weighted request cycle.
 
@@ -89,6 +100,7 @@ async def _client(
             recorder.paths[r.path],
             build_request(r.method, r.path, header, r.headers, r.body),
             r.method == "HEAD",
+            r.check,
         )
         for r in profile.sequence()
     ]
@@ -96,20 +108,23 @@ async def _client(
     i = 0
     clock = time.perf_counter
     stalls = recorder.stalls
-    conn = Connection(host, port, tls=url.scheme == "https")
+    conn = Connection(host, port, tls if url.scheme == "https" else None, any(p[3] for p in plan))
     backoff = Backoff()  # after a failure that came at once, instead of spinning
     try:
         while not stop.is_set():
             if pacer is None:
                 if (t0 := clock()) >= deadline:
                     break
+                if gate is not None and (pause := gate.wait_s(index, t0)) > 0:
+                    await asyncio.sleep(pause)  # a client ramp: not this client's turn yet
+                    continue
                 sent_at = t0
             else:
                 if (intended := await pacer.next()) is None:
                     break
                 t0, sent_at = intended, clock()
             stalls.sent(sent_at)
-            stats, raw, head = plan[i]
+            stats, raw, head, check = plan[i]
             i = (i + 1) % n
             try:
                 async with asyncio.timeout(timeout):
@@ -126,9 +141,17 @@ async def _client(
                 continue
             stalls.ended(t1)
             backoff.reset()
-            stats.record(status, int((t1 - t0) * 1_000_000), t1, conn.resent)
+            if check is None:
+                stats.record(status, int((t1 - t0) * 1_000_000), t1, conn.resent)
+                continue
+            problem = check.problem(status, conn.body, conn.body_len)
+            stats.record(status, int((t1 - t0) * 1_000_000), t1, conn.resent, problem is None)
+            if problem and problems is not None:
+                problems.setdefault(stats.path, problem)
     finally:
         conn.close()
+        if handshakes is not None:
+            handshakes += conn.handshakes
 
 
 async def _ticker(
@@ -180,26 +203,36 @@ async def run_phase(
     snapshot_interval_s: float = 0.25,
     rate: float | None = None,
     arrivals: str = "constant",
+    tls: ssl.SSLContext | None = None,
+    stages: Sequence[tuple[float, float]] | None = None,
 ) -> PhaseOutcome:
     """Drive one phase; never returns later than `budget_s` (the watchdog) plus a grace second.
 
     `rate` (req/s) makes it open loop, `clients` then being the most connections open at once.
+    `stages` ramps the rate (open loop) or the active clients (closed loop) as `pacing.Ramp`.
     """
     clock = time.perf_counter
     start = clock()
     deadline = start + duration
     open_loop = pacer = None
+    gate = None
     if rate:
         open_loop = OpenLoopStats(rate, arrivals)
-        schedule = ArrivalSchedule(rate, arrivals, start)
+        schedule = (
+            RampSchedule(Ramp(stages), arrivals, start)
+            if stages
+            else ArrivalSchedule(rate, arrivals, start)
+        )
         pacer = Pacer(schedule, deadline, open_loop, clock, asyncio.sleep)
+    elif stages:
+        gate = ClientRamp(Ramp(stages), start, deadline)
     recorder = PhaseRecorder(
         profile.paths, 0.75 * duration, duration, started=start, open_loop=open_loop
     )
-    tasks = [
-        asyncio.create_task(_client(base_url, profile, recorder, deadline, timeout, stop, pacer))
-        for _ in range(clients)
-    ]
+    handshakes: list[float] = []
+    problems: dict[str, str] = {}  # path → its first failed check
+    args = (base_url, profile, recorder, deadline, timeout, stop, pacer, tls, handshakes, problems)
+    tasks = [asyncio.create_task(_client(*args, gate, i)) for i in range(clients)]
     done_event = asyncio.Event()
     gathered = asyncio.gather(*tasks, return_exceptions=True)
     gathered.add_done_callback(lambda _: done_event.set())
@@ -234,4 +267,59 @@ async def run_phase(
     recorder.check.stop(clock())
     recorder.stalls.finish(clock())
     recorder.snapshot(elapsed)
-    return PhaseOutcome(recorder, elapsed, timed_out, stopped, snapshot_errors)
+    return PhaseOutcome(
+        recorder, elapsed, timed_out, stopped, snapshot_errors, handshakes, problems
+    )
+
+
+def checks_report(outcome: PhaseOutcome) -> PhaseReport:
+    """`checks_failed` per path (how many, and the first one's reason), or nothing."""
+    if not outcome.check_problems:
+        return {}
+    paths = outcome.recorder.paths
+    return {
+        "checks_failed": {
+            path: {"count": paths[path].errors_by_kind["check"], "first": why}
+            for path, why in sorted(outcome.check_problems.items())
+        }
+    }
+
+
+def handshake_report(handshakes: list[float]) -> PhaseReport:
+    """`tls_handshake_ms` of a phase (new connections only), or nothing for plain http."""
+    if not handshakes:
+        return {}
+    ms = sorted(h * 1000 for h in handshakes)
+    return {
+        "tls_handshake_ms": {
+            "count": len(ms),
+            "mean": round(sum(ms) / len(ms), 3),
+            "p50": round(ms[len(ms) // 2], 3),
+            "max": round(ms[-1], 3),
+        }
+    }
+
+
+def ramp_report(settings: PhaseSettings, timeline: JsonObject) -> PhaseReport:
+    """`ramp` of a `--stages` phase: its unit, stages, and the mean target over each of the
+    timeline's windows (beside the achieved `rps`, so capacity and compare can read both)."""
+    if not settings.stages:
+        return {}
+    ramp = Ramp(settings.stages)
+    ends = timeline.get("t_s", [])
+    width = timeline.get("window_s", 1)
+    targets = []
+    previous = 0.0
+    for end in ends:
+        # A row spans from the previous row's end, unless windows without a request were
+        # skipped between them (a ramp from 0): then about one window.
+        start = previous if end - previous < 2 * width else end - width
+        targets.append(round(ramp.mean(min(start, ramp.duration), min(end, ramp.duration)), 3))
+        previous = end
+    return {
+        "ramp": {
+            "unit": settings.stages_unit,
+            "stages": [list(stage) for stage in settings.stages],
+            "target": targets,
+        }
+    }

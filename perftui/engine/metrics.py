@@ -39,7 +39,7 @@ from perftui.engine.hdr import (
 from perftui.engine.stalls import STALL_MIN_S, STALL_P50_FACTOR, StallDetector
 from perftui.engine.timeline import Timeline
 
-ERROR_KINDS = ("timeout", "refused", "reset", "http_4xx", "http_5xx", "other")
+ERROR_KINDS = ("timeout", "refused", "reset", "http_4xx", "http_5xx", "other", "check")
 # Client-bound: the load's thread was running or runnable nearly all the time (saturated), or
 # its loop woke later than CLIENT_BOUND_LAG_MS at its p90 while busy at least
 # CLIENT_BOUND_LAG_BUSY_PCT of the time (late because of its own queued work). Lag alone is not
@@ -127,10 +127,19 @@ class PathStats:
     failed: HdrHistogram = field(default_factory=new_histogram)  # requests without an answer
     retries: int = 0
 
-    def record(self, status: int, latency_us: int, done_at: float, retries: int = 0) -> None:
+    def record(
+        self,
+        status: int,
+        latency_us: int,
+        done_at: float,
+        retries: int = 0,
+        checked: bool | None = None,
+    ) -> None:
         """A response arrived at `done_at` (perf_counter): 200–399 is ok, else an HTTP error.
 
         `retries`: how many times the request was re-sent to get it (the idle-close race).
+        `checked`: the profile's response check passed (ok, whatever the status) or failed
+        (an error of kind "check"); None = no check, the status decides.
         """
         self.requests += 1
         self.retries += retries
@@ -140,13 +149,15 @@ class PathStats:
         m.n += 1
         m.total += latency_us
         m.squares += latency_us * latency_us
-        if 200 <= status < 400:
+        if checked if checked is not None else 200 <= status < 400:
             self.ok += 1
             self.availability.success(done_at)
         else:
             self.err += 1
             self.availability.failure(done_at - latency_us / 1_000_000)
-            if 400 <= status < 500:
+            if checked is False:
+                self.errors_by_kind["check"] += 1
+            elif 400 <= status < 500:
                 self.errors_by_kind["http_4xx"] += 1
             elif 500 <= status < 600:
                 self.errors_by_kind["http_5xx"] += 1

@@ -11,8 +11,9 @@ be tested on a fake clock.
 
 from __future__ import annotations
 
+import math
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 from perftui.engine.metrics import OpenLoopStats
 
@@ -44,6 +45,92 @@ class ArrivalSchedule:
         t = self.start + self._k / self.rate
         self._k += 1
         return t
+
+
+class Ramp:
+    """`--stages`: a target that moves linearly from 0 to each stage's target over the stage's
+    duration (k6's ramping executors), as a function of the phase's time and its integral."""
+
+    def __init__(self, stages: Sequence[tuple[float, float]]) -> None:
+        self.segments: list[tuple[float, float, float, float, float]] = []  # t0, d, a, b, N0
+        t = total = level = 0.0
+        for duration, target in stages:
+            if duration > 0:
+                self.segments.append((t, duration, level, target, total))
+                total += (level + target) / 2 * duration
+                t += duration
+            level = target
+        self.duration = t
+        self.total = total  # arrivals (req) over the ramp, or client-seconds
+
+    def at(self, t: float) -> float:
+        """The target at `t` s into the phase."""
+        for t0, d, a, b, _ in self.segments:
+            if t < t0 + d:
+                return a + (b - a) * max(t - t0, 0.0) / d
+        return self.segments[-1][3] if self.segments else 0.0
+
+    def integral(self, t: float) -> float:
+        """∫ target from 0 to `t`."""
+        for t0, d, a, b, n0 in self.segments:
+            if t < t0 + d:
+                tau = max(t - t0, 0.0)
+                return n0 + a * tau + (b - a) * tau * tau / (2 * d)
+        return self.total
+
+    def mean(self, t0: float, t1: float) -> float:
+        """The mean target over [t0, t1]."""
+        return (self.integral(t1) - self.integral(t0)) / (t1 - t0) if t1 > t0 else self.at(t0)
+
+    def time_of(self, m: float) -> float:
+        """The time at which the integral reaches `m` (past the end: infinity)."""
+        for t0, d, a, b, n0 in self.segments:
+            seg_total = (a + b) / 2 * d
+            if m - n0 <= seg_total and seg_total > 0:
+                c, rest = (b - a) / (2 * d), m - n0
+                if rest <= 0:
+                    return t0
+                root = a * a + 4 * c * rest
+                return t0 + 2 * rest / (a + math.sqrt(max(root, 0.0)))  # stable for c < 0
+        return math.inf
+
+
+class RampSchedule(ArrivalSchedule):
+    """Intended send times under a rate ramp: arrival k when the ramp's integral reaches k
+    (Poisson: a unit-rate Poisson process, time-rescaled through the ramp)."""
+
+    def __init__(self, ramp: Ramp, arrivals: str, start: float, seed: int | None = None) -> None:
+        super().__init__(1.0, arrivals, start, seed)
+        self.ramp = ramp
+        self._m = 0.0
+
+    def take(self) -> float:
+        if self.poisson:
+            self._m += self._rng.expovariate(1.0)
+            return self.start + self.ramp.time_of(self._m)
+        t = self.start + self.ramp.time_of(self._k)
+        self._k += 1
+        return t
+
+
+class ClientRamp:
+    """`--stages` in closed loop: client `i` sends only while the target is above `i`."""
+
+    def __init__(self, ramp: Ramp, start: float, deadline: float) -> None:
+        self.ramp = ramp
+        self.start = start
+        self.deadline = deadline
+
+    def wait_s(self, index: int, now: float) -> float:
+        """How long client `index` must wait before its next request (0 = go now)."""
+        t = now - self.start
+        if self.ramp.at(t) > index:
+            return 0.0
+        step = 0.05  # the target is piecewise linear: look ahead in short steps
+        ahead = t
+        while ahead < self.ramp.duration and self.ramp.at(ahead) <= index:
+            ahead += step
+        return min(ahead - t, max(self.deadline - now, 0.0))
 
 
 class Pacer:

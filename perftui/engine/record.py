@@ -58,12 +58,18 @@ def metadata() -> dict[str, str | None]:
 def measurement(config: RunConfig) -> JsonObject:
     """The settings that shape a run's load and what it measures: two runs are compared as like
     with like only if these are equal. Per `profile:phase` the clients, duration and any other
-    phase setting (an open-loop rate, …); how open-loop arrivals are spaced; the timeout; what
-    each profile requests; and the tool's version. How often a viewer is sent snapshots, per-path
-    percentiles or heap readings is not here (`perftui.like.VIEW_ONLY`): the TUI and the CLI
-    differ there by design, and their runs must gate each other."""
+    phase setting (an open-loop rate, a ramp's stages, …); how open-loop arrivals are spaced; the
+    timeout; TLS trust; what each profile requests; and the tool's version: the registry's
+    fingerprinted settings (`perftui.settings`, `fingerprint=True`; a test holds the two equal).
+    How often a viewer is sent snapshots, per-path percentiles or heap readings is not here
+    (`perftui.like.NOT_FINGERPRINTED`): the TUI and the CLI differ there by design, and their
+    runs must gate each other."""
     phases = {
-        f"{p.name}:{phase}": asdict(config.phase_settings(p, phase))
+        f"{p.name}:{phase}": {  # a ramp's stages only when there is one
+            k: v
+            for k, v in asdict(config.phase_settings(p, phase)).items()
+            if v is not None or not k.startswith("stages")
+        }
         for p in config.profiles
         for phase in PHASES
     }
@@ -73,6 +79,7 @@ def measurement(config: RunConfig) -> JsonObject:
         "timeout": config.timeout,
         "profiles": {p.name: {"requests": p.definition()["requests"]} for p in config.profiles},
         "tool_version": __version__,
+        **({"tls": config.tls.given()} if config.tls.given() else {}),  # https trust settings
     }
 
 

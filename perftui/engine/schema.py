@@ -92,6 +92,10 @@ class PhaseReport(TypedDict, total=False):
     loop_busy_pct: float
     engine_cpu_pct: float
     heap_slope_b_per_h: float | None
+    ramp: JsonObject  # a `--stages` phase: unit, stages, the mean target per timeline window
+    # added by the suite: https handshakes of new connections; response checks that failed
+    tls_handshake_ms: dict[str, float]
+    checks_failed: dict[str, JsonObject]  # path → {count, first (reason)}
     # the device around the phase (added by the suite)
     stats_after: JsonObject | None
     mem_before: JsonObject | None

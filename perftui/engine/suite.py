@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -26,6 +27,7 @@ from perftui.config import (
 )
 from perftui.engine import device, record
 from perftui.engine.events import (
+    LATENCY_BUCKETS_MS,
     Event,
     Heartbeat,
     Log,
@@ -44,13 +46,27 @@ from perftui.engine.gates import (
     evaluate,
     heap_slope_per_hour,
 )
-from perftui.engine.hdr import quick_percentiles_ms
-from perftui.engine.load import run_phase
+from perftui.engine.hdr import counts_at_or_below, quick_percentiles_ms
+from perftui.engine.load import checks_report, handshake_report, ramp_report, run_phase
 from perftui.engine.metrics import PhaseRecorder
 from perftui.engine.notes import CLIENT_BOUND_NOTE
+from perftui.engine.pacing import Ramp
 from perftui.engine.schema import JsonObject, PhaseReport, PhaseResult, RawRun, RunRecord
 from perftui.history import files
 from perftui.profiles import Profile
+
+BUCKETS_US = [ms * 1000 for ms in LATENCY_BUCKETS_MS]
+
+
+def latency_buckets(rec: PhaseRecorder) -> JsonObject:
+    """The heartbeat's histogram for a metrics port (~0.1 ms; only when one is asked for)."""
+    return {
+        "latency_le": [
+            *counts_at_or_below(rec.overall, BUCKETS_US, rec.scratch),
+            rec.overall.get_total_count(),  # +Inf
+        ],
+        "latency_sum_ms": sum(s.moments.total for s in rec.paths.values()) / 1000,
+    }
 
 
 class Suite:
@@ -64,6 +80,7 @@ class Suite:
     ) -> None:
         """`may_write` says whether the history dir is still ours (see `runner`); `run_id` is
         given when a detached host named the run's files before it started."""
+        self.tls: ssl.SSLContext | None = None  # the load's and the probe's, for https
         self.config = config
         self.emit = emit
         self.stop = stop
@@ -128,7 +145,8 @@ class Suite:
         suite_start = time.monotonic()
         current_run: RawRun | None = None
         unreachable_at_start = False
-        async with device.client(cfg.base_url, cfg.timeout) as http:
+        self.tls = cfg.tls.context() if cfg.scheme == "https" else None
+        async with device.client(cfg.base_url, cfg.timeout, self.tls) as http:
             for ordinal, (profile, run_index, phase) in enumerate(self.plan, start=1):
                 if self.stop.is_set():
                     break
@@ -220,6 +238,8 @@ class Suite:
             cfg.snapshot_interval_s,
             settings.rate,
             cfg.arrivals,
+            self.tls,
+            settings.stages,
         )
         if poller is not None:
             poller.cancel()
@@ -236,11 +256,14 @@ class Suite:
         )
         self.emit(Telemetry(profile.name, run_index, phase, "after", mem_after, stats_after))
         report = outcome.recorder.report(settings.clients, settings.duration, outcome.elapsed)
+        report.update(ramp_report(settings, report["timeline"]))
         report.update(_device_keys(mem_before, mem_after, stats_after))
         report.update(
             {
                 "watchdog_budget_s": budget,
                 "timed_out": outcome.timed_out,
+                **handshake_report(outcome.handshakes),
+                **checks_report(outcome),
                 "stopped": outcome.stopped,
             }
         )
@@ -444,6 +467,7 @@ class _Beats:
         self.live = live
         self.path_pcts: dict[str, tuple[float | None, ...]] = {}
         self.next_pcts = 0.0
+        self.ramp = Ramp(settings.stages) if settings.stages and settings.rate else None
 
     def emit_stalls(self, rec: PhaseRecorder) -> None:
         for stall in rec.stalls.drain():
@@ -484,8 +508,10 @@ class _Beats:
                     p: PathCounts(s.requests, s.ok, s.err, *self.path_pcts.get(p, ()))
                     for p, s in rec.paths.items()
                 },
-                target_rps=self.settings.rate,
+                target_rps=self.ramp.at(elapsed) if self.ramp else self.settings.rate,
+                ramp=self.ramp is not None,
                 stalls=rec.stalls.count,
                 client_bound=rec.check.client_bound(rec.stalls.start + elapsed),
+                **(latency_buckets(rec) if cfg.metrics_port else {}),
             )
         )

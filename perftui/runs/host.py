@@ -6,7 +6,9 @@ stdin. The host is a `RunOwner` (`perftui.runs.owner`): it takes the run lock, s
 simulated device if the run targets it, starts the engine (`EngineProcess`, still a child with its
 own loop), and writes every event to
 `HISTORY/live/<run_id>.events` (see `perftui.engine.stream`) for whoever watches. It answers the
-launcher with one line on stdout: `ok RUN_ID PID`, or `error MESSAGE` (lock held, dir unusable).
+launcher with one line on stdout: `ok RUN_ID PID`, or `error MESSAGE` (lock held, dir unusable,
+metrics port taken). With `--metrics-port` the host serves the run's metrics too: it reads the
+events.
 
 SIGTERM/SIGINT stop the run gracefully (the partial run is kept); a second one kills the engine.
 If the engine dies uncleanly, what its last `latest.partial.json` held is stored as "died".
@@ -27,13 +29,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from perftui.config import EXIT_COULD_NOT_RUN, RunConfig
 from perftui.engine import record, stream
 from perftui.engine.events import Event, Log
 from perftui.engine.runner import EngineProcess
-from perftui.runs.owner import CouldNotRun, RunOwner, StopSignals
+from perftui.runs.owner import CouldNotRun, RunOwner, StopSignals, metrics_exporter
+
+if TYPE_CHECKING:
+    from perftui.exporter import Exporter
 
 HANDSHAKE_TIMEOUT_S = 60.0
 
@@ -124,10 +129,12 @@ def host(config: RunConfig, run_id: str, use_sim: bool, sim_options: Any = None)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)  # a closing terminal must not stop the run
     notes: list[str] = []
     owner = RunOwner(config, run_id, use_sim=use_sim, sim_options=sim_options, say=notes.append)
+    exporter = None
     with StopSignals() as signals:
         try:
             try:
                 owner.claim(sim_port=config.port)
+                exporter = metrics_exporter(config, notes.append)
             except CouldNotRun as exc:
                 _answer(f"error {exc}")
                 return EXIT_COULD_NOT_RUN
@@ -136,22 +143,29 @@ def host(config: RunConfig, run_id: str, use_sim: bool, sim_options: Any = None)
             writer.write([Log("info", text) for text in notes])  # the device's address, a wait
             engine = owner.engine()
             try:
-                return owner.drive(engine, _writing(writer, engine), signals).exit_code
+                return owner.drive(engine, _writing(writer, engine, exporter), signals).exit_code
             finally:
                 writer.close()
         except Exception as exc:  # never a traceback the user cannot see: answer, then log it
             _answer(f"error {type(exc).__name__}: {exc}")
             raise
         finally:
+            if exporter is not None:
+                exporter.close()
             owner.release()
 
 
-def _writing(writer: stream.EventWriter, engine: EngineProcess) -> Callable[[list[Event]], None]:
-    """Events to the events file, which names the engine's pid once it has one."""
+def _writing(
+    writer: stream.EventWriter, engine: EngineProcess, exporter: Exporter | None
+) -> Callable[[list[Event]], None]:
+    """Events to the events file, which names the engine's pid once it has one, and to a
+    metrics port's collector (`--metrics-port`)."""
 
     def write(batch: list[Event]) -> None:
         if writer.status["engine_pid"] is None and engine.pid:
             writer.set_engine_pid(engine.pid)
+        if exporter is not None:
+            exporter.handle(batch)
         writer.write(batch)
 
     return write

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
         Step,
     )
     from perftui.engine.runner import EngineProcess
+    from perftui.exporter import Exporter
     from perftui.runs.device import SimDevice
     from perftui.runs.host import Launched
     from perftui.sim.device import SimProcess
@@ -68,6 +69,24 @@ def check_can_run(config: RunConfig, resolve_host: bool = False) -> None:
         check_history_dir(config.history_dir)
     except HistoryDirError as exc:
         raise CouldNotRun(str(exc)) from None
+
+
+def metrics_exporter(config: RunConfig, say: Callable[[str], None] = _to_stderr) -> Exporter | None:
+    """`--metrics-port`: the run's metrics server, served by the process that reads the events
+    (an attached run, or the detached host), or None; a port that cannot be listened on is
+    CouldNotRun, before any load."""
+    if config.metrics_port is None:
+        return None
+    from perftui.exporter import Exporter
+
+    try:
+        exporter = Exporter(config.metrics_port, config.metrics_bind, config.target)
+    except OSError as exc:
+        raise CouldNotRun(
+            f"--metrics-port {config.metrics_port} on {config.metrics_bind}: {exc.strerror or exc}"
+        ) from None
+    say(f"metrics at http://{config.metrics_bind}:{exporter.port}/metrics")
+    return exporter
 
 
 def take_lock(

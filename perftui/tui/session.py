@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import ssl
 import time
 from collections import deque
 from typing import NamedTuple
@@ -20,6 +21,7 @@ import httpx
 
 from perftui.config import RunConfig
 from perftui.engine import lifecycle, stream
+from perftui.engine.device import certificate_problem
 from perftui.engine.events import Event
 from perftui.runs.device import SimDevice
 from perftui.runs.owner import CouldNotRun, detach
@@ -40,15 +42,20 @@ class ProbeAnswer(NamedTuple):
     status: int | None = None
 
 
-def probe(base_url: str, path: str, timeout: float = 2.0) -> ProbeAnswer:
+def probe(
+    base_url: str, path: str, timeout: float = 2.0, tls: ssl.SSLContext | None = None
+) -> ProbeAnswer:
     """One request like the engine's health probe: any status 200–499 means the device answers.
+    `tls`: the run's TLS settings' context (an https device with its own certificate).
 
     Whatever goes wrong is the answer's text, never an exception: httpx raises `InvalidURL` (not
     an `HTTPError`) for an address it refuses, and a name may not resolve."""
     start = time.perf_counter()
     try:
-        response = httpx.get(base_url + path, timeout=timeout)
+        response = httpx.get(base_url + path, timeout=timeout, verify=tls or True)
     except (httpx.HTTPError, httpx.InvalidURL, ValueError, OSError) as exc:
+        if isinstance(exc, httpx.HTTPError) and (problem := certificate_problem(exc)):
+            return ProbeAnswer(False, f"{base_url}{path}: certificate not trusted: {problem}")
         return ProbeAnswer(False, f"no answer from {base_url}{path}: {type(exc).__name__}")
     took = (time.perf_counter() - start) * 1000
     healthy = 200 <= response.status_code < 500
@@ -57,7 +64,7 @@ def probe(base_url: str, path: str, timeout: float = 2.0) -> ProbeAnswer:
 
 
 class RunSession:
-    """One run seen from the TUI: started detached (`perftui.host`), or attached to by id.
+    """One run seen from the TUI: started detached (`perftui.runs.host`), or attached to by id.
 
     The TUI never owns the run: it launches it in its own session and tails its events file like
     any other viewer, so quitting the TUI (or its terminal dying) leaves the run going.

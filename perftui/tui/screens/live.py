@@ -48,7 +48,7 @@ from perftui.tui.workers import ShowsWorkerErrors
 UI_PERIOD_S = 0.1  # at most 10 screen updates a second, whatever the event rate
 SPARK_POINTS = 600  # heartbeat windows kept per series (2.5 min at 4/s; older ones scroll off)
 WHOLE_STEP = 0.25  # redraw the whole-run row when run time moved a quarter of a bucket (≥ 0.5 s)
-WHOLE_FIELDS = {"p95": "max", "rps": "mean", "errors": "sum", "heap": "last"}
+WHOLE_FIELDS = {"p95": "max", "rps": "mean", "target": "mean", "errors": "sum", "heap": "last"}
 LOG_LINES = 400
 PATH_WIDTH = 28
 PATH_COLUMNS = {
@@ -216,6 +216,9 @@ class LiveScreen(Screen[None], ShowsWorkerErrors):
                 yield Sparkline([], id="whole-p95", classes="spark p95")
                 yield Label("rps", classes="spark-label short")
                 yield Sparkline([], id="whole-rps", classes="spark p50")
+                # Open loop (a rate or a ramp): the target beside the achieved rate, same scale.
+                yield Label("tgt", id="whole-target-label", classes="spark-label short")
+                yield Sparkline([], id="whole-target", classes="spark p95")
                 yield Label("err", classes="spark-label short")
                 yield Sparkline([], id="whole-errors", classes="spark err")
                 yield LiveText("-", id="whole-span", classes="whole-span")
@@ -230,6 +233,8 @@ class LiveScreen(Screen[None], ShowsWorkerErrors):
         yield Footer()
 
     def on_mount(self) -> None:
+        for widget in ("#whole-target", "#whole-target-label"):
+            self.query_one(widget).display = False  # until a heartbeat names a target
         table = self.query_one("#paths", DataTable)
         for name, width in PATH_COLUMNS.items():
             table.add_column(name, key=name, width=width)
@@ -368,6 +373,7 @@ class LiveScreen(Screen[None], ShowsWorkerErrors):
             {
                 "p95": window_p95,
                 "rps": beat.rps_now,
+                "target": beat.target_rps,
                 "errors": beat.errors - (prev.errors if prev else 0),
             },
             max(dt, 0.0),
@@ -478,7 +484,8 @@ class LiveScreen(Screen[None], ShowsWorkerErrors):
         errors = f"[b red]{b.errors:,}[/]" if b.errors else "0"
         rate = f"rps {b.rps_now:,.1f}"
         if b.target_rps:
-            achieved = b.requests / b.elapsed if b.elapsed > 0 else 0.0
+            # A ramp's target moves: the last window's rate is what answers it.
+            achieved = b.rps_now if b.ramp else b.requests / b.elapsed if b.elapsed > 0 else 0.0
             style = "b" if abs(achieved - b.target_rps) <= 0.03 * b.target_rps else "b red"
             rate = f"rps [{style}]{achieved:,.1f}[/]/{b.target_rps:,.0f} target"
         stalls = max(b.stalls, self.stalls)
@@ -491,7 +498,7 @@ class LiveScreen(Screen[None], ShowsWorkerErrors):
         kinds = " · ".join(
             f"{KIND_LABEL.get(k, k)} [b red]{n}[/]" if n else f"{KIND_LABEL.get(k, k)} 0"
             for k, n in b.errors_by_kind.items()
-            if k in KIND_LABEL
+            if k in KIND_LABEL or n  # a failed response check ("check") only once one failed
         )
         self.query_one("#errors", LiveText).update(
             f"errors: {kinds}\nstatus: {_status_text(b.status_counts)}"
@@ -585,10 +592,24 @@ class LiveScreen(Screen[None], ShowsWorkerErrors):
             points = self.whole.points(name)
             if points:
                 self.query_one(widget, Sparkline).data = points
+        self._draw_target()
         span = self.run_time()
         self.query_one("#whole-span", LiveText).update(
             f"{fmt.duration(span)} · {fmt.duration(self.whole.width_s)}/pt"
         )
+
+    def _draw_target(self) -> None:
+        """Achieved against target: both sparklines on one scale (each scales to its own data,
+        so each gets the larger peak of the two as a last, invisible-width point)."""
+        target = self.whole.points("target")
+        shown = any(target)
+        for widget in ("#whole-target", "#whole-target-label"):
+            self.query_one(widget).display = shown
+        if shown:
+            achieved = self.whole.points("rps")
+            peak = max(max(achieved, default=0.0), max(target))
+            self.query_one("#whole-rps", Sparkline).data = [*achieved, peak]
+            self.query_one("#whole-target", Sparkline).data = [*target, peak]
 
     # ----- actions -----------------------------------------------------------------------
 

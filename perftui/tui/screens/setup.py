@@ -33,7 +33,15 @@ from textual.widgets import (
 )
 from textual.widgets.selection_list import Selection
 
-from perftui.config import DEFAULT_PHASES, PHASES, GateLimits, RunConfig, setting_defaults
+from perftui import settings as registry
+from perftui.config import (
+    PHASES,
+    RunConfig,
+    TlsSettings,
+    build_config,
+    read_config_file,
+    setting_defaults,
+)
 from perftui.profiles import Profile, ProfileError, builtin_names, resolve_profile
 from perftui.tui import session
 from perftui.tui.messages import ProbeAnswered, RunRequested
@@ -43,12 +51,8 @@ from perftui.tui.settings import SIM_DEVICE, Settings
 from perftui.tui.widgets.runs_in_progress import RunsInProgress
 from perftui.tui.workers import ShowsWorkerErrors
 from perftui.validate import (
-    GATE_LIMIT_TYPES,
-    NONNEG_FLOAT,
-    NONNEG_INT,
     POS_FLOAT,
     POS_INT,
-    URL_PATH,
     UsageError,
     accepts,
     clean_tag,
@@ -73,41 +77,17 @@ LIVE_PATH_PERCENTILES_S = 1.0  # per-path p50/p95/p99 in the live table, refresh
 
 @dataclass(frozen=True, slots=True)
 class Field:
-    """One advanced setting: its RunConfig name, label and the CLI's converter."""
+    """One advanced setting: a registry entry (`perftui.settings`) that has a Setup label."""
 
     name: str
     label: str
     convert: Callable[[str], Any]
-
-    @property
-    def default(self) -> Any:
-        """The one default of `perftui.config`, as the command line has it too."""
-        return DEFAULTS[self.name]
+    default: Any
 
 
 DEFAULTS = setting_defaults()
-GATE_LABELS = {
-    "max_error_rate": "gate: max error %",
-    "max_p95_ms": "gate: max p95 ms",
-    "max_p99_ms": "gate: max p99 ms",
-    "max_tail_p95_ratio": "gate: tail p95 ratio",
-    "max_internal_free_drop": "gate: heap drop B",
-    "max_psram_free_drop": "gate: PSRAM drop B",
-}
-ADVANCED: tuple[Field, ...] = (
-    Field("burst_clients", "burst clients", POS_INT),
-    Field("burst_duration", "burst duration s", NONNEG_FLOAT),
-    Field("long_clients", "long clients", POS_INT),
-    Field("long_duration", "long duration s", NONNEG_FLOAT),
-    Field("timeout", "request timeout s", POS_FLOAT),
-    Field("between_runs_sleep_ms", "between runs ms", NONNEG_INT),
-    Field("post_phase_settle_ms", "settle ms", NONNEG_INT),
-    Field("probe_path", "probe path", URL_PATH),
-    Field("probe_retries", "probe retries", POS_INT),
-    Field("phase_timeout_multiplier", "watchdog ×", POS_FLOAT),
-    Field("phase_timeout_min_s", "watchdog min s", NONNEG_FLOAT),
-    Field("hard_timeout_s", "hard timeout s (0 off)", NONNEG_FLOAT),
-    *(Field(name, GATE_LABELS[name], convert) for name, convert in GATE_LIMIT_TYPES.items()),
+ADVANCED: tuple[Field, ...] = tuple(
+    Field(s.name, s.label, s.convert, s.default) for s in registry.SETTINGS if s.label
 )
 
 
@@ -116,6 +96,8 @@ def _validator(convert: Callable[[str], Any]) -> Function:
 
 
 def _fmt_default(value: Any) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
@@ -383,6 +365,17 @@ class SetupScreen(Screen[None], ShowsWorkerErrors):
     def _probe_inputs_changed(self) -> None:
         self.schedule_probe()
 
+    def _tls_context(self) -> Any:
+        """The TLS fields' context for the probe (None while a field is not valid yet)."""
+        try:
+            values = {
+                f: registry.BY_NAME[f].convert(self.query_one(f"#f-{f}", Input).value)
+                for f in ("insecure", "cacert", "cert", "key")
+            }
+            return TlsSettings(**values).context()
+        except (argparse.ArgumentTypeError, ValueError, TypeError):
+            return None
+
     def schedule_probe(self, delay: float | None = None) -> None:
         """Probe the device shortly after the user stops typing (not on every key)."""
         if self._probe_timer is not None:
@@ -405,10 +398,10 @@ class SetupScreen(Screen[None], ShowsWorkerErrors):
         else:
             base = ""
         status.update("probe: [dim]checking…[/]")
-        self._probe_worker(base, path)
+        self._probe_worker(base, path, self._tls_context() if base.startswith("https") else None)
 
     @work(thread=True, exclusive=True, group="probe", exit_on_error=False)
-    def _probe_worker(self, base: str, path: str) -> None:
+    def _probe_worker(self, base: str, path: str, tls: Any = None) -> None:
         if not base:
             try:
                 if self.sim is None:
@@ -419,11 +412,14 @@ class SetupScreen(Screen[None], ShowsWorkerErrors):
                 return
             answer = session.ProbeAnswer(*self._probing(sim_base, path))
         else:
-            answer = session.ProbeAnswer(*self._probing(base, path))
+            answer = session.ProbeAnswer(*self._probing(base, path, tls))
         # A screen already closed takes no message: an answer arriving as the app exits is lost.
         self.post_message(ProbeAnswered(answer, (base, path)))
 
-    def _probing(self, base: str, path: str) -> tuple[bool, str]:
+    def _probing(self, base: str, path: str, tls: Any = None) -> tuple[bool, str]:
+        """An https device's probe trusts what the run will (the TLS fields' context)."""
+        if tls is not None:
+            return session.probe(base, path, tls=tls)
         return (self._probe or session.probe)(base, path)
 
     @on(ProbeAnswered)
@@ -599,47 +595,31 @@ class SetupScreen(Screen[None], ShowsWorkerErrors):
         rates = self._phase_rates()
         if rates is None:
             return None
-        overrides: dict[str, dict[str, float]] = {}
-        for phase in ("burst", "long"):
-            given = {
-                key: values[f"{phase}_{key}"]
-                for key, default in zip(("clients", "duration"), DEFAULT_PHASES[phase], strict=True)
-                if values[f"{phase}_{key}"] != default
-            }
-            if phase in rates:
-                given["rate"] = rates[phase]
-            if given:
-                overrides[phase] = given
-        config = RunConfig(
-            host=host,
-            port=port,
-            scheme=scheme,
-            profiles=[self.profiles[k] for k in chosen],
-            runs=runs,
-            timeout=values["timeout"],
-            phase_overrides=overrides,
-            post_phase_settle_ms=values["post_phase_settle_ms"],
-            between_runs_sleep_ms=values["between_runs_sleep_ms"],
-            history_dir=self.history_dir,
-            phase_timeout_multiplier=values["phase_timeout_multiplier"],
-            phase_timeout_min_s=values["phase_timeout_min_s"],
-            hard_timeout_s=values["hard_timeout_s"],
-            probe_path=values["probe_path"],
-            probe_retries=values["probe_retries"],
-            tag=tag,
-            note=self.query_one("#note", Input).value.strip(),
-            build=self.query_one("#build", Input).value.strip(),
-            gate_limits=GateLimits(**{g: values[g] for g in GATE_LIMIT_TYPES}),
-            snapshot_interval_s=LIVE_SNAPSHOT_S,
-            telemetry_interval_s=LIVE_HEAP_POLL_S,
-            path_percentiles_s=LIVE_PATH_PERCENTILES_S,
-        )
-        if not any(
-            config.phase_settings(p, ph).duration > 0
-            for p in config.profiles
-            for ph in ("burst", "long")
-        ):
-            self._invalid("f-burst_duration", "nothing to run: every phase has a duration of 0")
+        # A field left at its default is not given: a profile's own setting then counts.
+        given = {k: v for k, v in values.items() if v != DEFAULTS[k]}
+        given |= {f"{phase}_rate": rate for phase, rate in rates.items()}
+        given |= {
+            "runs": runs,
+            "tag": tag,
+            "note": self.query_one("#note", Input).value.strip(),
+            "build": self.query_one("#build", Input).value.strip(),
+            "snapshot_interval_s": LIVE_SNAPSHOT_S,
+            "heap_poll_s": LIVE_HEAP_POLL_S,
+            "path_percentiles_s": LIVE_PATH_PERCENTILES_S,
+        }
+        try:
+            config = build_config(
+                host=host,
+                port=port,
+                scheme=scheme,
+                profiles=[self.profiles[k] for k in chosen],
+                history_dir=self.history_dir,
+                config_file=read_config_file(None, self.history_dir),
+                given=given,
+            )
+        except UsageError as exc:
+            where = "f-burst_duration" if "nothing to run" in str(exc) else "host"
+            self._invalid(where, str(exc))
             return None
         self.query_one("#setup-error", Static).update("")
         return RunRequest(config, use_sim)
