@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any
 
 from perftui.engine.events import RunStatus
+from perftui.engine.schema import JsonObject, RunRecord
 
 # How often a viewer is sent snapshots, per-path percentiles and heap telemetry: the TUI asks
 # for them to draw its live view, the CLI does not. They change what a viewer sees during a run,
@@ -21,18 +21,18 @@ from perftui.engine.events import RunStatus
 VIEW_ONLY = frozenset({"snapshot_interval_s", "telemetry_interval_s", "path_percentiles_s"})
 
 
-def like_settings(settings: dict[str, Any]) -> dict[str, Any]:
+def like_settings(settings: JsonObject) -> JsonObject:
     """`measurement` without the view-only keys (present in records written before)."""
     return {k: v for k, v in settings.items() if k not in VIEW_ONLY}
 
 
-def fingerprint(settings: dict[str, Any]) -> str:
+def fingerprint(settings: JsonObject) -> str:
     """A short stable digest of a run's `measurement`, view-only keys left out."""
     text = json.dumps(like_settings(settings), sort_keys=True, default=str, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def settings_key(record: dict[str, Any]) -> str | None:
+def settings_key(record: RunRecord) -> str | None:
     """The fingerprint `record` is matched by: recomputed from its `measurement` (so a record
     stored with an older digest still matches), else the stored one (None for runs made before
     settings were kept, which then match only each other)."""
@@ -49,7 +49,7 @@ def settings_key(record: dict[str, Any]) -> str | None:
 NOT_STARTED = RunStatus.NOT_STARTED
 
 
-def run_status(record: dict[str, Any]) -> str:
+def run_status(record: RunRecord) -> str:
     """A run record's status; one stopped before its first phase result is NOT_STARTED, also
     when it was stored (as `hard_stop` or `stopped`) before that status existed."""
     status = record.get("status") or "finished"

@@ -155,6 +155,8 @@ class RunRecord(TypedDict, total=False):
     started_at: str
     finished_at: str | None
     tag: str
+    build: str
+    flagged: str  # why a stored comparison marked it a regression
     note: str
     settings: JsonObject
     profile_definitions: JsonObject
@@ -179,6 +181,8 @@ class IndexRow(TypedDict, total=False):
     profiles: list[str]
     runs_per_profile: int | None
     tag: str
+    build: str
+    flagged: str
     note: str
     status: str
     overall_pass: bool | None
