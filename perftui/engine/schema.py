@@ -51,6 +51,15 @@ class PathReport(TypedDict, total=False):
     histogram: str
 
 
+class Stalls(TypedDict, total=False):
+    """A phase's stalls (`engine.stalls.StallDetector.to_dict`); the report keeps it as JSON."""
+
+    count: int
+    longest_ms: float
+    total_ms: float
+    at: list[float]  # seconds into the phase
+
+
 class PhaseReport(TypedDict, total=False):
     """What one phase measured (`engine.metrics.PhaseRecorder.report`)."""
 
