@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any
 
 from perftui.engine.events import RunStatus
+from perftui.engine.schema import JsonObject, RunRecord
 from perftui.settings import SETTINGS
 
 # The settings the registry (`perftui.settings`) declares outside the fingerprint, by their
@@ -24,18 +24,18 @@ from perftui.settings import SETTINGS
 NOT_FINGERPRINTED = frozenset(s.field for s in SETTINGS if not s.fingerprint)
 
 
-def like_settings(settings: dict[str, Any]) -> dict[str, Any]:
+def like_settings(settings: JsonObject) -> JsonObject:
     """`measurement` without the settings outside the fingerprint (in records written before)."""
     return {k: v for k, v in settings.items() if k not in NOT_FINGERPRINTED}
 
 
-def fingerprint(settings: dict[str, Any]) -> str:
+def fingerprint(settings: JsonObject) -> str:
     """A short stable digest of a run's `measurement`, settings outside it left out."""
     text = json.dumps(like_settings(settings), sort_keys=True, default=str, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def settings_key(record: dict[str, Any]) -> str | None:
+def settings_key(record: RunRecord) -> str | None:
     """The fingerprint `record` is matched by: recomputed from its `measurement` (so a record
     stored with an older digest still matches), else the stored one (None for runs made before
     settings were kept, which then match only each other)."""
@@ -52,7 +52,7 @@ def settings_key(record: dict[str, Any]) -> str | None:
 NOT_STARTED = RunStatus.NOT_STARTED
 
 
-def run_status(record: dict[str, Any]) -> str:
+def run_status(record: RunRecord) -> str:
     """A run record's status; one stopped before its first phase result is NOT_STARTED, also
     when it was stored (as `hard_stop` or `stopped`) before that status existed."""
     status = record.get("status") or "finished"

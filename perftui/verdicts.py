@@ -22,8 +22,9 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from perftui.engine.schema import IndexRow, RunRecord
 from perftui.like import settings_key
 
 if TYPE_CHECKING:
@@ -43,7 +44,7 @@ class NoiseChoiceError(ValueError):
 class NoiseSample:
     """The runs that form the noise model, and every candidate left out with why."""
 
-    records: list[dict[str, Any]] = field(default_factory=list)
+    records: list[RunRecord] = field(default_factory=list)
     left_out: list[str] = field(default_factory=list)  # "RUN_ID: why"
     rule: str = ""
 
@@ -52,14 +53,14 @@ class NoiseSample:
         return [str(r.get("run_id")) for r in self.records]
 
 
-def _started(summary: dict[str, Any]) -> tuple[str, str]:
+def _started(summary: IndexRow) -> tuple[str, str]:
     return summary.get("started_at") or "", summary.get("run_id") or ""
 
 
 def pick_noise(
     store: HistoryStore,
-    a: dict[str, Any],
-    b: dict[str, Any],
+    a: RunRecord,
+    b: RunRecord,
     choice: str | Sequence[str] | None = None,
     limit: int = NOISE_RUNS,
 ) -> NoiseSample:
@@ -87,13 +88,13 @@ def pick_noise(
 
 
 def _labelled(
-    kept: list[dict[str, Any]],
-    a: dict[str, Any],
-    b: dict[str, Any],
+    kept: list[IndexRow],
+    a: RunRecord,
+    b: RunRecord,
     build_a: str,
     build_b: str,
     left: list[str],
-) -> tuple[list[dict[str, Any]], str]:
+) -> tuple[list[IndexRow], str]:
     """Runs of A's build started before B's build first ran."""
     from perftui.history.store import record_started
 
@@ -119,11 +120,11 @@ def _labelled(
 
 def _unlabelled(
     store: HistoryStore,
-    kept: list[dict[str, Any]],
-    a: dict[str, Any],
-    b: dict[str, Any],
+    kept: list[IndexRow],
+    a: RunRecord,
+    b: RunRecord,
     left: list[str],
-) -> tuple[list[dict[str, Any]], str]:
+) -> tuple[list[IndexRow], str]:
     """Runs in A's segment of the device's history (split at change points), before B."""
     from perftui.history.store import record_started
 
@@ -156,7 +157,7 @@ def _unlabelled(
     return out, rule
 
 
-def _segments(ordered: list[dict[str, Any]]) -> list[int]:
+def _segments(ordered: list[RunRecord]) -> list[int]:
     """Where the records (oldest first) change level on any of SEGMENT_METRICS of the first
     `profile:phase` they all share."""
     from perftui.analysis.compare import RegressionThresholds, record_values
@@ -173,7 +174,7 @@ def _segments(ordered: list[dict[str, Any]]) -> list[int]:
 
 
 def _by_hand(
-    store: HistoryStore, a: dict[str, Any], b: dict[str, Any], choice: str | Sequence[str]
+    store: HistoryStore, a: RunRecord, b: RunRecord, choice: str | Sequence[str]
 ) -> NoiseSample:
     """`--noise none|TAG|RUN[,RUN…]`: the user's sample; runs set up unlike B are refused."""
     if isinstance(choice, str):
@@ -200,8 +201,8 @@ def _by_hand(
 
 def compare(
     store: HistoryStore,
-    a: dict[str, Any],
-    b: dict[str, Any],
+    a: RunRecord,
+    b: RunRecord,
     thresholds: RegressionThresholds,
     *,
     noise: str | Sequence[str] | None = None,
@@ -225,14 +226,14 @@ class CompareView:
     `profile:phase`'s latency curve of A and B (`analysis.curves`)."""
 
     comparison: Comparison
-    candidates: list[dict[str, Any]]
+    candidates: list[IndexRow]
     curves: dict[str, tuple[list[float] | None, list[float] | None]]
 
 
 def compare_view(
     store: HistoryStore,
-    a: dict[str, Any],
-    b: dict[str, Any],
+    a: RunRecord,
+    b: RunRecord,
     thresholds: RegressionThresholds,
     noise: str | Sequence[str] | None = None,
 ) -> CompareView:

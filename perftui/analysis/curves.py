@@ -6,14 +6,13 @@ Decoding HDR histograms is work for a worker thread, not for a screen: the compa
 
 from __future__ import annotations
 
-from typing import Any
-
 from perftui.engine.hdr import decode
+from perftui.engine.schema import RunRecord
 
 CURVE = (1.0, 10.0, 25.0, 50.0, 75.0, 90.0, 95.0, 99.0, 99.9)
 
 
-def latency_curve(record: dict[str, Any], key: str) -> list[float] | None:
+def latency_curve(record: RunRecord, key: str) -> list[float] | None:
     """Latency (ms) at each CURVE percentile, from every run's histogram of `key` merged."""
     merged = None
     for run in record.get("raw_runs") or []:

@@ -51,6 +51,15 @@ class PathReport(TypedDict, total=False):
     histogram: str
 
 
+class Stalls(TypedDict, total=False):
+    """A phase's stalls (`engine.stalls.StallDetector.to_dict`); the report keeps it as JSON."""
+
+    count: int
+    longest_ms: float
+    total_ms: float
+    at: list[float]  # seconds into the phase
+
+
 class PhaseReport(TypedDict, total=False):
     """What one phase measured (`engine.metrics.PhaseRecorder.report`)."""
 
@@ -159,6 +168,8 @@ class RunRecord(TypedDict, total=False):
     started_at: str
     finished_at: str | None
     tag: str
+    build: str
+    flagged: str  # why a stored comparison marked it a regression
     note: str
     settings: JsonObject
     profile_definitions: JsonObject
@@ -183,6 +194,8 @@ class IndexRow(TypedDict, total=False):
     profiles: list[str]
     runs_per_profile: int | None
     tag: str
+    build: str
+    flagged: str
     note: str
     status: str
     overall_pass: bool | None

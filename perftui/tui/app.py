@@ -14,7 +14,7 @@ import contextlib
 from collections.abc import Callable, Iterable, Sequence
 from multiprocessing import resource_tracker
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from textual import on, work
 from textual.app import App, SystemCommand
@@ -31,6 +31,7 @@ from perftui.analysis.compare import (
 from perftui.engine import eventjson, lifecycle, stream
 from perftui.engine.capacity import CapacityGates, SearchPlan
 from perftui.engine.events import RunFinished
+from perftui.engine.schema import IndexRow, RunRecord
 from perftui.history.store import HistoryStore, StoreError
 from perftui.tui import session
 from perftui.tui.commands import RunsProvider
@@ -57,9 +58,7 @@ from perftui.tui.workers import ShowsWorkerErrors
 RECENT_DEVICES = 8
 Prober = Callable[[str, str], tuple[bool, str] | session.ProbeAnswer]
 # A against B with the noise sample by hand (None: the comparison service picks it).
-Comparer = Callable[
-    [dict[str, Any], dict[str, Any], str | Sequence[str] | None], "verdicts.CompareView"
-]
+Comparer = Callable[[RunRecord, RunRecord, str | Sequence[str] | None], "verdicts.CompareView"]
 
 
 class PerftuiApp(App[int], ShowsWorkerErrors):
@@ -255,13 +254,11 @@ class PerftuiApp(App[int], ShowsWorkerErrors):
             self.notify(f"{exc}; using the default thresholds", severity="warning")
             return RegressionThresholds()
 
-    def results_screen(self, record: dict[str, Any]) -> ResultsScreen:
+    def results_screen(self, record: RunRecord) -> ResultsScreen:
         """The run's Results at once; its previous run is found and compared in a worker."""
         return ResultsScreen(record, against_previous=self.against_previous)
 
-    def against_previous(
-        self, record: dict[str, Any]
-    ) -> tuple[dict[str, Any] | None, Comparison | None]:
+    def against_previous(self, record: RunRecord) -> tuple[RunRecord | None, Comparison | None]:
         """The previous comparable run and the comparison with it (called from a thread)."""
         previous = None
         try:
@@ -272,8 +269,8 @@ class PerftuiApp(App[int], ShowsWorkerErrors):
 
     def compare(
         self,
-        a: dict[str, Any],
-        b: dict[str, Any],
+        a: RunRecord,
+        b: RunRecord,
         noise: str | Sequence[str] | None = None,
     ) -> verdicts.CompareView:
         """A against B through the comparison service (it picks the noise sample, or takes
@@ -282,7 +279,7 @@ class PerftuiApp(App[int], ShowsWorkerErrors):
             return self._comparer(a, b, noise)
         return verdicts.compare_view(self.store, a, b, self.thresholds(), noise=noise)
 
-    def list_runs(self) -> list[dict[str, Any]]:
+    def list_runs(self) -> list[IndexRow]:
         """Every stored run's summary, newest first (for the palette; called from a thread)."""
         try:
             return self.store.list_runs()
@@ -302,10 +299,10 @@ class PerftuiApp(App[int], ShowsWorkerErrors):
             return
         self.post_message(OpenResults(record))
 
-    def open_results(self, record: dict[str, Any]) -> None:
+    def open_results(self, record: RunRecord) -> None:
         self.push_screen(self.results_screen(record))
 
-    def open_compare(self, a: dict[str, Any], b: dict[str, Any]) -> None:
+    def open_compare(self, a: RunRecord, b: RunRecord) -> None:
         """A is the reference (picked first, the baseline, the previous run), B the candidate;
         the screen opens at once and makes the comparison in a worker."""
         self.push_screen(CompareScreen(None, a, b, self.history_dir, compare=self.compare))

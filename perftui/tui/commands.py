@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import asyncio
 from functools import partial
-from typing import Any, Protocol, cast
+from typing import Protocol, cast
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
+
+from perftui.engine.schema import IndexRow
 
 SHOWN_WITHOUT_QUERY = 10  # the newest runs, offered before anything is typed
 
@@ -19,12 +21,12 @@ SHOWN_WITHOUT_QUERY = 10  # the newest runs, offered before anything is typed
 class RunSource(Protocol):
     """What the provider needs of the app."""
 
-    def list_runs(self) -> list[dict[str, Any]]: ...
+    def list_runs(self) -> list[IndexRow]: ...
 
     def open_run(self, run_id: str) -> None: ...
 
 
-def run_text(summary: dict[str, Any]) -> str:
+def run_text(summary: IndexRow) -> str:
     """How a run reads in the palette (and what the query is matched against)."""
     parts = [str(summary.get("run_id") or "")]
     parts += [f"#{summary['tag']}" if summary.get("tag") else "", str(summary.get("target") or "")]

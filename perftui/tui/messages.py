@@ -10,7 +10,7 @@ calling into the UI loop.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from textual.message import Message
 
@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from perftui.analysis.compare import Comparison
     from perftui.engine.capacity import CapacityResult, Step
     from perftui.engine.events import Event, Heartbeat, RunFinished
+    from perftui.engine.schema import RunRecord
     from perftui.tui.screens.setup import RunRequest
     from perftui.tui.session import ProbeAnswer
     from perftui.verdicts import CompareView
@@ -43,7 +44,7 @@ class AttachRequested(Message):
 class OpenResults(Message):
     """Show one stored run's Results."""
 
-    record: dict[str, Any]
+    record: RunRecord
 
 
 @dataclass
@@ -57,8 +58,8 @@ class OpenRun(Message):
 class OpenCompare(Message):
     """Compare two runs: `a` the reference, `b` the candidate."""
 
-    a: dict[str, Any]
-    b: dict[str, Any]
+    a: RunRecord
+    b: RunRecord
 
 
 @dataclass
@@ -106,7 +107,7 @@ class Compared(Message):
 class PreviousCompared(Message):
     """A run's previous comparable run (None: there is none) and their comparison."""
 
-    previous: dict[str, Any] | None
+    previous: RunRecord | None
     comparison: Comparison | None
 
 

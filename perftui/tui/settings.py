@@ -12,7 +12,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict, cast
 
 import platformdirs
 
@@ -22,6 +22,17 @@ ENV_DIR = "PERFTUI_CONFIG_DIR"
 FILE_NAME = "settings.json"
 SIM_DEVICE = "sim"  # the built-in simulated device's key among the setups
 MAX_SETUPS = 32  # devices remembered (the oldest setups go first)
+
+
+class RememberedSetup(TypedDict, total=False):
+    """A device's Setup form as last started, as its fields held it (text); read back from the
+    user's file, so Setup checks each value before it fills a field with it."""
+
+    profiles: list[str]
+    runs: str
+    fields: dict[str, str]  # advanced field name → text
+    modes: dict[str, object]  # phase → a Select's value: "clients" or "rate"
+    rates: dict[str, str]  # phase → text
 
 
 def config_dir() -> Path:
@@ -34,7 +45,7 @@ class Settings:
     """What the TUI keeps between sessions; `path` None keeps it in memory only."""
 
     path: Path | None = None
-    setups: dict[str, dict[str, Any]] = field(default_factory=dict)
+    setups: dict[str, RememberedSetup] = field(default_factory=dict)
     last_device: str | None = None
     theme: str | None = None
     keys: dict[str, str] = field(default_factory=dict)  # binding id → keys ("ctrl+s,f5")
@@ -56,7 +67,11 @@ class Settings:
         keys = data.get("keys")
         return cls(
             path,
-            setups={str(k): v for k, v in (setups or {}).items() if isinstance(v, dict)}
+            setups={
+                str(k): cast(RememberedSetup, v)
+                for k, v in (setups or {}).items()
+                if isinstance(v, dict)
+            }
             if isinstance(setups, dict)
             else {},
             last_device=data.get("last_device")
@@ -66,7 +81,7 @@ class Settings:
             keys={str(k): str(v) for k, v in keys.items()} if isinstance(keys, dict) else {},
         )
 
-    def remember_setup(self, device: str, setup: dict[str, Any]) -> None:
+    def remember_setup(self, device: str, setup: RememberedSetup) -> None:
         """`setup` is the form as last started for `device`, which becomes the last device."""
         self.setups.pop(device, None)
         self.setups[device] = setup  # newest last: dict order is the recency

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from rich.text import Text
 from textual import on, work
@@ -25,6 +25,7 @@ from perftui.analysis import reports
 from perftui.analysis.compare import Comparison, Row
 from perftui.analysis.curves import CURVE
 from perftui.analysis.metrics import ALL_METRICS
+from perftui.engine.schema import RunRecord
 from perftui.history.files import atomic_write_text
 from perftui.tui.messages import Compared
 from perftui.tui.screens.dialogs import TextPrompt
@@ -36,7 +37,7 @@ from perftui.tui.workers import ShowsWorkerErrors
 from perftui.verdicts import CompareView
 
 # A and B (reference first) and the noise sample by hand (None: the service picks it).
-MakeView = Callable[[dict[str, Any], dict[str, Any], str | Sequence[str] | None], CompareView]
+MakeView = Callable[[RunRecord, RunRecord, str | Sequence[str] | None], CompareView]
 
 
 def aggregate_of(row: Row, n: int) -> str:
@@ -46,7 +47,7 @@ def aggregate_of(row: Row, n: int) -> str:
     return f"{'geometric mean' if ALL_METRICS[row.metric].log else 'mean'} of {n} runs"
 
 
-def _run_line(role: str, side: str, record: dict[str, Any]) -> str:
+def _run_line(role: str, side: str, record: RunRecord) -> str:
     tag = f", {record['tag']}" if record.get("tag") else ""
     return (
         f"{side} = {role} {record.get('run_id')} "
@@ -120,8 +121,8 @@ class CompareScreen(Screen[None], ShowsWorkerErrors):
     def __init__(
         self,
         comparison: Comparison | CompareView | None,
-        a: dict[str, Any],
-        b: dict[str, Any],
+        a: RunRecord,
+        b: RunRecord,
         export_dir: Path,
         compare: MakeView | None = None,
     ) -> None:
@@ -187,7 +188,7 @@ class CompareScreen(Screen[None], ShowsWorkerErrors):
         self._comparing(self.a, self.b, self.swapped)
 
     @work(thread=True, exclusive=True, group="compare", exit_on_error=False)
-    def _comparing(self, a: dict[str, Any], b: dict[str, Any], swapped: bool) -> None:
+    def _comparing(self, a: RunRecord, b: RunRecord, swapped: bool) -> None:
         assert self._compare is not None
         self.post_message(Compared(self._compare(a, b, None), swapped))
 

@@ -5,7 +5,7 @@ and any two runs selected for a compare.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from rich.text import Text
 from textual import on, work
@@ -14,6 +14,7 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Static
 
+from perftui.engine.schema import IndexRow
 from perftui.history.store import HistoryStore, StoreError
 from perftui.like import NOT_STARTED
 from perftui.tui.messages import HistoryChanged, OpenCompare, OpenRun
@@ -27,7 +28,7 @@ COLUMNS = ("sel", "started", "status", "run id", "target", "profiles", "tag", "n
 MAX_ROWS = 500
 
 
-def summary_status(summary: dict[str, Any]) -> Text:
+def summary_status(summary: IndexRow) -> Text:
     status = summary.get("status") or "finished"
     if status == NOT_STARTED:
         return Text("never started", style="dim")  # nothing measured: compared with nothing
@@ -38,7 +39,7 @@ def summary_status(summary: dict[str, Any]) -> Text:
     return Text("FAIL", style="bold red")
 
 
-def search_text(summary: dict[str, Any], baselines: list[str]) -> str:
+def search_text(summary: IndexRow, baselines: list[str]) -> str:
     """What the filter words are matched against (lower case)."""
     status = summary.get("status") or "finished"
     verdict = "pass" if summary.get("overall_pass") else "fail"
@@ -90,7 +91,7 @@ class HistoryScreen(Screen[None], ShowsWorkerErrors):
     def __init__(self, store: HistoryStore) -> None:
         super().__init__()
         self.store = store
-        self.summaries: list[dict[str, Any]] = []
+        self.summaries: list[IndexRow] = []
         self.baselines: dict[str, str] = {}
         self.selected: list[str] = []
         self._search: dict[str, str] = {}  # run id → its filter text, made once per reload

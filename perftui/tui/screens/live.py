@@ -38,6 +38,7 @@ from perftui.engine.events import (
     Telemetry,
 )
 from perftui.engine.gates import RunningSlope
+from perftui.engine.schema import JsonObject
 from perftui.tui.messages import CouldNotStart, EventsArrived, RunEnded
 from perftui.tui.screens.dialogs import ConfirmDialog
 from perftui.tui.session import RunSession, SessionError, SimDevice
@@ -71,7 +72,7 @@ KIND_LABEL = {
 }
 
 
-def _heap_free(memory: dict[str, Any] | None) -> int | None:
+def _heap_free(memory: JsonObject | None) -> int | None:
     heap = (memory or {}).get("heap")
     value = heap.get("internal_free") if isinstance(heap, dict) else None
     return value if isinstance(value, int) else None

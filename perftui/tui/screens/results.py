@@ -20,6 +20,7 @@ from textual_plotext import PlotextPlot
 from perftui.analysis.compare import Comparison, Row
 from perftui.analysis.metrics import ALL_METRICS
 from perftui.analysis.reports import fmt_interval
+from perftui.engine.schema import RunRecord
 from perftui.tui.messages import OpenCompare, PreviousCompared
 from perftui.tui.view import fmt, timeline
 from perftui.tui.workers import ShowsWorkerErrors
@@ -73,7 +74,7 @@ def where_text(comparison: Comparison) -> str:
     return text + (": press p" if hidden else "")
 
 
-def status_text(record: dict[str, Any]) -> Text:
+def status_text(record: RunRecord) -> Text:
     status = record.get("status") or "finished"
     if status != "finished":
         return Text(status.upper(), style="bold yellow")
@@ -82,7 +83,7 @@ def status_text(record: dict[str, Any]) -> Text:
     return Text("FAIL", style="bold red")
 
 
-def fail_reasons(record: dict[str, Any]) -> dict[str, list[str]]:
+def fail_reasons(record: RunRecord) -> dict[str, list[str]]:
     """Per `profile:phase`, each failing run's reasons (`run 2: p95 … > …`)."""
     out: dict[str, list[str]] = {}
     for run in record.get("raw_runs") or []:
@@ -94,7 +95,7 @@ def fail_reasons(record: dict[str, Any]) -> dict[str, list[str]]:
     return out
 
 
-def run_title(record: dict[str, Any]) -> str:
+def run_title(record: RunRecord) -> str:
     tag = f" · tag {record['tag']}" if record.get("tag") else ""
     note = f" · {record['note']}" if record.get("note") else ""
     return (
@@ -105,7 +106,7 @@ def run_title(record: dict[str, Any]) -> str:
 
 
 # The previous comparable run of a record (None: none) and the comparison with it.
-AgainstPrevious = Callable[[dict[str, Any]], "tuple[dict[str, Any] | None, Comparison | None]"]
+AgainstPrevious = Callable[[RunRecord], "tuple[RunRecord | None, Comparison | None]"]
 
 
 class ResultsScreen(Screen[None], ShowsWorkerErrors):
@@ -143,8 +144,8 @@ class ResultsScreen(Screen[None], ShowsWorkerErrors):
 
     def __init__(
         self,
-        record: dict[str, Any],
-        previous: dict[str, Any] | None = None,
+        record: RunRecord,
+        previous: RunRecord | None = None,
         comparison: Comparison | None = None,
         against_previous: AgainstPrevious | None = None,
     ) -> None:

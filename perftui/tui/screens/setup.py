@@ -47,7 +47,7 @@ from perftui.tui import session
 from perftui.tui.messages import ProbeAnswered, RunRequested
 from perftui.tui.screens.dialogs import ConfirmDialog
 from perftui.tui.session import SessionError, SimDevice
-from perftui.tui.settings import SIM_DEVICE, Settings
+from perftui.tui.settings import SIM_DEVICE, RememberedSetup, Settings
 from perftui.tui.widgets.runs_in_progress import RunsInProgress
 from perftui.tui.workers import ShowsWorkerErrors
 from perftui.validate import (
@@ -450,7 +450,7 @@ class SetupScreen(Screen[None], ShowsWorkerErrors):
             return SIM_DEVICE
         return self.query_one("#host", Input).value.strip()
 
-    def form_values(self) -> dict[str, Any]:
+    def form_values(self) -> RememberedSetup:
         """What Start ran with, as the fields hold it (text), to fill them again next time."""
         return {
             "profiles": list(self.query_one("#profiles", SelectionList).selected),
@@ -460,7 +460,7 @@ class SetupScreen(Screen[None], ShowsWorkerErrors):
             "rates": {p: self.query_one(f"#f-{p}_rate", Input).value for p in PHASES},
         }
 
-    def apply_setup(self, setup: dict[str, Any]) -> None:
+    def apply_setup(self, setup: RememberedSetup) -> None:
         """Fill the form from a remembered setup; what it lacks (or no longer exists) stays."""
         profiles = [k for k in setup.get("profiles") or [] if k in self.profiles]
         if profiles:

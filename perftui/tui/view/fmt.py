@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from perftui.engine.schema import Aggregate
 
 
 def ms(value: float | None) -> str:
@@ -45,7 +45,7 @@ def heap(value: int | None) -> str:
     return "-" if value is None else f"{value / 1024:,.1f} KiB"
 
 
-def median(agg: dict[str, Any], metric: str) -> float | None:
+def median(agg: Aggregate, metric: str) -> float | None:
     """The median of one aggregated metric (`aggregated[key][metric]['median']`)."""
     value = agg.get(metric)
     return value.get("median") if isinstance(value, dict) else None

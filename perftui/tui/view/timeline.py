@@ -7,9 +7,10 @@ whole phase as stored, with no resampling here.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from perftui.engine.notes import co_note
+from perftui.engine.schema import JsonObject, PhaseReport, RunRecord, Stalls
 
 # What Compare's overlay can show, cycled with a key: (column, label, unit).
 OVERLAY_METRICS = (
@@ -26,9 +27,9 @@ SIDE_MARKER = {"A": "o", "B": "x"}
 OVERLAY_KEY = {s: f"{SIDE_COLOR[s]} {SIDE_MARKER[s]}" for s in SIDE_COLOR}
 
 
-def phase_reports(record: dict[str, Any], key: str) -> list[tuple[int, dict[str, Any]]]:
+def phase_reports(record: RunRecord, key: str) -> list[tuple[int, PhaseReport]]:
     """(run index, phase report) of every run of `profile:phase` that has a timeline."""
-    out = []
+    out: list[tuple[int, PhaseReport]] = []
     for run in record.get("raw_runs") or []:
         for res in run.get("results") or []:
             report = res.get("report") or {}
@@ -37,27 +38,28 @@ def phase_reports(record: dict[str, Any], key: str) -> list[tuple[int, dict[str,
     return out
 
 
-def _points(timeline: dict[str, Any], column: str) -> tuple[list[float], list[float]]:
+def _points(timeline: JsonObject, column: str) -> tuple[list[float], list[float]]:
     """(t, value) where the value was measured: a window without answers has no p95."""
     xs, ys = [], []
-    for t, v in zip(timeline.get("t_s") or [], timeline.get(column) or [], strict=False):
+    ts, values = cast("list[float]", timeline.get("t_s") or []), timeline.get(column) or []
+    for t, v in zip(ts, cast("list[float | None]", values), strict=False):
         if v is not None:
             xs.append(t)
             ys.append(v)
     return xs, ys
 
 
-def stall_offsets(report: dict[str, Any]) -> list[float]:
-    stalls = report.get("stalls")
+def stall_offsets(report: PhaseReport) -> list[float]:
+    stalls = cast("Stalls | None", report.get("stalls"))
     return list(stalls.get("at") or []) if isinstance(stalls, dict) else []
 
 
-def _mark_stalls(plt: Any, report: dict[str, Any]) -> None:
+def _mark_stalls(plt: Any, report: PhaseReport) -> None:
     for at in stall_offsets(report):
         plt.vline(at, "red")
 
 
-def draw_latency(plt: Any, report: dict[str, Any], title: str) -> None:
+def draw_latency(plt: Any, report: PhaseReport, title: str) -> None:
     """p50/p95/p99 per window over the phase, with a red line at each stall."""
     timeline = report.get("timeline") or {}
     for column, label in (("p50_ms", "p50"), ("p95_ms", "p95"), ("p99_ms", "p99")):
@@ -72,7 +74,7 @@ def draw_latency(plt: Any, report: dict[str, Any], title: str) -> None:
     plt.xlabel("s into the phase")
 
 
-def draw_rate(plt: Any, report: dict[str, Any]) -> None:
+def draw_rate(plt: Any, report: PhaseReport) -> None:
     """Requests/s and errors per window over the phase."""
     timeline = report.get("timeline") or {}
     xs, ys = _points(timeline, "rps")
@@ -85,7 +87,7 @@ def draw_rate(plt: Any, report: dict[str, Any]) -> None:
     plt.title("requests/s per window" + (" · errors in red" if any(ey) else ""))
 
 
-def draw_heap(plt: Any, report: dict[str, Any]) -> bool:
+def draw_heap(plt: Any, report: PhaseReport) -> bool:
     """Free heap as polled during the phase; False when the phase had no heap polling."""
     xs, ys = _points(report.get("timeline") or {}, "heap_free")
     if not xs:
@@ -97,7 +99,7 @@ def draw_heap(plt: Any, report: dict[str, Any]) -> bool:
 
 
 def draw_overlay(
-    plt: Any, sides: dict[str, list[tuple[int, dict[str, Any]]]], key: str, metric: int
+    plt: Any, sides: dict[str, list[tuple[int, PhaseReport]]], key: str, metric: int
 ) -> bool:
     """Every run of A and of B on one time axis (A blue o, B red x) for one column; False when
     neither side has that column for `key`."""
@@ -120,12 +122,12 @@ def draw_overlay(
     return drawn
 
 
-def phase_notes(report: dict[str, Any]) -> list[str]:
+def phase_notes(report: PhaseReport) -> list[str]:
     """What a phase report adds beyond the legacy figures, in words: stalls, coordinated-
     omission-corrected percentiles where the correction moved them (`engine.notes.co_note`), a
     client-bound warning and the heap slope."""
     notes: list[str] = []
-    stalls = report.get("stalls")
+    stalls = cast("Stalls | None", report.get("stalls"))
     if isinstance(stalls, dict) and stalls.get("count"):
         notes.append(
             f"stalls {stalls['count']} (longest {stalls.get('longest_ms', 0) / 1000:.2f} s, "

@@ -16,6 +16,7 @@ from textual.widgets.selection_list import Selection
 from textual.worker import get_current_worker
 
 from perftui.analysis.reports import noise_lines
+from perftui.engine.schema import IndexRow
 from perftui.history.store import StoreError
 from perftui.tui.view import fmt
 from perftui.verdicts import CompareView
@@ -59,7 +60,7 @@ class NoisePanel(Vertical):
         yield Static(hint if self.recompute else "read only", id="noise-hint")
 
     @staticmethod
-    def _label(summary: dict[str, Any]) -> str:
+    def _label(summary: IndexRow) -> str:
         build = summary.get("build") or "unlabelled"
         flagged = " · flagged" if summary.get("flagged") else ""
         tag = f" · {summary['tag']}" if summary.get("tag") else ""
