@@ -47,8 +47,10 @@ async def test_header_points_at_hidden_rows_and_settings(tmp_path: Path) -> None
         assert shown == sum(1 for r in comparison.rows if r.primary)
         await pilot.press("p")
         assert table.row_count == len(comparison.rows) > shown
-        verdicts = {str(table.get_row_at(i)[7]).split(" ")[0] for i in range(table.row_count)}
-        assert "REGRESSION" in verdicts  # the per-path row, now shown (column 7: after "path")
+        verdicts = {str(table.get_row_at(i)[6]).split(" ")[0] for i in range(table.row_count)}
+        assert "REGRESSION" in verdicts  # the per-path row, now shown
+        where = [str(table.get_row_at(i)[0]) for i in range(table.row_count)]
+        assert "python_light:burst" in where and "  /deps" in where  # paths under their phase
 
 
 async def test_opens_at_once_names_the_reference_swaps_and_fits_100x30(tmp_path: Path) -> None:
@@ -96,3 +98,8 @@ async def test_opens_at_once_names_the_reference_swaps_and_fits_100x30(tmp_path:
         assert f"A = reference {b['run_id']}" in _text(screen.query_one("#compare-runs", Static))
         await pilot.pause()
         assert str(table.get_row_at(1)[6]).startswith("IMPROVEMENT")
+        await pilot.press("p")  # per-path rows: still every column within 100 (the interval
+        await pilot.pause()  # moves to the detail line below 110 columns)
+        width = sum(c.get_render_width(table) for c in table.columns.values())
+        assert width <= 100 - 2 and table.row_count > 3, width
+        assert "interval [" in _text(screen.query_one("#compare-detail", Static))

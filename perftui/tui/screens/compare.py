@@ -274,9 +274,14 @@ class CompareScreen(Screen[None], ShowsWorkerErrors):
         table.clear(columns=True)
         if self.comparison is None:
             return
-        columns = ["profile:phase", "metric", "A (ref)", "B", "change", "95 % interval", "verdict"]
-        if self.show_paths:
-            columns.insert(1, "path")
+        # Per-path rows: one "where" column (the phase's key on its own row, its paths indented
+        # under it), and below 110 columns the interval moves to the detail line, so every
+        # column, the verdict too, fits 100 columns.
+        with_interval = not self.show_paths or self.size.width >= 110
+        first = "where" if self.show_paths else "profile:phase"
+        columns = [first, "metric", "A (ref)", "B", "change", "95 % interval", "verdict"]
+        if not with_interval:
+            columns.remove("95 % interval")
         table.add_columns(*columns)
         for i, row in enumerate(self.comparison.rows):
             if not row.primary and not self.show_paths:
@@ -284,11 +289,17 @@ class CompareScreen(Screen[None], ShowsWorkerErrors):
             # The evidence and the verdict's note are in the detail line under the table: with
             # them the columns did not fit 100 columns (the verdict was cut off).
             cells = [*row_cells(row)[:6], verdict_text(row.verdict)]
-            if self.show_paths:
-                cells.insert(1, fmt.clip(row.path, 28) if row.path else "(all)")
+            if self.show_paths and row.path:
+                cells[0] = "  " + fmt.clip(row.path, 22)
+            if not with_interval:
+                del cells[5]
             table.add_row(*cells, key=str(i))
         first = next(iter(table.rows), None)
         self._show_detail(None if first is None else int(str(first.value)))
+
+    def on_resize(self) -> None:
+        if self.show_paths and self.comparison is not None:
+            self._fill_table()  # the interval column comes or goes with the width
 
     def _show_detail(self, index: int | None) -> None:
         """The row under the cursor in full: each side's value and what it is, the interval's
@@ -304,7 +315,7 @@ class CompareScreen(Screen[None], ShowsWorkerErrors):
             f": A (reference) {fmt.num(row.a, 2)} = {aggregate_of(row, row.n_a)}; "
             f"B {fmt.num(row.b, 2)} = {aggregate_of(row, row.n_b)} · ",
             verdict_text(row.verdict, row.note),
-            f" · evidence: {row.evidence or row.test or '-'}",
+            f" · interval {row_cells(row)[5]} · evidence: {row.evidence or row.test or '-'}",
         )
         detail.update(text)
 
