@@ -81,7 +81,7 @@ def test_setup_probe_uses_the_tls_fields(https_device) -> None:
 
     server, ca_file = https_device
     base = f"https://127.0.0.1:{server.port}"
-    healthy, text = probe(base, "/hello")
+    healthy, text, _status = probe(base, "/hello")
     assert not healthy and "certificate not trusted" in text
     assert probe(base, "/hello", tls=TlsSettings(insecure=True).context())[0]
     assert probe(base, "/hello", tls=TlsSettings(cacert=str(ca_file)).context())[0]
