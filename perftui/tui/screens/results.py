@@ -64,6 +64,15 @@ ROW_COLUMNS = (
 )
 
 
+def aggregate_note(record: RunRecord) -> str:
+    """What the summary's figures are: each phase's median over its runs (as the legacy's)."""
+    n = record.get("runs_per_profile")
+    if n == 1:
+        return "each phase's figures: its one run"
+    runs = f"its {n} runs" if n else "its runs"
+    return f"each phase's figures: the median of {runs} (pass = share of runs that passed)"
+
+
 def where_text(comparison: Comparison) -> str:
     """Where the non-stable verdicts are, so a header never hides them behind `p`."""
     parts = comparison.where()
@@ -165,6 +174,7 @@ class ResultsScreen(Screen[None], ShowsWorkerErrors):
             yield Static(f"hard stop: {self.record['hard_stop_reason']}", classes="warning")
         with TabbedContent(id="results-tabs"):
             with TabPane("Summary", id="tab-summary"), Vertical(id="results-body"):
+                yield Static(aggregate_note(self.record), id="aggregated-note")
                 yield DataTable(id="aggregated", cursor_type="row", zebra_stripes=True)
                 yield Static("", id="reasons")
                 yield Static("", id="previous-title")
