@@ -95,7 +95,9 @@ def test_a_busy_metrics_port_stops_the_run_before_any_load(
         assert main([*argv, "--history-dir", str(tmp_path)]) == 3
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "--metrics-port" in err
-    assert not list(tmp_path.rglob("*.json"))  # nothing stored: no run took place
+    # Nothing stored: no run took place. (The detached host's lock side file may outlive the
+    # launcher's return by a moment: the host releases its lock as it exits.)
+    assert not [p for p in tmp_path.rglob("*.json") if not p.name.endswith(".holder.json")]
 
 
 def test_a_detached_run_serves_its_metrics_from_the_host(device, tmp_path: Path, capsys) -> None:
