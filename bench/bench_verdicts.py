@@ -311,8 +311,8 @@ def ab(
 # sides) and of other builds (stored between A and B). Measured once, then each try assembles
 # its history from them (see `workflow_tries`): a try needs R + 2 records of A.
 POOL_PLAN = {
-    0.2: {"A": 12, "x2": 8, "x1.5": 2, "x0.8": 2},
-    0.1: {"A": 12, "x1.3": 8, "x1.1": 6, "x1.5": 2, "x0.8": 2},
+    0.2: {"A": 10, "x2": 6, "x1.5": 2, "x0.8": 2},
+    0.1: {"A": 10, "x1.3": 6, "x1.1": 4, "x1.5": 2, "x0.8": 2},
 }
 
 
