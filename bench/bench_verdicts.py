@@ -42,7 +42,10 @@ records of B's build (B the newest; for A/A, two more records of A), labelled wi
 `--build` would, and once more without labels at 10 others. Each try is judged by the CLI's own
 `compare wf_a wf_b --format json --fail-on-regression` run in-process. The tries of one cell
 share pool records, so they are not independent; the pool sizes are printed with the figures.
-`--measure-only` fills the pools, `--judge-only` judges what is there.
+`--measure-only` fills the pools, `--judge-only` judges what is there. On a shared machine,
+measure at high priority (as root: `nice -n -15 .venv/bin/python bench/bench_verdicts.py ...`;
+the sim and `perftui run` inherit it): records with client-bound runs measure the host, and the
+comparison leaves them out of the noise sample.
 
 Beside the rates, the bench replays its runs through `rejudge_verdicts.replay`: the same runs
 judged by this checkout's compare and by an oracle, the same verdict rule with each primary row's
