@@ -12,6 +12,9 @@ The automatic sample is the device's noise as A's firmware showed it, never B's 
   itself when A and B are the same build);
 - unlabelled history: the records of the device, oldest first, split at change points of their
   p95 and rps (`trend.change_points`), and only the runs of A's segment before B's;
+- never a record with a client-bound run: its numbers describe perftui's host, not the device,
+  and its level, read as the device's drift, would widen every interval (on a loaded machine one
+  such record of three put a 2× slower build's rows at INCONCLUSIVE);
 - at most NOISE_RUNS, the newest.
 `choice` picks it by hand instead: "none", a tag, or run ids/prefixes separated by commas.
 Every run left out is named with why, so a reader can check the sample.
@@ -72,19 +75,34 @@ def pick_noise(
     candidates = store.noise_candidates(a, b)  # newest first
     left: list[str] = []
     kept = []
+    loaded: dict[str, RunRecord] = {}
     for s in candidates:
         if s.get("flagged"):
             left.append(f"{s['run_id']}: flagged by a stored comparison ({s['flagged']})")
-        else:
-            kept.append(s)
+            continue
+        for record in store.records([s]):  # none if unreadable
+            bound = client_bound(record)
+            if bound:
+                left.append(f"{s['run_id']}: client-bound in {bound}: it measured perftui's host")
+            else:
+                kept.append(s)
+                loaded[s["run_id"]] = record
     build_a, build_b = a.get("build") or "", b.get("build") or ""
     if build_a:
         kept, rule = _labelled(kept, a, b, build_a, build_b, left)
     else:
-        kept, rule = _unlabelled(store, kept, a, b, left)
+        kept, rule = _unlabelled(loaded, kept, a, b, left)
     for s in kept[limit:]:
         left.append(f"{s['run_id']}: beyond the {limit} newest")
-    return NoiseSample(list(store.records(kept[:limit])), left, rule)
+    return NoiseSample([loaded[s["run_id"]] for s in kept[:limit]], left, rule)
+
+
+def client_bound(record: RunRecord) -> str:
+    """Where a record's phases were client-bound ("2 of 6 phase runs"), empty when none was."""
+    from perftui.analysis.compare import client_bound_runs
+
+    bound, runs = client_bound_runs(record)
+    return f"{bound} of {runs} phase runs" if bound else ""
 
 
 def _labelled(
@@ -119,7 +137,7 @@ def _labelled(
 
 
 def _unlabelled(
-    store: HistoryStore,
+    loaded: dict[str, RunRecord],
     kept: list[IndexRow],
     a: RunRecord,
     b: RunRecord,
@@ -131,11 +149,9 @@ def _unlabelled(
     b_key = (record_started(b) or "", b.get("run_id") or "")
     before = [s for s in kept if _started(s) < b_key]
     left += [f"{s['run_id']}: started after B" for s in kept if _started(s) >= b_key]
-    records = {r["run_id"]: r for r in store.records(before)}
     a_key = (record_started(a) or "", a.get("run_id") or "")
     chain = sorted(
-        [*((_started(s), records[s["run_id"]]) for s in before if s["run_id"] in records),
-         (a_key, a), (b_key, b)],
+        [*((_started(s), loaded[s["run_id"]]) for s in before), (a_key, a), (b_key, b)],
         key=lambda item: item[0],
     )  # fmt: skip
     ordered = [r for _, r in chain]

@@ -71,6 +71,32 @@ def test_runs_of_a_after_b_and_flagged_runs_are_left_out(tmp_path: Path) -> None
     assert pick_noise(store, a, b, [flagged]).ids == [flagged]  # by hand: the user's word
 
 
+@pytest.mark.parametrize("labelled", [True, False], ids=["labelled", "unlabelled"])
+def test_a_client_bound_record_of_a_never_enters_the_noise_sample(
+    tmp_path: Path, labelled: bool
+) -> None:
+    """A record of A's build whose runs were client-bound (perftui's host slowed, its p95 at
+    2.5×) measured the host, not the device: left out of the sample with why, so a 2× slower B
+    is caught. With it in, its level reads as the device's drift and the rows read
+    INCONCLUSIVE (the bench workflow under load)."""
+    store = HistoryStore(tmp_path)
+    builds = [("A", 20.0), ("A", 20.0), ("A", 50.0), ("A", 20.0), ("A", 20.0)]
+    builds += [("B", 40.0), ("B", 40.0)]
+    records = [workflow_record(i, p95, b if labelled else "") for i, (b, p95) in enumerate(builds)]
+    for run in records[2]["raw_runs"]:
+        for result in run["results"]:
+            result["report"]["client_bound"] = True
+    for record in records:
+        store.add_run(record)
+    a, b, bound = records[4], records[-1], records[2]["run_id"]
+    sample = pick_noise(store, a, b)
+    assert bound not in sample.ids and len(sample.ids) == 3
+    assert any(bound in why and "client-bound in 3 of 3" in why for why in sample.left_out)
+    comparison = compare(store, a, b, RegressionThresholds())
+    row = next(r for r in comparison.rows if r.metric == "p95_ms" and r.path is None)
+    assert row.verdict == REGRESSION, row.note
+
+
 def test_no_between_record_effect_gives_within_record_degrees_of_freedom() -> None:
     """Record means that spread no more than their runs explain (F ≈ 1.2, p ≈ 0.35): the between
     part is not used, and the interval is t with the pooled within-record df (2 per record of 3

@@ -280,6 +280,13 @@ def _reports(record: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
     return out
 
 
+def client_bound_runs(record: dict[str, Any]) -> tuple[int, int]:
+    """(client-bound phase runs, phase runs) of a record: how much of it measured perftui's
+    host rather than the device."""
+    reports = [r for runs in _reports(record).values() for r in runs]
+    return sum(1 for r in reports if r.get("client_bound")), len(reports)
+
+
 def _value(report: dict[str, Any], metric: Metric, path: str | None) -> float | None:
     src = report if path is None else (report.get("path_metrics") or {}).get(path) or {}
     if metric.source is not None:
