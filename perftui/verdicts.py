@@ -72,29 +72,41 @@ def pick_noise(
         return _by_hand(store, a, b, choice)
     if settings_key(a) != settings_key(b):
         return NoiseSample(rule="none: A and B were set up differently")
-    candidates = store.noise_candidates(a, b)  # newest first
     left: list[str] = []
-    kept = []
-    loaded: dict[str, RunRecord] = {}
-    for s in candidates:
+    unflagged = []
+    for s in store.noise_candidates(a, b):  # newest first
         if s.get("flagged"):
             left.append(f"{s['run_id']}: flagged by a stored comparison ({s['flagged']})")
-            continue
-        for record in store.records([s]):  # none if unreadable
-            bound = client_bound(record)
-            if bound:
-                left.append(f"{s['run_id']}: client-bound in {bound}: it measured perftui's host")
-            else:
-                kept.append(s)
-                loaded[s["run_id"]] = record
+        else:
+            unflagged.append(s)
     build_a, build_b = a.get("build") or "", b.get("build") or ""
     if build_a:
-        kept, rule = _labelled(kept, a, b, build_a, build_b, left)
+        # Build and start are in the index: only the runs they keep are read from disk.
+        picked, rule = _labelled(unflagged, a, b, build_a, build_b, left)
+        loaded = _device_records(store, picked, left)
+        kept = [s for s in picked if s["run_id"] in loaded]
     else:
-        kept, rule = _unlabelled(loaded, kept, a, b, left)
+        loaded = _device_records(store, unflagged, left)
+        measured = [s for s in unflagged if s["run_id"] in loaded]
+        kept, rule = _unlabelled(loaded, measured, a, b, left)
     for s in kept[limit:]:
         left.append(f"{s['run_id']}: beyond the {limit} newest")
     return NoiseSample([loaded[s["run_id"]] for s in kept[:limit]], left, rule)
+
+
+def _device_records(
+    store: HistoryStore, summaries: list[IndexRow], left: list[str]
+) -> dict[str, RunRecord]:
+    """The readable records of `summaries` that measured the device, by run id: a record with a
+    client-bound run measured perftui's host instead (named in `left`)."""
+    loaded: dict[str, RunRecord] = {}
+    for s in summaries:
+        for record in store.records([s]):  # none if unreadable
+            if bound := client_bound(record):
+                left.append(f"{s['run_id']}: client-bound in {bound}: it measured perftui's host")
+            else:
+                loaded[s["run_id"]] = record
+    return loaded
 
 
 def client_bound(record: RunRecord) -> str:
