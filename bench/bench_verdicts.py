@@ -314,8 +314,8 @@ def ab(
 # sides) and of other builds (stored between A and B). Measured once, then each try assembles
 # its history from them (see `workflow_tries`): a try needs R + 2 records of A.
 POOL_PLAN = {
-    0.2: {"A": 10, "x2": 6, "x1.5": 2, "x0.8": 2},
-    0.1: {"A": 10, "x1.3": 6, "x1.1": 4, "x1.5": 2, "x0.8": 2},
+    0.2: {"A": 10, "x2": 6, "x1.5": 3, "x0.8": 3},
+    0.1: {"A": 10, "x1.3": 6, "x1.1": 4, "x1.5": 3, "x0.8": 3},
 }
 
 

@@ -11,7 +11,9 @@ The automatic sample is the device's noise as A's firmware showed it, never B's 
 - labelled history (`--build`): runs of A's build started before B's build first ran (before B
   itself when A and B are the same build);
 - unlabelled history: the records of the device, oldest first, split at change points of their
-  p95 and rps (`trend.change_points`), and only the runs of A's segment before B's;
+  p95 and rps (`trend.change_points`), A's part then grown from A a record at a time until a
+  record's level differs (`trend.segment_around`: other builds interleaved after A have no
+  single change point), and only its runs before B;
 - never a record with a client-bound run: its numbers describe perftui's host, not the device,
   and its level, read as the device's drift, would widen every interval (on a loaded machine one
   such record of three put a 2× slower build's rows at INCONCLUSIVE);
@@ -22,7 +24,6 @@ Every run left out is named with why, so a reader can check the sample.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -155,7 +156,7 @@ def _unlabelled(
     b: RunRecord,
     left: list[str],
 ) -> tuple[list[IndexRow], str]:
-    """Runs in A's segment of the device's history (split at change points), before B."""
+    """Runs in A's segment of the device's history (`_a_segment`), before B."""
     from perftui.history.store import record_started
 
     b_key = (record_started(b) or "", b.get("run_id") or "")
@@ -167,38 +168,40 @@ def _unlabelled(
         key=lambda item: item[0],
     )  # fmt: skip
     ordered = [r for _, r in chain]
-    starts = _segments(ordered)
-    edges = [0, *starts, len(ordered)]
-    segment_of = {}
-    for n, (lo, hi) in enumerate(itertools.pairwise(edges)):
-        for r in ordered[lo:hi]:
-            segment_of[r.get("run_id")] = n
-    mine = segment_of[a.get("run_id")]
+    lo, hi = _a_segment(ordered, next(i for i, r in enumerate(ordered) if r is a))
+    mine = {r.get("run_id") for r in ordered[lo:hi]}
     out = []
     for s in before:
-        seg = segment_of.get(s["run_id"])
-        if seg == mine:
+        if s["run_id"] in mine:
             out.append(s)
         else:
-            left.append(f"{s['run_id']}: unlabelled, its level differs from A's (change point)")
-    rule = "unlabelled: A's segment of the history, split at change points"
+            left.append(f"{s['run_id']}: unlabelled, a change of level lies between it and A")
+    rule = "unlabelled: A's segment of the history, cut where the level changes"
     return out, rule
 
 
-def _segments(ordered: list[RunRecord]) -> list[int]:
-    """Where the records (oldest first) change level on any of SEGMENT_METRICS of the first
-    `profile:phase` they all share."""
+def _a_segment(ordered: list[RunRecord], index: int) -> tuple[int, int]:
+    """The records (oldest first) around `ordered[index]` (A) at A's level on each of
+    SEGMENT_METRICS of the first `profile:phase` they share, as `(lo, hi)`: the history split at
+    change points (`trend.change_points`), then A's part grown from A one neighbour at a time
+    (`trend.segment_around`), which also stops at an interleave of other builds."""
     from perftui.analysis.compare import RegressionThresholds, record_values
     from perftui.analysis.metrics import METRICS
-    from perftui.analysis.trend import change_points
+    from perftui.analysis.trend import change_points, segment_around
 
     thresholds = RegressionThresholds()
-    starts: set[int] = set()
+    lo, hi = 0, len(ordered)
     for name in SEGMENT_METRICS:
         groups = record_values(ordered, METRICS[name])
+        for start in change_points(groups or [], thresholds.values[name], thresholds.alpha):
+            lo, hi = (max(lo, start), hi) if start <= index else (lo, min(hi, start))
+    for name in SEGMENT_METRICS:
+        groups = record_values(ordered[lo:hi], METRICS[name])
         if groups is not None:
-            starts |= set(change_points(groups, thresholds.values[name], thresholds.alpha))
-    return sorted(starts)
+            step = thresholds.values[name]
+            first, last = segment_around(groups, index - lo, step, thresholds.alpha)
+            lo, hi = lo + first, lo + last
+    return lo, hi
 
 
 def _by_hand(

@@ -97,6 +97,30 @@ def test_a_client_bound_record_of_a_never_enters_the_noise_sample(
     assert row.verdict == REGRESSION, row.note
 
 
+def test_unlabelled_builds_interleaved_after_a_never_enter_the_noise_sample(
+    tmp_path: Path,
+) -> None:
+    """Unlabelled: after 4 records of A (20 ms), builds 1.5× slower and 0.8× faster take turns
+    (their median sits at A's level, so no single change point parts them from A), then B 2×.
+    The sample is A's 3 earlier records; records of A drifting within the threshold stay."""
+    store = HistoryStore(tmp_path)
+    a_levels = [20.0, 22.0, 18.5, 20.0]
+    levels = [*a_levels, 30.0, 16.0, 30.0, 16.0, 16.0, 30.0, 30.0, 16.0]
+    records = [workflow_record(i, p95) for i, p95 in enumerate([*levels, 40.0, 40.0])]
+    for record in records:
+        store.add_run(record)
+    a, b = records[3], records[-1]
+    sample = pick_noise(store, a, b)
+    assert sorted(sample.ids) == sorted(r["run_id"] for r in records[:3])
+    assert sum("a change of level lies between it and A" in why for why in sample.left_out) == 9
+    row = next(
+        r
+        for r in compare(store, a, b, RegressionThresholds()).rows
+        if r.metric == "p95_ms" and r.path is None
+    )
+    assert row.verdict == REGRESSION, row.note
+
+
 def test_no_between_record_effect_gives_within_record_degrees_of_freedom() -> None:
     """Record means that spread no more than their runs explain (F ≈ 1.2, p ≈ 0.35): the between
     part is not used, and the interval is t with the pooled within-record df (2 per record of 3

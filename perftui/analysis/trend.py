@@ -160,16 +160,10 @@ def change_points(
 ) -> list[int]:
     """Where a sequence of records (oldest first, each its runs' values) changes level: the
     indices of the records that start a new segment. The split is `judge`'s: where the medians of
-    the record means before and after differ most; it stands when the step passes `threshold`
-    (percent) and Mann-Whitney U calls the two segments' runs different. Each segment is split
-    again until no step stands (binary segmentation). A record may be a segment alone: its runs
-    speak for it, so a build measured once still stands apart."""
-    from scipy import stats
-
-    def level(values: Sequence[float]) -> float:
-        return math.log(max(statistics.fmean(values), 1e-9)) if log else statistics.fmean(values)
-
-    means = [level(g) for g in groups]
+    the record means before and after differ most; it stands when `_differ` says so. Each segment
+    is split again until no step stands (binary segmentation). A record may be a segment alone:
+    its runs speak for it, so a build measured once still stands apart."""
+    means = [_level(g, log) for g in groups]
 
     def split(lo: int, hi: int) -> list[int]:
         if hi - lo < 2:
@@ -178,15 +172,56 @@ def change_points(
             range(lo + 1, hi),
             key=lambda i: abs(statistics.median(means[i:hi]) - statistics.median(means[lo:i])),
         )
-        step = statistics.median(means[best:hi]) - statistics.median(means[lo:best])
-        pct = math.expm1(abs(step)) * 100 if log else abs(step)
-        before = [v for g in groups[lo:best] for v in g]
-        after = [v for g in groups[best:hi] for v in g]
-        if pct < threshold or len(before) < 2 or len(after) < 2:
-            return []
-        p = float(stats.mannwhitneyu(before, after, alternative="two-sided").pvalue)
-        if p >= alpha:
+        if not _differ(groups[lo:best], groups[best:hi], threshold, alpha, log):
             return []
         return [*split(lo, best), best, *split(best, hi)]
 
     return split(0, len(groups))
+
+
+def segment_around(
+    groups: Sequence[Sequence[float]],
+    index: int,
+    threshold: float,
+    alpha: float = 0.05,
+    log: bool = True,
+) -> tuple[int, int]:
+    """The records (oldest first) that share record `index`'s level, as `(lo, hi)`: grown from
+    it one neighbour at a time, older ones first, each joining unless `_differ` tells it from
+    the records already in; the walk stops at the first that differs. Binary segmentation finds
+    no step between a level and an interleave of builds above and below it (their median sits
+    near it); the walk stops at the first record of another build beside the segment."""
+    lo, hi = index, index + 1
+    while lo > 0 and not _differ(groups[lo:hi], groups[lo - 1 : lo], threshold, alpha, log):
+        lo -= 1
+    while hi < len(groups) and not _differ(
+        groups[lo:hi], groups[hi : hi + 1], threshold, alpha, log
+    ):
+        hi += 1
+    return lo, hi
+
+
+def _level(values: Sequence[float], log: bool) -> float:
+    return math.log(max(statistics.fmean(values), 1e-9)) if log else statistics.fmean(values)
+
+
+def _differ(
+    left: Sequence[Sequence[float]],
+    right: Sequence[Sequence[float]],
+    threshold: float,
+    alpha: float,
+    log: bool,
+) -> bool:
+    """Whether two runs of records differ in level: the medians of their record means are
+    `threshold` (percent) apart, and Mann-Whitney U calls their runs different."""
+    from scipy import stats
+
+    step = statistics.median(_level(g, log) for g in right) - statistics.median(
+        _level(g, log) for g in left
+    )
+    pct = math.expm1(abs(step)) * 100 if log else abs(step)
+    before = [v for g in left for v in g]
+    after = [v for g in right for v in g]
+    if pct < threshold or len(before) < 2 or len(after) < 2:
+        return False
+    return float(stats.mannwhitneyu(before, after, alternative="two-sided").pvalue) < alpha
