@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import json
+import re
 import socket
 import threading
 import time
@@ -82,6 +84,16 @@ def test_scrape_during_a_run_parses_and_counts_the_run(device, tmp_path: Path) -
     histogram = scrapes[-1][1]["perftui_latency_seconds"]
     inf = next(s.value for s in histogram if s.labels.get("le") == "+Inf")
     assert 0 < inf <= final
+    served = {sample.name for samples in scrapes[-1][1].values() for sample in samples}
+    assert set(_dashboard_series()) <= served, "the Grafana dashboard queries what is served"
+
+
+def _dashboard_series() -> list[str]:
+    """Every series docs/grafana-perftui-soak.json queries (each filtered on `target`)."""
+    doc = json.loads((Path(__file__).parents[1] / "docs/grafana-perftui-soak.json").read_text())
+    exprs = [t["expr"] for panel in doc["panels"] for t in panel.get("targets", [])]
+    assert all('target=~"$target"' in e for e in exprs)
+    return sorted({name for e in exprs for name in re.findall(r"perftui_\w+", e)})
 
 
 @pytest.mark.parametrize("detach", [[], ["--detach"]], ids=["attached", "detached host"])
