@@ -4,12 +4,13 @@ No Grafana server can be installed on this machine (Debian's packages, PyPI and 
 clients and libraries), so the dashboard (docs/grafana-perftui-soak.json, issue 22) is checked
 one step short of the screen. Debian's `prometheus` (in its own process, stopped by `timeout`)
 scrapes `perftui run --detach --metrics-port` every second while the detached run soaks
-`perftui sim` (1 % answered 500, a heap leak, rare spikes) in open loop; near the end of the
-soak every panel's PromQL, with `$target` set to the run's target, is asked of Prometheus's
-HTTP API over the soak (`query_range`, 5 s steps). Target: every query returns at least one
-series with values, and the requests counter Prometheus last scraped is within one scrape of
-the stored run's total. Each panel is drawn with plotext (text, not Grafana) into
-bench/results/dashboard_<stamp>.txt; figures and series go to bench/results/dashboard_<stamp>.json.
+`perftui sim` (1 % answered 500, 16 bytes of internal heap lost per request, rare spikes) in
+open loop. Near the end of the soak every panel's PromQL, with `$target` set to the run's
+target, is asked of Prometheus's HTTP API over the soak (`query_range`, 5 s steps). Target:
+every query returns at least one series with values, and the requests counter Prometheus last
+scraped is within one scrape of the stored run's total. Each panel is drawn with plotext (text,
+not Grafana) into bench/results/dashboard_<stamp>.txt; figures and series go to
+bench/results/dashboard_<stamp>.json.
 
     .venv/bin/python bench/dashboard_check.py             # about 2 minutes
 """
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -39,7 +41,7 @@ class Sim(ServerProcess):
 
     def command(self) -> list[str]:
         return [PERFTUI, "sim", "--host", LOOPBACK, "--port", str(self.port),
-                "--error-rate", "0.01", "--leak-bytes", "48", "--spikes", "0.002",
+                "--error-rate", "0.01", "--leak-bytes", "16", "--spikes", "0.002",
                 "--max-lifetime-s", str(int(self.max_seconds))]  # fmt: skip
 
 
@@ -73,6 +75,11 @@ def api(port: int, verb: str, **params: Any) -> Any:
     return body["data"]["result"]
 
 
+def prom_version() -> str:
+    out = subprocess.run(["prometheus", "--version"], capture_output=True, text=True)
+    return (out.stdout or out.stderr).split()[2]
+
+
 def panels() -> list[tuple[str, list[str]]]:
     doc = json.loads(DASHBOARD.read_text(encoding="utf-8"))
     return [(p["title"], [t["expr"] for t in p.get("targets", [])]) for p in doc["panels"]]
@@ -87,7 +94,12 @@ def chart(title: str, series: list[dict[str, Any]], start: float) -> str:
     for s in series[:6]:
         xs = [float(t) - start for t, _ in s["values"]]
         ys = [float(v) for _, v in s["values"]]
-        label = ",".join(f"{k}={v}" for k, v in s["metric"].items() if k != "target") or "value"
+        shown = {
+            k: v
+            for k, v in s["metric"].items()
+            if k not in ("target", "__name__", "instance", "job")
+        }
+        label = ",".join(f"{k}={v}" for k, v in shown.items()) or "value"
         plt.plot(xs, ys, label=label[:40])
     plt.title(title)
     plt.xlabel("seconds into the soak")
@@ -136,6 +148,8 @@ def main() -> int:
         res["report"]["requests_total"] for run in record["raw_runs"] for res in run["results"]
     )
     scraped = float(last[0]["value"][1]) if last else 0.0
+    long = record["raw_runs"][0]["results"][-1]["report"]  # the stored truth beside the panel
+    stored_ms = {q: long.get(f"{q}_ms") for q in ("p50", "p95", "p99")}
     by_panel: dict[str, list[dict[str, Any]]] = {}
     for r in results:  # a panel's queries drawn together, as the dashboard does
         name = r["expr"].split("(")[1].split(",")[0] if "quantile" in r["expr"] else ""
@@ -151,11 +165,18 @@ def main() -> int:
     table = "\n".join(lines)
     print(table)
     print(f"requests: stored {stored}, Prometheus's last scrape {scraped:.0f}; met: {ok}")
+    print(f"the stored long phase's percentiles (ms): {stored_ms}; load {os.getloadavg()}")
     path = write_results("dashboard", {"benchmark": "dashboard", "machine": machine_info(),
                                        "command": " ".join(sys.argv), "target": target,
                                        "results": results, "stored_requests": stored,
-                                       "scraped_requests": scraped, "met": ok})  # fmt: skip
-    path.with_suffix(".txt").write_text(charts + "\n", encoding="utf-8")
+                                       "scraped_requests": scraped, "stored_ms": stored_ms,
+                                       "met": ok})  # fmt: skip
+    head = (
+        f"The panels of docs/grafana-perftui-soak.json: each query asked of Prometheus "
+        f"{prom_version()} scraping a detached soak, drawn by plotext (not Grafana).\n"
+        f"`{' '.join(sys.argv)}`, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}\n\n"
+    )
+    path.with_suffix(".txt").write_text(head + charts + "\n", encoding="utf-8")
     log(f"wrote {path} and {path.with_suffix('.txt')}")
     return 0 if ok else 1
 
