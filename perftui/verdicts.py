@@ -31,7 +31,8 @@ from perftui.engine.schema import IndexRow, RunRecord
 from perftui.like import settings_key
 
 if TYPE_CHECKING:
-    from perftui.analysis.compare import Comparison, RegressionThresholds
+    from perftui.analysis.comparison import Comparison
+    from perftui.analysis.thresholds import RegressionThresholds
     from perftui.history.store import HistoryStore
 
 NOISE_RUNS = 20  # the newest runs of the sample a comparison takes
@@ -111,7 +112,7 @@ def _device_records(
 
 def client_bound(record: RunRecord) -> str:
     """Where a record's phases were client-bound ("2 of 6 phase runs"), empty when none was."""
-    from perftui.analysis.compare import client_bound_runs
+    from perftui.analysis.samples import client_bound_runs
 
     bound, runs = client_bound_runs(record)
     return f"{bound} of {runs} phase runs" if bound else ""
@@ -188,8 +189,9 @@ def _unlabelled(
 def _segments(ordered: list[RunRecord]) -> list[int]:
     """Where the records (oldest first) change level on any of SEGMENT_METRICS of the first
     `profile:phase` they all share."""
-    from perftui.analysis.compare import RegressionThresholds, record_values
     from perftui.analysis.metrics import METRICS
+    from perftui.analysis.samples import record_values
+    from perftui.analysis.thresholds import RegressionThresholds
     from perftui.analysis.trend import change_points
 
     thresholds = RegressionThresholds()

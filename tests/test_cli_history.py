@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from perftui.analysis.compare import RegressionThresholds
+from perftui.analysis.thresholds import RegressionThresholds
 from perftui.cli.history import compare_after_run, register
 from perftui.history.store import HistoryStore
 from perftui.verdicts import compare, pick_noise

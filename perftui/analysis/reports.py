@@ -12,7 +12,7 @@ import io
 import json
 from collections.abc import Iterable, Sequence
 
-from perftui.analysis.compare import Comparison, Row
+from perftui.analysis.comparison import Comparison, Row
 from perftui.analysis.metrics import ALL_METRICS, METRICS
 from perftui.engine.schema import IndexRow, PhaseReport, RunRecord
 

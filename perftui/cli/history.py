@@ -18,12 +18,19 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from perftui.config import EXIT_BAD_INPUT, EXIT_GATE_FAILED, EXIT_OK, default_history_dir
+from perftui.config import (
+    EXIT_BAD_INPUT,
+    EXIT_GATE_FAILED,
+    EXIT_OK,
+    default_history_dir,
+    load_thresholds,
+)
 from perftui.engine.events import RunStatus
 from perftui.history.files import atomic_write_bytes
 
 if TYPE_CHECKING:
-    from perftui.analysis.compare import Comparison, RegressionThresholds
+    from perftui.analysis.comparison import Comparison
+    from perftui.analysis.thresholds import RegressionThresholds
     from perftui.history.store import HistoryStore
 
 Handler = Callable[[argparse.Namespace], int]
@@ -121,7 +128,7 @@ def add_compare_options(parser: argparse.ArgumentParser) -> None:
 
 def thresholds_from_args(args: argparse.Namespace) -> RegressionThresholds:
     """Defaults < config file < `--threshold`/`--alpha` flags."""
-    from perftui.analysis.compare import ConfigError, load_thresholds
+    from perftui.analysis.thresholds import ConfigError
 
     overrides: dict[str, float] = {}
     for name, value in getattr(args, "threshold", []):

@@ -253,7 +253,7 @@ def _compare_thresholds(args: argparse.Namespace) -> Any:
         if args.fail_on_regression or args.report:
             raise UsageError("--fail-on-regression and --report need --compare-to RUN")
         return None
-    from perftui.analysis.compare import ConfigError
+    from perftui.analysis.thresholds import ConfigError
     from perftui.cli.history import thresholds_from_args
     from perftui.history.store import HistoryStore, StoreError
 
