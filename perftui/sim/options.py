@@ -133,6 +133,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="LABEL",
         help="the firmware build to report in /debug/server-stats (read into the run's record)",
     )
+    add_fault_arguments(parser)
+    add_noise_arguments(parser)
+
+
+def add_fault_arguments(parser: argparse.ArgumentParser) -> None:
+    """The faults `perftui sim` can inject: a leak, errors, a hang, a crash, resets, slow or
+    broken bodies, and a lifetime."""
+    d = SimOptions()
     parser.add_argument(
         "--leak-bytes", type=int, default=d.leak_bytes, metavar="N", help="heap lost per request"
     )
@@ -188,7 +196,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="S",
         help="stop by itself after S seconds (default: run until Ctrl-C)",
     )
-    add_noise_arguments(parser)
 
 
 def add_noise_arguments(parser: argparse.ArgumentParser, prefix: str = "") -> None:
