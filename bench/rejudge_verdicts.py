@@ -41,7 +41,7 @@ from perftui.analysis.judge import control_fdr, judge  # noqa: E402
 from perftui.analysis.metrics import METRICS  # noqa: E402
 from perftui.analysis.stats import quantile  # noqa: E402
 from perftui.analysis.thresholds import RegressionThresholds  # noqa: E402
-from perftui.cli.history import gate_exit  # noqa: E402
+from perftui.cli.compare import gate_exit  # noqa: E402
 from perftui.history.store import HistoryStore, record_started  # noqa: E402
 from perftui.verdicts import NOISE_RUNS, compare  # noqa: E402
 

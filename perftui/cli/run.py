@@ -84,7 +84,7 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
         help="a JSON summary on stdout (run id, verdict, exit code, medians, fail reasons, "
         "files); heartbeats and the rest go to stderr",
     )
-    from perftui.cli.history import add_compare_options
+    from perftui.cli.compare import add_compare_options
 
     add_compare_options(p)
 
@@ -240,7 +240,7 @@ def _compare_after(
     args: argparse.Namespace, config: RunConfig, payload: RunRecord, thresholds: Any
 ) -> int:
     """`--compare-to`: the run just stored against the one named; the comparison's exit code."""
-    from perftui.cli.history import compare_after_run
+    from perftui.cli.compare import compare_after_run
     from perftui.history.store import HistoryStore
 
     # With --json the report goes to stderr (or --report FILE): stdout is the JSON alone.
@@ -270,7 +270,7 @@ def _compare_thresholds(args: argparse.Namespace) -> Any:
             raise UsageError("--fail-on-regression and --report need --compare-to RUN")
         return None
     from perftui.analysis.thresholds import ConfigError
-    from perftui.cli.history import thresholds_from_args
+    from perftui.cli.compare import thresholds_from_args
     from perftui.history.store import HistoryStore, StoreError
 
     try:
