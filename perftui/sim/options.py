@@ -54,7 +54,7 @@ class SimOptions:
     reset_rate: float = 0.0  # share of load requests whose connection is reset, unanswered
     debug_body: str = "normal"  # "malformed" or "huge" telemetry bodies
     max_lifetime_s: float | None = None  # the server stops itself after this long
-    # Noise of a device on a radio link (see `sim.device.Noise`); off by default.
+    # Noise of a device on a radio link (see `sim.model.Noise`); off by default.
     drift: float = 0.0  # sd of the log of the slowly wandering service-time factor
     drift_tau_s: float = DRIFT_TAU_S  # its time constant: correlation e^(-dt/tau) across dt s
     spikes: float = 0.0  # share of answers delayed by a random 80–300 ms
