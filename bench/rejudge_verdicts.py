@@ -35,17 +35,13 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from perftui.analysis.compare import (  # noqa: E402
-    Comparison,
-    RegressionThresholds,
-    Row,
-    compare_runs,
-    control_fdr,
-    judge,
-    quantile,
-)
+from perftui.analysis.compare import compare_runs  # noqa: E402
+from perftui.analysis.comparison import Comparison, Row  # noqa: E402
+from perftui.analysis.judge import control_fdr, judge  # noqa: E402
 from perftui.analysis.metrics import METRICS  # noqa: E402
-from perftui.cli.history import gate_exit  # noqa: E402
+from perftui.analysis.stats import quantile  # noqa: E402
+from perftui.analysis.thresholds import RegressionThresholds  # noqa: E402
+from perftui.cli.compare import gate_exit  # noqa: E402
 from perftui.history.store import HistoryStore, record_started  # noqa: E402
 from perftui.verdicts import NOISE_RUNS, compare  # noqa: E402
 

@@ -8,11 +8,14 @@ import ssl
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from perftui import settings as registry
 from perftui.profiles import Profile
 from perftui.validate import UsageError, clean_tag
+
+if TYPE_CHECKING:
+    from perftui.analysis.thresholds import RegressionThresholds
 
 D = registry.default
 
@@ -48,7 +51,7 @@ class GateLimits:
 
     The defaults are the registry's (`perftui.settings`), as the flags and Setup fields have
     them. (Regression thresholds between two runs are another thing, in
-    `perftui.analysis.compare`.)
+    `perftui.analysis.thresholds`.)
     """
 
     max_error_rate: float = D("max_error_rate")
@@ -348,25 +351,55 @@ def build_config(
 CONFIG_NAME = "perftui.toml"  # in the history dir; `--config FILE` names another
 
 
+def _config_path(path: Path | None, history_dir: Path | None) -> Path | None:
+    """`--config FILE`, else HISTORY/perftui.toml when it exists (None when it does not)."""
+    if path is not None:
+        return path
+    path = (history_dir or default_history_dir()) / CONFIG_NAME
+    return path if path.is_file() else None
+
+
+def _read_toml(path: Path, error: type[Exception]) -> dict[str, Any]:
+    """The file's TOML; `error` (one line) when it cannot be read or parsed."""
+    import tomllib
+
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise error(f"{path}: cannot read: {exc}") from None
+
+
 def read_config_file(path: Path | None, history_dir: Path | None = None) -> dict[str, Any]:
     """The `[run]` table of the config file (`--config FILE`, else HISTORY/perftui.toml if
     present): run settings by their flat names (`timeout = 3`, `insecure = true`). The file's
-    `[thresholds]` table is the comparison's."""
-    import tomllib
-
+    `[thresholds]` table is the comparison's (`load_thresholds`)."""
     explicit = path is not None
-    path = path or (history_dir or default_history_dir()) / CONFIG_NAME
-    if not explicit and not path.is_file():
+    path = _config_path(path, history_dir)
+    if path is None:
         return {}
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        if explicit:
-            raise UsageError(f"--config {path}: no such file") from None
-        return {}
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise UsageError(f"{path}: cannot read: {exc}") from None
-    table = data.get("run", {})
+    if explicit and not path.exists():
+        raise UsageError(f"--config {path}: no such file")
+    table = _read_toml(path, UsageError).get("run", {})
     if not isinstance(table, dict):
         raise UsageError(f"{path}: [run] must be a table")
     return registry.from_toml(table, f"{path} [run]")
+
+
+def load_thresholds(
+    history_dir: Path | None,
+    config_file: Path | None = None,
+    overrides: dict[str, float] | None = None,
+) -> RegressionThresholds:
+    """A comparison's regression thresholds: the defaults, then `[thresholds]` of the config
+    file (`--config` or `perftui.toml` in the history dir), then command-line overrides;
+    `ConfigError` (one line) for a bad file or value."""
+    from perftui.analysis.thresholds import ConfigError, RegressionThresholds
+
+    thresholds = RegressionThresholds()
+    path = config_file or (history_dir / CONFIG_NAME if history_dir else None)
+    if path is not None and (config_file is not None or path.is_file()):
+        section = _read_toml(path, ConfigError).get("thresholds", {})
+        if not isinstance(section, dict):
+            raise ConfigError(f"{path}: [thresholds] must be a table")
+        thresholds = thresholds.updated(section, str(path))
+    return thresholds.updated(overrides or {}, "command line")

@@ -139,6 +139,25 @@ class RunMetrics(Collector):
                 self._stalls,
                 self._phase,
             )
+        yield from self._counted(total)
+        yield from self._gauged(gauges, phase)
+        heap_g = GaugeMetricFamily(
+            "perftui_device_heap_free_bytes",
+            "The device's free heap, last read",
+            labels=["target", "kind"],
+        )
+        for kind, value in sorted(heap.items()):
+            heap_g.add_metric([self.target, kind.removesuffix("_free")], value)
+        yield heap_g
+        stall_count = CounterMetricFamily(
+            "perftui_stalls", "Stalls: no answer while requests waited", labels=["target"]
+        )
+        stall_count.add_metric([self.target], stalls)
+        yield stall_count
+
+    def _counted(self, total: _Totals) -> Iterator[Any]:
+        """Requests, errors and errors by kind per profile (and path), and the latency
+        histogram."""
         t = self.target
         requests = CounterMetricFamily(
             "perftui_requests",
@@ -170,6 +189,10 @@ class RunMetrics(Collector):
             buckets = list(zip(bounds, counts, strict=True))
             latency.add_metric([t, profile], buckets, total.sum_ms[profile] / 1000)
         yield from (requests, errors, kinds, latency)
+
+    def _gauged(self, gauges: dict[str, float], phase: tuple[str, str]) -> Iterator[Any]:
+        """The running phase's rates and elapsed time, and the last window's percentiles."""
+        t = self.target
         profile, name = phase
         for metric, help_text, value in (
             (
@@ -199,19 +222,6 @@ class RunMetrics(Collector):
         for q in ("p50", "p95", "p99"):
             window.add_metric([t, q], gauges.get(q, 0.0))
         yield window
-        heap_g = GaugeMetricFamily(
-            "perftui_device_heap_free_bytes",
-            "The device's free heap, last read",
-            labels=["target", "kind"],
-        )
-        for kind, value in sorted(heap.items()):
-            heap_g.add_metric([t, kind.removesuffix("_free")], value)
-        yield heap_g
-        stall_count = CounterMetricFamily(
-            "perftui_stalls", "Stalls: no answer while requests waited", labels=["target"]
-        )
-        stall_count.add_metric([t], stalls)
-        yield stall_count
 
 
 class Exporter:

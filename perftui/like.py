@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from typing import Any
 
 from perftui.engine.events import RunStatus
 from perftui.engine.schema import JsonObject, RunRecord
@@ -61,3 +62,42 @@ def run_status(record: RunRecord) -> str:
     ):
         return NOT_STARTED
     return str(status)
+
+
+# ----- the differences between two runs' settings ------------------------------------------
+
+
+def identity(record: dict[str, Any]) -> str:
+    """The device a run measured: a stable name ("sim" for the built-in simulator, whatever its
+    port) or the target."""
+    return str(record.get("device") or record.get("target") or "?")
+
+
+def setting_differences(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
+    """Every difference between the settings that shape the two runs' load and measurement
+    (the record's `measurement`), the device, and "settings unknown" for a run without them."""
+    out = []
+    if identity(a) != identity(b):
+        out.append(f"device: A {identity(a)}, B {identity(b)}")
+    ma, mb = a.get("measurement"), b.get("measurement")
+    if not isinstance(ma, dict) or not isinstance(mb, dict):
+        unknown = [s for s, m in (("A", ma), ("B", mb)) if not isinstance(m, dict)]
+        out.append(f"settings unknown for {' and '.join(unknown)} (recorded before they were kept)")
+        return out
+    for name, va, vb in _diff(like_settings(ma), like_settings(mb), ""):
+        out.append(f"{name}: A {_short(va)}, B {_short(vb)}")
+    return out
+
+
+def _diff(a: Any, b: Any, prefix: str) -> list[tuple[str, Any, Any]]:
+    if isinstance(a, dict) and isinstance(b, dict):
+        out = []
+        for k in sorted(set(a) | set(b), key=str):
+            out += _diff(a.get(k), b.get(k), f"{prefix}.{k}" if prefix else str(k))
+        return out
+    return [] if a == b else [(prefix, a, b)]
+
+
+def _short(value: Any) -> str:
+    text = "–" if value is None else str(value)
+    return text if len(text) <= 40 else text[:37] + "…"

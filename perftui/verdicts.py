@@ -32,7 +32,8 @@ from perftui.engine.schema import IndexRow, RunRecord
 from perftui.like import settings_key
 
 if TYPE_CHECKING:
-    from perftui.analysis.compare import Comparison, RegressionThresholds
+    from perftui.analysis.comparison import Comparison
+    from perftui.analysis.thresholds import RegressionThresholds
     from perftui.history.store import HistoryStore
 
 NOISE_RUNS = 20  # the newest runs of the sample a comparison takes
@@ -112,7 +113,7 @@ def _device_records(
 
 def client_bound(record: RunRecord) -> str:
     """Where a record's phases were client-bound ("2 of 6 phase runs"), empty when none was."""
-    from perftui.analysis.compare import client_bound_runs
+    from perftui.analysis.samples import client_bound_runs
 
     bound, runs = client_bound_runs(record)
     return f"{bound} of {runs} phase runs" if bound else ""
@@ -185,8 +186,9 @@ def _a_segment(ordered: list[RunRecord], index: int) -> tuple[int, int]:
     SEGMENT_METRICS of the first `profile:phase` they share, as `(lo, hi)`: the history split at
     change points (`trend.change_points`), then A's part grown from A one neighbour at a time
     (`trend.segment_around`), which also stops at an interleave of other builds."""
-    from perftui.analysis.compare import RegressionThresholds, record_values
     from perftui.analysis.metrics import METRICS
+    from perftui.analysis.samples import record_values
+    from perftui.analysis.thresholds import RegressionThresholds
     from perftui.analysis.trend import change_points, segment_around
 
     thresholds = RegressionThresholds()

@@ -90,6 +90,16 @@ def test_a_forbidden_import_breaks_the_contracts(tmp_path: Path) -> None:
             "from perftui.cli.main import build_parser  # noqa",
             "the command line's modules form no import cycle (main registers the others) BROKEN",
         ),
+        (
+            "analysis/judge.py",
+            "import tomllib  # noqa",
+            "analysis reads no config file (perftui.config reads it) BROKEN",
+        ),
+        (
+            "sim/model.py",
+            "import aiohttp  # noqa",
+            "the simulator's model and flags load no aiohttp (its server does) BROKEN",
+        ),
     ],
 )
 def test_the_run_owner_and_the_cli_layers_are_enforced(

@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from perftui.analysis.compare import RegressionThresholds
-from perftui.cli.history import compare_after_run, register
+from perftui.analysis.thresholds import RegressionThresholds
+from perftui.cli.compare import compare_after_run
+from perftui.cli.history import register
 from perftui.history.store import HistoryStore
 from perftui.verdicts import compare, pick_noise
 from tests.history_factory import make_record

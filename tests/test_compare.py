@@ -11,25 +11,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from perftui.analysis.compare import (
-    IMPROVEMENT,
-    INCONCLUSIVE,
-    REGRESSION,
-    STABLE,
-    ConfigError,
-    RegressionThresholds,
-    Row,
-    block_bootstrap_sd,
-    compare_runs,
-    control_fdr,
-    judge,
-    load_thresholds,
-    quantile,
-    setting_differences,
-    window_spread,
-)
+from perftui.analysis.compare import compare_runs
+from perftui.analysis.comparison import Row
+from perftui.analysis.judge import control_fdr, judge
 from perftui.analysis.metrics import METRICS
+from perftui.analysis.spread import window_spread
+from perftui.analysis.stats import block_bootstrap_sd, quantile
+from perftui.analysis.thresholds import ConfigError, RegressionThresholds
+from perftui.analysis.verdict import IMPROVEMENT, INCONCLUSIVE, REGRESSION, STABLE
+from perftui.config import load_thresholds
 from perftui.history.legacy import read_legacy
+from perftui.like import setting_differences
 from tests.history_factory import make_record
 
 FIXTURES = Path(__file__).parent / "fixtures" / "legacy"

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from perftui.analysis.compare import setting_differences
 from perftui.config import PhaseSettings, RunConfig
 from perftui.engine.record import build, measurement
-from perftui.like import settings_key
+from perftui.like import setting_differences, settings_key
 from perftui.profiles import resolve_profiles
 
 

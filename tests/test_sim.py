@@ -23,7 +23,8 @@ from perftui.config import EXIT_BAD_INPUT, EXIT_COULD_NOT_RUN
 from perftui.profiles import builtin_names, resolve_profile
 from perftui.sim import device as simmod
 from perftui.sim import options as simopts
-from perftui.sim.device import PY_TEMPLATE_S, SimOptionError, SimOptions, SimProcess, SimServer
+from perftui.sim.device import SimOptionError, SimOptions, SimProcess, SimServer
+from perftui.sim.model import PY_TEMPLATE_S
 
 MakeSim = Callable[..., SimServer]
 SERVER_KEYS = {

@@ -16,9 +16,10 @@ import pytest
 
 from perftui.cli.main import build_parser, main
 from perftui.cli.run import sim_options
-from perftui.sim import device as simmod
+from perftui.sim import model as simmod
 from perftui.sim import options as simopts
-from perftui.sim.device import SPIKE_MAX_S, SPIKE_MIN_S, Noise, SimOptions, SimServer
+from perftui.sim.device import SimOptions, SimServer
+from perftui.sim.model import SPIKE_MAX_S, SPIKE_MIN_S, Noise
 
 MakeSim = Callable[..., SimServer]
 

@@ -11,18 +11,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from perftui.analysis.compare import (
-    NOTHING_COMPARED,
-    REGRESSION,
-    STABLE,
-    RegressionThresholds,
-    Spread,
-    _runs_needed,
-    compare_runs,
-    quantile,
-    window_spread,
-)
+from perftui.analysis.compare import compare_runs
 from perftui.analysis.metrics import METRICS
+from perftui.analysis.spread import Spread, window_spread
+from perftui.analysis.spread import runs_needed as _runs_needed
+from perftui.analysis.stats import quantile
+from perftui.analysis.thresholds import RegressionThresholds
+from perftui.analysis.verdict import NOTHING_COMPARED, REGRESSION, STABLE
 from perftui.cli.history import register
 from perftui.engine.record import reported_build
 from perftui.history.store import HistoryStore

@@ -7,7 +7,7 @@ scipy's Mann-Whitney U calls the two segments different; otherwise `stable`. Few
 give `insufficient data`, said as such.
 
 It takes runs (stored summaries to choose from, then the chosen run records), never a store:
-the caller fetches them (`perftui.cli.history`).
+the caller fetches them (`perftui.cli.compare`).
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from perftui.analysis.compare import RegressionThresholds, identity
 from perftui.analysis.metrics import METRICS
+from perftui.analysis.thresholds import RegressionThresholds
 from perftui.engine.schema import IndexRow, RunRecord
-from perftui.like import settings_key
+from perftui.like import identity, settings_key
 
 MIN_SEGMENT = 4
 

@@ -15,3 +15,6 @@ class Verdict(StrEnum):
 
 # Worst first: the order a summary picks its headline verdict in.
 VERDICT_ORDER = (Verdict.REGRESSION, Verdict.INCONCLUSIVE, Verdict.IMPROVEMENT, Verdict.STABLE)
+REGRESSION, IMPROVEMENT = Verdict.REGRESSION, Verdict.IMPROVEMENT
+INCONCLUSIVE, STABLE, NOT_AVAILABLE = Verdict.INCONCLUSIVE, Verdict.STABLE, Verdict.NOT_AVAILABLE
+NOTHING_COMPARED = "NOTHING COMPARED"  # a comparison headline only: no gated row was tested

@@ -50,57 +50,11 @@ class Printer:
                     f"{event.runs} run(s), {event.total_phases} phase(s)"
                 )
             case ev.PhaseStarted():
-                self._next_beat = self.period
-                self._last = (0.0, 0)
-                load = (
-                    f"{event.rate:g} req/s over at most {event.clients} connections"
-                    if event.rate
-                    else f"{event.clients} clients"
-                )
-                self._say(
-                    f"[{event.ordinal}/{event.total_phases}] {event.profile} run "
-                    f"{event.run_index}/{self._runs} {event.phase}: {load}, "
-                    f"{event.duration:g} s (watchdog {event.budget_s:g} s)"
-                )
+                self._phase_started(event)
             case ev.Heartbeat() if event.elapsed + 0.02 >= self._next_beat:  # timers may wake early
-                self._next_beat += self.period * max(
-                    1, int((event.elapsed - self._next_beat) / self.period) + 1
-                )
-                span = event.elapsed - self._last[0]
-                rps = (event.requests - self._last[1]) / span if span > 0 else 0.0
-                self._last = (event.elapsed, event.requests)
-                print(
-                    f"heartbeat phase_running elapsed={event.elapsed:.1f}s "
-                    f"budget={event.budget_s:g}s {event.profile}/{event.phase} "
-                    f"run={event.run_index}/{self._runs} duration={event.duration:g}s "
-                    f"req={event.requests} ok={event.ok} err={event.errors} "
-                    f"rps={rps:.1f} p50={_ms(event.p50_ms)} p95={_ms(event.p95_ms)} "
-                    f"p99={_ms(event.p99_ms)}ms"
-                    # perftui's own, after the legacy fields: open-loop target, stalls, self-check
-                    + (f" target_rps={event.target_rps:g}" if event.target_rps else "")
-                    + (f" stalls={event.stalls}" if event.stalls else "")
-                    + (" client_bound=yes" if event.client_bound else ""),
-                    file=self.out,
-                    flush=True,
-                )
+                self._heartbeat(event)
             case ev.PhaseFinished():
-                rep = event.report
-                verdict = "PASS" if event.passed else "FAIL: " + "; ".join(event.fail_reasons)
-                self._say(
-                    f"  done {event.profile}/{event.phase}: {rep['requests_total']} req, "
-                    f"rps_ok={rep['rps_ok']:.1f} p50={_ms(rep['p50_ms'])} "
-                    f"p95={_ms(rep['p95_ms'])} p99={_ms(rep['p99_ms'])} ms "
-                    f"err={rep['error_rate']:.2f}% → {verdict}"
-                )
-                if rep.get("mode") == "open":
-                    self._say(
-                        f"    open loop: {rep['achieved_rps']:g} of {rep['target_rps']:g} req/s, "
-                        f"{rep['late']} late, max lag {rep['max_lag_ms']:g} ms"
-                    )
-                for path, failed in rep.get("checks_failed", {}).items():
-                    self._say(f"    check failed {failed['count']}× on {path}: {failed['first']}")
-                if co := notes.co_note(rep):
-                    self._say(f"    {co}")
+                self._phase_finished(event)
             case ev.Stall():
                 self._say(
                     f"  stall in {event.profile}/{event.phase} at {event.at_s:.1f} s: no answer "
@@ -114,6 +68,62 @@ class Printer:
                 pass
             case ev.RunFinished():
                 self.summary(event)
+
+    def _phase_started(self, event: ev.PhaseStarted) -> None:
+        self._next_beat = self.period
+        self._last = (0.0, 0)
+        load = (
+            f"{event.rate:g} req/s over at most {event.clients} connections"
+            if event.rate
+            else f"{event.clients} clients"
+        )
+        self._say(
+            f"[{event.ordinal}/{event.total_phases}] {event.profile} run "
+            f"{event.run_index}/{self._runs} {event.phase}: {load}, "
+            f"{event.duration:g} s (watchdog {event.budget_s:g} s)"
+        )
+
+    def _heartbeat(self, event: ev.Heartbeat) -> None:
+        """The legacy heartbeat line (one per period, whatever the engine's rate)."""
+        self._next_beat += self.period * max(
+            1, int((event.elapsed - self._next_beat) / self.period) + 1
+        )
+        span = event.elapsed - self._last[0]
+        rps = (event.requests - self._last[1]) / span if span > 0 else 0.0
+        self._last = (event.elapsed, event.requests)
+        print(
+            f"heartbeat phase_running elapsed={event.elapsed:.1f}s "
+            f"budget={event.budget_s:g}s {event.profile}/{event.phase} "
+            f"run={event.run_index}/{self._runs} duration={event.duration:g}s "
+            f"req={event.requests} ok={event.ok} err={event.errors} "
+            f"rps={rps:.1f} p50={_ms(event.p50_ms)} p95={_ms(event.p95_ms)} "
+            f"p99={_ms(event.p99_ms)}ms"
+            # perftui's own, after the legacy fields: open-loop target, stalls, self-check
+            + (f" target_rps={event.target_rps:g}" if event.target_rps else "")
+            + (f" stalls={event.stalls}" if event.stalls else "")
+            + (" client_bound=yes" if event.client_bound else ""),
+            file=self.out,
+            flush=True,
+        )
+
+    def _phase_finished(self, event: ev.PhaseFinished) -> None:
+        rep = event.report
+        verdict = "PASS" if event.passed else "FAIL: " + "; ".join(event.fail_reasons)
+        self._say(
+            f"  done {event.profile}/{event.phase}: {rep['requests_total']} req, "
+            f"rps_ok={rep['rps_ok']:.1f} p50={_ms(rep['p50_ms'])} "
+            f"p95={_ms(rep['p95_ms'])} p99={_ms(rep['p99_ms'])} ms "
+            f"err={rep['error_rate']:.2f}% → {verdict}"
+        )
+        if rep.get("mode") == "open":
+            self._say(
+                f"    open loop: {rep['achieved_rps']:g} of {rep['target_rps']:g} req/s, "
+                f"{rep['late']} late, max lag {rep['max_lag_ms']:g} ms"
+            )
+        for path, failed in rep.get("checks_failed", {}).items():
+            self._say(f"    check failed {failed['count']}× on {path}: {failed['first']}")
+        if co := notes.co_note(rep):
+            self._say(f"    {co}")
 
     def summary(self, event: ev.RunFinished) -> None:
         payload = event.payload or {}

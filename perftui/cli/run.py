@@ -9,7 +9,7 @@ import contextlib
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from perftui import settings as run_settings
 from perftui.config import (
@@ -28,6 +28,11 @@ from perftui.profiles import (
     split_url,
 )
 from perftui.validate import PORT, UsageError, parse_target
+
+if TYPE_CHECKING:
+    from perftui.engine.events import RunFinished
+    from perftui.engine.schema import RunRecord
+    from perftui.sim.options import SimOptions
 
 
 def add_run_arguments(p: argparse.ArgumentParser) -> None:
@@ -79,7 +84,7 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
         help="a JSON summary on stdout (run id, verdict, exit code, medians, fail reasons, "
         "files); heartbeats and the rest go to stderr",
     )
-    from perftui.cli.history import add_compare_options
+    from perftui.cli.compare import add_compare_options
 
     add_compare_options(p)
 
@@ -174,14 +179,8 @@ def sim_options(args: argparse.Namespace) -> Any:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from perftui.cli.printer import Printer, json_summary
-    from perftui.runs.owner import (
-        RunOwner,
-        StopSignals,
-        check_can_run,
-        metrics_exporter,
-        new_run_id,
-    )
+    from perftui.cli.printer import json_summary
+    from perftui.runs.owner import check_can_run
 
     config = config_from_args(args)
     device_options = sim_options(args)
@@ -195,7 +194,25 @@ def cmd_run(args: argparse.Namespace) -> int:
             check_can_run(config, resolve_host=not args.sim)
             raise UsageError("--compare-to needs an attached run (compare later: perftui compare)")
         return detach_run(config, use_sim=args.sim, sim_options=device_options)
+    finished, code = _run_attached(args, config, device_options)
+    compared: dict[str, str | int] = {}
+    if args.compare_to and finished.payload and code != EXIT_INTERRUPTED:
+        verdict = _compare_after(args, config, finished.payload, thresholds)
+        compared = {"compare_to": args.compare_to, "compare_exit_code": verdict}
+        code = max(code, verdict) if code in (0, 1) else code
+    if args.json:
+        print(json.dumps(json_summary(finished, code, **compared), indent=1), flush=True)
+    return code
+
+
+def _run_attached(
+    args: argparse.Namespace, config: RunConfig, device_options: SimOptions
+) -> tuple[RunFinished, int]:
+    """The run in this process's hands (a `RunOwner`), its events printed (and served on the
+    metrics port when asked): how it finished and its exit code (130 after Ctrl-C)."""
+    from perftui.cli.printer import Printer
     from perftui.cli.runs import StreamedPrinter
+    from perftui.runs.owner import RunOwner, StopSignals, metrics_exporter, new_run_id
 
     owner = RunOwner(
         config, new_run_id(), use_sim=args.sim, sim_options=device_options, resolve_host=True
@@ -216,30 +233,29 @@ def cmd_run(args: argparse.Namespace) -> int:
             printer.close()
             if exporter is not None:
                 exporter.close()
-    code = finished.exit_code if signals.count == 0 else EXIT_INTERRUPTED
-    compared: dict[str, str | int] = {}
-    if args.compare_to and finished.payload and code != EXIT_INTERRUPTED:
-        from perftui.cli.history import compare_after_run
-        from perftui.history.store import HistoryStore
+    return finished, finished.exit_code if signals.count == 0 else EXIT_INTERRUPTED
 
-        # With --json the report goes to stderr (or --report FILE): stdout is the JSON alone.
-        with contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext():
-            verdict = compare_after_run(
-                HistoryStore(config.history_dir),
-                finished.payload,
-                args.compare_to,
-                thresholds,
-                args.fail_on_regression,
-                args.report,
-                gate_paths=args.gate_paths,
-                allow_mismatch=args.allow_mismatch,
-                noise=args.noise,
-            )
-        compared = {"compare_to": args.compare_to, "compare_exit_code": verdict}
-        code = max(code, verdict) if code in (0, 1) else code
-    if args.json:
-        print(json.dumps(json_summary(finished, code, **compared), indent=1), flush=True)
-    return code
+
+def _compare_after(
+    args: argparse.Namespace, config: RunConfig, payload: RunRecord, thresholds: Any
+) -> int:
+    """`--compare-to`: the run just stored against the one named; the comparison's exit code."""
+    from perftui.cli.compare import compare_after_run
+    from perftui.history.store import HistoryStore
+
+    # With --json the report goes to stderr (or --report FILE): stdout is the JSON alone.
+    with contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext():
+        return compare_after_run(
+            HistoryStore(config.history_dir),
+            payload,
+            args.compare_to,
+            thresholds,
+            args.fail_on_regression,
+            args.report,
+            gate_paths=args.gate_paths,
+            allow_mismatch=args.allow_mismatch,
+            noise=args.noise,
+        )
 
 
 def _stopping(presses: int) -> None:
@@ -253,8 +269,8 @@ def _compare_thresholds(args: argparse.Namespace) -> Any:
         if args.fail_on_regression or args.report:
             raise UsageError("--fail-on-regression and --report need --compare-to RUN")
         return None
-    from perftui.analysis.compare import ConfigError
-    from perftui.cli.history import thresholds_from_args
+    from perftui.analysis.thresholds import ConfigError
+    from perftui.cli.compare import thresholds_from_args
     from perftui.history.store import HistoryStore, StoreError
 
     try:

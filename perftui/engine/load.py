@@ -214,18 +214,7 @@ async def run_phase(
     clock = time.perf_counter
     start = clock()
     deadline = start + duration
-    open_loop = pacer = None
-    gate = None
-    if rate:
-        open_loop = OpenLoopStats(rate, arrivals)
-        schedule = (
-            RampSchedule(Ramp(stages), arrivals, start)
-            if stages
-            else ArrivalSchedule(rate, arrivals, start)
-        )
-        pacer = Pacer(schedule, deadline, open_loop, clock, asyncio.sleep)
-    elif stages:
-        gate = ClientRamp(Ramp(stages), start, deadline)
+    open_loop, pacer, gate = _pacing(rate, arrivals, stages, start, deadline, clock)
     recorder = PhaseRecorder(
         profile.paths, 0.75 * duration, duration, started=start, open_loop=open_loop
     )
@@ -243,22 +232,10 @@ async def run_phase(
         _ticker(recorder, start, clock, snapshot_interval_s, on_snapshot, snapshot_errors)
     )
     probe_task = asyncio.create_task(_lag_probe(recorder, clock))
-    timed_out = stopped = False
     try:
-        watchdog = asyncio.create_task(asyncio.wait_for(done_event.wait(), budget_s))
-        stop_wait = asyncio.create_task(stop.wait())
-        await asyncio.wait({watchdog, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
-        if stop.is_set() and not done_event.is_set():
-            # Cut short only if the stop came inside the load window; after it, the clients were
-            # merely waiting for their last answers and the phase is complete.
-            stopped = clock() - start < duration
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(done_event.wait(), STOP_GRACE_S)
-        elif watchdog.done() and not done_event.is_set():
-            timed_out = True
-        for t in (watchdog, stop_wait, *tasks):
-            t.cancel()
-        await asyncio.gather(watchdog, stop_wait, gathered, return_exceptions=True)
+        timed_out, stopped = await _await_clients(
+            tasks, gathered, done_event, stop, budget_s, lambda: clock() - start < duration
+        )
     finally:
         tick_task.cancel()
         probe_task.cancel()
@@ -270,6 +247,57 @@ async def run_phase(
     return PhaseOutcome(
         recorder, elapsed, timed_out, stopped, snapshot_errors, handshakes, problems
     )
+
+
+def _pacing(
+    rate: float | None,
+    arrivals: str,
+    stages: Sequence[tuple[float, float]] | None,
+    start: float,
+    deadline: float,
+    clock: Callable[[], float],
+) -> tuple[OpenLoopStats | None, Pacer | None, ClientRamp | None]:
+    """How the phase's requests are paced: open loop (`rate`: intended send times, constant,
+    Poisson or a ramp's), a closed loop whose active clients ramp (`stages`), or neither."""
+    if rate:
+        open_loop = OpenLoopStats(rate, arrivals)
+        schedule = (
+            RampSchedule(Ramp(stages), arrivals, start)
+            if stages
+            else ArrivalSchedule(rate, arrivals, start)
+        )
+        return open_loop, Pacer(schedule, deadline, open_loop, clock, asyncio.sleep), None
+    if stages:
+        return None, None, ClientRamp(Ramp(stages), start, deadline)
+    return None, None, None
+
+
+async def _await_clients(
+    tasks: list[asyncio.Task[None]],
+    gathered: asyncio.Future[list[object]],
+    done_event: asyncio.Event,
+    stop: asyncio.Event,
+    budget_s: float,
+    in_load_window: Callable[[], bool],
+) -> tuple[bool, bool]:
+    """Wait for the clients to finish, the watchdog's budget or a stop (then a grace period),
+    and cancel what is left: (timed out, stopped inside the load window)."""
+    timed_out = stopped = False
+    watchdog = asyncio.create_task(asyncio.wait_for(done_event.wait(), budget_s))
+    stop_wait = asyncio.create_task(stop.wait())
+    await asyncio.wait({watchdog, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
+    if stop.is_set() and not done_event.is_set():
+        # Cut short only if the stop came inside the load window; after it, the clients were
+        # merely waiting for their last answers and the phase is complete.
+        stopped = in_load_window()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(done_event.wait(), STOP_GRACE_S)
+    elif watchdog.done() and not done_event.is_set():
+        timed_out = True
+    for t in (watchdog, stop_wait, *tasks):
+        t.cancel()
+    await asyncio.gather(watchdog, stop_wait, gathered, return_exceptions=True)
+    return timed_out, stopped
 
 
 def checks_report(outcome: PhaseOutcome) -> PhaseReport:

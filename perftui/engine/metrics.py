@@ -186,6 +186,30 @@ class PathStats:
         every.add(self.failed)
         return every
 
+    def report(self, load_s: float) -> dict[str, Any]:
+        """The path's entry in the phase report (`path_metrics`), rates per second of load."""
+        pp = summary_ms(self.total, self.moments)
+        entry: dict[str, Any] = {
+            "requests_total": self.requests,
+            "ok": self.ok,
+            "err": self.err,
+            "error_rate": _rate(self.err, self.requests),
+            "rps_ok": round(self.ok / load_s, 3),
+            "p50_ms": pp["p50_ms"],
+            "p90_ms": pp["p90_ms"],
+            "p95_ms": pp["p95_ms"],
+            "p99_ms": pp["p99_ms"],
+            "p999_ms": pp["p999_ms"],
+            "max_ms": pp["max_ms"],
+            "mean_ms": pp["mean_ms"],
+            "status_counts": dict(sorted(self.status_counts.items())),
+            "errors_by_kind": {k: self.errors_by_kind.get(k, 0) for k in ERROR_KINDS},
+            "retries": self.retries,
+        }
+        if (every := self.with_failures()) is not None:
+            entry["with_failures"] = with_failures_ms(every)
+        return entry
+
 
 def with_failures_ms(hist: HdrHistogram) -> dict[str, float]:
     """The `with_failures` entry: p50…p99.9 of every attempt, in ms."""
@@ -411,29 +435,10 @@ class PhaseRecorder:
             moments.merge(stats.moments)
         overall = summary_ms(self.overall, moments)
         tail_p95 = quick_percentiles_ms(self.tail)[1]
-        path_metrics: dict[str, Any] = {}
-        every = new_histogram()
-        for path, s in self.paths.items():
-            pp = summary_ms(s.total, s.moments)
-            path_metrics[path] = entry = {
-                "requests_total": s.requests,
-                "ok": s.ok,
-                "err": s.err,
-                "error_rate": _rate(s.err, s.requests),
-                "rps_ok": round(s.ok / load_s, 3),
-                "p50_ms": pp["p50_ms"],
-                "p90_ms": pp["p90_ms"],
-                "p95_ms": pp["p95_ms"],
-                "p99_ms": pp["p99_ms"],
-                "p999_ms": pp["p999_ms"],
-                "max_ms": pp["max_ms"],
-                "mean_ms": pp["mean_ms"],
-                "status_counts": dict(sorted(s.status_counts.items())),
-                "errors_by_kind": {k: s.errors_by_kind.get(k, 0) for k in ERROR_KINDS},
-                "retries": s.retries,
-            }
-            if (path_every := s.with_failures()) is not None:
-                entry["with_failures"] = with_failures_ms(path_every)
+        path_metrics = {path: s.report(load_s) for path, s in self.paths.items()}
+        every = new_histogram()  # every failed attempt, then every answer: when some failed
+        for s in self.paths.values():
+            if s.failed.get_total_count():
                 every.add(s.failed)
         extra: dict[str, Any] = {}
         if every.get_total_count():

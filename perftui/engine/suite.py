@@ -47,7 +47,13 @@ from perftui.engine.gates import (
     heap_slope_per_hour,
 )
 from perftui.engine.hdr import counts_at_or_below, quick_percentiles_ms
-from perftui.engine.load import checks_report, handshake_report, ramp_report, run_phase
+from perftui.engine.load import (
+    PhaseOutcome,
+    checks_report,
+    handshake_report,
+    ramp_report,
+    run_phase,
+)
 from perftui.engine.metrics import PhaseRecorder
 from perftui.engine.notes import CLIENT_BOUND_NOTE
 from perftui.engine.pacing import Ramp
@@ -196,19 +202,16 @@ class Suite:
     async def _phase(
         self, http: httpx.AsyncClient, profile: Profile, run_index: int, phase: str, ordinal: int
     ) -> PhaseResult:
+        """One phase: the device before, the load (free heap polled meanwhile when asked), the
+        settle pause, the device after, the report and its gates."""
         cfg = self.config
+        step = (profile.name, run_index, phase)
         settings = cfg.phase_settings(profile, phase)
         budget = cfg.watchdog_budget(settings.duration)
-        _, why_stats = await self._telemetry(http, "/debug/server-stats?reset=1")
-        mem_before, why_mem = await self._telemetry(http, "/debug/memory-stats")
-        if why_mem:
-            self.log("info", f"device memory stats unavailable ({why_mem}); heap gates skipped")
-        self.emit(Telemetry(profile.name, run_index, phase, "before", mem_before, None))
+        stats_ok, mem_before = await self._telemetry_before(http, step)
         self.emit(
             PhaseStarted(
-                profile.name,
-                run_index,
-                phase,
+                *step,
                 settings.clients,
                 settings.duration,
                 budget,
@@ -217,15 +220,58 @@ class Suite:
                 settings.rate,
             )
         )
-        live: list[PhaseRecorder] = []  # the phase's recorder, once its first snapshot names it
         heap_fit = RunningSlope()  # free heap over s since the phase began, in constant memory
-        poller = None
-        if mem_before is not None and cfg.telemetry_interval_s > 0:
-            poller = asyncio.create_task(
-                self._poll_memory(http, profile.name, run_index, phase, live, heap_fit)
-            )
+        polled = mem_before is not None and cfg.telemetry_interval_s > 0
+        outcome = await self._load(http, profile, step, settings, budget, heap_fit, polled)
+        if cfg.post_phase_settle_ms and not self.stop.is_set():
+            await self._sleep(cfg.post_phase_settle_ms / 1000)
+        where = f"{profile.name} {phase}"
+        stats_after, mem_after = await self._telemetry_after(
+            http, where, stats_ok, mem_before is not None
+        )
+        self.emit(Telemetry(*step, "after", mem_after, stats_after))
+        device_keys = _device_keys(mem_before, mem_after, stats_after)
+        report = _phase_report(outcome, settings, budget, device_keys)
+        reasons = self._judge(report, outcome.timed_out, where, heap_fit, polled)
+        self.emit(PhaseFinished(*step, not reasons, reasons, report, ordinal, len(self.plan)))
+        return {
+            "profile": profile.name,
+            "phase": phase,
+            "pass": not reasons,
+            "fail_reasons": reasons,
+            "report": report,
+        }
 
-        beats = _Beats(self, profile.name, run_index, phase, settings, budget, live)
+    async def _telemetry_before(
+        self, http: httpx.AsyncClient, step: tuple[str, int, str]
+    ) -> tuple[bool, JsonObject | None]:
+        """The device's server stats reset and its memory read before a phase: (the stats
+        answered, the memory)."""
+        _, why_stats = await self._telemetry(http, "/debug/server-stats?reset=1")
+        mem_before, why_mem = await self._telemetry(http, "/debug/memory-stats")
+        if why_mem:
+            self.log("info", f"device memory stats unavailable ({why_mem}); heap gates skipped")
+        self.emit(Telemetry(*step, "before", mem_before, None))
+        return why_stats is None, mem_before
+
+    async def _load(
+        self,
+        http: httpx.AsyncClient,
+        profile: Profile,
+        step: tuple[str, int, str],
+        settings: PhaseSettings,
+        budget: float,
+        heap_fit: RunningSlope,
+        polled: bool,
+    ) -> PhaseOutcome:
+        """The phase's load with its heartbeats and stalls, and (`polled`) the free heap read
+        meanwhile into `heap_fit`; what went wrong on the way is logged."""
+        cfg = self.config
+        live: list[PhaseRecorder] = []  # the phase's recorder, once its first snapshot names it
+        poller = None
+        if polled:
+            poller = asyncio.create_task(self._poll_memory(http, *step, live, heap_fit))
+        beats = _Beats(self, *step, settings, budget, live)
         outcome = await run_phase(
             cfg.base_url,
             profile,
@@ -244,51 +290,13 @@ class Suite:
         if poller is not None:
             poller.cancel()
             await asyncio.gather(poller, return_exceptions=True)
+        where = f"{profile.name} {step[2]}"
         if outcome.timed_out:
-            self.log("error", f"watchdog: {profile.name} {phase} exceeded its {budget:g} s budget")
+            self.log("error", f"watchdog: {where} exceeded its {budget:g} s budget")
         beats.emit_stalls(outcome.recorder)  # stalls found after the last heartbeat
         for problem in outcome.snapshot_errors:
-            self.log("error", f"heartbeats of {profile.name} {phase} failed: {problem}")
-        if cfg.post_phase_settle_ms and not self.stop.is_set():
-            await self._sleep(cfg.post_phase_settle_ms / 1000)
-        stats_after, mem_after = await self._telemetry_after(
-            http, f"{profile.name} {phase}", why_stats is None, mem_before is not None
-        )
-        self.emit(Telemetry(profile.name, run_index, phase, "after", mem_after, stats_after))
-        report = outcome.recorder.report(settings.clients, settings.duration, outcome.elapsed)
-        report.update(ramp_report(settings, report["timeline"]))
-        report.update(_device_keys(mem_before, mem_after, stats_after))
-        report.update(
-            {
-                "watchdog_budget_s": budget,
-                "timed_out": outcome.timed_out,
-                **handshake_report(outcome.handshakes),
-                **checks_report(outcome),
-                "stopped": outcome.stopped,
-            }
-        )
-        where = f"{profile.name} {phase}"
-        reasons = self._judge(report, outcome.timed_out, where, heap_fit, poller)
-        result = {
-            "profile": profile.name,
-            "phase": phase,
-            "pass": not reasons,
-            "fail_reasons": reasons,
-            "report": report,
-        }
-        self.emit(
-            PhaseFinished(
-                profile.name,
-                run_index,
-                phase,
-                not reasons,
-                reasons,
-                report,
-                ordinal,
-                len(self.plan),
-            )
-        )
-        return result
+            self.log("error", f"heartbeats of {where} failed: {problem}")
+        return outcome
 
     async def _telemetry_after(
         self, http: httpx.AsyncClient, where: str, stats: bool, memory: bool
@@ -313,7 +321,7 @@ class Suite:
         timed_out: bool,
         where: str,
         heap_fit: RunningSlope,
-        poller: asyncio.Task[None] | None,
+        polled: bool,
     ) -> list[str]:
         """The phase's gates on its report (a timed-out phase counts as all errors), saying
         why a result may not mean what it seems (client-bound, a heap-slope gate skipped)."""
@@ -331,7 +339,7 @@ class Suite:
         if cfg.gate_limits.max_heap_slope is not None and report["heap_slope_b_per_h"] is None:
             why = (
                 "heap polling is off (--heap-poll-s)"
-                if poller is None
+                if not polled
                 else f"{heap_fit.n} heap sample(s) < {HEAP_SLOPE_MIN_SAMPLES}"
             )
             self.log("info", f"heap slope gate skipped for {where}: {why}")
@@ -429,6 +437,26 @@ class Suite:
             written.update(json=str(json_path), md=str(md_path), latest=str(folder / "latest.json"))
         except OSError as exc:
             self.log("error", f"could not write the run files in {folder}: {exc}")
+
+
+def _phase_report(
+    outcome: PhaseOutcome, settings: PhaseSettings, budget: float, device_keys: PhaseReport
+) -> PhaseReport:
+    """The phase's report: the recorder's, the ramp's, the device around it, the watchdog, TLS
+    handshakes, response checks and whether a stop cut it short."""
+    report = outcome.recorder.report(settings.clients, settings.duration, outcome.elapsed)
+    report.update(ramp_report(settings, report["timeline"]))
+    report.update(device_keys)
+    report.update(
+        {
+            "watchdog_budget_s": budget,
+            "timed_out": outcome.timed_out,
+            **handshake_report(outcome.handshakes),
+            **checks_report(outcome),
+            "stopped": outcome.stopped,
+        }
+    )
+    return report
 
 
 def _device_keys(

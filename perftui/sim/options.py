@@ -54,7 +54,7 @@ class SimOptions:
     reset_rate: float = 0.0  # share of load requests whose connection is reset, unanswered
     debug_body: str = "normal"  # "malformed" or "huge" telemetry bodies
     max_lifetime_s: float | None = None  # the server stops itself after this long
-    # Noise of a device on a radio link (see `sim.device.Noise`); off by default.
+    # Noise of a device on a radio link (see `sim.model.Noise`); off by default.
     drift: float = 0.0  # sd of the log of the slowly wandering service-time factor
     drift_tau_s: float = DRIFT_TAU_S  # its time constant: correlation e^(-dt/tau) across dt s
     spikes: float = 0.0  # share of answers delayed by a random 80–300 ms
@@ -133,6 +133,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="LABEL",
         help="the firmware build to report in /debug/server-stats (read into the run's record)",
     )
+    add_fault_arguments(parser)
+    add_noise_arguments(parser)
+
+
+def add_fault_arguments(parser: argparse.ArgumentParser) -> None:
+    """The faults `perftui sim` can inject: a leak, errors, a hang, a crash, resets, slow or
+    broken bodies, and a lifetime."""
+    d = SimOptions()
     parser.add_argument(
         "--leak-bytes", type=int, default=d.leak_bytes, metavar="N", help="heap lost per request"
     )
@@ -188,7 +196,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="S",
         help="stop by itself after S seconds (default: run until Ctrl-C)",
     )
-    add_noise_arguments(parser)
 
 
 def add_noise_arguments(parser: argparse.ArgumentParser, prefix: str = "") -> None:

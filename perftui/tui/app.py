@@ -22,12 +22,9 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 
 from perftui import verdicts
-from perftui.analysis.compare import (
-    Comparison,
-    ConfigError,
-    RegressionThresholds,
-    load_thresholds,
-)
+from perftui.analysis.comparison import Comparison
+from perftui.analysis.thresholds import ConfigError, RegressionThresholds
+from perftui.config import load_thresholds
 from perftui.engine import eventjson, lifecycle, stream
 from perftui.engine.capacity import CapacityGates, SearchPlan
 from perftui.engine.events import RunFinished

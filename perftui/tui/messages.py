@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from textual.message import Message
 
 if TYPE_CHECKING:
-    from perftui.analysis.compare import Comparison
+    from perftui.analysis.comparison import Comparison
     from perftui.engine.capacity import CapacityResult, Step
     from perftui.engine.events import Event, Heartbeat, RunFinished
     from perftui.engine.schema import RunRecord

@@ -8,7 +8,7 @@ from pathlib import Path
 from rich.text import Text
 from textual.widgets import SelectionList, Static
 
-from perftui.analysis.compare import Row
+from perftui.analysis.comparison import Row
 from perftui.history.store import HistoryStore
 from perftui.tui.app import PerftuiApp
 from perftui.tui.screens.compare import CompareScreen

@@ -22,7 +22,7 @@ from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane
 from textual_plotext import PlotextPlot
 
 from perftui.analysis import reports
-from perftui.analysis.compare import Comparison, Row
+from perftui.analysis.comparison import Comparison, Row
 from perftui.analysis.curves import CURVE
 from perftui.analysis.metrics import ALL_METRICS
 from perftui.engine.schema import RunRecord

@@ -17,7 +17,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane
 from textual_plotext import PlotextPlot
 
-from perftui.analysis.compare import Comparison, Row
+from perftui.analysis.comparison import Comparison, Row
 from perftui.analysis.metrics import ALL_METRICS
 from perftui.analysis.reports import fmt_interval
 from perftui.engine.schema import RunRecord
