@@ -62,6 +62,7 @@ from typing import Any
 import numpy as np
 
 from perftui.analysis.metrics import ALL_METRICS, CAPACITY, METRICS, PATH_METRICS, Metric
+from perftui.analysis.stages import stage_rows
 from perftui.analysis.verdict import VERDICT_ORDER, Verdict
 from perftui.like import like_settings
 
@@ -188,6 +189,7 @@ class Comparison:
     noise_ids: list[str] = field(default_factory=list)
     noise_left_out: list[str] = field(default_factory=list)
     noise_rule: str = ""  # how the sample was picked: "build A before B", "by hand", …
+    stages: list[dict[str, Any]] = field(default_factory=list)  # ramps: `analysis.stages`
 
     def gated(self) -> list[Row]:
         """The rows that decide CI: primary ones, and the rest when `gate_paths` asks."""
@@ -929,6 +931,7 @@ def compare_runs(
         setting_differences(a, b),
         gate_paths,
         len(noise),
+        stages=stage_rows(a, b),
     )
     if not comparison.has_noise_model and not comparison.mismatches:  # else: the mismatch
         comparison.notes.append(

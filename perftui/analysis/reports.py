@@ -12,6 +12,7 @@ import io
 import json
 from collections.abc import Iterable, Sequence
 
+from perftui.analysis import stages
 from perftui.analysis.compare import Comparison, Row
 from perftui.analysis.metrics import ALL_METRICS, METRICS
 from perftui.engine.schema import IndexRow, PhaseReport, RunRecord
@@ -147,6 +148,7 @@ def comparison_markdown(comparison: Comparison) -> str:
                 seen = sorted({r.verdict for r in part if r.verdict != "STABLE"}) or ["STABLE"]
                 lines += ["", f"<details><summary>{place} rows ({', '.join(seen)})</summary>", ""]
                 lines += [*_md_table(part, with_path), "", "</details>"]
+    lines += stages.markdown(c.stages)
     confidence = f"{(1 - c.alpha) * 100:g}"
     lines += ["", "<sub>" + LEGEND.format(confidence=confidence) + "</sub>", ""]
     return "\n".join(lines)
