@@ -69,7 +69,10 @@ def test_capacity_from_a_stored_run(tmp_path: Path, capsys) -> None:
     base = ["capacity", "--max-p95-ms", "50", "--history-dir", str(tmp_path), "--from"]
     assert main([*base, ids[0], "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert out["capacity_rps"] == 110.0 and out["from"] == ids[0]
+    assert out["capacity_rps"] == 110.0 and (out["from"], out["profile"]) == (
+        ids[0],
+        "python_light",
+    )
     assert out["phases"][0]["status"] == "found" and out["gates"]["max_p95_ms"] == 50.0
     assert main([*base, ids[0]]) == 0
     assert capsys.readouterr().out.startswith("capacity_rps: 110")
@@ -78,6 +81,8 @@ def test_capacity_from_a_stored_run(tmp_path: Path, capsys) -> None:
     assert main([*base, ids[2]]) == 2
     assert "has no --stages ramp" in capsys.readouterr().err
     assert main([*base, "nosuchrun"]) == 2
+    assert main([*base, ids[0], "--profiles", "api"]) == 2  # one profile at a time, as the search
+    assert "no ramp of profile 'api' (it has python_light)" in capsys.readouterr().err
     assert main([*base, ids[0], "127.0.0.1"]) == 2
     assert "give no HOST" in capsys.readouterr().err
 

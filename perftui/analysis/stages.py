@@ -46,8 +46,8 @@ def _step(peak: float) -> float:
     return next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
 
 
-def _windows(report: dict[str, Any]) -> Iterable[tuple[float, str, float, int, str | None]]:
-    """(target, direction, seconds, requests, encoded histogram) of each window of a ramp."""
+def _windows(report: dict[str, Any]) -> Iterable[tuple[float, str, float, float, int, str | None]]:
+    """(target, direction, start s, seconds, requests, encoded histogram) of each window."""
     ramp = report["ramp"]
     shape = Ramp([tuple(stage) for stage in ramp.get("stages") or []])
     timeline = report.get("timeline") or {}
@@ -59,7 +59,7 @@ def _windows(report: dict[str, Any]) -> Iterable[tuple[float, str, float, int, s
         rise = shape.at(min(end, shape.duration)) - shape.at(min(start, shape.duration))
         sign = (rise > 1e-9) - (rise < -1e-9)
         hist = hists[i] if i < len(hists) and isinstance(hists[i], str) else None
-        yield float(target), DIRECTION[sign], end - start, int(requests), hist
+        yield float(target), DIRECTION[sign], start, end - start, int(requests), hist
 
 
 def _side(windows: list[tuple[float, float, int, str | None]]) -> dict[str, Any]:
@@ -90,8 +90,9 @@ def _side(windows: list[tuple[float, float, int, str | None]]) -> dict[str, Any]
 
 def stage_rows(a: dict[str, Any], b: dict[str, Any]) -> list[dict[str, Any]]:
     """Per `profile:phase` with a rate ramp on both sides, per target level (`level_rps`, the
-    bin) and direction, in the order A's ramp meets them, then B's: each side's mean target,
-    achieved rate, p95 and windows (None where that side has no window at the level)."""
+    bin) and direction, in the order the ramp meets them (the earliest window of any run of
+    either side): each side's mean target, achieved rate, p95 and windows (None where that
+    side has no window at the level)."""
     ramps_a, ramps_b = _ramp_reports(a), _ramp_reports(b)
     rows: list[dict[str, Any]] = []
     for key in sorted(set(ramps_a) & set(ramps_b)):
@@ -103,14 +104,17 @@ def stage_rows(a: dict[str, Any], b: dict[str, Any]) -> list[dict[str, Any]]:
             continue
         step = _step(peak)
         cells: dict[tuple[str, float], list[list[Any]]] = {}
+        first: dict[tuple[str, float], float] = {}  # when the ramp first meets the level
         for index, side in enumerate(sides):
-            for target, direction, seconds, requests, hist in side:
+            for target, direction, start, seconds, requests, hist in side:
                 if target <= 0 or seconds <= 0:
                     continue
                 level = round(math.floor(target / step + 0.5) * step, 6)
                 cell = cells.setdefault((direction, level), [[], []])
                 cell[index].append((target, seconds, requests, hist))
-        for (direction, level), (wa, wb) in cells.items():
+                first[direction, level] = min(first.get((direction, level), start), start)
+        for direction, level in sorted(cells, key=lambda k: first[k]):
+            wa, wb = cells[direction, level]
             rows.append(
                 {
                     "key": key,

@@ -44,7 +44,11 @@ def register(sub: Any) -> None:
         "window judged as a step; the highest target passing before the first that fails",
     )
     p.add_argument("--port", type=validate.PORT, default=None, help="device port (default 8080)")
-    p.add_argument("--profiles", default="api", help="ONE profile: a name or a .toml (api)")
+    p.add_argument(
+        "--profiles",
+        default=None,
+        help="ONE profile: a name or a .toml (api); with --from, the stored run's profile",
+    )
     p.add_argument("--paths", default=None, help="ad-hoc profile: comma list of paths")
     p.add_argument(
         "--max-p95-ms", type=validate.POS_FLOAT, required=True, help="gate: p95 at a rate"
@@ -87,7 +91,8 @@ def _config(args: argparse.Namespace) -> RunConfig:
     scheme, host, port = (
         ("http", "127.0.0.1", 0) if args.sim else validate.parse_target(args.host, args.port)
     )
-    profiles = [adhoc_profile(args.paths)] if args.paths else resolve_profiles(args.profiles)
+    named = args.profiles or "api"
+    profiles = [adhoc_profile(args.paths)] if args.paths else resolve_profiles(named)
     if len(profiles) != 1:
         raise validate.UsageError("capacity searches one profile at a time: give one in --profiles")
     return build_config(
@@ -137,8 +142,9 @@ def summary_text(capacity_rps: float | None, status: str, note: str, steps: list
 
 
 def _from_run(args: argparse.Namespace) -> int:
-    """`--from RUN`: the knee of each stored rate ramp of RUN (a profile's run), nothing run or
-    stored; the lowest of them is the answer (the device fell behind there once)."""
+    """`--from RUN`: the knee of each stored rate ramp of one profile of RUN (one per run of
+    it), nothing run or stored; the lowest of them is the answer (the device fell behind there
+    once). As the search, one profile at a time: `--profiles` picks it when RUN has several."""
     from perftui.engine.capacity import CapacityGates, NotARateRamp, knee
     from perftui.history.store import HistoryStore, StoreError
 
@@ -161,14 +167,29 @@ def _from_run(args: argparse.Namespace) -> int:
         for res in run.get("results") or []
         if (res.get("report") or {}).get("ramp")
     ]
+    run_id = record.get("run_id")
     if not ramps:
         raise validate.UsageError(
-            f"--from: run {record.get('run_id')} has no --stages ramp (capacity reads a rate ramp)"
+            f"--from: run {run_id} has no --stages ramp (capacity reads a rate ramp)"
         )
+    names = list(dict.fromkeys(str(name) for name, *_ in ramps))
+    if args.profiles:
+        if args.profiles not in names:
+            raise validate.UsageError(
+                f"--from: run {run_id} has no ramp of profile {args.profiles!r} "
+                f"(it has {', '.join(names)})"
+            )
+        names = [args.profiles]
+    if len(names) > 1:
+        raise validate.UsageError(
+            f"--from: run {run_id} ramps {len(names)} profiles ({', '.join(names)}): "
+            "pick one with --profiles"
+        )
+    ramps = [r for r in ramps if r[0] == names[0]]
     try:
         found = [(profile, index, knee(report, gates)) for profile, index, report in ramps]
     except NotARateRamp as exc:
-        raise validate.UsageError(f"--from: run {record.get('run_id')}: {exc}") from None
+        raise validate.UsageError(f"--from: run {run_id}: {exc}") from None
     answers = [r.capacity_rps for *_, r in found if r.capacity_rps is not None]
     lowest = min(answers) if len(answers) == len(found) else None
     if args.json:
@@ -183,13 +204,17 @@ def _from_run(args: argparse.Namespace) -> int:
             }
             for profile, index, r in found
         ]
-        out = {"from": record.get("run_id"), "capacity_rps": lowest, "gates": gates.as_dict()}
+        out = {"from": run_id, "profile": names[0], "capacity_rps": lowest}
+        out["gates"] = gates.as_dict()
         print(json.dumps({**out, "phases": phases}, indent=2))
     else:
         for profile, index, r in found:
             if len(found) > 1:
                 print(f"{profile} run {index}:")
             print(summary_text(r.capacity_rps, r.status, r.note, r.steps))
+        if len(found) > 1:
+            runs = f"the lowest of {len(found)} runs"
+            print(f"capacity_rps: {lowest:g} ({runs})" if lowest else "capacity_rps: none")
     failed = [r for *_, r in found if not r.found]
     if failed:
         print(f"perftui: no capacity: {failed[0].note}", file=sys.stderr)
