@@ -33,8 +33,9 @@ def ramp_corners(stages: Sequence[tuple[float, float]]) -> list[tuple[float, flo
 class RampChart(PlotextPlot):
     """Achieved against target rate of the current ramp phase."""
 
+    # Shares the rows left with the event log: 7 on a small terminal, up to 12 on a tall one.
     DEFAULT_CSS = """
-    RampChart { height: 9; display: none; padding: 0 1; }
+    RampChart { height: 1fr; min-height: 7; max-height: 12; display: none; padding: 0 1; }
     """
 
     def __init__(self, *, id: str | None = None) -> None:
