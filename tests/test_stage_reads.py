@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from perftui.analysis.compare import compare_runs
-from perftui.analysis.reports import comparison_json, comparison_markdown
+from perftui.analysis.reports import comparison_html, comparison_json, comparison_markdown
 from perftui.analysis.stages import stage_rows
 from perftui.cli.main import build_parser, main
 from perftui.cli.run import config_from_args
@@ -108,6 +108,8 @@ def test_compare_matches_ramp_windows_by_target_rate() -> None:
     text = comparison_markdown(comparison)
     assert "### python_light:long: ramp windows by target rate" in text
     assert "| 90 | ↑ | 90 | 80 | 10" in text
+    page = comparison_html(comparison)
+    assert "ramp windows by target rate" in page and "<td>90</td><td>↑</td><td>90</td>" in page
 
 
 def test_staged_and_unstaged_or_other_stages_are_set_up_differently(tmp_path: Path, capsys):

@@ -372,6 +372,7 @@ def comparison_html(
             )
         body.append(_html_table(rows))
         body += timeline_svgs(*records, key) if records else []
+    body += stages.html(c.stages)
     confidence = f"{(1 - c.alpha) * 100:g}"
     body.append(f'<p class="legend">{e(LEGEND.format(confidence=confidence))}</p>')
     return _html_page("perftui comparison", body)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from html import escape
 from typing import Any
 
 from perftui.engine.hdr import decode
@@ -132,23 +133,44 @@ def _cell(side: dict[str, Any] | None, name: str) -> str:
     return "–" if value is None else f"{value:.4g}" if value < 1e4 else f"{value:.0f}"
 
 
+HEAD = ("target req/s", "ramp", "A achieved", "B achieved", "A p95 ms", "B p95 ms", "windows A/B")
+
+
+def _tables(rows: list[dict[str, Any]]) -> dict[str, list[tuple[str, ...]]]:
+    """Per ramped `profile:phase`, its rows as the report's cells (HEAD's columns)."""
+    out: dict[str, list[tuple[str, ...]]] = {}
+    for r in rows:
+        a, b = r["a"], r["b"]
+        targets = dict.fromkeys(_cell(side, "target_rps") for side in (a, b) if side)
+        out.setdefault(r["key"], []).append(
+            (
+                " / ".join(targets),
+                ARROW[r["direction"]],
+                *(_cell(side, name) for name in ("achieved_rps", "p95_ms") for side in (a, b)),
+                f"{(a or {}).get('windows', 0)}/{(b or {}).get('windows', 0)}",
+            )
+        )
+    return out
+
+
 def markdown(rows: list[dict[str, Any]]) -> list[str]:
     """The report's section: a table per ramped `profile:phase` (nothing without rows)."""
     lines: list[str] = []
-    for key in dict.fromkeys(r["key"] for r in rows):
-        lines += [
-            "",
-            f"### {key}: ramp windows by target rate",
-            "",
-            "| target req/s | ramp | A achieved | B achieved | A p95 ms | B p95 ms | windows A/B |",
-            "|---:|:---:|---:|---:|---:|---:|---:|",
-        ]
-        for r in (r for r in rows if r["key"] == key):
-            a, b = r["a"], r["b"]
-            targets = dict.fromkeys(_cell(side, "target_rps") for side in (a, b) if side)
-            lines.append(
-                f"| {' / '.join(targets)} | {ARROW[r['direction']]} | {_cell(a, 'achieved_rps')} "
-                f"| {_cell(b, 'achieved_rps')} | {_cell(a, 'p95_ms')} | {_cell(b, 'p95_ms')} "
-                f"| {(a or {}).get('windows', 0)}/{(b or {}).get('windows', 0)} |"
-            )
+    for key, cells in _tables(rows).items():
+        lines += ["", f"### {key}: ramp windows by target rate", "", f"| {' | '.join(HEAD)} |"]
+        lines.append("|---:|:---:|---:|---:|---:|---:|---:|")
+        lines += [f"| {' | '.join(row)} |" for row in cells]
     return lines
+
+
+def html(rows: list[dict[str, Any]]) -> list[str]:
+    """The same section for the HTML report."""
+    out = []
+    for key, cells in _tables(rows).items():
+        head = "".join(f"<th>{escape(h)}</th>" for h in HEAD)
+        body = "".join(
+            "<tr>" + "".join(f"<td>{escape(c)}</td>" for c in row) + "</tr>" for row in cells
+        )
+        out.append(f"<h2>{escape(key)}: ramp windows by target rate</h2>")
+        out.append(f"<table><tr>{head}</tr>{body}</table>")
+    return out
