@@ -293,3 +293,63 @@ def workflow_history(
         store.add_run(record)
     others = [r["run_id"] for r, (build, _) in zip(records, builds, strict=True) if build != "A"]
     return records[3], records[-1], others
+
+
+def ramp_record(
+    stages: Sequence[tuple[float, float]],
+    knee_rps: float,
+    *,
+    p95_ms: float = 10.0,
+    over_p95_ms: float = 400.0,
+    runs: int = 1,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """A `--stages` run (profile python_light, one long phase of 1 s windows) of a device with a
+    known knee: each window achieves min(target, `knee_rps`), its p95 is `p95_ms` until the
+    first window whose target passes the knee and `over_p95_ms` from then on (the queue built
+    while overloaded drains on the way down). The ramp's per-window targets are the engine's
+    own (`load.ramp_report`)."""
+    from perftui.config import PhaseSettings
+    from perftui.engine.load import ramp_report
+    from perftui.engine.pacing import Ramp
+
+    ramp = Ramp(stages)
+    duration = int(ramp.duration)
+    rate = ramp.total / ramp.duration
+    phase = {"clients": 8, "duration": float(duration), "rate": rate}
+    phase |= {"stages": [list(s) for s in stages], "stages_unit": "rps"}
+    record = make_record(
+        p95_ms,
+        runs=runs,
+        profiles=("python_light",),
+        phases=("long",),
+        max_samples=300,
+        seed=seed,
+        settings={"phases": {"python_light:long": phase}},
+    )
+    rng = np.random.default_rng(seed)
+    for run in record["raw_runs"]:
+        report = run["results"][0]["report"]
+        columns: dict[str, list[Any]] = {
+            k: [] for k in ("t_s", "requests", "errors", "rps", "p50_ms", "p95_ms", "p99_ms")
+        }
+        hists = []
+        overloaded = False
+        for i in range(duration):
+            target = ramp.mean(i, i + 1)
+            overloaded = overloaded or target > knee_rps
+            requests = round(min(target, knee_rps))
+            if not requests:  # as the engine's timeline, which keeps no empty window
+                continue
+            samples = latency_samples(rng, over_p95_ms if overloaded else p95_ms, requests)
+            columns["t_s"].append(float(i + 1))
+            columns["requests"].append(requests)
+            columns["errors"].append(0)
+            columns["rps"].append(float(requests))
+            for q in (50, 95, 99):
+                columns[f"p{q}_ms"].append(_pct(samples, q))
+            hists.append(histogram_b64(samples))
+        report["timeline"] = {"window_s": 1, **columns, "histograms": hists}
+        settings = PhaseSettings(8, float(duration), rate, tuple(stages), "rps")
+        report.update(ramp_report(settings, report["timeline"]))
+    return record

@@ -52,6 +52,9 @@ def test_untrusted_certificate_is_one_named_line(https_device, tmp_path: Path, c
     assert len(lines) == 1 and "certificate" in lines[0].split("not trusted: ")[1]
     assert "--insecure" in lines[0]
     assert "retrying" not in err  # a certificate does not change between attempts
+    # The hard stop says what happened: one attempt of the retries allowed, not retried.
+    reason = latest(tmp_path)["hard_stop_reason"]
+    assert "after 1 attempt of 2, not retried: TLS certificate not trusted" in reason, reason
 
 
 @pytest.mark.parametrize("trust", ["--insecure", "--cacert"])

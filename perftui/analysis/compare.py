@@ -72,6 +72,7 @@ from perftui.analysis.samples import (
     window_histograms,
 )
 from perftui.analysis.spread import scale
+from perftui.analysis.stages import stage_rows
 from perftui.analysis.thresholds import RegressionThresholds
 from perftui.like import setting_differences
 
@@ -115,6 +116,7 @@ def compare_runs(
         setting_differences(a, b),
         gate_paths,
         len(noise),
+        stages=stage_rows(a, b),
     )
     if not comparison.has_noise_model and not comparison.mismatches:  # else: the mismatch
         comparison.notes.append(

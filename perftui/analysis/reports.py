@@ -12,6 +12,7 @@ import io
 import json
 from collections.abc import Iterable, Sequence
 
+from perftui.analysis import stages
 from perftui.analysis.comparison import Comparison, Row
 from perftui.analysis.metrics import ALL_METRICS, METRICS
 from perftui.analysis.svg import fmt, svg_bar_chart, svg_line_chart, svg_time_chart
@@ -142,6 +143,7 @@ def comparison_markdown(comparison: Comparison) -> str:
                 seen = sorted({r.verdict for r in part if r.verdict != "STABLE"}) or ["STABLE"]
                 lines += ["", f"<details><summary>{place} rows ({', '.join(seen)})</summary>", ""]
                 lines += [*_md_table(part, with_path), "", "</details>"]
+    lines += stages.markdown(c.stages)
     confidence = f"{(1 - c.alpha) * 100:g}"
     lines += ["", "<sub>" + LEGEND.format(confidence=confidence) + "</sub>", ""]
     return "\n".join(lines)
@@ -280,6 +282,7 @@ def comparison_html(
             )
         body.append(_html_table(rows))
         body += timeline_svgs(*records, key) if records else []
+    body += stages.html(c.stages)
     confidence = f"{(1 - c.alpha) * 100:g}"
     body.append(f'<p class="legend">{e(LEGEND.format(confidence=confidence))}</p>')
     return _html_page("perftui comparison", body)

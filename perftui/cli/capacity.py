@@ -22,6 +22,7 @@ from perftui.config import (
     EXIT_OK,
     RunConfig,
     build_config,
+    default_history_dir,
 )
 from perftui.engine.events import Event, Log
 from perftui.profiles import adhoc_profile, resolve_profiles
@@ -35,8 +36,19 @@ SHARED += ("cert", "key", "max_error_rate")
 def register(sub: Any) -> None:
     p = sub.add_parser("capacity", help="find the highest rate the device sustains within gates")
     p.add_argument("host", nargs="?", help="device host name or IP (or a URL http://host:port)")
+    p.add_argument(
+        "--from",
+        dest="from_run",
+        metavar="RUN",
+        help="no search: read the capacity from a stored --stages run (a rate ramp), each "
+        "window judged as a step; the highest target passing before the first that fails",
+    )
     p.add_argument("--port", type=validate.PORT, default=None, help="device port (default 8080)")
-    p.add_argument("--profiles", default="api", help="ONE profile: a name or a .toml (api)")
+    p.add_argument(
+        "--profiles",
+        default=None,
+        help="ONE profile: a name or a .toml (api); with --from, the stored run's profile",
+    )
     p.add_argument("--paths", default=None, help="ad-hoc profile: comma list of paths")
     p.add_argument(
         "--max-p95-ms", type=validate.POS_FLOAT, required=True, help="gate: p95 at a rate"
@@ -79,7 +91,8 @@ def _config(args: argparse.Namespace) -> RunConfig:
     scheme, host, port = (
         ("http", "127.0.0.1", 0) if args.sim else validate.parse_target(args.host, args.port)
     )
-    profiles = [adhoc_profile(args.paths)] if args.paths else resolve_profiles(args.profiles)
+    named = args.profiles or "api"
+    profiles = [adhoc_profile(args.paths)] if args.paths else resolve_profiles(named)
     if len(profiles) != 1:
         raise validate.UsageError("capacity searches one profile at a time: give one in --profiles")
     return build_config(
@@ -128,10 +141,93 @@ def summary_text(capacity_rps: float | None, status: str, note: str, steps: list
     return "\n".join([head + (f"  ({note})" if note else ""), *lines])
 
 
+def _from_run(args: argparse.Namespace) -> int:
+    """`--from RUN`: the knee of each stored rate ramp of one profile of RUN (one per run of
+    it), nothing run or stored; the lowest of them is the answer (the device fell behind there
+    once). As the search, one profile at a time: `--profiles` picks it when RUN has several."""
+    from perftui.engine.capacity import CapacityGates, NotARateRamp, knee
+    from perftui.history.store import HistoryStore, StoreError
+
+    if args.host or args.sim:
+        raise validate.UsageError("--from reads a stored run: give no HOST or --sim with it")
+    history = getattr(args, "history_dir", None) or default_history_dir()
+    try:
+        record = HistoryStore(history).resolve(args.from_run)
+    except StoreError as exc:
+        raise validate.UsageError(f"--from: {exc}") from None
+    gates = CapacityGates(
+        max_p95_ms=args.max_p95_ms,
+        max_error_rate=registry.given(args, ["max_error_rate"]).get(
+            "max_error_rate", registry.default("max_error_rate")
+        ),
+    )
+    ramps = [
+        (res.get("profile"), run.get("run_index"), res["report"])
+        for run in record.get("raw_runs") or []
+        for res in run.get("results") or []
+        if (res.get("report") or {}).get("ramp")
+    ]
+    run_id = record.get("run_id")
+    if not ramps:
+        raise validate.UsageError(
+            f"--from: run {run_id} has no --stages ramp (capacity reads a rate ramp)"
+        )
+    names = list(dict.fromkeys(str(name) for name, *_ in ramps))
+    if args.profiles:
+        if args.profiles not in names:
+            raise validate.UsageError(
+                f"--from: run {run_id} has no ramp of profile {args.profiles!r} "
+                f"(it has {', '.join(names)})"
+            )
+        names = [args.profiles]
+    if len(names) > 1:
+        raise validate.UsageError(
+            f"--from: run {run_id} ramps {len(names)} profiles ({', '.join(names)}): "
+            "pick one with --profiles"
+        )
+    ramps = [r for r in ramps if r[0] == names[0]]
+    try:
+        found = [(profile, index, knee(report, gates)) for profile, index, report in ramps]
+    except NotARateRamp as exc:
+        raise validate.UsageError(f"--from: run {run_id}: {exc}") from None
+    answers = [r.capacity_rps for *_, r in found if r.capacity_rps is not None]
+    lowest = min(answers) if len(answers) == len(found) else None
+    if args.json:
+        phases = [
+            {
+                "profile": profile,
+                "run_index": index,
+                "capacity_rps": r.capacity_rps,
+                "status": r.status,
+                "note": r.note,
+                "steps": [s.as_dict() for s in r.steps],
+            }
+            for profile, index, r in found
+        ]
+        out = {"from": run_id, "profile": names[0], "capacity_rps": lowest}
+        out["gates"] = gates.as_dict()
+        print(json.dumps({**out, "phases": phases}, indent=2))
+    else:
+        for profile, index, r in found:
+            if len(found) > 1:
+                print(f"{profile} run {index}:")
+            print(summary_text(r.capacity_rps, r.status, r.note, r.steps))
+        if len(found) > 1:
+            runs = f"the lowest of {len(found)} runs"
+            print(f"capacity_rps: {lowest:g} ({runs})" if lowest else "capacity_rps: none")
+    failed = [r for *_, r in found if not r.found]
+    if failed:
+        print(f"perftui: no capacity: {failed[0].note}", file=sys.stderr)
+        return EXIT_GATE_FAILED
+    return EXIT_OK
+
+
 def cmd_capacity(args: argparse.Namespace) -> int:
     from perftui.engine.capacity import CapacityGates, EngineMeasure, SearchPlan
     from perftui.runs.owner import RunOwner, StopSignals, search_capacity
 
+    if args.from_run:
+        return _from_run(args)
     config = _config(args)
     gates = CapacityGates(
         max_p95_ms=args.max_p95_ms, max_error_rate=config.gate_limits.max_error_rate

@@ -26,7 +26,8 @@ from perftui.config import RunConfig
 from perftui.engine import record
 from perftui.engine.events import Event
 from perftui.engine.runner import EngineProcess
-from perftui.engine.schema import JsonObject, PhaseResult, RunRecord
+from perftui.engine.schema import JsonObject, PhaseReport, PhaseResult, RunRecord
+from perftui.engine.timeline import window_spans
 from perftui.settings import default
 
 # A result's status: "found" (confirmed), "client_bound" (confirmed, but the load generator
@@ -247,6 +248,87 @@ def _search(
         f"{_rate(candidate / (1 - plan.backoff)):g} req/s)",
         steps,
     )
+
+
+# --- a stored rate ramp, read as steps ----------------------------------------------------------
+
+
+class NotARateRamp(ValueError):
+    """A phase without a stored `--stages` rate ramp (or one of clients) has no knee to read."""
+
+
+def ramp_steps(report: PhaseReport, gates: CapacityGates) -> tuple[list[StepResult], int]:
+    """A stored rate ramp's timeline windows as capacity steps at their mean target, in time
+    order, and how many windows were left out: those whose target is too low for one request
+    more or less to stay within the achieved-rate gate (`min_achieved_ratio`: 10 % by
+    default), so that a window counts only where it can tell."""
+    ramp = report.get("ramp") or {}
+    if ramp.get("unit") != "rps":
+        unit = ramp.get("unit")
+        raise NotARateRamp(
+            f"a ramp of {unit}, not of req/s" if unit else "no --stages ramp in this phase"
+        )
+    timeline = report.get("timeline") or {}
+    tolerance = 1 - gates.min_achieved_ratio
+    steps: list[StepResult] = []
+    left_out = 0
+    rows = zip(
+        window_spans(timeline),
+        ramp.get("target") or [],
+        *(timeline.get(c) or [] for c in ("requests", "errors", "rps")),
+        *(timeline.get(f"p{q}_ms") or [] for q in (50, 95, 99)),
+        strict=False,  # a record cut short keeps its full rows only
+    )
+    for (start, end), target, requests, errors, rps, p50, p95, p99 in rows:
+        if target * (end - start) * tolerance < 1 - 1e-9:  # 10 requests at 10 % can tell
+            left_out += 1
+            continue
+        steps.append(
+            StepResult(
+                rate=target,
+                duration_s=round(end - start, 3),
+                requests=requests,
+                p50_ms=p50,
+                p95_ms=p95,
+                p99_ms=p99,
+                error_rate=100.0 * errors / requests if requests else None,
+                achieved_rps=rps,
+                client_bound=bool(report.get("client_bound")),
+            )
+        )
+    return steps, left_out
+
+
+def knee(report: PhaseReport, gates: CapacityGates) -> CapacityResult:
+    """The capacity a stored rate ramp shows: each window judged by `judge`, the live search's
+    own decision; the answer is the highest target that passed before the first window that
+    failed (a ramp coming down after it is still draining the queue it built, so later windows
+    say nothing about the rate). "ceiling" when no window failed (the ramp's top is a lower
+    bound), "none" when the first judged window failed, "client_bound" when the phase was."""
+    results, left_out = ramp_steps(report, gates)
+    steps: list[Step] = []
+    for result in results:
+        reasons = judge(result, gates)
+        steps.append(Step(len(steps) + 1, "window", result, not reasons, reasons))
+    skipped = f"; {left_out} window(s) too light to judge left out" if left_out else ""
+    failed = next((s for s in steps if not s.passed), None)
+    before = steps[: failed.index - 1] if failed is not None else steps
+    if not before:
+        why = "; ".join(failed.reasons) if failed is not None else "no window to judge"
+        rate = f" at {failed.result.rate:g} req/s" if failed is not None else ""
+        return CapacityResult(None, "none", f"the first window{rate} fails: {why}{skipped}", steps)
+    best = max(s.result.rate for s in before)
+    if report.get("client_bound"):
+        status, note = "client_bound", "the load generator was saturated in this phase"
+    elif failed is None:
+        status, note = "ceiling", f"every window up to the ramp's {best:g} req/s passed"
+    else:
+        at = failed.result
+        status = "found"
+        note = f"falls behind at {at.rate:g} req/s ({at.duration_s:g} s window): " + "; ".join(
+            failed.reasons
+        )
+    return CapacityResult(best, status, note + skipped, steps)
 
 
 # --- the real measure: one engine process per step --------------------------------------------

@@ -38,26 +38,29 @@ async def probe(
     retries: int,
     log: Callable[[str, str], None],
     stop: asyncio.Event | None = None,
-) -> tuple[bool, str]:
-    """The reference's health probe: any status 200–499 is healthy; wait 0.25 s × attempt."""
+) -> tuple[bool, str, int]:
+    """The reference's health probe: any status 200–499 is healthy; wait 0.25 s × attempt.
+
+    Returns (healthy, the last answer or failure, the attempts made): a certificate problem
+    ends it after one attempt, a stop after the current one, so the caller says how many."""
     last = "no attempt"
     attempts = max(1, retries)
     for attempt in range(1, attempts + 1):
         try:
             status = await _status(http, path)
             if 200 <= status < 500:
-                return True, f"HTTP {status}"
+                return True, f"HTTP {status}", attempt
             last = f"HTTP {status}"
         except (httpx.HTTPError, TimeoutError) as exc:
             last = describe(exc)
             if certificate_problem(exc):
-                break  # a certificate does not change between attempts
+                return False, last, attempt  # a certificate does not change between attempts
         if attempt < attempts:
             log("warning", f"probe {path} attempt {attempt}/{attempts} failed: {last}; retrying")
             if stop is not None and stop.is_set():
-                break
+                return False, last, attempt
             await asyncio.sleep(0.25 * attempt)
-    return False, last
+    return False, last, attempts
 
 
 def _deadline(http: httpx.AsyncClient) -> float:

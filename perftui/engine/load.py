@@ -29,6 +29,7 @@ from perftui.engine.http1 import Connection, ResponseError, build_request, host_
 from perftui.engine.metrics import OpenLoopStats, PhaseRecorder
 from perftui.engine.pacing import ArrivalSchedule, ClientRamp, Pacer, Ramp, RampSchedule
 from perftui.engine.schema import JsonObject, PhaseReport
+from perftui.engine.timeline import window_spans
 from perftui.profiles import Profile
 
 if TYPE_CHECKING:
@@ -334,16 +335,10 @@ def ramp_report(settings: PhaseSettings, timeline: JsonObject) -> PhaseReport:
     if not settings.stages:
         return {}
     ramp = Ramp(settings.stages)
-    ends = timeline.get("t_s", [])
-    width = timeline.get("window_s", 1)
-    targets = []
-    previous = 0.0
-    for end in ends:
-        # A row spans from the previous row's end, unless windows without a request were
-        # skipped between them (a ramp from 0): then about one window.
-        start = previous if end - previous < 2 * width else end - width
-        targets.append(round(ramp.mean(min(start, ramp.duration), min(end, ramp.duration)), 3))
-        previous = end
+    targets = [
+        round(ramp.mean(min(start, ramp.duration), min(end, ramp.duration)), 3)
+        for start, end in window_spans(timeline)
+    ]
     return {
         "ramp": {
             "unit": settings.stages_unit,

@@ -170,7 +170,7 @@ class Suite:
                         await self._sleep(cfg.between_runs_sleep_ms / 1000)
                     current_run = {"profile": profile.name, "run_index": run_index, "results": []}
                     self.raw_runs.append(current_run)
-                healthy, why = await device.probe(
+                healthy, why, tries = await device.probe(
                     http, cfg.probe_path, cfg.probe_retries, self.log, self.stop
                 )
                 if self.stop.is_set():
@@ -178,7 +178,7 @@ class Suite:
                 if not healthy:
                     self.hard_stop_reason = (
                         f"health probe {cfg.probe_path} failed before {profile.name} run "
-                        f"{run_index} {phase} after {cfg.probe_retries} attempts: {why}"
+                        f"{run_index} {phase} {_attempts(tries, cfg.probe_retries)}: {why}"
                     )
                     unreachable_at_start = ordinal == 1
                     break
@@ -457,6 +457,12 @@ def _phase_report(
         }
     )
     return report
+
+
+def _attempts(made: int, allowed: int) -> str:
+    """How the probe gave up: every attempt allowed, or fewer (a certificate problem)."""
+    text = f"after {made} attempt{'s' if made != 1 else ''}"
+    return text if made >= max(1, allowed) else f"{text} of {allowed}, not retried"
 
 
 def _device_keys(

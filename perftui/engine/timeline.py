@@ -77,3 +77,16 @@ class Timeline:
         if all(v is None for v in columns["heap_free"]):
             del columns["heap_free"]
         return {"window_s": self.window_s, **columns, "histograms": list(self.histograms)}
+
+
+def window_spans(timeline: JsonObject) -> list[tuple[float, float]]:
+    """(start, end) of each of a stored timeline's windows: from the previous window's end,
+    unless windows without a request were skipped between them (a ramp from 0): then one width."""
+    width = float(timeline.get("window_s") or 1)
+    spans = []
+    previous = 0.0
+    for end in timeline.get("t_s") or []:
+        start = previous if end - previous < 2 * width else end - width
+        spans.append((start, float(end)))
+        previous = end
+    return spans

@@ -5,15 +5,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 from rich.text import Text
 from textual.widgets import DataTable, RichLog, Sparkline
 
 from perftui.config import GateLimits, PhaseSettings, RunConfig
 from perftui.engine.events import Heartbeat, PathCounts, PhaseStarted, Stall, Telemetry
+from perftui.engine.pacing import Ramp
 from perftui.profiles import resolve_profile
 from perftui.tui.app import PerftuiApp
 from perftui.tui.screens.live import PATH_COLUMNS, LiveScreen, LiveText, PathTable
+from perftui.tui.widgets.ramp_chart import RampChart
 
 PROFILE = resolve_profile("c_static_only")
 
@@ -103,6 +106,9 @@ async def test_stall_target_rate_and_client_bound_show_live(tmp_path: Path) -> N
         assert "⚠ 1 stall" in text(screen, "#beat")
         assert "rps 75.0/100 target" in text(screen, "#beat")  # 150 requests in 2 s
         assert "client-bound" in text(screen, "#where")
+        # A constant target is not a ramp: no ramp chart, the target sparkline as before.
+        assert not screen.query_one(RampChart).display and screen.query_one(RampChart).draws == 0
+        assert screen.query_one("#whole-target").display
         # The stall is drawn into the p95 line where it happened, as a spike of its length.
         assert list(screen.sparks["burst"][1]) == [9.0, 1020.0]
         assert max(screen.query_one("#spark-burst-p95", Sparkline).data) == 1020.0
@@ -161,3 +167,38 @@ async def test_path_table_render_caches_stay_small_over_thousands_of_redraws(
         assert len(table._row_render_cache) <= PathTable.CACHE_ROWS
         assert len(table._line_cache) <= PathTable.CACHE_ROWS
         assert table.get_cell(paths[0], "requests") == f"{400 * 7:,}"  # and it still shows
+
+
+async def test_a_rate_ramp_draws_target_and_achieved_in_one_chart(tmp_path: Path) -> None:
+    """A 2 s ramp (0 → 40 req/s in 1 s, then to 80) fed at the TUI's 0.2 s heartbeat by a
+    device that tops out at 50 req/s: one chart holds the ramp's target (its corners, on
+    which every heartbeat's target lies) and the achieved rate per second; it is rebuilt per
+    new point, not per heartbeat, and the constant-target sparkline stays hidden."""
+    stages = ((1.0, 40.0), (1.0, 80.0))
+    cfg = RunConfig(host="127.0.0.1", profiles=[PROFILE], runs=1, stages=stages)
+    ramp = Ramp(stages)
+    app, screen = await open_live(tmp_path, cfg)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await app.push_screen(screen)
+        chart = screen.query_one(RampChart)
+        assert not chart.display  # nothing until a ramp phase starts
+        screen.apply([started("long", 1)])
+        beats = []
+        for i in range(1, 11):
+            t = i / 5
+            beats.append(beat("long", t, [i * 8], target_rps=ramp.at(t), ramp=True))
+            beats[-1].rps_now = min(ramp.mean(t - 0.2, t), 50.0)
+            screen.apply([beats[-1]])
+            await pilot.pause()
+        assert chart.display and chart.target == [(0.0, 0.0), (1.0, 40.0), (2.0, 80.0)]
+        xs, ys = zip(*chart.target, strict=True)
+        for b in beats:  # the drawn target is the one the engine paced by
+            assert b.target_rps == pytest.approx(float(np.interp(b.elapsed, xs, ys)))
+        # Second 1 achieves its mean target (20); in second 2 the windows' 44, then 50 × 4.
+        achieved = chart.points()
+        assert [x for x, _ in achieved] == [0.5, 1.5]
+        assert [y for _, y in achieved] == pytest.approx([20.0, 48.8])
+        assert 2 <= chart.draws <= 4  # a figure per new second (and the start), not per beat
+        figure = chart.plt.build()
+        assert "target" in figure and "achieved" in figure
+        assert not screen.query_one("#whole-target").display

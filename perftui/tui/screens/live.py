@@ -44,6 +44,7 @@ from perftui.tui.screens.dialogs import ConfirmDialog
 from perftui.tui.session import RunSession, SessionError, SimDevice
 from perftui.tui.view import fmt
 from perftui.tui.view.series import WholeRunSeries
+from perftui.tui.widgets.ramp_chart import RampChart
 from perftui.tui.workers import ShowsWorkerErrors
 
 UI_PERIOD_S = 0.1  # at most 10 screen updates a second, whatever the event rate
@@ -176,6 +177,8 @@ class LiveScreen(Screen[None], ShowsWorkerErrors):
             phase: (deque(maxlen=SPARK_POINTS), deque(maxlen=SPARK_POINTS)) for phase in PHASES
         }
         self.whole = WholeRunSeries(WHOLE_FIELDS)
+        # A rate ramp gets its own chart of target and achieved (`RampChart`), not a sparkline.
+        self.staged = bool(config.stages)
         self.heap_fit = RunningSlope()  # free heap over run time, for the slope in B/h
         self._phase_offset = 0.0  # run time at which the current phase began
         self._prev_beat: Heartbeat | None = None  # the phase's previous heartbeat
@@ -223,6 +226,7 @@ class LiveScreen(Screen[None], ShowsWorkerErrors):
                 yield Label("err", classes="spark-label short")
                 yield Sparkline([], id="whole-errors", classes="spark err")
                 yield LiveText("-", id="whole-span", classes="whole-span")
+        yield RampChart(id="ramp-chart")
         with Horizontal(id="middle"):
             yield PathTable(id="paths", cursor_type="none", zebra_stripes=True)
             with Vertical(id="side"):
@@ -316,7 +320,8 @@ class LiveScreen(Screen[None], ShowsWorkerErrors):
                 self._prev_beat = None
                 self._finished_paths = {}
                 self._dirty.discard("paths-final")
-                self._dirty |= {"where", "paths-reset", "progress"}
+                self._dirty |= {"where", "paths-reset", "progress", "ramp"}
+                self.query_one(RampChart).start(self._rate_ramp(event))
                 self._log(
                     f"[b]{event.ordinal}/{event.total_phases}[/b] {event.profile} run "
                     f"{event.run_index} {event.phase}: {event.clients} clients, "
@@ -345,6 +350,15 @@ class LiveScreen(Screen[None], ShowsWorkerErrors):
                 self.finished = event
                 self._dirty |= {"where", "progress"}
                 self._log(f"[b]run {event.status}[/b] (exit {event.exit_code})")
+
+    def _rate_ramp(self, event: PhaseStarted) -> tuple[tuple[float, float], ...] | None:
+        """The stages of the phase starting, if it is a ramp of req/s (a ramp of clients has
+        no rate target to draw)."""
+        profile = next((p for p in self.config.profiles if p.name == event.profile), None)
+        if profile is None:
+            return None
+        settings = self.config.phase_settings(profile, event.phase)
+        return settings.stages if settings.stages_unit == "rps" else None
 
     def run_time(self) -> float:
         """Seconds of load since the run's first phase began (phases end to end, no pauses):
@@ -379,8 +393,10 @@ class LiveScreen(Screen[None], ShowsWorkerErrors):
             },
             max(dt, 0.0),
         )
+        if beat.ramp:
+            self.query_one(RampChart).add(beat.elapsed, beat.rps_now, max(dt, 0.0))
         self._spark_dirty.add(beat.phase)
-        self._dirty |= {"where", "beat", "sparks", "paths", "progress", "whole"}
+        self._dirty |= {"where", "beat", "sparks", "paths", "progress", "whole", "ramp"}
 
     def _fold_stall(self, stall: Stall) -> None:
         self.stalls += 1
@@ -408,7 +424,7 @@ class LiveScreen(Screen[None], ShowsWorkerErrors):
         self._finished_paths = report.get("path_metrics") or {}
         self._finished_elapsed = float(report.get("elapsed") or 0.0)
         self._finished_duration = float(report.get("duration") or 0.0)
-        self._dirty |= {"paths-final", "progress"}
+        self._dirty |= {"paths-final", "progress", "ramp-end"}
 
     # ----- drawing -----------------------------------------------------------------------
 
@@ -436,6 +452,8 @@ class LiveScreen(Screen[None], ShowsWorkerErrors):
             self._update_heap()
         if "whole" in dirty or "whole-now" in dirty:
             self._update_whole(force="whole-now" in dirty)
+        if "ramp" in dirty or "ramp-end" in dirty:
+            self.query_one(RampChart).draw(force="ramp-end" in dirty)
 
     def _update_where(self) -> None:
         where = self.query_one("#where", LiveText)
@@ -600,10 +618,11 @@ class LiveScreen(Screen[None], ShowsWorkerErrors):
         )
 
     def _draw_target(self) -> None:
-        """Achieved against target: both sparklines on one scale (each scales to its own data,
-        so each gets the larger peak of the two as a last, invisible-width point)."""
+        """Achieved against a constant open-loop target: both sparklines on one scale (each
+        scales to its own data, so each gets the larger peak of the two as a last,
+        invisible-width point). A ramp's target is drawn by its own chart instead."""
         target = self.whole.points("target")
-        shown = any(target)
+        shown = any(target) and not self.staged
         for widget in ("#whole-target", "#whole-target-label"):
             self.query_one(widget).display = shown
         if shown:
