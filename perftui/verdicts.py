@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from perftui.history.store import HistoryStore
 
 NOISE_RUNS = 20  # the newest runs of the sample a comparison takes
+SEGMENT_READ = 60  # unlabelled history: the runs nearest A that the split reads
 # The metrics whose level marks a new build in unlabelled history.
 SEGMENT_METRICS = ("p95_ms", "rps_ok")
 
@@ -85,24 +86,45 @@ def pick_noise(
     if build_a:
         # Build and start are in the index: only the runs they keep are read from disk.
         picked, rule = _labelled(unflagged, a, b, build_a, build_b, left)
-        loaded = _device_records(store, picked, left)
+        loaded = _device_records(store, picked, left, want=limit)
         kept = [s for s in picked if s["run_id"] in loaded]
     else:
-        loaded = _device_records(store, unflagged, left)
-        measured = [s for s in unflagged if s["run_id"] in loaded]
+        near = _nearest_a(unflagged, a, left)
+        loaded = _device_records(store, near, left)
+        measured = [s for s in near if s["run_id"] in loaded]
         kept, rule = _unlabelled(loaded, measured, a, b, left)
     for s in kept[limit:]:
         left.append(f"{s['run_id']}: beyond the {limit} newest")
     return NoiseSample([loaded[s["run_id"]] for s in kept[:limit]], left, rule)
 
 
+def _nearest_a(summaries: list[IndexRow], a: RunRecord, left: list[str]) -> list[IndexRow]:
+    """The SEGMENT_READ runs nearest A in start order, the only ones the unlabelled split reads:
+    A's segment is about A, and a history of thousands of runs must not be read whole."""
+    from perftui.history.store import record_started
+
+    ordered = sorted(summaries, key=_started)
+    a_key = (record_started(a) or "", a.get("run_id") or "")
+    at = sum(_started(s) < a_key for s in ordered)
+    half = SEGMENT_READ // 2
+    lo = max(0, min(at - half, len(ordered) - SEGMENT_READ))
+    near = ordered[lo : lo + SEGMENT_READ]
+    if far := len(ordered) - len(near):
+        left.append(f"{far} runs further from A: not read (the {SEGMENT_READ} nearest A are)")
+    return near[::-1]  # newest first, as the candidates come
+
+
 def _device_records(
-    store: HistoryStore, summaries: list[IndexRow], left: list[str]
+    store: HistoryStore, summaries: list[IndexRow], left: list[str], want: int | None = None
 ) -> dict[str, RunRecord]:
-    """The readable records of `summaries` that measured the device, by run id: a record with a
-    client-bound run measured perftui's host instead (named in `left`)."""
+    """The readable records of `summaries` that measured the device, by run id, up to `want`
+    (the rest named in `left` unread): a record with a client-bound run measured perftui's host
+    instead (named in `left`)."""
     loaded: dict[str, RunRecord] = {}
-    for s in summaries:
+    for n, s in enumerate(summaries):
+        if want is not None and len(loaded) >= want:
+            left += [f"{r['run_id']}: beyond the {want} newest" for r in summaries[n:]]
+            break
         for record in store.records([s]):  # none if unreadable
             if bound := client_bound(record):
                 left.append(f"{s['run_id']}: client-bound in {bound}: it measured perftui's host")

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from perftui import verdicts
 from perftui.analysis.compare import compare_runs
 from perftui.analysis.metrics import METRICS
 from perftui.analysis.spread import Spread, window_spread
@@ -114,6 +115,25 @@ def test_unlabelled_builds_interleaved_after_a_never_enter_the_noise_sample(
         if r.metric == "p95_ms" and r.path is None
     )
     assert row.verdict == REGRESSION, row.note
+
+
+def test_a_long_history_is_read_only_near_a(tmp_path: Path, monkeypatch) -> None:
+    """Thousands of stored runs must not all be read to pick a sample: labelled, reading stops
+    at the newest `limit` of A's build; unlabelled, the split reads the SEGMENT_READ runs
+    nearest A. Those left unread are said."""
+    store = HistoryStore(tmp_path)
+    a, b, _ = workflow_history(store, labelled=True)
+    sample = pick_noise(store, a, b, limit=2)
+    assert sample.ids == _ids(store, a, 3)[1:][::-1]
+    assert any(why.endswith("beyond the 2 newest") for why in sample.left_out)
+    monkeypatch.setattr(verdicts, "SEGMENT_READ", 4)
+    plain = HistoryStore(tmp_path / "unlabelled")
+    records = [workflow_record(i, 20.0) for i in range(10)]
+    for record in records:
+        plain.add_run(record)
+    sample = pick_noise(plain, records[8], records[9])
+    assert sorted(sample.ids) == [r["run_id"] for r in records[4:8]]
+    assert "4 runs further from A: not read (the 4 nearest A are)" in sample.left_out
 
 
 def test_no_between_record_effect_gives_within_record_degrees_of_freedom() -> None:
