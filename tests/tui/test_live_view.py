@@ -12,7 +12,7 @@ from textual.widgets import DataTable, RichLog, Sparkline
 from perftui.config import GateLimits, PhaseSettings, RunConfig
 from perftui.engine.events import Heartbeat, PathCounts, PhaseStarted, Stall, Telemetry
 from perftui.profiles import resolve_profile
-from perftui.tui.app import PerftuiApp
+from perftui.tui.factory import create_app
 from perftui.tui.screens.live import PATH_COLUMNS, LiveScreen, LiveText, PathTable
 
 PROFILE = resolve_profile("c_static_only")
@@ -68,7 +68,7 @@ def text(screen: LiveScreen, selector: str) -> str:
 
 
 async def open_live(tmp_path: Path, cfg: RunConfig | None = None):
-    app = PerftuiApp(tmp_path)
+    app = create_app(tmp_path)
     return app, LiveScreen(cfg or config(), autostart=False)
 
 
