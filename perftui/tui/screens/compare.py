@@ -9,7 +9,7 @@ worker too (`services.write_report`).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import ClassVar
 
@@ -27,14 +27,11 @@ from perftui.engine.schema import RunRecord
 from perftui.tui.messages import Compared
 from perftui.tui.screens.dialogs import TextPrompt
 from perftui.tui.screens.results import row_cells, verdict_text, where_text
-from perftui.tui.services import CURVE, CompareView, Comparison, Row, write_report
+from perftui.tui.services import CURVE, Comparer, CompareView, Comparison, Row, write_report
 from perftui.tui.view import fmt, timeline
 from perftui.tui.view.timeline import OVERLAY_KEY
 from perftui.tui.widgets.noise_panel import NoisePanel
 from perftui.tui.workers import ShowsWorkerErrors
-
-# A and B (reference first) and the noise sample by hand (None: the service picks it).
-MakeView = Callable[[RunRecord, RunRecord, str | Sequence[str] | None], CompareView]
 
 
 def aggregate_of(row: Row, n: int) -> str:
@@ -122,7 +119,7 @@ class CompareScreen(Screen[None], ShowsWorkerErrors):
         a: RunRecord,
         b: RunRecord,
         export_dir: Path,
-        compare: MakeView | None = None,
+        compare: Comparer | None = None,
     ) -> None:
         """`comparison` of `a` (reference) and `b`, or None to make it with `compare` in a
         worker (`compare` also remakes it when A and B are swapped or the noise sample is

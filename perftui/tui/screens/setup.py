@@ -389,10 +389,12 @@ class SetupScreen(Screen[None], ShowsWorkerErrors):
         self._probe_timer = self.set_timer(wait, self._probe_now)
 
     def _probe_now(self) -> None:
+        status = next(iter(self.query("#probe").results(Static)), None)
+        if status is None:  # the screen is being taken down (the app quits): nothing to probe
+            return
         device = self.query_one("#device", Select).value
         path = self.query_one("#f-probe_path", Input).value.strip() or "/hello"
         host = self.query_one("#host", Input).value.strip()
-        status = self.query_one("#probe", Static)
         if device != SIM:
             try:
                 scheme, name, port = parse_target(host, None)
