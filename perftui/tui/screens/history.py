@@ -17,6 +17,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Static
+from textual.worker import Worker
 
 from perftui.engine.schema import IndexRow
 from perftui.like import NOT_STARTED
@@ -108,6 +109,8 @@ class HistoryScreen(Screen[None], ShowsWorkerErrors):
         self.history = history
         self.loaded = False  # the first reload has answered
         self.busy = ""  # what a worker is waiting for, shown on the selection line
+        self._reading: Worker[None] | None = None
+        self._read_again = False
         self.summaries: list[IndexRow] = []
         self.baselines: dict[str, str] = {}
         self.selected: list[str] = []
@@ -137,9 +140,15 @@ class HistoryScreen(Screen[None], ShowsWorkerErrors):
     # ----- data --------------------------------------------------------------------------
 
     def action_reload(self) -> None:
-        self._read()
+        """A read in a worker; asked again while one goes, one more follows it (none is
+        cancelled: a cancelled worker fails whoever waits for it)."""
+        if self._reading is not None and not self._reading.is_finished:
+            self._read_again = True
+            return
+        self._read_again = False
+        self._reading = self._read()
 
-    @work(thread=True, exclusive=True, group="history-read", exit_on_error=False)
+    @work(thread=True, group="history-read", exit_on_error=False)
     def _read(self) -> None:
         try:
             summaries, baselines = self.history.history()
@@ -156,6 +165,9 @@ class HistoryScreen(Screen[None], ShowsWorkerErrors):
         self._search = {}
         self.selected = [r for r in self.selected if any(s["run_id"] == r for s in self.summaries)]
         self._fill()
+        if self._read_again:
+            self._reading = None
+            self.action_reload()
 
     @work(thread=True, group="history-write", exit_on_error=False)
     def _write(self, change: Callable[[Callable[[], None]], str]) -> None:

@@ -15,6 +15,7 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Label, OptionList
 from textual.widgets.option_list import Option
+from textual.worker import Worker
 
 from perftui.engine import lifecycle
 from perftui.engine.schema import LiveStatus
@@ -37,6 +38,7 @@ class RunsInProgress(Vertical):
         super().__init__(id="in-progress")
         self.read = read
         self._shown: list[str] = []
+        self._reading: Worker[None] | None = None
 
     def compose(self) -> ComposeResult:
         yield Label("[b]Runs in progress[/b] (Enter to watch)")
@@ -46,8 +48,14 @@ class RunsInProgress(Vertical):
         self.refresh_runs()
         self.set_interval(REFRESH_S, self.refresh_runs)
 
-    @work(thread=True, exclusive=True, group="in-progress", exit_on_error=False)
     def refresh_runs(self) -> None:
+        """A read in a worker, unless the last one is still going (a slow disk): none is
+        cancelled, none piles up."""
+        if self._reading is None or self._reading.is_finished:
+            self._reading = self._read()
+
+    @work(thread=True, group="in-progress", exit_on_error=False)
+    def _read(self) -> None:
         self.post_message(InProgressRead(self.read()))
 
     @on(InProgressRead)
