@@ -9,8 +9,9 @@ thread worker that answers with a message, so no file lock or bootstrap ever hol
 Screens ask the app with messages (`perftui.tui.messages`), handled here with `@on`.
 
 Each kind of screen is a Textual mode (Setup, History, the run, Results, Compare, Capacity):
-opening one switches to its mode, and Back returns to the mode it was opened from. Only dialogs
-(and the help) are pushed, over the screen of the mode on view.
+opening one switches to its mode, and Back returns to the mode it was opened from and drops the
+one it leaves (Setup stays). Only dialogs (and the help) are pushed, over the screen of the
+mode on view.
 """
 
 from __future__ import annotations
@@ -55,9 +56,9 @@ from perftui.tui.workers import ShowsWorkerErrors
 
 RECENT_DEVICES = 8
 Prober = Callable[[str, str], tuple[bool, str] | session.ProbeAnswer]
-# The modes whose screen stays when left (the others are one run, one record, one comparison
-# or one search, dropped on Back).
-KEPT_MODES = ("setup", "history")
+# The mode whose screen stays when left; the others (History, the run, Results, Compare,
+# Capacity) are dropped on Back, so History opens afresh as it always did.
+KEPT_MODES = ("setup",)
 
 
 class PerftuiApp(App[int], ShowsWorkerErrors):
@@ -102,7 +103,6 @@ class PerftuiApp(App[int], ShowsWorkerErrors):
         self._quit_after_run = False
         self._live: LiveScreen | None = None  # the run's screen while its mode holds it
         self._came_from: dict[str, str] = {}  # an open mode → the mode Back returns to
-        self.add_mode("history", lambda: HistoryScreen(self.history))
 
     def on_mount(self) -> None:
         if self.settings.problem:
@@ -370,7 +370,11 @@ class PerftuiApp(App[int], ShowsWorkerErrors):
             )
 
     def action_history(self) -> None:
-        self._show("history")
+        """History as it was left while it is open (under a Results it opened), else afresh."""
+        if "history" in self._came_from:
+            self._show("history")
+        else:
+            self._open("history", HistoryScreen(self.history))
 
     def action_setup(self) -> None:
         """Setup, or the run while one is on (as Start would only say so)."""

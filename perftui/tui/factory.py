@@ -32,7 +32,10 @@ def create_app(
     comparison service, `perftui.verdicts`), `runs` (else one with `sim`, else the built-in
     simulated device), `probe` (else `session.probe`), `settings` (else the user's file)."""
     if history is None:
-        history = HistoryService(store or HistoryStore(history_dir), compare)
+        # The store's warnings (a damaged index moved aside) go where the app puts the
+        # service's (a notification), never to stderr under the screen.
+        store = store or HistoryStore(history_dir, on_warning=lambda text: service.on_warning(text))
+        history = service = HistoryService(store, compare)
     return PerftuiApp(
         history,
         runs or RunService(sim or SimDevice()),

@@ -186,6 +186,7 @@ def test_setup(snap_compare: Any, history_dir: Path, size: tuple[int, int]) -> N
     store_runs(history_dir)
 
     async def settle(pilot: Pilot) -> None:
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, SetupScreen))
         await pilot.pause(0.8)  # the probe's debounce, then its worker
         await pilot.app.workers.wait_for_complete()
         await pilot.pause()
@@ -295,6 +296,7 @@ def test_setup_remembered(snap_compare: Any, history_dir: Path, user_config_dir:
     )
 
     async def open_devices(pilot: Pilot) -> None:
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, SetupScreen))
         await pilot.pause(0.8)  # the probe's debounce, then its worker
         await pilot.app.workers.wait_for_complete()
         await pilot.press("enter")  # the device dropdown, focused at start
