@@ -168,7 +168,8 @@ class PerftuiApp(App[int], ShowsWorkerErrors):
     def _show(self, mode: str) -> None:
         """The mode's screen as it was left (Back from it returns to the mode on view now)."""
         if mode != self.current_mode:
-            self._came_from[mode] = self.current_mode
+            if mode not in KEPT_MODES:
+                self._came_from[mode] = self.current_mode
             self.switch_mode(mode)
 
     def _drop(self, mode: str) -> None:
@@ -189,9 +190,7 @@ class PerftuiApp(App[int], ShowsWorkerErrors):
         if target == mode or (target not in KEPT_MODES and target not in self._came_from):
             target = "setup"
         self.switch_mode(target)
-        if mode in KEPT_MODES:
-            self._came_from.pop(mode, None)
-        elif mode in self._came_from:
+        if mode in self._came_from:  # never Setup's: it has no way back
             self._drop(mode)
 
     @on(GoBack)
@@ -377,8 +376,11 @@ class PerftuiApp(App[int], ShowsWorkerErrors):
             self._open("history", HistoryScreen(self.history))
 
     def action_setup(self) -> None:
-        """Setup, or the run while one is on (as Start would only say so)."""
+        """Setup, or the run while one is on (as Start would only say so); History, Results
+        and Compare close on the way, as Back would close them (a search keeps going)."""
         self._show("run" if self._live is not None else "setup")
+        for mode in [m for m in self._came_from if m in ("history", "results", "compare")]:
+            self._drop(mode)
 
     def action_capacity(self) -> None:
         """Back to the capacity search on screen, or a new one on what Setup says (device,

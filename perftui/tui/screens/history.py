@@ -134,8 +134,10 @@ class HistoryScreen(Screen[None], ShowsWorkerErrors):
         self._show_selection()
 
     def on_screen_resume(self) -> None:
-        """Read again each time the screen comes back (runs stored or changed meanwhile)."""
-        self.action_reload()
+        """Read again each time the screen comes back (runs stored or changed meanwhile);
+        Textual resumes a new mode's screen twice: one read is enough."""
+        if self._reading is None or self._reading.is_finished:
+            self.action_reload()
 
     # ----- data --------------------------------------------------------------------------
 
