@@ -179,7 +179,11 @@ class PerftuiApp(App[int], ShowsWorkerErrors):
         if mode == "run":
             self._live = None
 
-    def action_back(self) -> None:
+    async def action_back(self) -> None:
+        """Textual's `back` (the screens' `escape`), through the modes."""
+        self.go_back()
+
+    def go_back(self) -> None:
         """Close a screen pushed over the mode's own; from a mode's own screen, back to the
         mode it was opened from (Setup when that one has closed)."""
         if len(self.screen_stack) > 1:
@@ -198,7 +202,7 @@ class PerftuiApp(App[int], ShowsWorkerErrors):
         screen = message.screen
         if screen in self.screen_stack:
             screen.pop_until_active()  # a dialog still open over it goes with it
-            self.action_back()
+            self.go_back()
             return
         for mode in list(self._came_from):  # not on view: its mode closes quietly
             if mode not in KEPT_MODES and screen in self.get_screen_stack(mode):

@@ -59,7 +59,7 @@ class RunsInProgress(Vertical):
         self.post_message(InProgressRead(self.read()))
 
     @on(InProgressRead)
-    def _show(self, message: InProgressRead) -> None:
+    def _runs_read(self, message: InProgressRead) -> None:
         runs = message.runs
         lines = [
             f"{s['run_id']} · {s.get('target')} · {','.join(s.get('profiles') or [])} · "
