@@ -43,7 +43,7 @@ from perftui.tui.messages import (
     RunRequested,
     StartRead,
 )
-from perftui.tui.screens.capacity import CapacityJob, CapacityScreen, Job
+from perftui.tui.screens.capacity import CapacityScreen, Job
 from perftui.tui.screens.compare import CompareScreen
 from perftui.tui.screens.dialogs import ChoiceDialog, ConfirmDialog, HelpScreen, TextPrompt
 from perftui.tui.screens.history import HistoryScreen
@@ -409,7 +409,7 @@ class PerftuiApp(App[int], ShowsWorkerErrors):
         limits = request.config.gate_limits
         gates = CapacityGates(limits.max_p95_ms, limits.max_error_rate)
         sim = self.runs.sim if request.use_sim else None
-        self.show_capacity(CapacityJob(request, gates, SearchPlan(), sim))
+        self.show_capacity(self.runs.capacity_job(request, gates, SearchPlan(), sim))
 
     def action_compare_latest(self) -> None:
         """The two newest runs, older as A: the quickest 'did my change move anything?'."""

@@ -10,6 +10,7 @@ from pathlib import Path
 from perftui.history.store import HistoryStore
 from perftui.tui import session
 from perftui.tui.app import PerftuiApp, Prober
+from perftui.tui.screens.capacity import CapacityJob
 from perftui.tui.services import Comparer, HistoryService, RunService
 from perftui.tui.session import SimDevice
 from perftui.tui.settings import Settings
@@ -30,7 +31,8 @@ def create_app(
     """The TUI on `history_dir` (watching run `attach`), with the services given: `history`
     (else one on `store`, else on the history dir's, comparing with `compare`, else with the
     comparison service, `perftui.verdicts`), `runs` (else one with `sim`, else the built-in
-    simulated device), `probe` (else `session.probe`), `settings` (else the user's file)."""
+    simulated device, and capacity searches as `CapacityJob`), `probe` (else `session.probe`),
+    `settings` (else the user's file)."""
     if history is None:
         # The store's warnings (a damaged index moved aside) go where the app puts the
         # service's (a notification), never to stderr under the screen.
@@ -38,7 +40,7 @@ def create_app(
         history = service = HistoryService(store, compare)
     return PerftuiApp(
         history,
-        runs or RunService(sim or SimDevice()),
+        runs or RunService(sim or SimDevice(), CapacityJob),
         probe or session.probe,
         settings if settings is not None else Settings.load(),
         attach,

@@ -18,6 +18,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from filelock import Timeout
 
@@ -33,6 +34,7 @@ from perftui.analysis.compare import (
 from perftui.analysis.curves import CURVE
 from perftui.config import RunConfig
 from perftui.engine import eventjson, lifecycle, stream
+from perftui.engine.capacity import CapacityGates, SearchPlan
 from perftui.engine.schema import IndexRow, LiveStatus, RunRecord
 from perftui.history.files import atomic_write_text
 from perftui.history.store import HistoryStore, StoreError
@@ -284,12 +286,19 @@ class HistoryService:
         return f"deleted {run_id}" + (f" (and baseline {', '.join(gone)})" if gone else "")
 
 
+# A capacity search's job from Setup's request, its gates and plan, and the simulated device
+# (None: the request's own device); `tui.screens.capacity.CapacityJob`, given by the factory.
+MakeCapacityJob = Callable[[Any, CapacityGates, SearchPlan, SimDevice | None], Any]
+
+
 class RunService:
     """The run owner as the TUI uses it: the simulated device it keeps for Setup's probe and
-    its runs, and a run's session, launched detached through `perftui.runs` or attached to."""
+    its runs, a run's session (launched detached through `perftui.runs`, or attached to), and a
+    capacity search's job (which holds a `RunOwner` around its steps)."""
 
-    def __init__(self, sim: SimDevice) -> None:
+    def __init__(self, sim: SimDevice, capacity_job: MakeCapacityJob) -> None:
         self.sim = sim
+        self.capacity_job = capacity_job
 
     def session(self, config: RunConfig, use_sim: bool) -> RunSession:
         """A new run (launched when its Live screen starts following it)."""

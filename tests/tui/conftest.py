@@ -14,6 +14,7 @@ from textual.widgets import SelectionList
 from perftui.config import RunConfig
 from perftui.tui.app import PerftuiApp
 from perftui.tui.factory import create_app
+from perftui.tui.screens.capacity import CapacityJob
 from perftui.tui.screens.setup import SetupScreen
 from perftui.tui.services import RunService
 from perftui.tui.session import RunSession, SessionError, SimDevice
@@ -98,7 +99,7 @@ class RecordingRuns(RunService):
     """The run owner's stand-in: each Start's config is recorded, and nothing is launched."""
 
     def __init__(self) -> None:
-        super().__init__(ClosedPortSim())
+        super().__init__(ClosedPortSim(), CapacityJob)
         self.started: list[RunConfig] = []
 
     def session(self, config: RunConfig, use_sim: bool) -> RunSession:
