@@ -165,13 +165,31 @@ def test_run_loads_neither_aiohttp_nor_scipy() -> None:
     assert heavy(engine, ("aiohttp", "scipy", "textual", "perftui.sim")) == []
 
 
-def test_a_screen_importing_the_store_breaks_the_contracts(tmp_path: Path) -> None:
-    """Screens ask the app (messages) for runs: one reaching for the store is reported."""
+@pytest.mark.parametrize(
+    ("module", "line", "shown"),
+    [
+        (
+            "screens/history.py",
+            "from perftui.history import store  # noqa",
+            "perftui.tui.screens.history -> perftui.history.store",
+        ),
+        (
+            "widgets/noise_panel.py",
+            "from perftui.analysis.compare import compare_runs  # noqa",
+            "perftui.tui.widgets.noise_panel -> perftui.analysis.compare",
+        ),
+    ],
+)
+def test_a_screen_or_widget_importing_the_store_breaks_the_contracts(
+    tmp_path: Path, module: str, line: str, shown: str
+) -> None:
+    """Screens and widgets reach the store and the analysis through the TUI's services: one
+    importing them (History did, before its service) is reported."""
     shutil.copytree(ROOT / "perftui", tmp_path / "perftui")
     shutil.copy(ROOT / "pyproject.toml", tmp_path)
-    results = tmp_path / "perftui" / "tui" / "screens" / "results.py"
-    results.write_text(results.read_text() + "\nfrom perftui.history import store  # noqa\n")
+    path = tmp_path / "perftui" / "tui" / module
+    path.write_text(path.read_text() + f"\n{line}\n")
     result = lint_imports(tmp_path)
     assert result.returncode != 0
-    assert "screens ask the app for runs" in result.stdout and "BROKEN" in result.stdout
-    assert "perftui.tui.screens.results -> perftui.history.store" in result.stdout
+    assert "screens and widgets reach the history" in result.stdout and "BROKEN" in result.stdout
+    assert shown in result.stdout

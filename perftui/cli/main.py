@@ -110,7 +110,7 @@ def cmd_profiles(args: argparse.Namespace) -> int:
 
 
 def cmd_tui(args: argparse.Namespace) -> int:
-    from perftui.tui.app import run_app
+    from perftui.tui.factory import run_app
 
     return run_app(getattr(args, "history_dir", None) or default_history_dir())
 

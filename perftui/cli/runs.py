@@ -212,7 +212,7 @@ def cmd_attach(args: argparse.Namespace) -> int:
     terminal = (sys.stdin.isatty() and sys.stdout.isatty()) or "TEXTUAL_DRIVER" in os.environ
     if args.print or not terminal:
         return print_attached(history, run_id, args.heartbeat_ms)
-    from perftui.tui.app import run_app
+    from perftui.tui.factory import run_app
 
     return run_app(history, attach=run_id)
 

@@ -1,19 +1,23 @@
-"""The perftui TUI: Setup → Live run → Results, plus History and Compare.
+"""The perftui TUI: Setup → Live run → Results, plus History, Compare and Capacity.
 
 No load runs here: the run is its own detached process (launched through the run owner,
-`perftui.runs`) whose events file a thread worker follows, the simulated device runs in its own
-process, and the probe, the comparison and the reads of a run's record are made in thread
-workers that answer with messages. Screens ask the app for what they need with messages
-(`perftui.tui.messages`), handled here with `@on`. Still on the UI loop (issue 21): listing the
-runs at start-up, the record read when a run ends, History's reloads, the export's write.
+`perftui.runs`) whose events file a thread worker follows, and the simulated device runs in its
+own process. The app is built from its services (`tui.factory.create_app`): the history
+(`tui.services.HistoryService`: every store read and write, every comparison), the run owner as
+the TUI uses it (`RunService`), the probe and the settings; every history call is made in a
+thread worker that answers with a message, so no file lock or bootstrap ever holds the UI loop.
+Screens ask the app with messages (`perftui.tui.messages`), handled here with `@on`.
+
+Each kind of screen is a Textual mode (Setup, History, the run, Results, Compare, Capacity):
+opening one switches to its mode, and Back returns to the mode it was opened from and drops the
+one it leaves (Setup stays). Only dialogs (and the help) are pushed, over the screen of the
+mode on view.
 """
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from multiprocessing import resource_tracker
-from pathlib import Path
 from typing import ClassVar
 
 from textual import on, work
@@ -21,41 +25,40 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
 
-from perftui import verdicts
-from perftui.analysis.comparison import Comparison
-from perftui.analysis.thresholds import ConfigError, RegressionThresholds
-from perftui.config import load_thresholds
-from perftui.engine import eventjson, lifecycle, stream
 from perftui.engine.capacity import CapacityGates, SearchPlan
 from perftui.engine.events import RunFinished
 from perftui.engine.schema import IndexRow, RunRecord
-from perftui.history.store import HistoryStore, StoreError
 from perftui.tui import session
 from perftui.tui.commands import RunsProvider
 from perftui.tui.keymap import help_markdown
 from perftui.tui.messages import (
+    Attached,
     AttachRequested,
+    EndedRead,
+    GoBack,
     OpenCompare,
     OpenResults,
     OpenRun,
     RunEnded,
     RunRequested,
+    StartRead,
 )
-from perftui.tui.screens.capacity import CapacityJob, CapacityScreen
+from perftui.tui.screens.capacity import CapacityScreen, Job
 from perftui.tui.screens.compare import CompareScreen
 from perftui.tui.screens.dialogs import ChoiceDialog, ConfirmDialog, HelpScreen, TextPrompt
 from perftui.tui.screens.history import HistoryScreen
 from perftui.tui.screens.live import LiveScreen
 from perftui.tui.screens.results import ResultsScreen
 from perftui.tui.screens.setup import RunRequest, SetupScreen
-from perftui.tui.session import RunSession, SimDevice
-from perftui.tui.settings import SIM_DEVICE, Settings
+from perftui.tui.services import HistoryService, RunService, StartInfo, StoreError
+from perftui.tui.settings import Settings
 from perftui.tui.workers import ShowsWorkerErrors
 
 RECENT_DEVICES = 8
 Prober = Callable[[str, str], tuple[bool, str] | session.ProbeAnswer]
-# A against B with the noise sample by hand (None: the comparison service picks it).
-Comparer = Callable[[RunRecord, RunRecord, str | Sequence[str] | None], "verdicts.CompareView"]
+# The mode whose screen stays when left; the others (History, the run, Results, Compare,
+# Capacity) are dropped on Back, so History opens afresh as it always did.
+KEPT_MODES = ("setup",)
 
 
 class PerftuiApp(App[int], ShowsWorkerErrors):
@@ -79,115 +82,176 @@ class PerftuiApp(App[int], ShowsWorkerErrors):
 
     def __init__(
         self,
-        history_dir: Path,
+        history: HistoryService,
+        runs: RunService,
+        probe: Prober,
+        settings: Settings,
         attach: str | None = None,
-        settings: Settings | None = None,
-        *,
-        store: HistoryStore | None = None,
-        sim: SimDevice | None = None,
-        probe: Prober | None = None,
-        compare: Comparer | None = None,
     ) -> None:
-        """`attach`: a run id to watch on start (`perftui attach`). The services, each made
-        here when not given (tests give temp dirs and fakes; `tui.factory.create_app`):
-        `settings` (the file in the user's config dir), `store` (the history dir's), `sim` (the
-        built-in simulated device), `probe` (`session.probe`), `compare` (this app's `compare`,
-        the history's noise model)."""
+        """Made by `tui.factory.create_app`, which gives the services (tests give temp dirs
+        and fakes). `attach`: a run id to watch on start (`perftui attach`)."""
         super().__init__()
+        self.history = history
+        self.history_dir = history.dir
+        self.runs = runs
+        self.probe = probe
+        self.settings = settings
         self.attach = attach
-        self.settings = settings if settings is not None else Settings.load()
         # Start multiprocessing's resource tracker now: started later, from a worker while Textual
         # captures stderr (fileno -1), spawning the engine or the sim fails with "bad fds_to_keep".
         resource_tracker.ensure_running()
-        self.history_dir = history_dir
-        self.store = store if store is not None else HistoryStore(history_dir)
-        self.sim = sim if sim is not None else SimDevice(preferred_port=self.last_sim_port())
-        self.probe: Prober = probe if probe is not None else session.probe
-        self._comparer = compare
         self._quit_after_run = False
+        self._live: LiveScreen | None = None  # the run's screen while its mode holds it
+        self._came_from: dict[str, str] = {}  # an open mode → the mode Back returns to
 
     def on_mount(self) -> None:
         if self.settings.problem:
             self.notify(self.settings.problem, severity="warning", timeout=10)
+        self.history.on_warning = lambda text: self.notify(text, severity="warning")
         self.set_keymap(self.settings.keys)  # the user's keys, by binding id
         if self.settings.theme in self.available_themes:
             self.theme = self.settings.theme
         self.theme_changed_signal.subscribe(self, lambda t: self.settings.remember_theme(t.name))
-        self.push_screen(
-            SetupScreen(
-                self.history_dir, self.recent_devices(), self.settings, self.sim, self.probe
-            )
+        self._read_start()
+
+    def on_unmount(self) -> None:
+        self.runs.sim.stop()
+
+    @work(thread=True, exit_on_error=False, group="store")
+    def _read_start(self) -> None:
+        """The stored runs' targets (Setup's recent devices) and the simulated device's last
+        port, read once before Setup shows; a failure still opens Setup (and says why)."""
+        info = StartInfo([], 0)
+        try:
+            info = self.history.start_info()
+        finally:
+            self.post_message(StartRead(info))
+
+    @on(StartRead)
+    def _start_read(self, message: StartRead) -> None:
+        sim = self.runs.sim
+        # The same port as the last simulated-device run when it is free: the target is how
+        # history finds the previous run to compare with.
+        sim.preferred_port = sim.preferred_port or message.info.sim_port
+        recent = list(dict.fromkeys(message.info.targets + self.settings.recent_devices()))
+        self.add_mode(
+            "setup",
+            lambda: SetupScreen(
+                self.history_dir,
+                recent[:RECENT_DEVICES],
+                self.settings,
+                self.runs.sim,
+                self.probe,
+                in_progress=self.history.in_progress,
+            ),
         )
+        if self.current_mode == self.DEFAULT_MODE and len(self.screen_stack) == 1:
+            self.switch_mode("setup")  # unless something was opened meanwhile (a test's screen)
         if self.attach:
             self.attach_run(self.attach)
 
-    def on_unmount(self) -> None:
-        self.sim.stop()
+    # ----- modes: which screen is on view, and Back -----------------------------------------
 
-    def last_sim_port(self) -> int:
-        """The port of the newest run against the simulated device, or 0."""
-        try:
-            summaries = self.store.list_runs(limit=200)
-        except StoreError:
-            return 0
-        for s in summaries:
-            port = str(s.get("target") or "").rpartition(":")[2]
-            if s.get("device") == SIM_DEVICE and port.isdigit():
-                return int(port)
-        return 0
+    def _open(self, mode: str, screen: Screen[None], back_to: str | None = None) -> None:
+        """Show `screen` as its mode's own (one it held before is dropped); Back returns to
+        `back_to`, by default the mode on view now. Opened from its own mode (the palette on
+        Results), it goes over the one on view, and Back returns to that one."""
+        if mode == self.current_mode:
+            self.push_screen(screen)
+            return
+        if mode in self._came_from:
+            self._drop(mode)
+        self._came_from[mode] = back_to or self.current_mode
+        self.add_mode(mode, lambda: screen)
+        self.switch_mode(mode)
 
-    def recent_devices(self) -> list[str]:
-        """Distinct targets of stored runs, newest first, then devices only set up here.
+    def _show(self, mode: str) -> None:
+        """The mode's screen as it was left (Back from it returns to the mode on view now)."""
+        if mode != self.current_mode:
+            if mode not in KEPT_MODES:
+                self._came_from[mode] = self.current_mode
+            self.switch_mode(mode)
 
-        Every run is looked at, so a device last used in an imported legacy run (older than
-        hundreds of simulator runs) is still offered. Loopback devices are devices like any
-        other; only the simulated device's runs (device "sim", a new port each time) are left
-        out: it has its own entry.
-        """
-        try:
-            summaries = self.store.list_runs()
-        except StoreError:
-            summaries = []
-        targets = [
-            str(s["target"]) for s in summaries if s.get("target") and s.get("device") != SIM_DEVICE
-        ]
-        return list(dict.fromkeys(targets + self.settings.recent_devices()))[:RECENT_DEVICES]
+    def _drop(self, mode: str) -> None:
+        """Forget an open mode that is not on view, and its screens."""
+        del self._came_from[mode]
+        self.remove_mode(mode)
+        if mode == "run":
+            self._live = None
+
+    async def action_back(self) -> None:
+        """Textual's `back` (the screens' `escape`), through the modes."""
+        self.go_back()
+
+    def go_back(self) -> None:
+        """Close a screen pushed over the mode's own; from a mode's own screen, back to the
+        mode it was opened from (Setup when that one has closed)."""
+        if len(self.screen_stack) > 1:
+            self.pop_screen()
+            return
+        mode = self.current_mode
+        target = self._came_from.get(mode, "setup")
+        if target == mode or (target not in KEPT_MODES and target not in self._came_from):
+            target = "setup"
+        self.switch_mode(target)
+        if mode in self._came_from:  # never Setup's: it has no way back
+            self._drop(mode)
+
+    @on(GoBack)
+    def _go_back(self, message: GoBack) -> None:
+        screen = message.screen
+        if screen in self.screen_stack:
+            screen.pop_until_active()  # a dialog still open over it goes with it
+            self.go_back()
+            return
+        for mode in list(self._came_from):  # not on view: its mode closes quietly
+            if mode not in KEPT_MODES and screen in self.get_screen_stack(mode):
+                self._drop(mode)
 
     # ----- flow between screens ----------------------------------------------------------
 
     def live_screen(self) -> LiveScreen | None:
-        return next((s for s in self.screen_stack if isinstance(s, LiveScreen)), None)
+        return self._live
 
     def start_run(self, request: RunRequest) -> None:
-        if self.live_screen() is not None:
+        if self._live is not None:
             self.notify("A run is already going.", severity="warning")
             return
+        config = request.config
         if request.use_sim:
-            request.config.device = "sim"  # one identity, whatever port the sim got this time
-        self.push_screen(LiveScreen(request.config, request.use_sim, sim=self.sim))
+            config.device = "sim"  # one identity, whatever port the sim got this time
+        run = self.runs.session(config, request.use_sim)
+        self._open_live(LiveScreen(config, request.use_sim, session=run, sim=self.runs.sim))
+
+    def _open_live(self, live: LiveScreen) -> None:
+        self._open("run", live)
+        self._live = live
 
     def attach_run(self, run_id: str) -> None:
-        """Watch a run from its start: Live while it goes on, its Results once it has ended."""
-        if self.live_screen() is not None:
+        """Watch a run from its start: Live while it goes on, its Results once it has ended
+        (its files read in a worker)."""
+        if self._live is not None:
             self.notify("A run is already on screen.", severity="warning")
             return
-        status = lifecycle.read_status(self.history_dir, run_id)
-        if status is not None and isinstance(status.get("config"), dict):
-            config = eventjson.config_from_json(status["config"])
-            config.history_dir = self.history_dir
-            session = RunSession(config, attach=run_id)
-            self.push_screen(LiveScreen(config, session=session))
-            return
-        tail = stream.EventTail(stream.events_path(self.history_dir, run_id))
-        tail.read()
-        tail.close()
-        record = tail.finished.payload if tail.finished else None
-        with contextlib.suppress(StoreError):
-            record = self.store.get(run_id)
-        if record is None:
-            self.notify(f"run {run_id} left no record", severity="error")
-            return
-        self.open_results(record)
+        self._read_attach(run_id)
+
+    @work(thread=True, exit_on_error=False, group="store")
+    def _read_attach(self, run_id: str) -> None:
+        self.post_message(Attached(run_id, self.history.attach(run_id)))
+
+    @on(Attached)
+    def _attached(self, message: Attached) -> None:
+        found = message.found
+        if found.config is not None:
+            if self._live is not None:
+                self.notify("A run is already on screen.", severity="warning")
+                return
+            run = self.runs.attach(found.config, message.run_id)
+            self._open_live(LiveScreen(found.config, session=run))
+        elif found.record is not None:
+            self.open_results(found.record)
+        else:
+            self.notify(f"run {message.run_id} left no record", severity="error")
 
     # ----- what screens ask for (their messages) -------------------------------------------
 
@@ -213,11 +277,10 @@ class PerftuiApp(App[int], ShowsWorkerErrors):
 
     @on(RunEnded)
     def _run_ended(self, message: RunEnded) -> None:
-        live = self.live_screen()
-        if live is not None:
-            self.run_finished(live, message.event)
+        if self._live is not None:
+            self.run_finished(message.event)
 
-    def run_finished(self, live: LiveScreen, event: RunFinished) -> None:
+    def run_finished(self, event: RunFinished) -> None:
         """The engine is done: show the results (the run is in history, even a stopped one)."""
         if self._quit_after_run:
             self.exit(0)
@@ -230,56 +293,39 @@ class PerftuiApp(App[int], ShowsWorkerErrors):
                 timeout=15,
             )
             return
+        self._read_ended(event)
+
+    @work(thread=True, exit_on_error=False, group="store")
+    def _read_ended(self, event: RunFinished) -> None:
+        assert event.payload is not None
         record = event.payload
         if event.run_id:
-            # If the database refused the run (the engine logged why), the payload still shows.
-            with contextlib.suppress(StoreError):
-                record = self.store.get(event.run_id)
-        while self.screen is not live and isinstance(
+            record = self.history.ended_record(event.run_id, record)
+        self.post_message(EndedRead(record, str(event.status)))
+
+    @on(EndedRead)
+    def _ended_read(self, message: EndedRead) -> None:
+        live = self._live
+        if live is None:
+            return
+        if self.screen is not live and isinstance(
             self.screen, ConfirmDialog | ChoiceDialog | TextPrompt
         ):
-            self.pop_screen()  # e.g. "Abort the run?" still open when the run ended by itself
-        if self.screen is live:
-            self.switch_screen(self.results_screen(record))
+            live.pop_until_active()  # e.g. "Abort the run?" still open when the run ended
+        if self.screen is live:  # its Results in its place: Back goes where Live would
+            self._open("results", self.results_screen(message.record), self._came_from["run"])
+            self._drop("run")
         else:
-            self.notify(f"run {event.status}; see History", title="run over")
-
-    def thresholds(self) -> RegressionThresholds:
-        try:
-            return load_thresholds(self.history_dir)
-        except ConfigError as exc:
-            self.notify(f"{exc}; using the default thresholds", severity="warning")
-            return RegressionThresholds()
+            self.notify(f"run {message.status}; see History", title="run over")
 
     def results_screen(self, record: RunRecord) -> ResultsScreen:
         """The run's Results at once; its previous run is found and compared in a worker."""
-        return ResultsScreen(record, against_previous=self.against_previous)
-
-    def against_previous(self, record: RunRecord) -> tuple[RunRecord | None, Comparison | None]:
-        """The previous comparable run and the comparison with it (called from a thread)."""
-        previous = None
-        try:
-            previous = self.store.previous_of(record)
-        except StoreError as exc:
-            self.notify(str(exc), severity="warning")
-        return previous, self.compare(previous, record).comparison if previous else None
-
-    def compare(
-        self,
-        a: RunRecord,
-        b: RunRecord,
-        noise: str | Sequence[str] | None = None,
-    ) -> verdicts.CompareView:
-        """A against B through the comparison service (it picks the noise sample, or takes
-        `noise` by hand); blocking: called from a thread worker."""
-        if self._comparer is not None:
-            return self._comparer(a, b, noise)
-        return verdicts.compare_view(self.store, a, b, self.thresholds(), noise=noise)
+        return ResultsScreen(record, against_previous=self.history.against_previous)
 
     def list_runs(self) -> list[IndexRow]:
         """Every stored run's summary, newest first (for the palette; called from a thread)."""
         try:
-            return self.store.list_runs()
+            return self.history.runs()
         except StoreError:
             return []
 
@@ -290,19 +336,24 @@ class PerftuiApp(App[int], ShowsWorkerErrors):
     @work(thread=True, exit_on_error=False, group="store")
     def _read_run(self, run_id: str) -> None:
         try:
-            record = self.store.get(run_id)
+            record = self.history.record(run_id)
         except StoreError as exc:
             self.notify(str(exc), severity="error")
             return
         self.post_message(OpenResults(record))
 
     def open_results(self, record: RunRecord) -> None:
-        self.push_screen(self.results_screen(record))
+        self._open("results", self.results_screen(record))
 
     def open_compare(self, a: RunRecord, b: RunRecord) -> None:
         """A is the reference (picked first, the baseline, the previous run), B the candidate;
         the screen opens at once and makes the comparison in a worker."""
-        self.push_screen(CompareScreen(None, a, b, self.history_dir, compare=self.compare))
+        self._open("compare", CompareScreen(None, a, b, self.history_dir, self.history.compare))
+
+    def show_capacity(self, job: Job) -> None:
+        """A capacity search's screen, back to Setup when closed."""
+        self._open("capacity", CapacityScreen(job))
+        self._came_from["capacity"] = "setup"
 
     # ----- actions and the command palette -----------------------------------------------
 
@@ -322,26 +373,30 @@ class PerftuiApp(App[int], ShowsWorkerErrors):
             )
 
     def action_history(self) -> None:
-        if isinstance(self.screen, HistoryScreen):
-            return
-        self.push_screen(HistoryScreen(self.store))
+        """History as it was left while it is open (under a Results it opened), else afresh."""
+        if "history" in self._came_from:
+            self._show("history")
+        else:
+            self._open("history", HistoryScreen(self.history))
 
     def action_setup(self) -> None:
-        while not isinstance(self.screen, SetupScreen | LiveScreen) and len(self.screen_stack) > 2:
-            self.pop_screen()
+        """Setup, or the run while one is on (as Start would only say so); History, Results
+        and Compare close on the way, as Back would close them (a search keeps going)."""
+        self._show("run" if self._live is not None else "setup")
+        for mode in [m for m in self._came_from if m in ("history", "results", "compare")]:
+            self._drop(mode)
 
     def action_capacity(self) -> None:
         """Back to the capacity search on screen, or a new one on what Setup says (device,
         profile, clients as the most open connections, the p95 and error gates)."""
-        going = next((s for s in self.screen_stack if isinstance(s, CapacityScreen)), None)
-        if going is not None:
-            while self.screen is not going:
-                self.pop_screen()
+        if "capacity" in self._came_from:
+            self._show("capacity")
+            self.screen_stack[0].pop_until_active()  # the help or a dialog left over it
             return
-        if self.live_screen() is not None:
+        if self._live is not None:
             self.notify("A run is going; search capacity after it.", severity="warning")
             return
-        self.action_setup()
+        self._show("setup")
         setup = self.screen
         if not isinstance(setup, SetupScreen):
             return
@@ -353,21 +408,24 @@ class PerftuiApp(App[int], ShowsWorkerErrors):
             return
         limits = request.config.gate_limits
         gates = CapacityGates(limits.max_p95_ms, limits.max_error_rate)
-        job = CapacityJob(request, gates, SearchPlan(), self.sim if request.use_sim else None)
-        self.push_screen(CapacityScreen(job))
+        sim = self.runs.sim if request.use_sim else None
+        self.show_capacity(self.runs.capacity_job(request, gates, SearchPlan(), sim))
 
     def action_compare_latest(self) -> None:
         """The two newest runs, older as A: the quickest 'did my change move anything?'."""
+        self._read_latest()
+
+    @work(thread=True, exit_on_error=False, group="store")
+    def _read_latest(self) -> None:
         try:
-            latest = self.store.list_runs(limit=2)
-            if len(latest) < 2:
-                self.notify("Need two stored runs to compare.", severity="warning")
-                return
-            b, a = (self.store.get(s["run_id"]) for s in latest)
+            latest = self.history.latest_two()
         except StoreError as exc:
             self.notify(str(exc), severity="error")
             return
-        self.open_compare(a, b)
+        if latest is None:
+            self.notify("Need two stored runs to compare.", severity="warning")
+            return
+        self.post_message(OpenCompare(*latest))
 
     def action_abort_run(self) -> None:
         live = self.live_screen()
@@ -419,8 +477,3 @@ class PerftuiApp(App[int], ShowsWorkerErrors):
             "Abort run", "Stop the run in progress (asks; partial run kept)", self.action_abort_run
         )
         yield SystemCommand("Help", "Keys of every screen", self.action_help)
-
-
-def run_app(history_dir: Path, attach: str | None = None) -> int:
-    """Open the TUI on `history_dir` (watching run `attach`); the exit status for `perftui`."""
-    return PerftuiApp(history_dir, attach).run() or 0

@@ -15,13 +15,14 @@ from typing import TYPE_CHECKING
 from textual.message import Message
 
 if TYPE_CHECKING:
-    from perftui.analysis.comparison import Comparison
+    from textual.screen import Screen
+
     from perftui.engine.capacity import CapacityResult, Step
     from perftui.engine.events import Event, Heartbeat, RunFinished
-    from perftui.engine.schema import RunRecord
+    from perftui.engine.schema import IndexRow, LiveStatus, RunRecord
     from perftui.tui.screens.setup import RunRequest
+    from perftui.tui.services import Attach, CompareView, Comparison, StartInfo
     from perftui.tui.session import ProbeAnswer
-    from perftui.verdicts import CompareView
 
 # ----- screens → app ------------------------------------------------------------------------
 
@@ -69,6 +70,39 @@ class RunEnded(Message):
     event: RunFinished
 
 
+@dataclass
+class GoBack(Message):
+    """Leave this screen: back to the screen (mode) it was opened from."""
+
+    screen: Screen[None]
+
+
+# ----- workers → the app (history reads) ----------------------------------------------------
+
+
+@dataclass
+class StartRead(Message):
+    """What start-up reads of the history (Setup waits for it)."""
+
+    info: StartInfo
+
+
+@dataclass
+class Attached(Message):
+    """A run asked for by id, found: going on (its config) or ended (its record), or neither."""
+
+    run_id: str
+    found: Attach
+
+
+@dataclass
+class EndedRead(Message):
+    """The record of the run that just ended on the Live screen, as stored."""
+
+    record: RunRecord
+    status: str
+
+
 # ----- workers → their screen ---------------------------------------------------------------
 
 
@@ -109,6 +143,26 @@ class PreviousCompared(Message):
 
     previous: RunRecord | None
     comparison: Comparison | None
+
+
+@dataclass
+class HistoryRead(Message):
+    """History's runs (summaries, newest first) and baseline marks."""
+
+    summaries: list[IndexRow]
+    baselines: dict[str, str]
+
+
+@dataclass
+class LockWaited(Message):
+    """A history write found the store's file lock held by another process: it waits."""
+
+
+@dataclass
+class InProgressRead(Message):
+    """The runs going on in the history dir, newest first."""
+
+    runs: list[LiveStatus]
 
 
 @dataclass

@@ -11,10 +11,13 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import SelectionList
 
+from perftui.config import RunConfig
 from perftui.tui.app import PerftuiApp
 from perftui.tui.factory import create_app
+from perftui.tui.screens.capacity import CapacityJob
 from perftui.tui.screens.setup import SetupScreen
-from perftui.tui.session import SimDevice
+from perftui.tui.services import RunService
+from perftui.tui.session import RunSession, SessionError, SimDevice
 from perftui.tui.settings import ENV_DIR
 
 # One-second phases, no pauses: a whole run of one profile takes about three seconds.
@@ -44,9 +47,11 @@ def fill_setup(
 
 
 async def wait_for(pilot: Pilot, condition: Callable[[], bool], timeout: float = 30.0) -> None:
-    """Let the app run until `condition()` holds; fail the test after `timeout` seconds."""
+    """Let the app run until `condition()` holds and the screen on view is mounted (a mode's
+    screen is on view as soon as it is switched to, and composed a moment later); fail the
+    test after `timeout` seconds."""
     deadline = time.monotonic() + timeout
-    while not condition():
+    while not (condition() and pilot.app.screen.is_mounted):
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {condition}")
         await pilot.pause(0.05)
@@ -81,3 +86,28 @@ class ClosedPortSim(SimDevice):
 def quiet_app(history_dir: Path, **services: Any) -> PerftuiApp:
     """The app with no simulated device's process (its stand-in), and the services given."""
     return create_app(history_dir, sim=ClosedPortSim(), **services)
+
+
+class NotLaunched(RunSession):
+    """A run that never launches: its Live screen says so and goes back to Setup."""
+
+    def start(self) -> None:
+        raise SessionError("a test's run: recorded, not launched")
+
+
+class RecordingRuns(RunService):
+    """The run owner's stand-in: each Start's config is recorded, and nothing is launched."""
+
+    def __init__(self) -> None:
+        super().__init__(ClosedPortSim(), CapacityJob)
+        self.started: list[RunConfig] = []
+
+    def session(self, config: RunConfig, use_sim: bool) -> RunSession:
+        self.started.append(config)
+        return NotLaunched(config, use_sim, self.sim)
+
+
+async def ready(pilot: Pilot, app: PerftuiApp) -> SetupScreen:
+    """The app once start-up has read the history and Setup shows."""
+    await wait_for(pilot, lambda: isinstance(app.screen, SetupScreen))
+    return app.screen  # type: ignore[return-value]

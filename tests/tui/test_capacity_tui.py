@@ -17,13 +17,14 @@ from perftui.engine.capacity import (
     search,
 )
 from perftui.tui.app import PerftuiApp
+from perftui.tui.factory import create_app
 from perftui.tui.screens.capacity import CapacityScreen
 from perftui.tui.screens.setup import SetupScreen
 from tests.tui.conftest import fill_setup, wait_for
 
 
 async def test_rate_field_builds_an_open_loop_phase(history_dir: Path) -> None:
-    app = PerftuiApp(history_dir)
+    app = create_app(history_dir)
     async with app.run_test(size=(160, 48)) as pilot:
         await wait_for(pilot, lambda: isinstance(app.screen, SetupScreen))
         setup: SetupScreen = app.screen  # type: ignore[assignment]
@@ -79,13 +80,13 @@ class ScriptedJob:
 
 async def open_capacity(pilot: Pilot, app: PerftuiApp, job: ScriptedJob) -> CapacityScreen:
     await wait_for(pilot, lambda: isinstance(app.screen, SetupScreen))
-    screen = CapacityScreen(job)
-    await app.push_screen(screen)
-    return screen
+    app.show_capacity(job)
+    await wait_for(pilot, lambda: isinstance(app.screen, CapacityScreen))
+    return app.screen  # type: ignore[return-value]
 
 
 async def test_capacity_screen_adds_a_point_per_step(history_dir: Path) -> None:
-    app = PerftuiApp(history_dir)
+    app = create_app(history_dir)
     job = ScriptedJob()
     async with app.run_test(size=(120, 40)) as pilot:
         screen = await open_capacity(pilot, app, job)
@@ -116,7 +117,7 @@ async def test_capacity_screen_adds_a_point_per_step(history_dir: Path) -> None:
 
 
 async def test_escape_asks_before_stopping_a_search(history_dir: Path) -> None:
-    app = PerftuiApp(history_dir)
+    app = create_app(history_dir)
     job = ScriptedJob()
     async with app.run_test(size=(120, 40)) as pilot:
         screen = await open_capacity(pilot, app, job)
@@ -132,7 +133,7 @@ async def test_f4_starts_a_real_search_and_s_stops_it(history_dir: Path) -> None
     """Setup's device and profile, the real engine and sim. Before the open-loop engine is
     merged the first step ends the search as hard_stop ("no open-loop phases"); after, `s`
     stops it during a step. Either way the screen says so and the lock is released."""
-    app = PerftuiApp(history_dir)
+    app = create_app(history_dir)
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_for(pilot, lambda: isinstance(app.screen, SetupScreen))
         fill_setup(app.screen)
@@ -148,7 +149,7 @@ async def test_f4_starts_a_real_search_and_s_stops_it(history_dir: Path) -> None
 
 
 async def test_palette_brings_a_running_search_back(history_dir: Path) -> None:
-    app = PerftuiApp(history_dir)
+    app = create_app(history_dir)
     job = ScriptedJob()
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await open_capacity(pilot, app, job)

@@ -11,7 +11,6 @@ from rich.text import Text
 from textual.widgets import DataTable, Static
 
 from perftui.analysis.compare import compare_runs
-from perftui.tui.app import PerftuiApp
 from perftui.tui.factory import create_app
 from perftui.tui.screens.compare import CompareScreen
 from perftui.verdicts import CompareView
@@ -32,7 +31,7 @@ async def test_header_points_at_hidden_rows_and_settings(tmp_path: Path) -> None
     for run in b["raw_runs"]:  # one path 3× slower; the phase as a whole does not move
         run["results"][0]["report"]["path_metrics"]["/deps"]["p50_ms"] *= 3
     comparison = compare_runs(a, b)
-    app = PerftuiApp(tmp_path)
+    app = create_app(tmp_path)
     async with app.run_test(size=(160, 48)) as pilot:
         app.push_screen(CompareScreen(comparison, a, b, tmp_path))
         await pilot.pause()

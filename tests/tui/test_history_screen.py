@@ -11,10 +11,10 @@ from filelock import FileLock
 from textual.widgets import DataTable, Static
 
 from perftui.history.store import HistoryStore
-from perftui.tui.app import PerftuiApp
+from perftui.tui.factory import create_app
 from perftui.tui.screens import history as history_screen
 from perftui.tui.screens.dialogs import TextPrompt
-from perftui.tui.screens.history import HistoryScreen
+from perftui.tui.screens.history import LOCK_WAIT, HistoryScreen
 from perftui.tui.screens.setup import SetupScreen
 from tests.history_factory import make_record
 from tests.tui.conftest import quiet_app, wait_for
@@ -40,7 +40,7 @@ async def test_newest_rows_shown_and_filter_reaches_older(
         )
         for i in range(5)
     ]
-    app = PerftuiApp(history_dir)
+    app = create_app(history_dir)
     async with app.run_test(size=(120, 30)) as pilot:
         await app.run_action("history")
         await wait_for(
@@ -65,7 +65,8 @@ def test_a_run_that_never_started_reads_so_not_as_partial() -> None:
 
 async def test_a_held_history_lock_does_not_freeze_the_screen(history_dir: Path) -> None:
     """Marking a baseline waits for the store's file lock (another process writing) in a
-    worker: meanwhile the screen answers keys; once the lock is free, the mark is written."""
+    worker: meanwhile the screen says so and answers keys; once the lock is free, the mark is
+    written."""
     store = HistoryStore(history_dir)
     run_id = store.add_run(make_record(20.0, runs=1, max_samples=300))
     app = quiet_app(history_dir)
@@ -81,6 +82,8 @@ async def test_a_held_history_lock_does_not_freeze_the_screen(history_dir: Path)
             await wait_for(pilot, lambda: isinstance(app.screen, TextPrompt), 5)
             await pilot.press("enter")  # the name offered: "default"
             await wait_for(pilot, lambda: app.screen is history, 5)
+            selection = history.query_one("#selection", Static)
+            await wait_for(pilot, lambda: LOCK_WAIT in str(selection.render()), 5)
             await pilot.press("n")  # the screen still answers while the write waits
             await wait_for(pilot, lambda: isinstance(app.screen, TextPrompt), 5)
             await pilot.press("escape")
@@ -89,4 +92,5 @@ async def test_a_held_history_lock_does_not_freeze_the_screen(history_dir: Path)
         finally:
             other.release()
         await wait_for(pilot, lambda: history.baselines == {"default": run_id}, 10)
+        assert LOCK_WAIT not in str(selection.render())
     assert HistoryStore(history_dir).baselines() == {"default": run_id}

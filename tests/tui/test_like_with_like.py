@@ -10,7 +10,7 @@ from textual.widgets import Select
 
 from perftui.cli.main import main
 from perftui.sim.device import SimProcess
-from perftui.tui.app import PerftuiApp
+from perftui.tui.factory import create_app
 from perftui.tui.screens.setup import SetupScreen
 from tests.engine_helpers import latest, run_cli
 from tests.tui.conftest import fill_setup, wait_for
@@ -20,7 +20,7 @@ from tests.tui.test_tui_flow import run_to_results
 async def test_a_tui_run_and_a_cli_run_made_alike_are_gated(
     history_dir: Path, device: SimProcess
 ) -> None:
-    app = PerftuiApp(history_dir)
+    app = create_app(history_dir)
     async with app.run_test(size=(100, 30)) as pilot:
         await wait_for(pilot, lambda: isinstance(app.screen, SetupScreen))
         setup: SetupScreen = app.screen  # type: ignore[assignment]

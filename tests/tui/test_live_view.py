@@ -14,7 +14,7 @@ from perftui.config import GateLimits, PhaseSettings, RunConfig
 from perftui.engine.events import Heartbeat, PathCounts, PhaseStarted, Stall, Telemetry
 from perftui.engine.pacing import Ramp
 from perftui.profiles import resolve_profile
-from perftui.tui.app import PerftuiApp
+from perftui.tui.factory import create_app
 from perftui.tui.screens.live import PATH_COLUMNS, LiveScreen, LiveText, PathTable
 from perftui.tui.widgets.ramp_chart import RampChart
 
@@ -71,7 +71,7 @@ def text(screen: LiveScreen, selector: str) -> str:
 
 
 async def open_live(tmp_path: Path, cfg: RunConfig | None = None):
-    app = PerftuiApp(tmp_path)
+    app = create_app(tmp_path)
     return app, LiveScreen(cfg or config(), autostart=False)
 
 

@@ -10,7 +10,7 @@ from textual.widgets import SelectionList, Static
 
 from perftui.analysis.comparison import Row
 from perftui.history.store import HistoryStore
-from perftui.tui.app import PerftuiApp
+from perftui.tui.factory import create_app
 from perftui.tui.screens.compare import CompareScreen
 from tests.history_factory import workflow_history
 from tests.tui.conftest import wait_for
@@ -28,7 +28,7 @@ def _p95(screen: CompareScreen) -> Row:
 async def test_noise_tab_names_the_sample_and_judges_again(tmp_path: Path) -> None:
     store = HistoryStore(tmp_path)
     a, b, others = workflow_history(store, labelled=True)
-    app = PerftuiApp(tmp_path)
+    app = create_app(tmp_path)
     async with app.run_test(size=(160, 48)) as pilot:
         app.open_compare(a, b)
         await pilot.pause()

@@ -5,26 +5,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from textual.widgets import Input
 
 from perftui.sim.device import SimServer
-from perftui.tui.app import PerftuiApp
+from perftui.tui.factory import create_app
 from perftui.tui.screens.dialogs import ConfirmDialog
-from perftui.tui.screens.setup import RunRequest, SetupScreen
-from tests.tui.conftest import quiet_app, wait_for
-
-STARTED: list[RunRequest] = []
-
-
-@pytest.fixture(autouse=True)
-def no_run(monkeypatch: pytest.MonkeyPatch) -> None:
-    STARTED.clear()
-    monkeypatch.setattr(PerftuiApp, "start_run", lambda self, request: STARTED.append(request))
+from perftui.tui.screens.setup import SetupScreen
+from tests.tui.conftest import RecordingRuns, wait_for
 
 
 async def test_a_doubtful_device_asks_before_it_starts(history_dir: Path, sim: SimServer) -> None:
-    app = quiet_app(history_dir)
+    runs = RecordingRuns()  # Start hands the run to it: recorded, nothing launched
+    STARTED = runs.started
+    app = create_app(history_dir, runs=runs)
     async with app.run_test(size=(100, 30)) as pilot:
         await wait_for(pilot, lambda: isinstance(app.screen, SetupScreen))
         setup = app.screen
@@ -34,6 +27,7 @@ async def test_a_doubtful_device_asks_before_it_starts(history_dir: Path, sim: S
 
         async def start_with(target: str, probe_path: str = "/hello") -> str | None:
             """Start on `target`; the dialog's question, or None if it started at once."""
+            await wait_for(pilot, lambda: app.screen is setup)  # the last one went back
             setup.set_value("f-probe_path", probe_path)
             host.value = target
             await pilot.pause(0.05)
@@ -61,7 +55,7 @@ async def test_a_doubtful_device_asks_before_it_starts(history_dir: Path, sim: S
         assert question is not None and "answered 404" in question
         await pilot.press("y")
         await pilot.pause()
-        assert len(STARTED) == 1 and STARTED[0].config.port == sim.port
+        assert len(STARTED) == 1 and STARTED[0].port == sim.port
 
         assert await start_with(f"127.0.0.1:{sim.port}") is None  # answers 200: no question
         assert len(STARTED) == 2

@@ -9,6 +9,7 @@ from textual.widgets import Input, Select, SelectionList
 from perftui.history.legacy import import_paths
 from perftui.history.store import HistoryStore
 from perftui.tui.app import PerftuiApp
+from perftui.tui.factory import create_app
 from perftui.tui.screens.setup import SIM, SetupScreen
 from tests.tui.conftest import wait_for
 
@@ -23,7 +24,7 @@ async def _setup(app: PerftuiApp, pilot) -> SetupScreen:
 
 
 async def test_tab_to_the_host_and_type_it(history_dir: Path) -> None:
-    app = PerftuiApp(history_dir)
+    app = create_app(history_dir)
     async with app.run_test(size=(100, 30)) as pilot:
         setup = await _setup(app, pilot)
         device = setup.query_one("#device", Select)
@@ -39,7 +40,7 @@ async def test_tab_to_the_host_and_type_it(history_dir: Path) -> None:
 
 
 async def test_click_the_host_and_type_it(history_dir: Path) -> None:
-    app = PerftuiApp(history_dir)
+    app = create_app(history_dir)
     async with app.run_test(size=(100, 30)) as pilot:
         setup = await _setup(app, pilot)
         await pilot.click("#host")
@@ -59,7 +60,7 @@ async def test_imported_legacy_target_is_in_the_dropdown(history_dir: Path) -> N
     store = HistoryStore(history_dir)
     assert import_paths(store, [LEGACY]).added
     assert {s["target"] for s in store.list_runs()} == {LEGACY_TARGET}
-    app = PerftuiApp(history_dir)
+    app = create_app(history_dir)
     async with app.run_test(size=(100, 30)) as pilot:
         setup = await _setup(app, pilot)
         device = setup.query_one("#device", Select)
@@ -83,7 +84,7 @@ def _row_text(selection: SelectionList, index: int) -> str:
 
 
 async def test_profile_ticks_differ_in_text_not_only_colour(history_dir: Path) -> None:
-    app = PerftuiApp(history_dir)
+    app = create_app(history_dir)
     async with app.run_test(size=(100, 30)) as pilot:
         setup = await _setup(app, pilot)
         selection = setup.query_one("#profiles", SelectionList)
@@ -109,7 +110,7 @@ async def test_a_probe_answering_after_the_app_exited_is_dropped(history_dir: Pa
     """The probe's worker can deliver after quitting began (seen in CI: NoMatches on '#probe'
     from a probe of the just-started sim); its line is gone by then, and nothing may raise:
     not while the screen is still attached with its widgets already removed, nor after."""
-    app = PerftuiApp(history_dir)
+    app = create_app(history_dir)
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_for(pilot, lambda: isinstance(app.screen, SetupScreen))
         setup = app.screen

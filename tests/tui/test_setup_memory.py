@@ -6,25 +6,16 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
 from textual.widgets import Input, Select, SelectionList
 
 from perftui.history.store import HistoryStore
 from perftui.tui.app import PerftuiApp
+from perftui.tui.factory import create_app
 from perftui.tui.screens.dialogs import ConfirmDialog
-from perftui.tui.screens.setup import RunRequest, SetupScreen
+from perftui.tui.screens.setup import SetupScreen
 from perftui.tui.settings import FILE_NAME, Settings
 from tests.history_factory import make_record
-from tests.tui.conftest import quiet_app, wait_for
-
-STARTED: list[RunRequest] = []
-
-
-@pytest.fixture(autouse=True)
-def no_run(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Start recorded instead of launching a run."""
-    STARTED.clear()
-    monkeypatch.setattr(PerftuiApp, "start_run", lambda self, request: STARTED.append(request))
+from tests.tui.conftest import RecordingRuns, wait_for
 
 
 async def _setup(app: PerftuiApp, pilot) -> SetupScreen:
@@ -51,7 +42,8 @@ async def test_setup_remembers_the_last_device_and_its_setup(
     sim_run["device"] = "sim"
     store.add_run(sim_run)
 
-    app = quiet_app(history_dir)
+    runs = RecordingRuns()  # Start hands the run to it: recorded, nothing launched
+    app = create_app(history_dir, runs=runs)
     async with app.run_test(size=(100, 30)) as pilot:
         setup = await _setup(app, pilot)
         # A loopback device is a device; the simulated device's runs are its own entry.
@@ -68,11 +60,11 @@ async def test_setup_remembers_the_last_device_and_its_setup(
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog), 5)
         await pilot.press("y")
         await pilot.pause()
-        assert len(STARTED) == 1
+        assert [config.port for config in runs.started] == [9]
     saved = json.loads((user_config_dir / FILE_NAME).read_text())
     assert saved["last_device"] == "127.0.0.1:9"
 
-    app = quiet_app(history_dir)
+    app = create_app(history_dir, runs=RecordingRuns())
     async with app.run_test(size=(100, 30)) as pilot:
         setup = await _setup(app, pilot)
         assert setup.query_one("#host", Input).value == "127.0.0.1:9"

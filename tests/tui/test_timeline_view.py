@@ -8,7 +8,7 @@ from pathlib import Path
 from textual.widgets import Static, TabbedContent
 from textual_plotext import PlotextPlot
 
-from perftui.tui.app import PerftuiApp
+from perftui.tui.factory import create_app
 from perftui.tui.screens.compare import CompareScreen
 from perftui.tui.screens.results import ResultsScreen
 from perftui.tui.view.timeline import phase_notes
@@ -29,7 +29,7 @@ async def test_results_timeline_draws_the_highlighted_phase(tmp_path: Path) -> N
     record = make_record([20.0, 25.0], seed=1, timeline=True, **KW)
     report = record["raw_runs"][0]["results"][0]["report"]
     report["stalls"] = {"count": 1, "longest_ms": 1020.0, "total_ms": 1020.0, "at": [5.0]}
-    app = PerftuiApp(tmp_path)
+    app = create_app(tmp_path)
     async with app.run_test(size=(120, 40)) as pilot:
         app.open_results(record)  # judged in a worker, then shown
         await app.workers.wait_for_complete()
@@ -61,7 +61,7 @@ async def test_results_timeline_draws_the_highlighted_phase(tmp_path: Path) -> N
 async def test_compare_overlays_a_and_b_over_the_phase(tmp_path: Path) -> None:
     a = make_record([20.0, 21.0], seed=1, timeline=True, **KW)
     b = make_record([27.0, 26.0, 28.0], seed=2, timeline=True, **KW)
-    app = PerftuiApp(tmp_path)
+    app = create_app(tmp_path)
     async with app.run_test(size=(160, 48)) as pilot:
         app.open_compare(a, b)  # judged in a worker, then shown
         await app.workers.wait_for_complete()

@@ -14,6 +14,7 @@ from perftui.engine import lifecycle
 from perftui.engine.lock import RunLock
 from perftui.history.store import HistoryStore
 from perftui.tui.app import PerftuiApp
+from perftui.tui.factory import create_app
 from perftui.tui.screens.compare import CompareScreen
 from perftui.tui.screens.dialogs import ChoiceDialog, ConfirmDialog, HelpScreen, TextPrompt
 from perftui.tui.screens.history import HistoryScreen
@@ -49,7 +50,7 @@ async def start_long_run(pilot: Pilot, app: PerftuiApp) -> LiveScreen:
 
 
 async def test_abort_asks_and_keeps_the_partial_run(history_dir: Path) -> None:
-    app = PerftuiApp(history_dir)
+    app = create_app(history_dir)
     async with app.run_test(size=(80, 24)) as pilot:
         live = await start_long_run(pilot, app)
         spark = live.query_one("#spark-burst-p95", Sparkline)
@@ -82,7 +83,7 @@ async def test_abort_asks_and_keeps_the_partial_run(history_dir: Path) -> None:
 
 
 async def test_two_runs_history_compare_export(history_dir: Path, tmp_path: Path) -> None:
-    app = PerftuiApp(history_dir)
+    app = create_app(history_dir)
     async with app.run_test(size=(160, 48)) as pilot:
         await wait_for(pilot, lambda: isinstance(app.screen, SetupScreen))
         setup = app.screen
@@ -127,13 +128,14 @@ async def test_two_runs_history_compare_export(history_dir: Path, tmp_path: Path
             app.screen.query_one("#answer", Input).value = str(tmp_path / name)
             await pilot.press("enter")
             await wait_for(pilot, lambda: app.screen is compare)
+            await wait_for(pilot, (tmp_path / name).exists, 5)  # written in a worker
         markdown = (tmp_path / "report.md").read_text()
         assert "## perftui comparison" in markdown
         assert compare.comparison.a["run_id"] in markdown
         assert "<html" in (tmp_path / "report.html").read_text().lower()
 
     # `perftui attach RUN` after the run ended: straight to its Results
-    viewer = PerftuiApp(history_dir, attach=second.record["run_id"])
+    viewer = create_app(history_dir, attach=second.record["run_id"])
     async with viewer.run_test(size=(160, 48)) as pilot:
         results = await wait_for_results(pilot, viewer)
         assert results.record["run_id"] == second.record["run_id"]
@@ -141,7 +143,7 @@ async def test_two_runs_history_compare_export(history_dir: Path, tmp_path: Path
 
 
 async def test_invalid_input_is_marked_before_start(history_dir: Path) -> None:
-    app = PerftuiApp(history_dir)
+    app = create_app(history_dir)
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_for(pilot, lambda: isinstance(app.screen, SetupScreen))
         setup: SetupScreen = app.screen  # type: ignore[assignment]
@@ -168,7 +170,7 @@ async def test_lock_held_by_another_run(history_dir: Path) -> None:
     lock = RunLock(history_dir / ".perf_regression.lock")
     lock.acquire()
     try:
-        app = PerftuiApp(history_dir)
+        app = create_app(history_dir)
         said: list[str] = []
         async with app.run_test(size=(80, 24)) as pilot:
             await wait_for(pilot, lambda: isinstance(app.screen, SetupScreen))
@@ -184,7 +186,7 @@ async def test_lock_held_by_another_run(history_dir: Path) -> None:
 
 
 async def test_help_and_command_palette(history_dir: Path) -> None:
-    app = PerftuiApp(history_dir)
+    app = create_app(history_dir)
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_for(pilot, lambda: isinstance(app.screen, SetupScreen))
         await pilot.press("f1")
@@ -211,7 +213,7 @@ async def quit_during_the_run(pilot: Pilot, app: PerftuiApp, answer: str) -> Non
 
 
 async def test_quit_during_a_run_asks_and_keeps_the_partial_run(history_dir: Path) -> None:
-    app = PerftuiApp(history_dir)
+    app = create_app(history_dir)
     async with app.run_test(size=(80, 24)) as pilot:
         await start_long_run(pilot, app)
         await quit_during_the_run(pilot, app, "s")
@@ -222,7 +224,7 @@ async def test_quit_during_a_run_asks_and_keeps_the_partial_run(history_dir: Pat
 async def test_quit_leaving_the_run_going_then_attach_from_setup(history_dir: Path) -> None:
     """ "Leave it running": the app exits, the run goes on without it; a new TUI lists it in
     Setup, attaches, sees it from its start, and stops it (kept as stopped)."""
-    app = PerftuiApp(history_dir)
+    app = create_app(history_dir)
     async with app.run_test(size=(80, 24)) as pilot:
         live = await start_long_run(pilot, app)
         seen = live.beats
@@ -235,7 +237,7 @@ async def test_quit_leaving_the_run_going_then_attach_from_setup(history_dir: Pa
         assert time.monotonic() < deadline, "the run did not go on without its viewer"
         await asyncio.sleep(0.2)
 
-    again = PerftuiApp(history_dir)
+    again = create_app(history_dir)
     async with again.run_test(size=(120, 40)) as pilot:
         await wait_for(pilot, lambda: isinstance(again.screen, SetupScreen))
         listing = again.screen.query_one("#in-progress-list", OptionList)

@@ -29,7 +29,9 @@ from perftui.history.store import HistoryStore
 from perftui.profiles import resolve_profile
 from perftui.tui import session
 from perftui.tui.app import PerftuiApp
+from perftui.tui.factory import create_app
 from perftui.tui.screens.live import LiveScreen
+from perftui.tui.screens.setup import SetupScreen
 from perftui.tui.settings import FILE_NAME, Settings
 from tests.history_factory import make_record
 from tests.tui.conftest import wait_for
@@ -43,13 +45,20 @@ class FakeSim:
     port = 8080
 
 
-@pytest.fixture(autouse=True)
-def frozen(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The probe's answer and the sim's port are the only live values Setup shows."""
-    monkeypatch.setattr(
-        session, "probe", lambda base, path, timeout=2.0: (True, f"{base}{path} answered 200")
+class FrozenSim(session.SimDevice):
+    """The simulated device at a fixed port, never started."""
+
+    def ensure(self) -> Any:
+        return FakeSim()
+
+
+def snap_app(history_dir: Path) -> PerftuiApp:
+    """The probe's answer and the sim's port are the only live values Setup shows: both fixed."""
+    return create_app(
+        history_dir,
+        sim=FrozenSim(),
+        probe=lambda base, path: (True, f"{base}{path} answered 200"),
     )
-    monkeypatch.setattr(session.SimDevice, "ensure", lambda self: FakeSim())
 
 
 def store_runs(history_dir: Path) -> dict[str, dict[str, Any]]:
@@ -177,11 +186,12 @@ def test_setup(snap_compare: Any, history_dir: Path, size: tuple[int, int]) -> N
     store_runs(history_dir)
 
     async def settle(pilot: Pilot) -> None:
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, SetupScreen))
         await pilot.pause(0.8)  # the probe's debounce, then its worker
         await pilot.app.workers.wait_for_complete()
         await pilot.pause()
 
-    assert snap_compare(PerftuiApp(history_dir), terminal_size=size, run_before=settle)
+    assert snap_compare(snap_app(history_dir), terminal_size=size, run_before=settle)
 
 
 @pytest.mark.parametrize("size", SIZES)
@@ -195,7 +205,7 @@ def test_live(snap_compare: Any, history_dir: Path, size: tuple[int, int]) -> No
             screen.apply(events[start : start + 3])
         await pilot.pause()
 
-    assert snap_compare(PerftuiApp(history_dir), terminal_size=size, run_before=feed)
+    assert snap_compare(snap_app(history_dir), terminal_size=size, run_before=feed)
 
 
 @pytest.mark.parametrize("size", SIZES)
@@ -204,14 +214,14 @@ def test_results(snap_compare: Any, history_dir: Path, size: tuple[int, int]) ->
 
     async def open_results(pilot: Pilot) -> None:
         app: PerftuiApp = pilot.app  # type: ignore[assignment]
-        app.open_results(app.store.get(runs["b"]["run_id"]))
+        app.open_results(HistoryStore(history_dir).get(runs["b"]["run_id"]))
         await app.workers.wait_for_complete()  # judged in a worker, then shown
         await pilot.pause()
         # The previous run is found and compared in a worker.
         await wait_for(pilot, lambda: not getattr(app.screen, "pending", True))
         await pilot.pause()
 
-    assert snap_compare(PerftuiApp(history_dir), terminal_size=size, run_before=open_results)
+    assert snap_compare(snap_app(history_dir), terminal_size=size, run_before=open_results)
 
 
 @pytest.mark.parametrize("size", SIZES)
@@ -219,12 +229,12 @@ def test_history(snap_compare: Any, history_dir: Path, size: tuple[int, int]) ->
     store_runs(history_dir)
 
     async def open_history(pilot: Pilot) -> None:
-        await pilot.pause()
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, SetupScreen))
         await pilot.press("f2")
         await pilot.pause()
         await pilot.press("space", "down", "space")
 
-    assert snap_compare(PerftuiApp(history_dir), terminal_size=size, run_before=open_history)
+    assert snap_compare(snap_app(history_dir), terminal_size=size, run_before=open_history)
 
 
 @pytest.mark.parametrize("charts", [False, True], ids=["table", "charts"])
@@ -234,7 +244,10 @@ def test_compare(snap_compare: Any, history_dir: Path, size: tuple[int, int], ch
 
     async def open_compare(pilot: Pilot) -> None:
         app: PerftuiApp = pilot.app  # type: ignore[assignment]
-        app.open_compare(app.store.get(runs["a"]["run_id"]), app.store.get(runs["b"]["run_id"]))
+        app.open_compare(
+            HistoryStore(history_dir).get(runs["a"]["run_id"]),
+            HistoryStore(history_dir).get(runs["b"]["run_id"]),
+        )
         # The comparison is made in a worker; the screen shows it (and drops its busy sign).
         await wait_for(pilot, lambda: getattr(app.screen, "comparison", None) is not None)
         await pilot.pause()
@@ -242,7 +255,7 @@ def test_compare(snap_compare: Any, history_dir: Path, size: tuple[int, int], ch
             await pilot.press("g")
             await pilot.pause(0.3)  # the tab switch settles before the plots are measured
 
-    assert snap_compare(PerftuiApp(history_dir), terminal_size=size, run_before=open_compare)
+    assert snap_compare(snap_app(history_dir), terminal_size=size, run_before=open_compare)
 
 
 def test_light_theme(snap_compare: Any, history_dir: Path) -> None:
@@ -252,14 +265,14 @@ def test_light_theme(snap_compare: Any, history_dir: Path) -> None:
     async def open_results(pilot: Pilot) -> None:
         app: PerftuiApp = pilot.app  # type: ignore[assignment]
         app.theme = "textual-light"
-        app.open_results(app.store.get(runs["b"]["run_id"]))
+        app.open_results(HistoryStore(history_dir).get(runs["b"]["run_id"]))
         await app.workers.wait_for_complete()  # judged in a worker, then shown
         await pilot.pause()
         # The previous run is found and compared in a worker.
         await wait_for(pilot, lambda: not getattr(app.screen, "pending", True))
         await pilot.pause()
 
-    assert snap_compare(PerftuiApp(history_dir), terminal_size=(80, 24), run_before=open_results)
+    assert snap_compare(snap_app(history_dir), terminal_size=(80, 24), run_before=open_results)
 
 
 def test_setup_remembered(snap_compare: Any, history_dir: Path, user_config_dir: Path) -> None:
@@ -283,9 +296,10 @@ def test_setup_remembered(snap_compare: Any, history_dir: Path, user_config_dir:
     )
 
     async def open_devices(pilot: Pilot) -> None:
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, SetupScreen))
         await pilot.pause(0.8)  # the probe's debounce, then its worker
         await pilot.app.workers.wait_for_complete()
         await pilot.press("enter")  # the device dropdown, focused at start
         await pilot.pause()
 
-    assert snap_compare(PerftuiApp(history_dir), terminal_size=(100, 30), run_before=open_devices)
+    assert snap_compare(snap_app(history_dir), terminal_size=(100, 30), run_before=open_devices)

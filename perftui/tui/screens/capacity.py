@@ -27,7 +27,7 @@ from perftui.engine.capacity import (
 )
 from perftui.engine.events import Event, Heartbeat
 from perftui.runs.owner import RunOwner, search_capacity
-from perftui.tui.messages import SearchEnded, StepDone, StepProgress
+from perftui.tui.messages import GoBack, SearchEnded, StepDone, StepProgress
 from perftui.tui.screens.dialogs import ConfirmDialog
 from perftui.tui.session import SessionError, SimDevice
 from perftui.tui.workers import ShowsWorkerErrors
@@ -84,6 +84,7 @@ class CapacityJob:
 class CapacityScreen(Screen[None], ShowsWorkerErrors):
     """Latency p95 against rate while the search climbs; the answer when it is confirmed."""
 
+    CSS_PATH = "capacity.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("s", "stop", "Stop search", id="capacity.stop", tooltip="stop the search"),
         Binding("escape", "close", "Back", id="capacity.close"),
@@ -237,7 +238,7 @@ class CapacityScreen(Screen[None], ShowsWorkerErrors):
 
     def action_close(self) -> None:
         if not self.running:
-            self.app.pop_screen()
+            self.post_message(GoBack(self))
             return
 
         def answer(yes: bool | None) -> None:

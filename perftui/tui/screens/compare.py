@@ -3,12 +3,13 @@ per-path rows with `p`), change, its 95 % interval, coloured verdict and the evi
 charts of both latency distributions, of rps per key and of A over B along the phase (the
 records' timelines; `m` picks the metric); the noise model's runs, to put in or take out (`n`);
 export of the Markdown or HTML report to a file. The screen draws what the comparison service
-made in a worker (`verdicts.CompareView`); it decodes no histogram.
+made in a worker (`verdicts.CompareView`); it decodes no histogram, and writes the export in a
+worker too (`services.write_report`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import ClassVar
 
@@ -21,23 +22,16 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane
 from textual_plotext import PlotextPlot
 
-from perftui.analysis import reports
-from perftui.analysis.comparison import Comparison, Row
-from perftui.analysis.curves import CURVE
 from perftui.analysis.metrics import ALL_METRICS
 from perftui.engine.schema import RunRecord
-from perftui.history.files import atomic_write_text
 from perftui.tui.messages import Compared
 from perftui.tui.screens.dialogs import TextPrompt
 from perftui.tui.screens.results import row_cells, verdict_text, where_text
+from perftui.tui.services import CURVE, Comparer, CompareView, Comparison, Row, write_report
 from perftui.tui.view import fmt, timeline
 from perftui.tui.view.timeline import OVERLAY_KEY
 from perftui.tui.widgets.noise_panel import NoisePanel
 from perftui.tui.workers import ShowsWorkerErrors
-from perftui.verdicts import CompareView
-
-# A and B (reference first) and the noise sample by hand (None: the service picks it).
-MakeView = Callable[[RunRecord, RunRecord, str | Sequence[str] | None], CompareView]
 
 
 def aggregate_of(row: Row, n: int) -> str:
@@ -60,6 +54,7 @@ class CompareScreen(Screen[None], ShowsWorkerErrors):
     candidate). Opens at once; the comparison (a bootstrap, the history's noise) is made in a
     thread worker while a busy sign shows. `x` swaps A and B."""
 
+    CSS_PATH = "compare.tcss"
     HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-narrow"), (120, "-wide")]
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding(
@@ -115,7 +110,7 @@ class CompareScreen(Screen[None], ShowsWorkerErrors):
         Binding(
             "e", "export", "Export", id="compare.export", tooltip="export the report (.md or .html)"
         ),
-        Binding("escape", "app.pop_screen", "Back", id="compare.back"),
+        Binding("escape", "app.back", "Back", id="compare.back"),
     ]
 
     def __init__(
@@ -124,7 +119,7 @@ class CompareScreen(Screen[None], ShowsWorkerErrors):
         a: RunRecord,
         b: RunRecord,
         export_dir: Path,
-        compare: MakeView | None = None,
+        compare: Comparer | None = None,
     ) -> None:
         """`comparison` of `a` (reference) and `b`, or None to make it with `compare` in a
         worker (`compare` also remakes it when A and B are swapped or the noise sample is
@@ -464,24 +459,23 @@ class CompareScreen(Screen[None], ShowsWorkerErrors):
             done,
         )
 
-    def export(self, path: Path) -> bool:
-        """Write the report; the format follows the file's extension."""
+    def export(self, path: Path) -> None:
+        """Write the report in a worker; the format follows the file's extension."""
         assert self.comparison is not None
-        if path.suffix.lower() in (".html", ".htm"):
-            text = reports.comparison_html(self.comparison, (self.a, self.b))
-        elif path.suffix.lower() in (".md", ".markdown", ".txt"):
-            text = reports.comparison_markdown(self.comparison)
-        else:
-            self.notify(f"{path.name}: use .md or .html", severity="error")
-            return False
+        self._exporting(self.comparison, (self.a, self.b), path)
+
+    @work(thread=True, group="export", exit_on_error=False)
+    def _exporting(
+        self, comparison: Comparison, runs: tuple[RunRecord, RunRecord], path: Path
+    ) -> None:
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write_text(path, text)
+            said = write_report(comparison, runs, path)
+        except ValueError as exc:
+            self.notify(str(exc), severity="error")
         except OSError as exc:
             self.notify(f"could not write {path}: {exc.strerror}", severity="error")
-            return False
-        self.notify(f"report written to {path}")
-        return True
+        else:
+            self.notify(said)
 
 
 def _side_runs(n: int) -> str:

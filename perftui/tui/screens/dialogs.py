@@ -15,6 +15,7 @@ from textual.widgets import Button, Input, Label, Markdown
 class ConfirmDialog(ModalScreen[bool]):
     """Yes/no before anything that cannot be undone (abort, delete)."""
 
+    CSS_PATH = "dialogs.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("y", "answer(True)", "Yes", id="dialog.yes"),
         Binding("n,escape", "answer(False)", "No", id="dialog.no"),
@@ -46,6 +47,7 @@ class ConfirmDialog(ModalScreen[bool]):
 class ChoiceDialog(ModalScreen[str | None]):
     """A question with a few answers, each on a key; Escape answers None (cancel)."""
 
+    CSS_PATH = "dialogs.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "choose(None)", "Cancel", id="dialog.cancel")
     ]
@@ -84,6 +86,7 @@ class ChoiceDialog(ModalScreen[str | None]):
 class TextPrompt(ModalScreen[str | None]):
     """Ask for one line of text (a note, a file name); Escape cancels with None."""
 
+    CSS_PATH = "dialogs.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Cancel", id="dialog.cancel_prompt")
     ]
@@ -111,6 +114,7 @@ class TextPrompt(ModalScreen[str | None]):
 class HelpScreen(ModalScreen[None]):
     """The keys of every screen on one page (`perftui.tui.keymap.help_markdown`)."""
 
+    CSS_PATH = "dialogs.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,f1,question_mark,q", "dismiss", "Close", id="help.close")
     ]

@@ -1,5 +1,9 @@
 """History screen: every stored run, newest first, filterable; baseline, note, delete (asks),
 and any two runs selected for a compare.
+
+Every read and write goes through the history service in a thread worker: a reload, the two
+records of a compare, and a change, which waits for the store's file lock while another process
+(a detached run's host storing its run) holds it; the screen says so and keeps answering keys.
 """
 
 from __future__ import annotations
@@ -13,12 +17,20 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Static
+from textual.worker import Worker
 
 from perftui.engine.schema import IndexRow
-from perftui.history.store import HistoryStore, StoreError
 from perftui.like import NOT_STARTED
-from perftui.tui.messages import HistoryChanged, OpenCompare, OpenRun
+from perftui.tui.messages import (
+    GoBack,
+    HistoryChanged,
+    HistoryRead,
+    LockWaited,
+    OpenCompare,
+    OpenRun,
+)
 from perftui.tui.screens.dialogs import ConfirmDialog, TextPrompt
+from perftui.tui.services import HistoryService, StoreError
 from perftui.tui.view import fmt
 from perftui.tui.workers import ShowsWorkerErrors
 
@@ -26,6 +38,7 @@ COLUMNS = ("sel", "started", "status", "run id", "target", "profiles", "tag", "n
 # A DataTable row costs about 0.2 ms to add: 20,000 runs took seconds before the first frame.
 # The newest matches are shown; the filter still searches every run.
 MAX_ROWS = 500
+LOCK_WAIT = "waiting for the history lock (another perftui process is writing)…"
 
 
 def summary_status(summary: IndexRow) -> Text:
@@ -60,6 +73,9 @@ def search_text(summary: IndexRow, baselines: list[str]) -> str:
 class HistoryScreen(Screen[None], ShowsWorkerErrors):
     """Pick runs: `space` selects (two at most), `c` compares A (older) with B (newer)."""
 
+    CSS_PATH = "history.tcss"
+    AUTO_FOCUS = "#runs"  # the table, not the filter: keys act on runs from the start
+
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding(
             "space",
@@ -88,9 +104,13 @@ class HistoryScreen(Screen[None], ShowsWorkerErrors):
         Binding("escape", "back", "Back", id="history.back"),
     ]
 
-    def __init__(self, store: HistoryStore) -> None:
+    def __init__(self, history: HistoryService) -> None:
         super().__init__()
-        self.store = store
+        self.history = history
+        self.loaded = False  # the first reload has answered
+        self.busy = ""  # what a worker is waiting for, shown on the selection line
+        self._reading: Worker[None] | None = None
+        self._read_again = False
         self.summaries: list[IndexRow] = []
         self.baselines: dict[str, str] = {}
         self.selected: list[str] = []
@@ -110,38 +130,69 @@ class HistoryScreen(Screen[None], ShowsWorkerErrors):
         table = self.query_one("#runs", DataTable)
         for name in COLUMNS:
             table.add_column(name, key=name)
-        self.action_reload()
-        table.focus()
+        table.loading = True  # until the first read answers
+        self._show_selection()
+
+    def on_screen_resume(self) -> None:
+        """Read again each time the screen comes back (runs stored or changed meanwhile);
+        Textual resumes a new mode's screen twice: one read is enough."""
+        if self._reading is None or self._reading.is_finished:
+            self.action_reload()
 
     # ----- data --------------------------------------------------------------------------
 
     def action_reload(self) -> None:
+        """A read in a worker; asked again while one goes, one more follows it (none is
+        cancelled: a cancelled worker fails whoever waits for it)."""
+        if self._reading is not None and not self._reading.is_finished:
+            self._read_again = True
+            return
+        self._read_again = False
+        self._reading = self._read()
+
+    @work(thread=True, group="history-read", exit_on_error=False)
+    def _read(self) -> None:
         try:
-            self.summaries = self.store.list_runs()
-            self.baselines = self.store.baselines()
+            summaries, baselines = self.history.history()
         except StoreError as exc:
             self.notify(str(exc), severity="error")
-            self.summaries, self.baselines = [], {}
+            summaries, baselines = [], {}
+        self.post_message(HistoryRead(summaries, baselines))
+
+    @on(HistoryRead)
+    def _history_read(self, message: HistoryRead) -> None:
+        self.summaries, self.baselines = message.summaries, message.baselines
+        self.loaded = True
+        self.query_one("#runs", DataTable).loading = False
         self._search = {}
         self.selected = [r for r in self.selected if any(s["run_id"] == r for s in self.summaries)]
         self._fill()
+        if self._read_again:
+            self._reading = None
+            self.action_reload()
 
     @work(thread=True, group="history-write", exit_on_error=False)
-    def _write(self, change: Callable[[], str]) -> None:
+    def _write(self, change: Callable[[Callable[[], None]], str]) -> None:
         """A change to the history (baseline, note, delete) off the UI loop: it waits for the
-        store's file lock (up to its timeout while another process holds it), and the screen
-        stays usable meanwhile."""
+        store's file lock (up to its timeout while another process holds it), the screen says
+        so and stays usable meanwhile."""
         try:
-            said = change()
+            said = change(lambda: self.post_message(LockWaited()))
         except StoreError as exc:
             self.notify(str(exc), severity="error")
-            return
+            said = ""
         self.post_message(HistoryChanged(said))
+
+    @on(LockWaited)
+    def _lock_waited(self) -> None:
+        self.busy = LOCK_WAIT
+        self._show_selection()
 
     @on(HistoryChanged)
     def _history_changed(self, message: HistoryChanged) -> None:
         if message.said:
             self.notify(message.said)
+        self.busy = ""
         self.action_reload()
 
     def _baselines_of(self, run_id: str) -> list[str]:
@@ -196,16 +247,17 @@ class HistoryScreen(Screen[None], ShowsWorkerErrors):
         shown = len(self.query_one("#runs", DataTable).rows)
         ordered = self._ordered()
         picked = " · ".join(f"{'AB'[i]} {rid}" for i, rid in enumerate(ordered)) or "none"
-        count = f"{shown} of {len(self.summaries)} runs"
+        count = f"{shown} of {len(self.summaries)} runs" if self.loaded else "reading the history…"
         if self._matching > shown:
             count = (
                 f"newest {shown} of {self._matching} matching "
                 f"({len(self.summaries)} runs; / filters)"
             )
-        self.query_one("#selection", Static).update(
+        line = (
             f"{count} · selected: {picked} · space selects two (the first: A, the reference), "
             "c compares"
         )
+        self.query_one("#selection", Static).update(f"{self.busy} · {line}" if self.busy else line)
 
     def current_id(self) -> str | None:
         table = self.query_one("#runs", DataTable)
@@ -235,7 +287,7 @@ class HistoryScreen(Screen[None], ShowsWorkerErrors):
         if box.has_focus:
             self.query_one("#runs", DataTable).focus()
         else:
-            self.app.pop_screen()
+            self.post_message(GoBack(self))
 
     def action_select(self) -> None:
         run_id = self.current_id()
@@ -265,8 +317,12 @@ class HistoryScreen(Screen[None], ShowsWorkerErrors):
         if len(ids) != 2:
             self.notify("Select two runs with space (or one, with the cursor on the other).")
             return
+        self._read_pair(ids[0], ids[1])
+
+    @work(thread=True, exclusive=True, group="history-pair", exit_on_error=False)
+    def _read_pair(self, a_id: str, b_id: str) -> None:
         try:
-            a, b = self.store.get(ids[0]), self.store.get(ids[1])
+            a, b = self.history.records(a_id, b_id)
         except StoreError as exc:
             self.notify(str(exc), severity="error")
             return
@@ -286,12 +342,7 @@ class HistoryScreen(Screen[None], ShowsWorkerErrors):
             if name is None:
                 return
             mark = name.strip() or "default"
-
-            def change() -> str:
-                self.store.set_baseline(run_id, mark)
-                return f"{run_id} is now baseline {mark!r}"
-
-            self._write(change)
+            self._write(lambda waiting: self.history.set_baseline(run_id, mark, waiting))
 
         self.app.push_screen(TextPrompt(f"Baseline name for {run_id}:", "default"), done)
 
@@ -302,14 +353,8 @@ class HistoryScreen(Screen[None], ShowsWorkerErrors):
         current = next((s.get("note") or "" for s in self.summaries if s["run_id"] == run_id), "")
 
         def done(note: str | None) -> None:
-            if note is None:
-                return
-
-            def change() -> str:
-                self.store.set_note(run_id, note)
-                return ""
-
-            self._write(change)
+            if note is not None:
+                self._write(lambda waiting: self.history.set_note(run_id, note, waiting))
 
         self.app.push_screen(TextPrompt(f"Note for {run_id}:", current), done)
 
@@ -319,14 +364,8 @@ class HistoryScreen(Screen[None], ShowsWorkerErrors):
             return
 
         def done(yes: bool | None) -> None:
-            if not yes:
-                return
-
-            def change() -> str:
-                gone = self.store.delete(run_id)
-                return f"deleted {run_id}" + (f" (and baseline {', '.join(gone)})" if gone else "")
-
-            self._write(change)  # the reload drops it from the selection too
+            if yes:  # the reload drops it from the selection too
+                self._write(lambda waiting: self.history.delete(run_id, waiting))
 
         self.app.push_screen(
             ConfirmDialog(f"Delete run {run_id} from history? This cannot be undone.", "Delete"),

@@ -39,7 +39,7 @@ from perftui.engine.events import (
 )
 from perftui.engine.gates import RunningSlope
 from perftui.engine.schema import JsonObject
-from perftui.tui.messages import CouldNotStart, EventsArrived, RunEnded
+from perftui.tui.messages import CouldNotStart, EventsArrived, GoBack, RunEnded
 from perftui.tui.screens.dialogs import ConfirmDialog
 from perftui.tui.session import RunSession, SessionError, SimDevice
 from perftui.tui.view import fmt
@@ -137,6 +137,7 @@ class PathTable(DataTable):
 class LiveScreen(Screen[None], ShowsWorkerErrors):
     """Watch a run; `a` aborts after a confirmation and keeps the partial run."""
 
+    CSS_PATH = "live.tcss"
     # Side by side only from 150 columns: the path table alone needs about 104.
     HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-narrow"), (150, "-wide")]
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -287,7 +288,7 @@ class LiveScreen(Screen[None], ShowsWorkerErrors):
     @on(CouldNotStart)
     def _could_not_start(self, message: CouldNotStart) -> None:
         self.notify(message.reason, title="could not run", severity="error", timeout=10)
-        self.app.pop_screen()
+        self.post_message(GoBack(self))
 
     # ----- state updates -----------------------------------------------------------------
 
@@ -660,6 +661,6 @@ class LiveScreen(Screen[None], ShowsWorkerErrors):
 
     def action_back(self) -> None:
         if self.finished is not None:
-            self.app.pop_screen()
+            self.post_message(GoBack(self))
         else:
             self.action_abort()

@@ -17,11 +17,11 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane
 from textual_plotext import PlotextPlot
 
-from perftui.analysis.comparison import Comparison, Row
 from perftui.analysis.metrics import ALL_METRICS
 from perftui.analysis.reports import fmt_interval
 from perftui.engine.schema import RunRecord
 from perftui.tui.messages import OpenCompare, PreviousCompared
+from perftui.tui.services import Comparison, Row
 from perftui.tui.view import fmt, timeline
 from perftui.tui.workers import ShowsWorkerErrors
 
@@ -122,6 +122,7 @@ class ResultsScreen(Screen[None], ShowsWorkerErrors):
     """One run's outcome, and how it moved against the previous comparable run (found and
     compared in a thread worker when the screen is given `against_previous`)."""
 
+    CSS_PATH = "results.tcss"
     HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-narrow"), (120, "-wide")]
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding(
@@ -148,7 +149,7 @@ class ResultsScreen(Screen[None], ShowsWorkerErrors):
             tooltip="timeline: next run of that phase",
         ),
         Binding("f2", "app.history", "History", id="results.history"),
-        Binding("escape", "app.pop_screen", "Back", id="results.back"),
+        Binding("escape", "app.back", "Back", id="results.back"),
     ]
 
     def __init__(

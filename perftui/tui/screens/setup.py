@@ -42,6 +42,7 @@ from perftui.config import (
     read_config_file,
     setting_defaults,
 )
+from perftui.engine.schema import LiveStatus
 from perftui.profiles import Profile, ProfileError, builtin_names, resolve_profile
 from perftui.tui import session
 from perftui.tui.messages import ProbeAnswered, RunRequested
@@ -112,6 +113,7 @@ class RunRequest:
 class SetupScreen(Screen[None], ShowsWorkerErrors):
     """Choose what to run; the health probe says whether the device answers before Start."""
 
+    CSS_PATH = "setup.tcss"
     HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-narrow"), (WIDE, "-wide")]
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -154,13 +156,16 @@ class SetupScreen(Screen[None], ShowsWorkerErrors):
         settings: Settings | None = None,
         sim: SimDevice | None = None,
         probe: Callable[[str, str], tuple[bool, str]] | None = None,
+        in_progress: Callable[[], list[LiveStatus]] | None = None,
     ) -> None:
         """`sim`: the app's simulated device, which the probe starts when it is chosen;
-        `probe(base_url, path)`: the health probe (default `session.probe`)."""
+        `probe(base_url, path)`: the health probe (default `session.probe`); `in_progress`:
+        the runs going on in the history dir (the history service's; blocking)."""
         super().__init__()
         self.sim = sim
         self._probe = probe
         self.history_dir = history_dir
+        self._in_progress = in_progress or (lambda: [])
         self.recent = recent
         self.settings = settings or Settings()
         self.profiles: dict[str, Profile] = {}
@@ -174,7 +179,7 @@ class SetupScreen(Screen[None], ShowsWorkerErrors):
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="setup-form"):
             yield Static("[b]perftui[/b] · set up a run", id="setup-title")
-            yield RunsInProgress(self.history_dir)
+            yield RunsInProgress(self._in_progress)
             with Horizontal(classes="row"):
                 yield Label("Device", classes="field-label")
                 devices = [("Built-in simulated device", SIM)] + [(t, t) for t in self.recent]
@@ -384,10 +389,12 @@ class SetupScreen(Screen[None], ShowsWorkerErrors):
         self._probe_timer = self.set_timer(wait, self._probe_now)
 
     def _probe_now(self) -> None:
+        status = next(iter(self.query("#probe").results(Static)), None)
+        if status is None:  # the screen is being taken down (the app quits): nothing to probe
+            return
         device = self.query_one("#device", Select).value
         path = self.query_one("#f-probe_path", Input).value.strip() or "/hello"
         host = self.query_one("#host", Input).value.strip()
-        status = self.query_one("#probe", Static)
         if device != SIM:
             try:
                 scheme, name, port = parse_target(host, None)

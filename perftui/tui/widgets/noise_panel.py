@@ -17,9 +17,8 @@ from textual.worker import get_current_worker
 
 from perftui.analysis.reports import noise_lines
 from perftui.engine.schema import IndexRow
-from perftui.history.store import StoreError
+from perftui.tui.services import CompareView, StoreError
 from perftui.tui.view import fmt
-from perftui.verdicts import CompareView
 
 Recompute = Callable[[str | Sequence[str]], CompareView]
 

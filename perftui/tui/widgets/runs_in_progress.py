@@ -1,21 +1,25 @@
 """The runs in progress in this history dir, on the Setup screen: Enter attaches to one.
 
 A run started from the TUI (or with `perftui run --detach`) goes on by itself after its viewer
-leaves; this list is how a new TUI finds it again. It reads the small status files of
-`HISTORY/live/` (see `perftui.engine.stream`) every few seconds and is hidden when there is none.
+leaves; this list is how a new TUI finds it again. Every few seconds a thread worker reads the
+small status files of `HISTORY/live/` (see `perftui.engine.stream`) through the history service;
+the list is hidden when there is none.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
+from collections.abc import Callable
 
+from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Label, OptionList
 from textual.widgets.option_list import Option
+from textual.worker import Worker
 
 from perftui.engine import lifecycle
-from perftui.tui.messages import AttachRequested
+from perftui.engine.schema import LiveStatus
+from perftui.tui.messages import AttachRequested, InProgressRead
 
 REFRESH_S = 2.0
 
@@ -29,10 +33,12 @@ class RunsInProgress(Vertical):
     RunsInProgress OptionList { height: auto; max-height: 6; }
     """
 
-    def __init__(self, history_dir: Path) -> None:
+    def __init__(self, read: Callable[[], list[LiveStatus]]) -> None:
+        """`read`: the runs going on (`HistoryService.in_progress`); blocking."""
         super().__init__(id="in-progress")
-        self.history_dir = history_dir
+        self.read = read
         self._shown: list[str] = []
+        self._reading: Worker[None] | None = None
 
     def compose(self) -> ComposeResult:
         yield Label("[b]Runs in progress[/b] (Enter to watch)")
@@ -43,7 +49,18 @@ class RunsInProgress(Vertical):
         self.set_interval(REFRESH_S, self.refresh_runs)
 
     def refresh_runs(self) -> None:
-        runs = [s for s in lifecycle.runs_in_progress(self.history_dir) if s["alive"]]
+        """A read in a worker, unless the last one is still going (a slow disk): none is
+        cancelled, none piles up."""
+        if self._reading is None or self._reading.is_finished:
+            self._reading = self._read()
+
+    @work(thread=True, group="in-progress", exit_on_error=False)
+    def _read(self) -> None:
+        self.post_message(InProgressRead(self.read()))
+
+    @on(InProgressRead)
+    def _runs_read(self, message: InProgressRead) -> None:
+        runs = message.runs
         lines = [
             f"{s['run_id']} · {s.get('target')} · {','.join(s.get('profiles') or [])} · "
             + lifecycle.where(s)
