@@ -51,6 +51,9 @@ async def test_noise_tab_names_the_sample_and_judges_again(tmp_path: Path) -> No
         await screen.query_one("#noise-panel").workers.wait_for_complete()
         await pilot.pause()
         assert others[-2] in screen.comparison.noise_ids
+        options = [runs.get_option_at_index(i) for i in range(runs.option_count)]
+        marks = {o.value: str(o.prompt)[0] for o in options}  # in text, not only colour
+        assert marks[others[-2]] == "✓" and marks[others[0]] == "·"
         runs.deselect_all()  # no sample at all: the intervals lose the device's drift
         await pilot.pause()
         await screen.query_one("#noise-panel").workers.wait_for_complete()

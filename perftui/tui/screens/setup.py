@@ -17,7 +17,6 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
-from textual.content import Content
 from textual.markup import escape
 from textual.screen import Screen
 from textual.validation import Function
@@ -31,7 +30,6 @@ from textual.widgets import (
     SelectionList,
     Static,
 )
-from textual.widgets.selection_list import Selection
 
 from perftui import settings as registry
 from perftui.config import (
@@ -50,6 +48,7 @@ from perftui.tui.screens.dialogs import ConfirmDialog
 from perftui.tui.session import SessionError, SimDevice
 from perftui.tui.settings import SIM_DEVICE, RememberedSetup, Settings
 from perftui.tui.widgets.runs_in_progress import RunsInProgress
+from perftui.tui.widgets.ticked_list import TickedList
 from perftui.tui.workers import ShowsWorkerErrors
 from perftui.validate import (
     POS_FLOAT,
@@ -62,9 +61,6 @@ from perftui.validate import (
 )
 
 SIM = "__sim__"
-# The profile list's tick is text, not only colour: in a 256-colour terminal Textual's toggle
-# (▐X▌ on every row) looks the same selected or not, so each prompt starts with a mark too.
-TICKED, UNTICKED = "✓", "·"
 LOAD_MODES = [("clients (closed loop)", "clients"), ("rate (open loop)", "rate")]
 DEFAULT_PROFILES = ("api", "mixed", "static")
 PROBE_DEBOUNCE_S = 0.6
@@ -169,7 +165,6 @@ class SetupScreen(Screen[None], ShowsWorkerErrors):
         self.recent = recent
         self.settings = settings or Settings()
         self.profiles: dict[str, Profile] = {}
-        self._labels: dict[str, str] = {}  # profile key → its name in the list (without tick)
         self._probe_timer: Any = None
         self._shown_profile = ""
         self.probe_debounce_s = PROBE_DEBOUNCE_S  # a test sets 0 to probe at every key
@@ -192,7 +187,7 @@ class SetupScreen(Screen[None], ShowsWorkerErrors):
             yield Static("probe: …", id="probe")
             with Horizontal(classes="row profiles-row"):
                 yield Label("Profiles", classes="field-label")
-                yield SelectionList[str](id="profiles")
+                yield TickedList(id="profiles")
                 yield Static("", id="profile-info")
             with Horizontal(classes="row"):
                 yield Label("Add file", classes="field-label")
@@ -304,12 +299,7 @@ class SetupScreen(Screen[None], ShowsWorkerErrors):
         return True
 
     def _add_option(self, label: str, key: str, chosen: bool) -> None:
-        self._labels[key] = label
-        prompt = self._prompt(key, chosen)
-        self.query_one("#profiles", SelectionList).add_option(Selection(prompt, key, chosen))
-
-    def _prompt(self, key: str, chosen: bool) -> Content:
-        return Content(f"{TICKED if chosen else UNTICKED} {self._labels[key]}")
+        self.query_one("#profiles", TickedList).add_ticked(label, key, chosen)
 
     @on(Input.Submitted, "#profile-file")
     def _profile_file(self, event: Input.Submitted) -> None:
@@ -323,11 +313,6 @@ class SetupScreen(Screen[None], ShowsWorkerErrors):
 
     @on(SelectionList.SelectedChanged, "#profiles")
     def _selected_changed(self) -> None:
-        selection = self.query_one("#profiles", SelectionList)
-        chosen = set(selection.selected)
-        for index in range(selection.option_count):
-            key = selection.get_option_at_index(index).value
-            selection.replace_option_prompt_at_index(index, self._prompt(key, key in chosen))
         self._show_profile(self._shown_profile)
 
     def _show_profile(self, key: str) -> None:

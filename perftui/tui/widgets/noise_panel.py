@@ -12,13 +12,13 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import SelectionList, Static
-from textual.widgets.selection_list import Selection
 from textual.worker import get_current_worker
 
 from perftui.analysis.reports import noise_lines
 from perftui.engine.schema import IndexRow
 from perftui.tui.services import CompareView, StoreError
 from perftui.tui.view import fmt
+from perftui.tui.widgets.ticked_list import TickedList
 
 Recompute = Callable[[str | Sequence[str]], CompareView]
 
@@ -50,11 +50,8 @@ class NoisePanel(Vertical):
     def compose(self) -> ComposeResult:
         yield Static(summary_text(self.view), id="noise-summary")
         picked = set(self.view.comparison.noise_ids)
-        choices = [
-            Selection(self._label(s), s["run_id"], s["run_id"] in picked)
-            for s in self.view.candidates
-        ]
-        yield SelectionList[str](*choices, id="noise-runs")
+        runs = [(self._label(s), s["run_id"], s["run_id"] in picked) for s in self.view.candidates]
+        yield TickedList(*runs, id="noise-runs")
         hint = "space: put a run in or take it out; the verdict is judged again"
         yield Static(hint if self.recompute else "read only", id="noise-hint")
 
