@@ -40,11 +40,16 @@ TARGETS_S = {"--version": 0.3, "--help": 0.3, "history list": 0.5, "compare A B"
 
 def cold_run(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
     """Wall and CPU (user + sys) seconds of one fresh `python ARGV` process. CPU time is what
-    the command costs; wall time adds waiting for a core."""
+    the command costs; wall time adds waiting for a core. It runs in the tree it times
+    (`python -m` puts the working directory first on sys.path, before PYTHONPATH)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     began = time.perf_counter()
     subprocess.run(
-        [sys.executable, *argv], cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL
+        [sys.executable, *argv],
+        cwd=env["PYTHONPATH"],
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
     )
     wall = time.perf_counter() - began
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -72,6 +77,9 @@ def main() -> int:
     parser.add_argument(
         "--baseline", type=Path, help="a tree holding an older perftui/ to time alongside"
     )
+    parser.add_argument(
+        "--skip", default="", help="comma list of commands not to time (e.g. 'compare A B')"
+    )
     args = parser.parse_args()
     history = Path(tempfile.mkdtemp(prefix="perftui-startup-"))
     try:
@@ -85,6 +93,8 @@ def main() -> int:
             "history list": (["-m", "perftui", "history", "list"], env),
             "compare A B": (["-m", "perftui", "compare", ids[3], ids[0]], env),
         }
+        for name in filter(None, (x.strip() for x in args.skip.split(","))):
+            commands.pop(name, None)
         if args.baseline:
             old = {**env, "PYTHONPATH": str(args.baseline.resolve())}
             commands["--version (baseline)"] = (["-m", "perftui", "--version"], old)
