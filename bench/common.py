@@ -50,6 +50,22 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def self_signed(folder: Path) -> Path:
+    """A throwaway self-signed ECDSA P-256 certificate for 127.0.0.1 (cert.pem, key.pem in
+    `folder`): what ESP32 firmware serving HTTPS usually has. Made with the openssl command."""
+    folder.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+         "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+         "-keyout", str(folder / "key.pem"), "-out", str(folder / "cert.pem")],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    for name in ("cert.pem", "key.pem"):
+        (folder / name).chmod(0o644)  # nginx's workers run as nobody
+    folder.chmod(0o755)
+    return folder
+
+
 def wait_port(host: str, port: int, timeout: float) -> bool:
     """True once something accepts TCP connections on host:port (within `timeout` s)."""
     end = time.monotonic() + timeout
@@ -247,31 +263,42 @@ class DelayServer(ServerProcess):
         workers: int = 2,
         stall_every: float = 0.0,
         stall_ms: float = 0.0,
+        tls: Path | None = None,
     ) -> None:
+        """`tls`: a directory holding cert.pem and key.pem, to serve https instead."""
         super().__init__(port, max_seconds)
         self.delay_ms, self.workers = delay_ms, workers
         self.stall_every, self.stall_ms = stall_every, stall_ms
+        self.tls = tls
 
     @property
     def url(self) -> str:
-        return f"http://{LOOPBACK}:{self.port}/delay"
+        return f"{'https' if self.tls else 'http'}://{LOOPBACK}:{self.port}/delay"
 
     def command(self) -> list[str]:
-        return [
-            sys.executable,
-            str(HERE / "delay_server.py"),
-            "--port",
-            str(self.port),
-            "--delay-ms",
-            str(self.delay_ms),
-            "--workers",
-            str(self.workers),
-            "--max-seconds",
-            str(self.max_seconds),
-        ] + (
-            ["--stall-every", str(self.stall_every), "--stall-ms", str(self.stall_ms)]
-            if self.stall_every
-            else []
+        return (
+            [
+                sys.executable,
+                str(HERE / "delay_server.py"),
+                "--port",
+                str(self.port),
+                "--delay-ms",
+                str(self.delay_ms),
+                "--workers",
+                str(self.workers),
+                "--max-seconds",
+                str(self.max_seconds),
+            ]
+            + (
+                ["--stall-every", str(self.stall_every), "--stall-ms", str(self.stall_ms)]
+                if self.stall_every
+                else []
+            )
+            + (
+                ["--certfile", str(self.tls / "cert.pem"), "--keyfile", str(self.tls / "key.pem")]
+                if self.tls
+                else []
+            )
         )
 
 
@@ -300,6 +327,7 @@ def measure(
 ) -> dict[str, Any]:
     """One bounded run of one tool, with the server's CPU share over the same span."""
     busy_before = wait_for_quiet(QUIET["max_wait_s"], QUIET["busy_pct"])
+    load_before = os.getloadavg()[0]
     cpu0, busy0, t0 = server.cpu_s(), system_busy_s(), time.monotonic()
     res = run()
     wall = time.monotonic() - t0
@@ -309,6 +337,7 @@ def measure(
     tool_s = res["cpu_pct"] / 100 * wall
     res["other_cpu_pct"] = round(max(0.0, 100 * (busy_s - server_s - tool_s) / wall), 1)
     res.update(tool=tool, clients=clients, busy_before_pct=busy_before)
+    res["loadavg_1m"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]  # before, after
     log(
         f"{tool:8s} c={clients:<3d} rps={res['rps']:.0f} p50={res.get('p50_ms') or 0:.2f} "
         f"p99={res.get('p99_ms') or 0:.2f} ms errors={res.get('errors')} "
@@ -394,16 +423,24 @@ def run_cmd(
     return cp, cpu
 
 
-def run_wrk(url: str, clients: int, duration: int, threads: int = 2) -> dict[str, Any]:
+def run_wrk(
+    url: str, clients: int, duration: int, threads: int = 2, script: Path | None = None
+) -> dict[str, Any]:
+    """wrk (an https URL too: wrk does not verify); `script` a Lua file (a POST's method, headers
+    and body)."""
     cmd = ["wrk", f"-t{threads}", f"-c{clients}", f"-d{duration}s", "--latency", url]
+    cmd += ["-s", str(script)] if script else []
     cp, cpu = run_cmd(cmd, timeout=duration + 30)
     res = parse_wrk(cp.stdout)
     res.update(cmd=" ".join(cmd), cpu_pct=round(100 * cpu.cpu_s / cpu.wall_s, 1))
     return res
 
 
-def run_hey(url: str, clients: int, duration: int) -> dict[str, Any]:
-    cmd = ["hey", "-z", f"{duration}s", "-c", str(clients), url]
+def run_hey(
+    url: str, clients: int, duration: int, extra: list[str] | None = None
+) -> dict[str, Any]:
+    """hey (an https URL too: hey does not verify); `extra` e.g. `-m POST -H … -D FILE`."""
+    cmd = ["hey", "-z", f"{duration}s", "-c", str(clients), *(extra or []), url]
     cp, cpu = run_cmd(cmd, timeout=duration + 60)
     res = parse_hey(cp.stdout)
     res.update(cmd=" ".join(cmd), cpu_pct=round(100 * cpu.cpu_s / cpu.wall_s, 1))
@@ -431,9 +468,11 @@ def perftui_cmd(
     phase: str = "burst",
     heartbeat_ms: int | None = None,
     extra: list[str] | None = None,
+    host: str = LOOPBACK,
 ) -> list[str]:
-    """The headless perftui command line of a one-phase, one-run benchmark."""
-    cmd = [PERFTUI, "run", LOOPBACK, "--port", str(port), "--paths", path, "--runs", "1"]
+    """The headless perftui command line of a one-phase, one-run benchmark (`host` may be a URL
+    such as `https://127.0.0.1`)."""
+    cmd = [PERFTUI, "run", host, "--port", str(port), "--paths", path, "--runs", "1"]
     if phase == "burst":
         cmd += ["--burst-clients", str(clients), "--burst-duration", str(duration)]
         cmd += ["--long-duration", "0"]
@@ -447,10 +486,22 @@ def perftui_cmd(
     return cmd + (extra or [])
 
 
-def run_perftui(port: int, path: str, clients: int, duration: int) -> dict[str, Any]:
-    """One perftui burst phase; returns its report's figures plus CPU per process."""
+def run_perftui(
+    port: int,
+    path: str,
+    clients: int,
+    duration: int,
+    *,
+    host: str = LOOPBACK,
+    extra: list[str] | None = None,
+    phase: str = "burst",
+    keep_report: bool = False,
+) -> dict[str, Any]:
+    """One perftui phase (burst by default); returns its report's figures plus CPU per process
+    (and with `keep_report` the whole phase report, for figures a benchmark reads itself)."""
     with tempfile.TemporaryDirectory(prefix="perftui-bench-hist-") as tmp:
-        cmd = perftui_cmd(port, path, clients, duration, Path(tmp))
+        cmd = perftui_cmd(port, path, clients, duration, Path(tmp), phase=phase, extra=extra,
+                          host=host)  # fmt: skip
         with ChildCpu() as cpu:
             proc = subprocess.Popen(
                 cmd,
@@ -488,6 +539,7 @@ def run_perftui(port: int, path: str, clients: int, duration: int) -> dict[str, 
         "cpu_pct": round(100 * cpu.cpu_s / cpu.wall_s, 1),
         "cpu_pct_per_process": per_proc,
         "stderr_tail": err[-600:],
+        **({"report": rep} if keep_report else {}),
     }
 
 
@@ -546,6 +598,14 @@ def table(headers: list[str], rows: list[list[Any]]) -> str:
     ]
     lines.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
     return "\n".join(lines)
+
+
+def checks_table(checks: list[dict[str, Any]]) -> str:
+    """The targets of a benchmark, each `{"check", "value", "pass"}`, as a table."""
+    return table(
+        ["check", "measured", "verdict"],
+        [[c["check"], c["value"], "PASS" if c["pass"] else "FAIL"] for c in checks],
+    )
 
 
 def _fmt(value: Any) -> str:

@@ -24,9 +24,11 @@ import contextlib
 import multiprocessing as mp
 import os
 import signal
+import ssl
 import sys
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from aiohttp import web
 
@@ -59,15 +61,25 @@ def _make_app(delay_s: float, freeze: Freeze | None) -> web.Application:
 
     app = web.Application()
     app.router.add_get("/delay", delay)
+    app.router.add_post("/delay", delay)  # a one-off POST's target (the body is not read)
     return app
 
 
 async def _serve(
-    host: str, port: int, delay_s: float, deadline: float, freeze: Freeze | None
+    host: str,
+    port: int,
+    delay_s: float,
+    deadline: float,
+    freeze: Freeze | None,
+    tls: tuple[str, str] | None = None,
 ) -> None:
     runner = web.AppRunner(_make_app(delay_s, freeze), access_log=None, handle_signals=False)
     await runner.setup()
-    site = web.TCPSite(runner, host, port, reuse_port=True, backlog=1024)
+    ctx = None
+    if tls:
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ctx.load_cert_chain(*tls)
+    site = web.TCPSite(runner, host, port, reuse_port=True, backlog=1024, ssl_context=ctx)
     await site.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -78,14 +90,15 @@ async def _serve(
     await runner.cleanup()
 
 
-def _worker(host: str, port: int, delay_s: float, deadline: float, freeze: Freeze | None) -> None:
-    """Run one server process on uvloop (falls back to asyncio's loop if uvloop is missing)."""
+def _worker(*serve_args: Any) -> None:
+    """Run one server process (`_serve`'s arguments) on uvloop (falls back to asyncio's loop if
+    uvloop is missing)."""
     try:
         import uvloop
 
-        uvloop.run(_serve(host, port, delay_s, deadline, freeze))
+        uvloop.run(_serve(*serve_args))
     except ImportError:
-        asyncio.run(_serve(host, port, delay_s, deadline, freeze))
+        asyncio.run(_serve(*serve_args))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -97,6 +110,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-seconds", type=float, default=300.0, help="stop by itself after this")
     ap.add_argument("--stall-every", type=float, default=0.0, help="freeze every S s (0 = never)")
     ap.add_argument("--stall-ms", type=float, default=1000.0, help="each freeze lasts M ms")
+    ap.add_argument("--certfile", help="serve https with this certificate (PEM; with --keyfile)")
+    ap.add_argument("--keyfile", help="the certificate's private key (PEM)")
     args = ap.parse_args(argv)
     if not args.host.startswith("127.") and args.host not in ("localhost", "::1"):
         ap.error("the delay server only listens on loopback")
@@ -110,7 +125,14 @@ def main(argv: list[str] | None = None) -> int:
     procs = [
         ctx.Process(
             target=_worker,
-            args=(args.host, args.port, args.delay_ms / 1000, deadline, freeze),
+            args=(
+                args.host,
+                args.port,
+                args.delay_ms / 1000,
+                deadline,
+                freeze,
+                (args.certfile, args.keyfile) if args.certfile else None,
+            ),
             daemon=True,
         )
         for _ in range(max(1, args.workers))
@@ -126,7 +148,8 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     print(
-        f"delay_server: http://{args.host}:{args.port}/delay, {args.delay_ms:g} ms, "
+        f"delay_server: {'https' if args.certfile else 'http'}://{args.host}:{args.port}/delay, "
+        f"{args.delay_ms:g} ms, "
         f"{len(procs)} worker(s), stops in {args.max_seconds:g} s",
         file=sys.stderr,
         flush=True,

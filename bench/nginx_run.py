@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import shutil
 import subprocess
@@ -26,6 +27,8 @@ HERE = Path(__file__).resolve().parent
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 FILE_NAME = "1k.bin"
 FILE_SIZE = 1024
+JSON_NAME = "status.json"  # a device-like JSON answer (~1 KB) for response checks
+JSON_BODY = json.dumps({"ok": True, "heap": {"free": 123456}, "log": "x" * 960}).encode()
 
 
 class Nginx(ServerProcess):
@@ -33,8 +36,12 @@ class Nginx(ServerProcess):
 
     name = "nginx"
 
-    def __init__(self, port: int, max_seconds: float) -> None:
+    def __init__(
+        self, port: int, max_seconds: float, tls_port: int | None = None, tls: Path | None = None
+    ) -> None:
+        """`tls_port` with `tls` (a directory holding cert.pem and key.pem) also serves https."""
         super().__init__(port, max_seconds)
+        self.tls_port, self.tls = tls_port, tls
         self.prefix = Path(tempfile.mkdtemp(prefix="perftui-bench-nginx-"))
 
     @property
@@ -61,7 +68,15 @@ class Nginx(ServerProcess):
         www = self.prefix / "www"
         www.mkdir()
         (www / FILE_NAME).write_bytes(bytes(i % 251 for i in range(FILE_SIZE)))
-        conf = (HERE / "nginx.conf").read_text()
+        (www / JSON_NAME).write_bytes(JSON_BODY)
+        tls = ""
+        if self.tls_port and self.tls:
+            tls = (
+                f"listen 127.0.0.1:{self.tls_port} ssl reuseport; "
+                f"ssl_certificate {self.tls / 'cert.pem'}; "
+                f"ssl_certificate_key {self.tls / 'key.pem'};"
+            )
+        conf = (HERE / "nginx.conf").read_text().replace("@TLS@", tls)
         conf = conf.replace("@PREFIX@", str(self.prefix)).replace("@PORT@", str(self.port))
         (self.prefix / "nginx.conf").write_text(conf)
         try:

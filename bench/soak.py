@@ -50,6 +50,7 @@ from common import (
     ServerProcess,
     _stat,
     add_quiet_options,
+    checks_table,
     children,
     cmdline,
     fd_count,
@@ -377,12 +378,7 @@ def main(argv: list[str] | None = None) -> int:
     ]
     print(table(["figure", "value"], facts))
     print("\nTargets:\n")
-    print(
-        table(
-            ["check", "measured", "verdict"],
-            [[c["check"], c["value"], "PASS" if c["pass"] else "FAIL"] for c in checks],
-        )
-    )
+    print(checks_table(checks))
     res_path = write_results(
         "soak",
         {"machine": machine_info(), "args": vars(args), "cmd": " ".join(cmd).replace(tmp, "<tmp>"),

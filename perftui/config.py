@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import os
-import ssl
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -15,6 +14,8 @@ from perftui.profiles import Profile
 from perftui.validate import UsageError, clean_tag
 
 if TYPE_CHECKING:
+    import ssl
+
     from perftui.analysis.thresholds import RegressionThresholds
 
 D = registry.default
@@ -99,6 +100,8 @@ class TlsSettings:
 
     def context(self) -> ssl.SSLContext:
         """The client's TLS context; UsageError (one line) for a file that is not PEM."""
+        import ssl  # here: the command line's start-up (`--version`, `history list`) needs no TLS
+
         try:
             ctx = ssl.create_default_context(cafile=self.cacert or None)
             if self.cert:

@@ -24,7 +24,7 @@ from perftui.config import (
     default_history_dir,
 )
 from perftui.profiles import ProfileError, builtin_names
-from perftui.runs.owner import CouldNotRun
+from perftui.runs import CouldNotRun
 from perftui.validate import UsageError
 
 COMMANDS = (

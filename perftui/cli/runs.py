@@ -2,6 +2,8 @@
 
 A detached run belongs to its own process; these commands only read its status and events files
 (`HISTORY/live/`) or send it a signal, so a viewer coming and going never touches the run.
+The engine's stream modules load inside the commands: the parser registers these commands on
+every start, `--version` included, and should not pay for them.
 """
 
 from __future__ import annotations
@@ -17,11 +19,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from perftui.config import EXIT_BAD_INPUT, EXIT_INTERRUPTED, RunConfig, default_history_dir
-from perftui.engine import lifecycle, stream
-from perftui.engine.events import Event
-from perftui.engine.schema import LiveStatus
 
 if TYPE_CHECKING:
+    from perftui.engine.events import Event
+    from perftui.engine.schema import LiveStatus
     from perftui.exporter import Exporter
 
 TAIL_PERIOD_S = 0.2
@@ -85,6 +86,8 @@ class StreamedPrinter:
         self.printer = printer
         self.engine = engine
         self.exporter = exporter  # --metrics-port: fed the same events
+        from perftui.engine import stream
+
         self.writer: stream.EventWriter | None = None
         try:
             self.writer = stream.EventWriter(config, run_id, os.getpid())
@@ -115,6 +118,8 @@ class StreamedPrinter:
 
 def _in_progress(history: Path) -> list[LiveStatus]:
     """Runs in progress; a stale one (its processes died) is marked in history and shown so."""
+    from perftui.engine import lifecycle
+
     found = []
     for status in lifecycle.runs_in_progress(history):
         if not status["alive"]:
@@ -126,6 +131,8 @@ def _in_progress(history: Path) -> list[LiveStatus]:
 
 
 def cmd_ps(args: argparse.Namespace) -> int:
+    from perftui.engine import lifecycle
+
     runs = _in_progress(_history(args))
     if args.json:
         print(json.dumps(runs, indent=2))
@@ -145,6 +152,8 @@ def cmd_ps(args: argparse.Namespace) -> int:
 
 def resolve(history: Path, ref: str, running_only: bool = False) -> tuple[str, LiveStatus | None]:
     """(run id, its status if in progress) for `latest`, a run id or a unique prefix."""
+    from perftui.engine import lifecycle, stream
+
     running = {s["run_id"]: s for s in lifecycle.runs_in_progress(history)}
     folder = stream.live_dir(history)
     ended = (
@@ -171,6 +180,8 @@ def resolve(history: Path, ref: str, running_only: bool = False) -> tuple[str, L
 
 
 def cmd_stop(args: argparse.Namespace) -> int:
+    from perftui.engine import lifecycle, stream
+
     history = _history(args)
     try:
         run_id, status = resolve(history, args.run, running_only=True)
@@ -220,6 +231,7 @@ def cmd_attach(args: argparse.Namespace) -> int:
 def print_attached(history: Path, run_id: str, heartbeat_ms: int) -> int:
     """The headless viewer: the same printer as `perftui run`, fed from the events file."""
     from perftui.cli.printer import Printer
+    from perftui.engine import lifecycle
 
     printer = Printer(heartbeat_ms)
     follower = lifecycle.Follower(history, run_id)

@@ -11,9 +11,6 @@ websocket afterwards. A request without it is refused with 403.
 from __future__ import annotations
 
 import argparse
-import ipaddress
-import secrets
-import shlex
 import sys
 from pathlib import Path
 
@@ -25,6 +22,8 @@ LOOPBACK_NAMES = ("localhost",)
 
 def is_loopback(host: str) -> bool:
     """Whether binding `host` keeps the page on this machine (127.0.0.0/8, ::1, localhost)."""
+    import ipaddress  # the helpers import here: the parser registers `serve` on every start
+
     if host in LOOPBACK_NAMES:
         return True
     try:
@@ -35,12 +34,16 @@ def is_loopback(host: str) -> bool:
 
 def command(history_dir: Path, run: str | None) -> str:
     """The shell command each browser tab runs: the TUI, or `attach RUN`."""
+    import shlex
+
     base = [sys.executable, "-m", "perftui", "--history-dir", str(history_dir)]
     return shlex.join([*base, "attach", run] if run else base)
 
 
 def token_for(host: str, given: str | None) -> str | None:
     """The token requests must carry: the one given, else a random one beyond loopback."""
+    import secrets
+
     if given is None and not is_loopback(host):
         return secrets.token_urlsafe(18)
     return given

@@ -26,6 +26,7 @@ from perftui.engine import lifecycle
 from perftui.engine.events import Event, RunFinished
 from perftui.engine.lock import LockHeld, RunLock
 from perftui.history.files import HistoryDirError, check_history_dir
+from perftui.runs import CouldNotRun
 
 if TYPE_CHECKING:
     from perftui.engine.capacity import (
@@ -48,10 +49,6 @@ SAVE_WAIT_S = 15.0
 SAVE_POLL_S = 0.1
 POLL_S = 0.2
 BATCH = 200
-
-
-class CouldNotRun(RuntimeError):
-    """The run cannot start (lock held, history dir unwritable, host unknown): one line, exit 3."""
 
 
 def _to_stderr(text: str) -> None:
