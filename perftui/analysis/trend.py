@@ -213,9 +213,8 @@ def _differ(
     log: bool,
 ) -> bool:
     """Whether two runs of records differ in level: the medians of their record means are
-    `threshold` (percent) apart, and Mann-Whitney U calls their runs different."""
-    from scipy import stats
-
+    `threshold` (percent) apart, and Mann-Whitney U calls their runs different (scipy.stats, a
+    second's import, only then)."""
     step = statistics.median(_level(g, log) for g in right) - statistics.median(
         _level(g, log) for g in left
     )
@@ -224,4 +223,6 @@ def _differ(
     after = [v for g in right for v in g]
     if pct < threshold or len(before) < 2 or len(after) < 2:
         return False
+    from scipy import stats
+
     return float(stats.mannwhitneyu(before, after, alternative="two-sided").pvalue) < alpha
