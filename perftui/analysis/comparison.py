@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from perftui.analysis.stages import StageRow
 from perftui.analysis.verdict import (
     IMPROVEMENT,
     INCONCLUSIVE,
@@ -74,7 +75,7 @@ class Comparison:
     noise_ids: list[str] = field(default_factory=list)
     noise_left_out: list[str] = field(default_factory=list)
     noise_rule: str = ""  # how the sample was picked: "build A before B", "by hand", …
-    stages: list[dict[str, Any]] = field(default_factory=list)  # ramps: `analysis.stages`
+    stages: list[StageRow] = field(default_factory=list)  # ramps: `analysis.stages`
 
     def gated(self) -> list[Row]:
         """The rows that decide CI: primary ones, and the rest when `gate_paths` asks."""

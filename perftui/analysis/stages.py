@@ -18,20 +18,41 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from html import escape
-from typing import Any
+from typing import TypedDict
 
 from perftui.engine.hdr import decode
 from perftui.engine.pacing import Ramp
+from perftui.engine.schema import PhaseReport, RunRecord
 from perftui.engine.timeline import window_spans
 
 BINS = 10  # about this many target levels up to the higher peak
 DIRECTION = {1: "up", 0: "steady", -1: "down"}
 ARROW = {"up": "↑", "steady": "=", "down": "↓"}
+Window = tuple[float, float, int, str | None]  # target, seconds, requests, encoded histogram
 
 
-def _ramp_reports(record: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+class StageSide(TypedDict):
+    """One side of a row: over its windows at the level."""
+
+    target_rps: float | None
+    achieved_rps: float | None
+    p95_ms: float | None
+    windows: int
+
+
+class StageRow(TypedDict):
+    """One target level and direction of one ramped `profile:phase`, A beside B."""
+
+    key: str
+    level_rps: float
+    direction: str
+    a: StageSide | None
+    b: StageSide | None
+
+
+def _ramp_reports(record: RunRecord) -> dict[str, list[PhaseReport]]:
     """A record's phase reports with a rate ramp, by `profile:phase`."""
-    out: dict[str, list[dict[str, Any]]] = {}
+    out: dict[str, list[PhaseReport]] = {}
     for run in record.get("raw_runs") or []:
         for res in run.get("results") or []:
             report = res.get("report") or {}
@@ -47,7 +68,7 @@ def _step(peak: float) -> float:
     return next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
 
 
-def _windows(report: dict[str, Any]) -> Iterable[tuple[float, str, float, float, int, str | None]]:
+def _windows(report: PhaseReport) -> Iterable[tuple[float, str, float, float, int, str | None]]:
     """(target, direction, start s, seconds, requests, encoded histogram) of each window."""
     ramp = report["ramp"]
     shape = Ramp([tuple(stage) for stage in ramp.get("stages") or []])
@@ -63,7 +84,7 @@ def _windows(report: dict[str, Any]) -> Iterable[tuple[float, str, float, float,
         yield float(target), DIRECTION[sign], start, end - start, int(requests), hist
 
 
-def _side(windows: list[tuple[float, float, int, str | None]]) -> dict[str, Any]:
+def _side(windows: list[Window]) -> StageSide:
     """One side of one row: mean target and achieved rate over its windows' time, and the p95
     of their requests (their histograms merged)."""
     seconds = sum(w[1] for w in windows)
@@ -89,13 +110,13 @@ def _side(windows: list[tuple[float, float, int, str | None]]) -> dict[str, Any]
     }
 
 
-def stage_rows(a: dict[str, Any], b: dict[str, Any]) -> list[dict[str, Any]]:
+def stage_rows(a: RunRecord, b: RunRecord) -> list[StageRow]:
     """Per `profile:phase` with a rate ramp on both sides, per target level (`level_rps`, the
     bin) and direction, in the order the ramp meets them (the earliest window of any run of
     either side): each side's mean target, achieved rate, p95 and windows (None where that
     side has no window at the level)."""
     ramps_a, ramps_b = _ramp_reports(a), _ramp_reports(b)
-    rows: list[dict[str, Any]] = []
+    rows: list[StageRow] = []
     for key in sorted(set(ramps_a) & set(ramps_b)):
         sides = [
             [w for report in ramps[key] for w in _windows(report)] for ramps in (ramps_a, ramps_b)
@@ -104,14 +125,14 @@ def stage_rows(a: dict[str, Any], b: dict[str, Any]) -> list[dict[str, Any]]:
         if peak <= 0:
             continue
         step = _step(peak)
-        cells: dict[tuple[str, float], list[list[Any]]] = {}
+        cells: dict[tuple[str, float], tuple[list[Window], list[Window]]] = {}
         first: dict[tuple[str, float], float] = {}  # when the ramp first meets the level
         for index, side in enumerate(sides):
             for target, direction, start, seconds, requests, hist in side:
                 if target <= 0 or seconds <= 0:
                     continue
                 level = round(math.floor(target / step + 0.5) * step, 6)
-                cell = cells.setdefault((direction, level), [[], []])
+                cell = cells.setdefault((direction, level), ([], []))
                 cell[index].append((target, seconds, requests, hist))
                 first[direction, level] = min(first.get((direction, level), start), start)
         for direction, level in sorted(cells, key=lambda k: first[k]):
@@ -128,15 +149,15 @@ def stage_rows(a: dict[str, Any], b: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
-def _cell(side: dict[str, Any] | None, name: str) -> str:
-    value = (side or {}).get(name)
+def _cell(side: StageSide | None, name: str) -> str:
+    value = side.get(name) if side else None
     return "–" if value is None else f"{value:.4g}" if value < 1e4 else f"{value:.0f}"
 
 
 HEAD = ("target req/s", "ramp", "A achieved", "B achieved", "A p95 ms", "B p95 ms", "windows A/B")
 
 
-def _tables(rows: list[dict[str, Any]]) -> dict[str, list[tuple[str, ...]]]:
+def _tables(rows: list[StageRow]) -> dict[str, list[tuple[str, ...]]]:
     """Per ramped `profile:phase`, its rows as the report's cells (HEAD's columns)."""
     out: dict[str, list[tuple[str, ...]]] = {}
     for r in rows:
@@ -147,13 +168,13 @@ def _tables(rows: list[dict[str, Any]]) -> dict[str, list[tuple[str, ...]]]:
                 " / ".join(targets),
                 ARROW[r["direction"]],
                 *(_cell(side, name) for name in ("achieved_rps", "p95_ms") for side in (a, b)),
-                f"{(a or {}).get('windows', 0)}/{(b or {}).get('windows', 0)}",
+                f"{a['windows'] if a else 0}/{b['windows'] if b else 0}",
             )
         )
     return out
 
 
-def markdown(rows: list[dict[str, Any]]) -> list[str]:
+def markdown(rows: list[StageRow]) -> list[str]:
     """The report's section: a table per ramped `profile:phase` (nothing without rows)."""
     lines: list[str] = []
     for key, cells in _tables(rows).items():
@@ -163,7 +184,7 @@ def markdown(rows: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
-def html(rows: list[dict[str, Any]]) -> list[str]:
+def html(rows: list[StageRow]) -> list[str]:
     """The same section for the HTML report."""
     out = []
     for key, cells in _tables(rows).items():
