@@ -63,6 +63,14 @@ async def test_typing_every_bad_host_a_key_at_a_time_keeps_the_app_up(history_di
             assert "answers" not in probe, (bad, probe)
             # A malformed host cannot start; a well-formed unknown one is a failed probe (asked).
             assert (setup.build_request() is None) == (bad in MALFORMED), bad
+        host.value = "300.1.1.1:80"
+        await pilot.press("ctrl+s")  # refused: why, in a toast (the form's line may be off screen)
+        await pilot.pause()
+        told = [str(n.message) for n in app._notifications]
+        assert any("not an IPv4 address" in m for m in told), told
+        setup.schedule_probe(0.001)
+        await pilot.pause(0.05)
+        assert "IPv4" in str(setup.query_one("#probe").render())  # the probe line says why
 
 
 async def test_a_worker_that_raises_is_a_line_on_the_screen(

@@ -383,8 +383,9 @@ class SetupScreen(Screen[None], ShowsWorkerErrors):
         if device != SIM:
             try:
                 scheme, name, port = parse_target(host, None)
-            except UsageError:
-                status.update("probe: [dim]enter a device host:port[/]")
+            except UsageError as exc:
+                why = escape(str(exc)) if host else "enter a device host:port"
+                status.update(f"probe: [dim]{why}[/]")
                 return
             base = _base_url(scheme, name, port)
         else:
@@ -551,6 +552,7 @@ class SetupScreen(Screen[None], ShowsWorkerErrors):
         self.call_after_refresh(form.scroll_home, animate=False)  # expanding scrolled it down
         widget.focus()
         self.query_one("#setup-error", Static).update(f"[b red]✗[/] {message}")
+        self.notify(message, title="Not started", severity="error")  # the line may be off screen
 
     def build_request(self) -> RunRequest | None:
         """The run config from the form, or None after marking the first invalid field."""
