@@ -113,6 +113,15 @@ class Comparison:
         families of the FDR control)."""
         return sum(1 for r in self.rows if r.low is not None and r.varied)
 
+    @property
+    def tested_text(self) -> str:
+        """ "12 of 40 rows tested", and how many of the rest had an interval but did not vary
+        (0 errors on both sides: bounded by their counts, not tested), so the STABLE rows
+        beside a small count do not read as untested."""
+        still = sum(1 for r in self.rows if r.low is not None and not r.varied)
+        rest = f"; {still} did not vary" if still else ""
+        return f"{self.tested} of {len(self.rows)} rows tested{rest}"
+
     def counts(self) -> dict[str, int]:
         return {v: sum(1 for r in self.rows if r.verdict == v) for v in (*VERDICT_ORDER, "N/A")}
 

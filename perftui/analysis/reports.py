@@ -93,7 +93,7 @@ def summary_line(comparison: Comparison) -> str:
         only = f"only in A: {only_a}; only in B: {only_b}"
         return f"**{c.verdict}**: {c.nothing_reason} ({only})"
     where = ", ".join(c.where()) or "nothing changed beyond noise"
-    return f"**{c.verdict}**: {where} ({c.tested} of {len(c.rows)} rows tested)"
+    return f"**{c.verdict}**: {where} ({c.tested_text})"
 
 
 SHOWN_LEFT_OUT = 12  # runs left out of the noise model named in a report (the JSON has all)

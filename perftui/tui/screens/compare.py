@@ -218,7 +218,7 @@ class CompareScreen(Screen[None], ShowsWorkerErrors):
         return Text.assemble(
             "Compare · ",
             verdict_text(c.verdict),
-            f" · {where_text(c)} · {c.tested} of {len(c.rows)} rows tested",
+            f" · {where_text(c)} · {c.tested_text}",
         )
 
     def _runs_text(self) -> str:
