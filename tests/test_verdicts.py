@@ -249,3 +249,18 @@ def test_the_build_is_read_from_the_device() -> None:
     raw = [{"results": [{"report": {"stats_after": stats}}]}]
     assert reported_build(raw) == "fw-2.1"
     assert "firmware" not in SimServer(SimOptions()).server_stats()
+
+
+def test_the_build_is_shown_where_runs_are_named(tmp_path: Path, capsys) -> None:
+    """A run's build is how a bench engineer tells A from B: `history list` has a BUILD column
+    and the comparison names each side's build."""
+    from perftui.analysis.reports import comparison_markdown
+    from tests.test_cli_history import cli
+
+    store = HistoryStore(tmp_path)
+    a, b, _ = workflow_history(store, labelled=True)
+    assert cli(tmp_path, "history", "list") == 0
+    head, *rows = capsys.readouterr().out.splitlines()
+    assert "BUILD" in head.split() and any(" B " in row for row in rows)
+    text = comparison_markdown(compare(store, a, b, RegressionThresholds()))
+    assert "build `A`" in text and "build `B`" in text

@@ -149,7 +149,16 @@ def run_label(record: dict[str, Any]) -> dict[str, Any]:
     """What a report says about a compared run."""
     return {
         key: record.get(key)
-        for key in ("run_id", "started_at", "timestamp_utc", "target", "tag", "status", "note")
+        for key in (
+            "run_id",
+            "started_at",
+            "timestamp_utc",
+            "target",
+            "tag",
+            "build",
+            "status",
+            "note",
+        )
     } | {
         "profiles": record.get("profiles") or [],
         "runs_per_profile": record.get("runs_per_profile"),

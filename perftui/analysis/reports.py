@@ -81,6 +81,7 @@ def fmt_interval(row: Row) -> str:
 
 def _run_line(label: RunRecord | IndexRow) -> str:
     tag = f" tag `{label['tag']}`" if label.get("tag") else ""
+    tag += f" build `{label['build']}`" if label.get("build") else ""
     started = label.get("started_at") or label.get("timestamp_utc") or "?"
     return f"`{label.get('run_id')}` ({started}, {label.get('target')}{tag}, {label.get('status')})"
 

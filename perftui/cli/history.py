@@ -58,7 +58,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     if not runs:
         print("no stored runs match")
         return EXIT_OK
-    rows = [("RUN", "STARTED", "TARGET", "PROFILES", "TAG", "STATUS", "RESULT", "NOTE")]
+    rows = [("RUN", "STARTED", "TARGET", "PROFILES", "TAG", "BUILD", "STATUS", "RESULT", "NOTE")]
     for s in runs:
         result = {True: "PASS", False: "FAIL"}.get(s.get("overall_pass"), "-")
         rows.append(
@@ -68,6 +68,7 @@ def cmd_list(args: argparse.Namespace) -> int:
                 s.get("target") or "?",
                 ",".join(s.get("profiles") or []),
                 s.get("tag") or "",
+                s.get("build") or "",
                 s.get("status") or "",
                 result,
                 (s.get("note") or "")[:40],

@@ -43,6 +43,7 @@ def aggregate_of(row: Row, n: int) -> str:
 
 def _run_line(role: str, side: str, record: RunRecord) -> str:
     tag = f", {record['tag']}" if record.get("tag") else ""
+    tag += f", build {record['build']}" if record.get("build") else ""
     return (
         f"{side} = {role} {record.get('run_id')} "
         f"({fmt.short_stamp(record.get('started_at'))}{tag}, {record.get('status')})"

@@ -34,7 +34,7 @@ from perftui.tui.services import HistoryService, StoreError
 from perftui.tui.view import fmt
 from perftui.tui.workers import ShowsWorkerErrors
 
-COLUMNS = ("sel", "started", "status", "run id", "target", "profiles", "tag", "note")
+COLUMNS = ("sel", "started", "status", "run id", "target", "profiles", "tag", "build", "note")
 # A DataTable row costs about 0.2 ms to add: 20,000 runs took seconds before the first frame.
 # The newest matches are shown; the filter still searches every run.
 MAX_ROWS = 500
@@ -62,6 +62,7 @@ def search_text(summary: IndexRow, baselines: list[str]) -> str:
         summary.get("target") or "",
         " ".join(summary.get("profiles") or []),
         summary.get("tag") or "",
+        f"build {summary['build']}" if summary.get("build") else "",
         status,
         "partial" if status != "finished" else verdict,
         summary.get("note") or "",
@@ -226,6 +227,7 @@ class HistoryScreen(Screen[None], ShowsWorkerErrors):
                 s.get("target") or "-",
                 ",".join(s.get("profiles") or []),
                 tag,
+                s.get("build") or "",
                 s.get("note") or "",
                 key=s["run_id"],
             )
