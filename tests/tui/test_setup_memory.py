@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from textual.widgets import Input, Select, SelectionList
+from textual.widgets import Collapsible, Input, Select, SelectionList
 
 from perftui.history.store import HistoryStore
 from perftui.tui.app import PerftuiApp
@@ -70,6 +70,8 @@ async def test_setup_remembers_the_last_device_and_its_setup(
         assert setup.query_one("#host", Input).value == "127.0.0.1:9"
         assert setup.query_one("#runs", Input).value == "5"
         assert setup.query_one("#f-burst_duration", Input).value == "2.5"
+        await pilot.pause()  # the panel's title says the remembered setup is not the defaults
+        assert str(setup.query_one("#advanced", Collapsible).title).endswith("(1 changed)")
         assert setup.query_one("#profiles", SelectionList).selected == ["static"]
         assert "127.0.0.1:9" in setup.recent  # set up here, though never stored as a run
         request = setup.build_request()

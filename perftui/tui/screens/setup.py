@@ -92,6 +92,12 @@ def _validator(convert: Callable[[str], Any]) -> Function:
     return Function(lambda text: accepts(convert, text), "invalid")
 
 
+def advanced_title(changed: int) -> str:
+    """The Advanced panel's title: whether the settings inside are the defaults."""
+    state = f"{changed} changed" if changed else "defaults"
+    return f"Advanced: phases, guards, gates ({state})"
+
+
 def _fmt_default(value: Any) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
@@ -212,7 +218,7 @@ class SetupScreen(Screen[None], ShowsWorkerErrors):
                 yield Label("Note", classes="inline-label")
                 yield Input(placeholder="free text", id="note")
             with (
-                Collapsible(title="Advanced: phases, guards, gates (defaults)", id="advanced"),
+                Collapsible(title=advanced_title(0), id="advanced"),
                 Grid(id="advanced-grid"),
             ):
                 for f in ADVANCED:
@@ -336,6 +342,14 @@ class SetupScreen(Screen[None], ShowsWorkerErrors):
         if event.value != Select.NULL:
             self.apply_setup(self.settings.setups.get(self.device_key()) or {})
         self.schedule_probe()
+
+    @on(Input.Changed, ".adv-field Input")
+    def _advanced_changed(self) -> None:
+        changed = sum(
+            self.query_one(f"#f-{f.name}", Input).value.strip() != _fmt_default(f.default)
+            for f in ADVANCED
+        )
+        self.query_one("#advanced", Collapsible).title = advanced_title(changed)
 
     @on(Input.Changed, "#host")
     def _host_typed(self, event: Input.Changed) -> None:
