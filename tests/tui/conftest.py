@@ -110,4 +110,5 @@ class RecordingRuns(RunService):
 async def ready(pilot: Pilot, app: PerftuiApp) -> SetupScreen:
     """The app once start-up has read the history and Setup shows."""
     await wait_for(pilot, lambda: isinstance(app.screen, SetupScreen))
+    await pilot.pause()
     return app.screen  # type: ignore[return-value]

@@ -8,25 +8,18 @@ from textual.widgets import Input, Select, SelectionList
 
 from perftui.history.legacy import import_paths
 from perftui.history.store import HistoryStore
-from perftui.tui.app import PerftuiApp
 from perftui.tui.factory import create_app
 from perftui.tui.screens.setup import SIM, SetupScreen
-from tests.tui.conftest import wait_for
+from tests.tui.conftest import ready, wait_for
 
 LEGACY = Path(__file__).parent.parent / "fixtures" / "legacy"
 LEGACY_TARGET = "192.168.0.135:8080"  # the `target` of every fixture file
 
 
-async def _setup(app: PerftuiApp, pilot) -> SetupScreen:
-    await wait_for(pilot, lambda: isinstance(app.screen, SetupScreen))
-    await pilot.pause()
-    return app.screen  # type: ignore[return-value]
-
-
 async def test_tab_to_the_host_and_type_it(history_dir: Path) -> None:
     app = create_app(history_dir)
     async with app.run_test(size=(100, 30)) as pilot:
-        setup = await _setup(app, pilot)
+        setup = await ready(pilot, app)
         device = setup.query_one("#device", Select)
         assert app.focused is device and device.value != Select.NULL  # the simulated device
         await pilot.press("tab")
@@ -42,7 +35,7 @@ async def test_tab_to_the_host_and_type_it(history_dir: Path) -> None:
 async def test_click_the_host_and_type_it(history_dir: Path) -> None:
     app = create_app(history_dir)
     async with app.run_test(size=(100, 30)) as pilot:
-        setup = await _setup(app, pilot)
+        setup = await ready(pilot, app)
         await pilot.click("#host")
         assert app.focused is setup.query_one("#host", Input)
         await pilot.press(*"http://127.0.0.1:9")
@@ -62,7 +55,7 @@ async def test_imported_legacy_target_is_in_the_dropdown(history_dir: Path) -> N
     assert {s["target"] for s in store.list_runs()} == {LEGACY_TARGET}
     app = create_app(history_dir)
     async with app.run_test(size=(100, 30)) as pilot:
-        setup = await _setup(app, pilot)
+        setup = await ready(pilot, app)
         device = setup.query_one("#device", Select)
         assert setup.recent == [LEGACY_TARGET]
         device.value = LEGACY_TARGET  # raises InvalidSelectValueError unless it is an option
@@ -86,7 +79,7 @@ def _row_text(selection: SelectionList, index: int) -> str:
 async def test_profile_ticks_differ_in_text_not_only_colour(history_dir: Path) -> None:
     app = create_app(history_dir)
     async with app.run_test(size=(100, 30)) as pilot:
-        setup = await _setup(app, pilot)
+        setup = await ready(pilot, app)
         selection = setup.query_one("#profiles", SelectionList)
         values = [selection.get_option_at_index(i).value for i in range(selection.option_count)]
         chosen = [i for i, v in enumerate(values) if v in selection.selected]

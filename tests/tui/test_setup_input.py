@@ -12,9 +12,8 @@ from textual.widgets import Input
 from perftui.cli.main import main
 from perftui.history.store import HistoryStore
 from perftui.tui.app import PerftuiApp
-from perftui.tui.screens.setup import SetupScreen
 from tests.history_factory import make_record
-from tests.tui.conftest import quiet_app, wait_for
+from tests.tui.conftest import quiet_app, ready, wait_for
 
 # Hosts `perftui run` refuses (exit 2 or 3); each once crashed the TUI, or might have.
 MALFORMED = (
@@ -38,16 +37,10 @@ def test_the_cli_refuses_every_bad_host(tmp_path: Path) -> None:
     assert not (tmp_path / "h").exists()
 
 
-async def _setup(app: PerftuiApp, pilot) -> SetupScreen:
-    await wait_for(pilot, lambda: isinstance(app.screen, SetupScreen))
-    await pilot.pause()
-    return app.screen  # type: ignore[return-value]
-
-
 async def test_typing_every_bad_host_a_key_at_a_time_keeps_the_app_up(history_dir: Path) -> None:
     app = quiet_app(history_dir)
     async with app.run_test(size=(100, 30)) as pilot:
-        setup = await _setup(app, pilot)
+        setup = await ready(pilot, app)
         host = setup.query_one("#host", Input)
         await pilot.press("tab")
         for bad in BAD_HOSTS:
@@ -81,7 +74,7 @@ async def test_a_worker_that_raises_is_a_line_on_the_screen(
 
     app = quiet_app(history_dir, probe=broken)
     async with app.run_test(size=(100, 30)) as pilot:
-        await _setup(app, pilot)
+        await ready(pilot, app)
         await wait_for(
             pilot, lambda: any("probe exploded" in str(n.message) for n in app._notifications), 5
         )
@@ -109,7 +102,7 @@ async def test_a_burst_of_keys_and_a_paste_arrive_whole(history_dir: Path) -> No
     store.add_run(make_record(20.0, runs=1, target="10.0.0.5:80"))
     app = quiet_app(history_dir)
     async with app.run_test(size=(100, 30)) as pilot:
-        setup = await _setup(app, pilot)
+        setup = await ready(pilot, app)
         host, runs = setup.query_one("#host", Input), setup.query_one("#runs", Input)
         await pilot.press("tab")
         assert app.focused is host

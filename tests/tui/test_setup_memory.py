@@ -9,19 +9,11 @@ from pathlib import Path
 from textual.widgets import Collapsible, Input, Select, SelectionList
 
 from perftui.history.store import HistoryStore
-from perftui.tui.app import PerftuiApp
 from perftui.tui.factory import create_app
 from perftui.tui.screens.dialogs import ConfirmDialog
-from perftui.tui.screens.setup import SetupScreen
 from perftui.tui.settings import FILE_NAME, Settings
 from tests.history_factory import make_record
-from tests.tui.conftest import RecordingRuns, wait_for
-
-
-async def _setup(app: PerftuiApp, pilot) -> SetupScreen:
-    await wait_for(pilot, lambda: isinstance(app.screen, SetupScreen))
-    await pilot.pause()
-    return app.screen  # type: ignore[return-value]
+from tests.tui.conftest import RecordingRuns, ready, wait_for
 
 
 def test_a_damaged_settings_file_is_defaults_and_one_line(tmp_path: Path) -> None:
@@ -45,7 +37,7 @@ async def test_setup_remembers_the_last_device_and_its_setup(
     runs = RecordingRuns()  # Start hands the run to it: recorded, nothing launched
     app = create_app(history_dir, runs=runs)
     async with app.run_test(size=(100, 30)) as pilot:
-        setup = await _setup(app, pilot)
+        setup = await ready(pilot, app)
         # A loopback device is a device; the simulated device's runs are its own entry.
         assert setup.recent == ["127.0.0.1:18190"]
         await pilot.press("tab")
@@ -66,7 +58,7 @@ async def test_setup_remembers_the_last_device_and_its_setup(
 
     app = create_app(history_dir, runs=RecordingRuns())
     async with app.run_test(size=(100, 30)) as pilot:
-        setup = await _setup(app, pilot)
+        setup = await ready(pilot, app)
         assert setup.query_one("#host", Input).value == "127.0.0.1:9"
         assert setup.query_one("#runs", Input).value == "5"
         assert setup.query_one("#f-burst_duration", Input).value == "2.5"
