@@ -11,6 +11,7 @@ import contextlib
 import gzip
 import json
 import os
+import queue
 import signal
 import socket
 import subprocess
@@ -205,27 +206,61 @@ def wait_gone(pids: list[int], timeout: float) -> list[int]:
 
 @dataclass
 class Spawned:
-    """A `perftui run` subprocess in its own session (so its whole group can be signalled)."""
+    """A `perftui run` subprocess in its own session (so its whole group can be signalled).
+
+    Threads read both pipes from the start: `communicate()` after a `readline()` would lose what
+    the text wrapper had already buffered, and a full stdout pipe would block the run."""
 
     proc: subprocess.Popen[str]
     lines: list[str] = field(default_factory=list)
+    _err: queue.Queue[str | None] = field(default_factory=queue.Queue)
+    _out: list[str] = field(default_factory=list)
+    _readers: list[threading.Thread] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        def read_err() -> None:
+            assert self.proc.stderr is not None
+            for line in self.proc.stderr:
+                self._err.put(line)
+            self._err.put(None)
+
+        def read_out() -> None:
+            assert self.proc.stdout is not None
+            self._out.extend(self.proc.stdout)
+
+        for target in (read_err, read_out):
+            reader = threading.Thread(target=target, daemon=True)
+            reader.start()
+            self._readers.append(reader)
 
     def wait_line(self, predicate: Callable[[str], bool], timeout: float = 20.0) -> str:
         """Read stderr until a line matches (the engine's progress lines go there)."""
-        assert self.proc.stderr is not None
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            line = self.proc.stderr.readline()
-            if not line:
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                line = self._err.get(timeout=left)
+            except queue.Empty:
+                break
+            if line is None:
                 break
             self.lines.append(line)
             if predicate(line):
                 return line
         raise AssertionError(f"no matching line; stderr so far:\n{''.join(self.lines)}")
 
+    def _drain(self) -> Iterator[str | None]:
+        while not self._err.empty():
+            yield self._err.get_nowait()
+
+    def join_readers(self, timeout: float) -> None:
+        for reader in self._readers:
+            reader.join(timeout)
+
     def finish(self, timeout: float = 30.0) -> tuple[int, str, str]:
-        out, err = self.proc.communicate(timeout=timeout)
-        return self.proc.returncode, out, "".join(self.lines) + err
+        self.proc.wait(timeout)
+        self.join_readers(timeout)
+        self.lines.extend(line for line in self._drain() if line is not None)
+        return self.proc.returncode, "".join(self._out), "".join(self.lines)
 
 
 @pytest.fixture
@@ -252,6 +287,7 @@ def spawn() -> Iterator[Callable[..., Spawned]]:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(spawned.proc.pid, signal.SIGKILL)
             spawned.proc.wait(10)
+        spawned.join_readers(10)
         for stream in (spawned.proc.stdout, spawned.proc.stderr):
             if stream is not None:
                 stream.close()
