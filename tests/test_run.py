@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from perftui.cli.main import main
 from perftui.config import RunConfig
 from perftui.engine.events import (
     Heartbeat,
@@ -151,6 +152,13 @@ def test_second_run_compares_to_previous_latest(device, tmp_path: Path) -> None:
         "rps_ok_median_delta",
     }
     assert len(list(tmp_path.glob("perf_*.json"))) == 2  # never overwritten, same second or not
+    # Deleting a run takes its legacy files with it, and latest.json falls back to the run left.
+    first, second = (r["run_id"] for r in reversed(HistoryStore(tmp_path).list_runs()))
+    assert main(["history", "--history-dir", str(tmp_path), "delete", second, "--yes"]) == 0
+    assert [json.loads(p.read_text())["run_id"] for p in tmp_path.glob("perf_*.json")] == [first]
+    assert len(list(tmp_path.glob("perf_*.md"))) == 1 and latest(tmp_path)["run_id"] == first
+    assert main(["history", "--history-dir", str(tmp_path), "delete", first, "--yes"]) == 0
+    assert not list(tmp_path.glob("perf_*")) and not (tmp_path / "latest.json").exists()
 
 
 def test_gate_failure_exits_1_with_reasons(device, tmp_path: Path) -> None:

@@ -165,6 +165,8 @@ def test_resolve_filters_baselines_notes_delete(tmp_path: Path) -> None:
     store.set_baseline(b, name="v2")
     assert store.resolve("baseline")["run_id"] == a
     assert store.resolve("baseline:v2")["run_id"] == b
+    with pytest.raises(RunNotFound, match="did you mean baseline:v2"):
+        store.resolve("v2")
     assert [r["run_id"] for r in store.list_runs(target="10.0.0.2:80")] == [c]
     assert [r["run_id"] for r in store.list_runs(passed=False)] == [d]
     assert [r["run_id"] for r in store.list_runs(tag="main", limit=1)] == [d]

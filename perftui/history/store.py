@@ -50,7 +50,13 @@ from perftui.engine.schema import (
     RunRecord,
     readable_record,
 )
-from perftui.history.files import atomic_write_bytes, atomic_write_json, fsync_dir
+from perftui.history.files import (
+    LATEST_NAME,
+    atomic_write_bytes,
+    atomic_write_json,
+    fsync_dir,
+    read_json,
+)
 from perftui.like import NOT_STARTED, run_status, settings_key
 
 # The index's version (the catalog's "schema"), apart from each record's own (RECORD_SCHEMA).
@@ -203,7 +209,7 @@ def summarize(record: RunRecord, doc_name: str, digest: str) -> IndexRow:
 
 
 def run_kind(record: RunRecord) -> str:
-    """"capacity" for a capacity search (`perftui capacity`), else "run": a search's steps at
+    """ "capacity" for a capacity search (`perftui capacity`), else "run": a search's steps at
     chosen rates are not the previous run of a suite, nor the other way round."""
     return "capacity" if record.get("capacity") else "run"
 
@@ -555,7 +561,28 @@ class HistoryStore:
                 )
             with contextlib.suppress(FileNotFoundError):
                 (self.docs_dir / summary["doc"]).unlink()
+            self._delete_legacy_files(summary)
         return names
+
+    def _delete_legacy_files(self, gone: IndexRow) -> None:
+        """Inside the lock: the deleted run's `perf_<stamp>*.json/.md`, and `latest.json` if it
+        is that run, which then holds the newest run left (the next run's "previous"), or goes."""
+        run_id = gone["run_id"]
+        started = parse_utc(gone.get("started_at"))
+        if started is not None:
+            for path in self.dir.glob(f"perf_{started.strftime('%Y%m%dT%H%M%SZ')}*.json"):
+                if (read_json(path) or {}).get("run_id") == run_id:
+                    path.with_suffix(".md").unlink(missing_ok=True)
+                    path.unlink(missing_ok=True)
+        latest = self.dir / LATEST_NAME
+        if (read_json(latest) or {}).get("run_id") != run_id:
+            return
+        left = [s for s in self._summaries() if s.get("kind", "run") == "run"]
+        left = [s for s in left if s.get("status") != NOT_STARTED and s["run_id"] != run_id]
+        if left:
+            atomic_write_json(latest, self._read_doc(max(left, key=_sort_key)))
+        else:
+            latest.unlink(missing_ok=True)
 
     # ----- reads -----------------------------------------------------------------------------
 
@@ -668,9 +695,7 @@ class HistoryStore:
             current = relative_to or (self._read_doc(others[-1]) if others else None)
             previous = self.previous_of(current) if current else None
             if previous is None:
-                raise RunNotFound(
-                    "no previous run of the same device, profiles and settings"
-                )
+                raise RunNotFound("no previous run of the same device, profiles and settings")
             return previous
         if ref == "baseline" or ref.startswith("baseline:"):
             name = ref.partition(":")[2] or "default"
@@ -692,7 +717,8 @@ class HistoryStore:
         if matches:
             shown = ", ".join(s["run_id"] for s in matches[:3])
             raise AmbiguousRun(f"{ref!r} matches {len(matches)} runs ({shown}, …); give more")
-        raise RunNotFound(f"no stored run, tag or baseline matches {ref!r}")
+        hint = f"; did you mean baseline:{ref}?" if ref in self.baselines() else ""
+        raise RunNotFound(f"no stored run, tag or baseline matches {ref!r}{hint}")
 
     def records(self, summaries: list[IndexRow]) -> Iterator[RunRecord]:
         """Full records for some summaries (for exports and trends), skipping unreadable ones."""
