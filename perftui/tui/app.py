@@ -473,7 +473,11 @@ class PerftuiApp(App[int], ShowsWorkerErrors):
             "Highest rate within the p95/error gates, as a latency-vs-rate chart (or back to it)",
             self.action_capacity,
         )
-        yield SystemCommand(
-            "Abort run", "Stop the run in progress (asks; partial run kept)", self.action_abort_run
-        )
+        live = self.live_screen()
+        if live is not None and live.finished is None:
+            yield SystemCommand(
+                "Abort run",
+                "Stop the run in progress (asks; partial run kept)",
+                self.action_abort_run,
+            )
         yield SystemCommand("Help", "Keys of every screen", self.action_help)

@@ -13,7 +13,7 @@ from textual.binding import Binding, BindingType
 OTHER_KEYS = (
     ("ctrl+p", "everywhere", "command palette: every action, runs by id or tag, theme"),
     ("enter", "Setup, runs in progress", "watch that run live"),
-    ("escape", "any pushed screen", "back"),
+    ("escape", "dialogs and this help", "no / cancel / close"),
 )
 
 
@@ -30,15 +30,23 @@ def help_markdown(
 ) -> str:
     """The help table: per screen, each binding's keys (the user's, from `keymap`, where set)
     and what it does (its tooltip, else its description)."""
-    rows = []
+    keys_of: dict[tuple[str, str], list[str]] = {}  # (where, action) → keys: one row each
+    does_of: dict[tuple[str, str], str] = {}
     for where, owner in screens:
         for binding in bindings_of(owner):
             does = binding.tooltip or binding.description
             if not does:
                 continue
             keys = keymap.get(binding.id or "", binding.key)
-            shown = " / ".join(f"`{show_key(Binding(key.strip(), ''))}`" for key in keys.split(","))
-            rows.append(f"| {shown} | {where} | {does} |")
+            row = (where, binding.action)
+            keys_of.setdefault(row, []).extend(k.strip() for k in keys.split(","))
+            does_of.setdefault(row, does)
+    rows = [
+        "| "
+        + " / ".join(f"`{show_key(Binding(key, ''))}`" for key in keys)
+        + f" | {where} | {does_of[where, action]} |"
+        for (where, action), keys in keys_of.items()
+    ]
     rows += [f"| `{key}` | {where} | {does} |" for key, where, does in OTHER_KEYS]
     return (
         "# perftui\n\nLoad-test an HTTP device, watch it live, compare any two runs. "

@@ -53,3 +53,8 @@ async def test_a_key_from_the_settings_file_takes_effect_and_shows_in_help(
             ("r", "History"),
         ]:
             assert any(row.startswith(f"| `{key}` | {where} |") for row in rows), (key, where)
+        # One row per action: the help's two keys share theirs, and no key is listed twice.
+        assert "| `f1` / `?` | everywhere | this help |" in rows
+        cells = [tuple(c.strip() for c in row.split("|")[1:3]) for row in rows]
+        assert len(cells) == len(set(cells))
+        assert any(row.startswith("| `esc` | Live run |") and "abort" in row for row in rows)

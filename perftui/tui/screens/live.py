@@ -148,7 +148,14 @@ class LiveScreen(Screen[None], ShowsWorkerErrors):
             id="live.abort",
             tooltip="abort (asks; the partial run is kept)",
         ),
-        Binding("escape", "back", "Back", show=False, id="live.back"),
+        Binding(
+            "escape",
+            "back",
+            "Back",
+            show=False,
+            id="live.back",
+            tooltip="back when the run has ended; during a run, abort (asks)",
+        ),
     ]
 
     def __init__(
