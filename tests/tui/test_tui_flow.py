@@ -193,6 +193,8 @@ async def test_help_and_command_palette(history_dir: Path) -> None:
         await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
         await pilot.press("escape")
         await wait_for(pilot, lambda: isinstance(app.screen, SetupScreen))
+        titles = [c.title for c in app.get_system_commands(app.screen)]
+        assert "History" in titles and "Abort run" not in titles  # no run is going
         await pilot.press("ctrl+p")
         await pilot.pause(0.3)
         await pilot.press(*"History")
@@ -216,6 +218,7 @@ async def test_quit_during_a_run_asks_and_keeps_the_partial_run(history_dir: Pat
     app = create_app(history_dir)
     async with app.run_test(size=(80, 24)) as pilot:
         await start_long_run(pilot, app)
+        assert "Abort run" in [c.title for c in app.get_system_commands(app.screen)]
         await quit_during_the_run(pilot, app, "s")
     [stored] = HistoryStore(history_dir).list_runs()
     assert stored["status"] == "stopped"
