@@ -149,6 +149,11 @@ class PerftuiApp(App[int], ShowsWorkerErrors):
             self.switch_mode("setup")  # unless something was opened meanwhile (a test's screen)
         if self.attach:
             self.attach_run(self.attach)
+        self._warm_up()
+
+    @work(thread=True, exit_on_error=False, group="warm")
+    def _warm_up(self) -> None:
+        self.history.warm_up()
 
     # ----- modes: which screen is on view, and Back -----------------------------------------
 

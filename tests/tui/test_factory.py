@@ -78,6 +78,7 @@ async def test_the_app_uses_the_services_it_is_given(tmp_path: Path) -> None:
 async def test_a_history_call_on_the_event_loop_raises(tmp_path: Path) -> None:
     """What keeps a stray call from freezing the UI: on a loop it fails, in a thread it runs."""
     history = HistoryService(HistoryStore(tmp_path))
-    with pytest.raises(OnUILoop):
-        history.runs()
+    for call in (history.runs, history.warm_up):
+        with pytest.raises(OnUILoop):
+            call()
     assert await asyncio.to_thread(history.runs) == []
