@@ -27,8 +27,9 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from history_factory import make_record  # noqa: E402
 
-from perftui.analysis.compare import compare_runs  # noqa: E402
+from perftui import verdicts  # noqa: E402
 from perftui.analysis.reports import comparison_markdown  # noqa: E402
+from perftui.analysis.thresholds import RegressionThresholds  # noqa: E402
 from perftui.history.store import DOCS_DIR, SHARD_GLOB, HistoryStore, compact, encode_doc  # noqa: E402
 
 CLI = """
@@ -115,10 +116,10 @@ async def history_screen_first_render(history: Path) -> float:
     """From `f2` on Setup to the History screen's first frame with its rows."""
     from textual.widgets import DataTable
 
-    from perftui.tui.app import PerftuiApp
+    from perftui.tui.factory import create_app
     from perftui.tui.screens.history import HistoryScreen
 
-    app = PerftuiApp(history)
+    app = create_app(history)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause()
         began = time.perf_counter()
@@ -163,8 +164,10 @@ def main() -> None:
         index_mb = sum(p.stat().st_size for p in shards) / 2**20
 
         def compare_in_process() -> None:
+            """As `perftui compare` does it: the noise sample picked from the history."""
             s = HistoryStore(history)
-            comparison_markdown(compare_runs(s.resolve(ids[-1][:20]), s.resolve(ids[-4])))
+            a, b = s.resolve(ids[-1][:20]), s.resolve(ids[-4])
+            comparison_markdown(verdicts.compare(s, a, b, RegressionThresholds()))
 
         adds = sorted(add_latencies(history, args.adds))
         rows = [
