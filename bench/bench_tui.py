@@ -31,6 +31,7 @@ import sys
 import tempfile
 import termios
 import time
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -67,7 +68,7 @@ def tui_child(
     from textual.pilot import Pilot
     from textual.widgets import Input, Select, SelectionList
 
-    from perftui.tui.app import PerftuiApp
+    from perftui.tui.factory import create_app
     from perftui.tui.screens.live import LiveScreen
     from perftui.tui.screens.results import ResultsScreen
     from perftui.tui.screens.setup import SetupScreen
@@ -101,6 +102,10 @@ def tui_child(
         chosen = setup.query_one("#profiles", SelectionList)
         chosen.deselect_all()
         chosen.select(profile)
+        # As a person would: start once the device has answered Setup's probe (before it, Setup
+        # asks "Start anyway?", which the ceiling's profile file left time for).
+        await wait(pilot, lambda: getattr(setup._probe_answer, "__getitem__", None) is not None
+                   and setup._probe_answer[1].status == 200, 15)  # fmt: skip
         await pilot.press("ctrl+s")
         await wait(pilot, lambda: isinstance(app.screen, LiveScreen))
         live: LiveScreen = app.screen  # type: ignore[assignment]
@@ -126,7 +131,15 @@ def tui_child(
         )
         app.exit()
 
-    PerftuiApp(history_dir).run(auto_pilot=drive)
+    async def drive_or_say(pilot: Pilot) -> None:
+        """The child's screen is discarded: a failure is written where the parent looks."""
+        try:
+            await drive(pilot)
+        except Exception:
+            out.with_suffix(".err").write_text(traceback.format_exc())
+            pilot.app.exit()
+
+    create_app(history_dir).run(auto_pilot=drive_or_say)
 
 
 def run_tui(port: int, clients: int, duration: int, work: Path, profile: str) -> dict[str, Any]:
@@ -161,7 +174,9 @@ def run_tui(port: int, clients: int, duration: int, work: Path, profile: str) ->
     os.waitpid(pid, 0)
     os.close(fd)
     if not out.exists():
-        raise RuntimeError("the TUI child wrote no result")
+        failure = out.with_suffix(".err")
+        said = failure.read_text() if failure.exists() else "(nothing said)"
+        raise RuntimeError(f"the TUI child wrote no result:\n{said}")
     return {**json.loads(out.read_text()), "terminal_bytes": written}
 
 

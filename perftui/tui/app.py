@@ -55,8 +55,9 @@ from perftui.tui.settings import Settings
 from perftui.tui.workers import ShowsWorkerErrors
 
 RECENT_DEVICES = 8
-# The statistics library is loaded this long after Setup shows: not in the first keystrokes.
-WARM_UP_AFTER_S = 3.0
+# The statistics library is loaded this long after Setup shows (not in the first keystrokes),
+# unless a run has begun by then.
+WARM_UP_AFTER_S = 1.0
 Prober = Callable[[str, str], tuple[bool, str] | session.ProbeAnswer]
 # The mode whose screen stays when left; the others (History, the run, Results, Compare,
 # Capacity) are dropped on Back, so History opens afresh as it always did.
@@ -151,7 +152,14 @@ class PerftuiApp(App[int], ShowsWorkerErrors):
             self.switch_mode("setup")  # unless something was opened meanwhile (a test's screen)
         if self.attach:
             self.attach_run(self.attach)
-        self.set_timer(WARM_UP_AFTER_S, self._warm_up)
+        self.set_timer(WARM_UP_AFTER_S, self._maybe_warm_up)
+
+    def _maybe_warm_up(self) -> None:
+        """Not once a run or a capacity search has begun: its CPU would land in the
+        measurement (bench_tui: the TUI's share of a core at the ceiling doubled)."""
+        live = self.live_screen()
+        if (live is None or live.finished is not None) and "capacity" not in self._came_from:
+            self._warm_up()
 
     @work(thread=True, exit_on_error=False, group="warm")
     def _warm_up(self) -> None:
