@@ -31,6 +31,7 @@ from perftui.tui.services import CURVE, Comparer, CompareView, Comparison, Row, 
 from perftui.tui.view import fmt, timeline
 from perftui.tui.view.timeline import OVERLAY_KEY
 from perftui.tui.widgets.noise_panel import NoisePanel
+from perftui.tui.widgets.tabs import show_tab
 from perftui.tui.workers import ShowsWorkerErrors
 
 
@@ -405,10 +406,10 @@ class CompareScreen(Screen[None], ShowsWorkerErrors):
         self._start_comparing()
 
     def action_charts(self) -> None:
-        self.query_one("#compare-tabs", TabbedContent).active = "tab-charts"
+        show_tab(self.query_one("#compare-tabs", TabbedContent), "tab-charts")
 
     def action_table(self) -> None:
-        self.query_one("#compare-tabs", TabbedContent).active = "tab-table"
+        show_tab(self.query_one("#compare-tabs", TabbedContent), "tab-table")
         self.query_one("#compare-table", DataTable).focus()
 
     def action_cycle_key(self, step: int) -> None:
@@ -419,7 +420,7 @@ class CompareScreen(Screen[None], ShowsWorkerErrors):
         self._draw_latency()
 
     def action_noise(self) -> None:
-        self.query_one("#compare-tabs", TabbedContent).active = "tab-noise"
+        show_tab(self.query_one("#compare-tabs", TabbedContent), "tab-noise")
         if self.query("#noise-runs"):
             self.query_one("#noise-runs").focus()
 
@@ -433,7 +434,7 @@ class CompareScreen(Screen[None], ShowsWorkerErrors):
         self._fill_table()
 
     def action_over_time(self) -> None:
-        self.query_one("#compare-tabs", TabbedContent).active = "tab-overlay"
+        show_tab(self.query_one("#compare-tabs", TabbedContent), "tab-overlay")
 
     def action_overlay_metric(self) -> None:
         self.overlay_metric = (self.overlay_metric + 1) % len(timeline.OVERLAY_METRICS)

@@ -23,6 +23,7 @@ from perftui.engine.schema import RunRecord
 from perftui.tui.messages import OpenCompare, PreviousCompared
 from perftui.tui.services import Comparison, Row
 from perftui.tui.view import fmt, timeline
+from perftui.tui.widgets.tabs import show_tab
 from perftui.tui.workers import ShowsWorkerErrors
 
 VERDICT_STYLE = {
@@ -317,10 +318,10 @@ class ResultsScreen(Screen[None], ShowsWorkerErrors):
             table.add_row(*row_cells(row))
 
     def action_timeline(self) -> None:
-        self.query_one("#results-tabs", TabbedContent).active = "tab-timeline"
+        show_tab(self.query_one("#results-tabs", TabbedContent), "tab-timeline")
 
     def action_summary(self) -> None:
-        self.query_one("#results-tabs", TabbedContent).active = "tab-summary"
+        show_tab(self.query_one("#results-tabs", TabbedContent), "tab-summary")
         self.query_one("#aggregated", DataTable).focus()
 
     def action_next_run(self) -> None:
