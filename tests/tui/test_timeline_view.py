@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from textual.widgets import Static, TabbedContent
+from textual.widgets import DataTable, Static, TabbedContent
 from textual_plotext import PlotextPlot
 
 from perftui.analysis.compare import compare_runs
@@ -14,7 +14,7 @@ from perftui.tui.screens.compare import CompareScreen
 from perftui.tui.screens.results import ResultsScreen
 from perftui.tui.view.timeline import phase_notes
 from tests.history_factory import make_record
-from tests.tui.conftest import wait_for
+from tests.tui.conftest import verdict_right_edge, wait_for
 
 KW = {"profiles": ("python_light",), "max_samples": 2000}
 
@@ -40,6 +40,8 @@ async def test_results_timeline_draws_the_highlighted_phase(tmp_path: Path) -> N
         screen = ResultsScreen(record, previous, compare_runs(previous, record))
         await app.push_screen(screen)
         await pilot.pause()
+        table = screen.query_one("#vs-previous", DataTable)  # its verdicts whole on 80 columns
+        assert verdict_right_edge(table) <= table.scrollable_content_region.width <= 80
         tabs = screen.query_one("#results-tabs", TabbedContent)
         for focus in ("#vs-previous", "#aggregated"):
             screen.query_one(focus).focus()
