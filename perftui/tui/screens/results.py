@@ -142,6 +142,7 @@ class ResultsScreen(Screen[None], ShowsWorkerErrors):
 
     CSS_PATH = "results.tcss"
     HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-narrow"), (120, "-wide")]
+    VERTICAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-tiny"), (28, "-tall")]
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding(
             "c",
