@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from textual.pilot import Pilot
-from textual.widgets import SelectionList
+from textual.widgets import DataTable, SelectionList
 
 from perftui.config import RunConfig
 from perftui.tui.app import PerftuiApp
@@ -55,6 +55,16 @@ async def wait_for(pilot: Pilot, condition: Callable[[], bool], timeout: float =
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {condition}")
         await pilot.pause(0.05)
+
+
+def verdict_right_edge(table: DataTable) -> int:
+    """Where a comparison table's verdict column ends, in cells from the table's left edge."""
+    right = 0
+    for column in table.ordered_columns:
+        right += column.get_render_width(table)
+        if str(column.label) == "verdict":
+            return right
+    raise AssertionError("no verdict column")
 
 
 @pytest.fixture

@@ -100,6 +100,10 @@ async def test_capacity_screen_adds_a_point_per_step(history_dir: Path) -> None:
         assert screen.running
         status = str(screen.query_one("#cap-status", Static).render())
         assert "400 req/s" in status and "FAIL" in status
+        table.move_cursor(row=2)  # the step under the cursor whole (its reasons run past 80)
+        await pilot.pause()
+        detail = str(screen.query_one("#cap-detail", Static).render())
+        assert "FAIL: " + "; ".join(screen.steps[2].reasons) in detail
 
         for _ in range(20):
             job.go.release()

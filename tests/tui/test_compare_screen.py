@@ -15,7 +15,7 @@ from perftui.tui.factory import create_app
 from perftui.tui.screens.compare import CompareScreen
 from perftui.verdicts import CompareView
 from tests.history_factory import make_record
-from tests.tui.conftest import wait_for
+from tests.tui.conftest import verdict_right_edge, wait_for
 
 SMALL = {"profiles": ("python_light",), "phases": ("burst",), "max_samples": 300}
 
@@ -102,3 +102,38 @@ async def test_opens_at_once_names_the_reference_swaps_and_fits_100x30(tmp_path:
         width = sum(c.get_render_width(table) for c in table.columns.values())
         assert width <= 100 - 2 and table.row_count > 3, width
         assert "interval [" in _text(screen.query_one("#compare-detail", Static))
+
+
+async def test_at_80x24_the_verdict_is_whole_and_the_charts_have_room(tmp_path: Path) -> None:
+    """The smallest common terminal: every verdict within the screen (the other columns after
+    it, or in the detail line), and the Charts tab one usable chart at a time (`g`: the other)."""
+    two = {**SMALL, "profiles": ("python_light", "python_heavy"), "phases": ("burst", "long")}
+    a = make_record([20.0, 20.2, 19.9], seed=1, **two)
+    b = make_record([26.0, 26.5, 25.9], seed=2, **two)
+    app = create_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await app.push_screen(CompareScreen(compare_runs(a, b), a, b, tmp_path))
+        await pilot.pause()
+        screen = app.screen
+        table = screen.query_one("#compare-table", DataTable)
+        for _ in ("primary rows", "all rows"):
+            assert verdict_right_edge(table) <= table.scrollable_content_region.width
+            assert table.region.right <= 80 and table.scroll_x == 0
+            assert table.region.height >= 8  # the header scrolls within 40 % of the screen
+            await pilot.press("p")
+            await pilot.pause()
+        assert "interval [" in _text(screen.query_one("#compare-detail", Static))
+
+        latency, rps = screen.query_one("#latency-plot"), screen.query_one("#rps-plot")
+        await pilot.press("g")
+        await pilot.pause()
+        assert latency.region.height >= 12 and latency.region.bottom <= 23  # above the footer
+        assert not rps.region and "g: rps chart" in _text(screen.query_one("#chart-key", Static))
+        await pilot.press("g")  # the other chart
+        await pilot.pause()
+        assert rps.region.height >= 10 and not latency.region
+
+        await pilot.resize_terminal(100, 30)  # both again, one above the other
+        await pilot.pause()
+        assert latency.region.height >= 8 and rps.region.height >= 8
+        assert latency.region.bottom <= rps.region.y and rps.region.bottom <= 29

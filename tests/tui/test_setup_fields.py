@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from textual.widgets import Input, Select, SelectionList
+from textual.widgets import Input, Select, SelectionList, Static
 
 from perftui.history.legacy import import_paths
 from perftui.history.store import HistoryStore
 from perftui.tui.factory import create_app
 from perftui.tui.screens.setup import SIM, SetupScreen
-from tests.tui.conftest import ready, wait_for
+from tests.tui.conftest import quiet_app, ready, wait_for
 
 LEGACY = Path(__file__).parent.parent / "fixtures" / "legacy"
 LEGACY_TARGET = "192.168.0.135:8080"  # the `target` of every fixture file
@@ -110,3 +110,26 @@ async def test_a_probe_answering_after_the_app_exited_is_dropped(history_dir: Pa
         await setup.query_one("#probe").remove()
         setup._probe_result(True, "http://127.0.0.1:1/hello answered 200 in 128 ms")
     setup._probe_result(True, "http://127.0.0.1:1/hello answered 200 in 128 ms")
+
+
+async def test_at_80x24_every_field_shows_when_focused_and_the_form_says_what_is_below(
+    history_dir: Path,
+) -> None:
+    """On 80 columns the note had no width left (off the screen's edge) and nothing said that
+    it, Advanced and Start were below the fold."""
+    app = quiet_app(history_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        setup = await ready(pilot, app)
+        form = setup.query_one("#setup-form")
+        more = setup.query_one("#more-below", Static)
+        assert more.display and "Note, Advanced, Start" in str(more.render())
+        note = setup.query_one("#note", Input)
+        setup.query_one("#build").focus()  # the last field on view at 80×24; Tab goes on
+        await pilot.press("tab")
+        await pilot.pause()
+        assert app.focused is note and note.region.width >= 40
+        assert form.region.contains_region(note.region)  # scrolled into view
+        assert "Note" not in str(more.render())
+        await pilot.press("tab", "tab")  # Advanced's title, then Start: nothing below
+        await pilot.pause()
+        assert app.focused is setup.query_one("#start") and not more.display

@@ -5,15 +5,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from textual.widgets import Static, TabbedContent
+from textual.widgets import DataTable, Static, TabbedContent
 from textual_plotext import PlotextPlot
 
+from perftui.analysis.compare import compare_runs
 from perftui.tui.factory import create_app
 from perftui.tui.screens.compare import CompareScreen
 from perftui.tui.screens.results import ResultsScreen
 from perftui.tui.view.timeline import phase_notes
 from tests.history_factory import make_record
-from tests.tui.conftest import wait_for
+from tests.tui.conftest import verdict_right_edge, wait_for
 
 KW = {"profiles": ("python_light",), "max_samples": 2000}
 
@@ -26,19 +27,34 @@ def lines(plot: PlotextPlot) -> list[tuple[list[float], list[float]]]:
 
 
 async def test_results_timeline_draws_the_highlighted_phase(tmp_path: Path) -> None:
+    """`g` opens the Timeline whatever table of the Summary has the focus: with the comparison
+    with the previous run there are two, and hiding the focused one handed the focus to the
+    other, which switched the tab back, so `g` did nothing (Textual #4955). At 80×24, as the
+    new-user trial had it."""
+    previous = make_record([20.0, 24.0], seed=2, **KW)
     record = make_record([20.0, 25.0], seed=1, timeline=True, **KW)
     report = record["raw_runs"][0]["results"][0]["report"]
     report["stalls"] = {"count": 1, "longest_ms": 1020.0, "total_ms": 1020.0, "at": [5.0]}
     app = create_app(tmp_path)
-    async with app.run_test(size=(120, 40)) as pilot:
-        app.open_results(record)  # judged in a worker, then shown
-        await app.workers.wait_for_complete()
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = ResultsScreen(record, previous, compare_runs(previous, record))
+        await app.push_screen(screen)
         await pilot.pause()
-        screen = app.screen
-        assert isinstance(screen, ResultsScreen)
-        await pilot.press("g")
+        table = screen.query_one("#vs-previous", DataTable)  # its verdicts whole on 80 columns
+        assert verdict_right_edge(table) <= table.scrollable_content_region.width <= 80
+        tabs = screen.query_one("#results-tabs", TabbedContent)
+        for focus in ("#vs-previous", "#aggregated"):
+            screen.query_one(focus).focus()
+            await pilot.pause()
+            await pilot.press("g")
+            await pilot.pause()
+            assert tabs.active == "tab-timeline", focus
+            await pilot.press("t")  # back to the Summary, its first table focused
+            await pilot.pause()
+            assert tabs.active == "tab-summary" and app.focused is screen.query_one("#aggregated")
+        await pilot.press("tab", "g")  # Tab: from the first table to the second, then g
         await pilot.pause()
-        assert screen.query_one("#results-tabs", TabbedContent).active == "tab-timeline"
+        assert tabs.active == "tab-timeline" and isinstance(screen, ResultsScreen)
         latency = lines(screen.query_one("#tl-latency", PlotextPlot))
         timeline = report["timeline"]
         assert [x for x, _ in latency[:3]] == [timeline["t_s"]] * 3

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, ClassVar, Protocol
 
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -111,6 +112,7 @@ class CapacityScreen(Screen[None], ShowsWorkerErrors):
         yield Static("starting…", id="cap-status")
         yield PlotextPlot(id="cap-chart")
         yield DataTable(id="cap-steps", cursor_type="row", zebra_stripes=True)
+        yield Static("", id="cap-detail")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -167,9 +169,17 @@ class CapacityScreen(Screen[None], ShowsWorkerErrors):
             cell(r.p99_ms),
             cell(r.error_rate, ".2f"),
             verdict + (" [client-bound]" if r.client_bound else ""),
+            key=str(len(self.steps) - 1),
         )
         self.query_one("#cap-status", Static).update(f"running · {step.line()}")
         self._draw()
+
+    @on(DataTable.RowHighlighted, "#cap-steps")
+    def _show_step(self, event: DataTable.RowHighlighted) -> None:
+        """The step under the cursor whole: a failed step's reasons run past 80 columns."""
+        if event.row_key.value is not None:
+            line = self.steps[int(event.row_key.value)].line()
+            self.query_one("#cap-detail", Static).update(Text(line))
 
     def beat(self, beat: Heartbeat) -> None:
         """The running step so far, so a 15 s confirm step is not a frozen screen."""

@@ -17,7 +17,7 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Vertical
+from textual.containers import Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane
 from textual_plotext import PlotextPlot
@@ -26,11 +26,19 @@ from perftui.analysis.metrics import ALL_METRICS
 from perftui.engine.schema import RunRecord
 from perftui.tui.messages import Compared
 from perftui.tui.screens.dialogs import TextPrompt
-from perftui.tui.screens.results import row_cells, verdict_text, where_text
+from perftui.tui.screens.results import (
+    NARROW,
+    NARROW_COLUMNS,
+    narrow_cells,
+    row_cells,
+    verdict_text,
+    where_text,
+)
 from perftui.tui.services import CURVE, Comparer, CompareView, Comparison, Row, write_report
 from perftui.tui.view import fmt, timeline
 from perftui.tui.view.timeline import OVERLAY_KEY
 from perftui.tui.widgets.noise_panel import NoisePanel
+from perftui.tui.widgets.tabs import show_tab
 from perftui.tui.workers import ShowsWorkerErrors
 
 
@@ -50,13 +58,32 @@ def _run_line(role: str, side: str, record: RunRecord) -> str:
     )
 
 
+# Screen sizes: from WIDE columns the charts sit side by side; below SHORT rows the header
+# scrolls within a part of the screen; below TINY rows (and WIDE columns) the Charts tab shows
+# one chart at a time, `g` going from one to the other.
+WIDE, SHORT, TINY = 120, 40, 28
+
+
+class Head(VerticalScroll):
+    """The header (verdict, settings that differ, A and B, notes): on a short screen it keeps
+    to a part of it and scrolls, focusable only then (mouse wheel, or Tab and the arrows)."""
+
+    def allow_focus(self) -> bool:
+        return self.allow_vertical_scroll
+
+
 class CompareScreen(Screen[None], ShowsWorkerErrors):
     """A (the reference: the run picked first, the baseline, the previous run) against B (the
     candidate). Opens at once; the comparison (a bootstrap, the history's noise) is made in a
     thread worker while a busy sign shows. `x` swaps A and B."""
 
     CSS_PATH = "compare.tcss"
-    HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-narrow"), (120, "-wide")]
+    HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-narrow"), (WIDE, "-wide")]
+    VERTICAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [
+        (0, "-tiny"),
+        (TINY, "-short"),
+        (SHORT, "-tall"),
+    ]
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding(
             "p",
@@ -70,7 +97,8 @@ class CompareScreen(Screen[None], ShowsWorkerErrors):
             "charts",
             "Charts",
             id="compare.charts",
-            tooltip="charts: latency distribution and rps per key",
+            tooltip="charts: latency distribution and rps per key (small screens: one, then "
+            "the other)",
         ),
         Binding("t", "table", "Table", show=False, id="compare.table"),
         Binding(
@@ -139,11 +167,13 @@ class CompareScreen(Screen[None], ShowsWorkerErrors):
         self.keys: list[str] = []
         self.chart_key: str | None = None
         self.overlay_metric = 0  # index into timeline.OVERLAY_METRICS
+        self.table_layout: tuple[bool, bool, bool] | None = None  # paths, narrow, interval
 
     def compose(self) -> ComposeResult:
-        yield Static("Compare · comparing…", id="compare-title")
-        yield Static("", id="compare-mismatch")
-        yield Static("", id="compare-runs")
+        with Head(id="compare-head"):
+            yield Static("Compare · comparing…", id="compare-title")
+            yield Static("", id="compare-mismatch")
+            yield Static("", id="compare-runs")
         with TabbedContent(id="compare-tabs"):
             with TabPane("Table", id="tab-table"):
                 yield DataTable(id="compare-table", cursor_type="row", zebra_stripes=True)
@@ -272,11 +302,16 @@ class CompareScreen(Screen[None], ShowsWorkerErrors):
             return
         # Per-path rows: one "where" column (the phase's key on its own row, its paths indented
         # under it), and below 110 columns the interval moves to the detail line, so every
-        # column, the verdict too, fits 100 columns.
-        with_interval = not self.show_paths or self.size.width >= 110
+        # column, the verdict too, fits 100 columns. Below NARROW columns the verdict comes
+        # right after the change (A and B after it), so it is whole on 80 columns.
+        self.table_layout = self._table_layout()
+        _, narrow, with_interval = self.table_layout
         first = "where" if self.show_paths else "profile:phase"
-        columns = [first, "metric", "A (ref)", "B", "change", "95 % interval", "verdict"]
-        if not with_interval:
+        if narrow:
+            columns = [first, *NARROW_COLUMNS[1:4], "A (ref)", "B"]
+        else:
+            columns = [first, "metric", "A (ref)", "B", "change", "95 % interval", "verdict"]
+        if not with_interval and not narrow:
             columns.remove("95 % interval")
         table.add_columns(*columns)
         for i, row in enumerate(self.comparison.rows):
@@ -284,18 +319,28 @@ class CompareScreen(Screen[None], ShowsWorkerErrors):
                 continue
             # The evidence and the verdict's note are in the detail line under the table: with
             # them the columns did not fit 100 columns (the verdict was cut off).
-            cells = [*row_cells(row)[:6], verdict_text(row.verdict)]
+            if narrow:
+                cells = narrow_cells(row)[:6]
+            else:
+                cells = [*row_cells(row)[:6], verdict_text(row.verdict)]
             if self.show_paths and row.path:
-                cells[0] = "  " + fmt.clip(row.path, 22)
-            if not with_interval:
+                cells[0] = "  " + fmt.clip(row.path, 18 if narrow else 22)
+            if not with_interval and not narrow:
                 del cells[5]
             table.add_row(*cells, key=str(i))
         first = next(iter(table.rows), None)
         self._show_detail(None if first is None else int(str(first.value)))
 
+    def _table_layout(self) -> tuple[bool, bool, bool]:
+        """Per-path rows shown, the narrow column order, the interval column shown."""
+        narrow = self.size.width < NARROW
+        interval = not narrow and (not self.show_paths or self.size.width >= 110)
+        return self.show_paths, narrow, interval
+
     def on_resize(self) -> None:
-        if self.show_paths and self.comparison is not None:
-            self._fill_table()  # the interval column comes or goes with the width
+        if self.comparison is not None and self._table_layout() != self.table_layout:
+            self._fill_table()  # the columns follow the width
+        self._show_chart_key()
 
     def _show_detail(self, index: int | None) -> None:
         """The row under the cursor in full: each side's value and what it is, the interval's
@@ -335,9 +380,7 @@ class CompareScreen(Screen[None], ShowsWorkerErrors):
         plt.clear_data()
         plt.clear_figure()
         key = self.chart_key
-        self.query_one("#chart-key", Static).update(
-            f"latency distribution of [b]{key}[/b] · \\[ and ] change the key · t back to the table"
-        )
+        self._show_chart_key()
         if key is not None:
             xs = list(range(len(CURVE)))
             curves = self.view.curves.get(key, (None, None)) if self.view else (None, None)
@@ -349,6 +392,21 @@ class CompareScreen(Screen[None], ShowsWorkerErrors):
             plt.ylabel("ms")
         widget.refresh()
         self._draw_overlay()
+
+    def _one_chart(self) -> bool:
+        """The Charts tab shows one chart at a time (`g` for the other): a small screen."""
+        return self.size.width < WIDE and self.size.height < TINY
+
+    def _show_chart_key(self) -> None:
+        """The line above the charts (under WIDE columns): which key, and the keys to press."""
+        key = f"latency distribution of [b]{self.chart_key}[/b]"
+        if not self._one_chart():
+            text = f"{key} · \\[ and ] change the key · t back to the table"
+        elif self.has_class("-rps"):
+            text = "rps ok per key, A vs B · g: latency chart · t: table"
+        else:
+            text = f"{key} · \\[ ] key · g: rps chart · t: table"
+        self.query_one("#chart-key", Static).update(text)
 
     def _draw_overlay(self) -> None:
         """A and B over the phase, every run, from the records' timelines."""
@@ -405,10 +463,19 @@ class CompareScreen(Screen[None], ShowsWorkerErrors):
         self._start_comparing()
 
     def action_charts(self) -> None:
-        self.query_one("#compare-tabs", TabbedContent).active = "tab-charts"
+        tabs = self.query_one("#compare-tabs", TabbedContent)
+        if tabs.active == "tab-charts" and self._one_chart():
+            self.toggle_class("-rps")  # the other chart
+            self._show_chart_key()
+        show_tab(tabs, "tab-charts")
+
+    @on(TabbedContent.TabActivated, "#compare-tabs")
+    def _tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        """Off the table, a short screen's header keeps to a few lines: the charts' room."""
+        self.set_class(event.pane.id != "tab-table", "-off-table")
 
     def action_table(self) -> None:
-        self.query_one("#compare-tabs", TabbedContent).active = "tab-table"
+        show_tab(self.query_one("#compare-tabs", TabbedContent), "tab-table")
         self.query_one("#compare-table", DataTable).focus()
 
     def action_cycle_key(self, step: int) -> None:
@@ -419,7 +486,7 @@ class CompareScreen(Screen[None], ShowsWorkerErrors):
         self._draw_latency()
 
     def action_noise(self) -> None:
-        self.query_one("#compare-tabs", TabbedContent).active = "tab-noise"
+        show_tab(self.query_one("#compare-tabs", TabbedContent), "tab-noise")
         if self.query("#noise-runs"):
             self.query_one("#noise-runs").focus()
 
@@ -433,7 +500,7 @@ class CompareScreen(Screen[None], ShowsWorkerErrors):
         self._fill_table()
 
     def action_over_time(self) -> None:
-        self.query_one("#compare-tabs", TabbedContent).active = "tab-overlay"
+        show_tab(self.query_one("#compare-tabs", TabbedContent), "tab-overlay")
 
     def action_overlay_metric(self) -> None:
         self.overlay_metric = (self.overlay_metric + 1) % len(timeline.OVERLAY_METRICS)

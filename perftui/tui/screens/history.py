@@ -124,6 +124,7 @@ class HistoryScreen(Screen[None], ShowsWorkerErrors):
             id="filter",
         )
         yield DataTable(id="runs", cursor_type="row", zebra_stripes=True)
+        yield Static("", id="run-detail")
         yield Static("", id="selection")
         yield Footer()
 
@@ -266,6 +267,28 @@ class HistoryScreen(Screen[None], ShowsWorkerErrors):
         if not table.row_count:
             return None
         return table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+
+    @on(DataTable.RowHighlighted, "#runs")
+    def _show_run(self, event: DataTable.RowHighlighted) -> None:
+        """The run under the cursor whole: on 80 columns the table ends within the target,
+        and a long note is cut on any screen."""
+        run_id = event.row_key.value
+        summary = next((s for s in self.summaries if s["run_id"] == run_id), None)
+        if summary is None:
+            self.query_one("#run-detail", Static).update("")
+            return
+        marks = self._baselines_of(summary["run_id"])
+        extras = (
+            ("tag", summary.get("tag")),
+            ("baseline", ", ".join(marks)),
+            ("build", summary.get("build")),
+            ("note:", summary.get("note")),
+        )
+        parts = [summary.get("target") or "-", ", ".join(summary.get("profiles") or [])]
+        parts += [f"{label} {value}" for label, value in extras if value]
+        detail = Text.assemble((f"{run_id} ", "bold"), summary_status(summary), " · ")
+        detail.append(" · ".join(p for p in parts if p))
+        self.query_one("#run-detail", Static).update(detail)
 
     @on(Input.Changed, "#filter")
     def _filter_changed(self) -> None:

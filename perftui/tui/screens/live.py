@@ -53,6 +53,7 @@ WHOLE_STEP = 0.25  # redraw the whole-run row when run time moved a quarter of a
 WHOLE_FIELDS = {"p95": "max", "rps": "mean", "target": "mean", "errors": "sum", "heap": "last"}
 LOG_LINES = 400
 PATH_WIDTH = 28
+NARROW_PATH = 20  # the path column under 100 columns: p99 then shows on 80 (status after it)
 PATH_COLUMNS = {
     "path": PATH_WIDTH,
     "requests": 9,
@@ -173,6 +174,7 @@ class LiveScreen(Screen[None], ShowsWorkerErrors):
         self.config = config
         self.use_sim = use_sim
         self.autostart = autostart
+        self.path_width = PATH_WIDTH
         self.session: RunSession | None = session
         self.plan = [
             (p.name, run, phase, config.phase_settings(p, phase).duration)
@@ -249,8 +251,10 @@ class LiveScreen(Screen[None], ShowsWorkerErrors):
         for widget in ("#whole-target", "#whole-target-label"):
             self.query_one(widget).display = False  # until a heartbeat names a target
         table = self.query_one("#paths", DataTable)
+        if self.app.size.width < 100:
+            self.path_width = NARROW_PATH
         for name, width in PATH_COLUMNS.items():
-            table.add_column(name, key=name, width=width)
+            table.add_column(name, key=name, width=self.path_width if name == "path" else width)
         self._update_where()
         if self.autostart:
             self.session = self.session or RunSession(
@@ -547,7 +551,8 @@ class LiveScreen(Screen[None], ShowsWorkerErrors):
         shown = self.phase.profile if self.phase is not None else None
         profile = next(p for p in self.config.profiles if p.name == shown)
         for path in dict.fromkeys(profile.paths):
-            table.add_row(fmt.clip(path, PATH_WIDTH), "0", "-", "-", "-", "-", "-", "-", key=path)
+            cells = (fmt.clip(path, self.path_width), "0", "-", "-", "-", "-", "-", "-")
+            table.add_row(*cells, key=path)
 
     def _update_paths(self) -> None:
         if self.beat is None:

@@ -23,6 +23,7 @@ from perftui.engine.schema import RunRecord
 from perftui.tui.messages import OpenCompare, PreviousCompared
 from perftui.tui.services import Comparison, Row
 from perftui.tui.view import fmt, timeline
+from perftui.tui.widgets.tabs import show_tab
 from perftui.tui.workers import ShowsWorkerErrors
 
 VERDICT_STYLE = {
@@ -62,6 +63,23 @@ ROW_COLUMNS = (
     *("profile:phase", "metric", "A", "B", "change"),
     *("95 % interval", "verdict", "evidence"),
 )
+
+# Below this many columns a comparison table puts the verdict right after the change, so it is
+# whole on 80 columns; the columns after it scroll sideways (Compare: its detail line).
+NARROW = 100
+NARROW_COLUMNS = (
+    *("profile:phase", "metric", "change", "verdict", "A", "B"),
+    *("95 % interval", "note", "evidence"),
+)
+
+
+def narrow_cells(row: Row) -> list[Any]:
+    """`row_cells` in `NARROW_COLUMNS` order: the key cut to 20 characters (whole in Compare's
+    detail line), the verdict's word alone and its note in a column of its own."""
+    key, metric, a, b, change, interval, _, evidence = row_cells(row)
+    note = Text(row.note, style="dim")
+    verdict = verdict_text(row.verdict)
+    return [fmt.clip(key, 20), metric, change, verdict, a, b, interval, note, evidence]
 
 
 def aggregate_note(record: RunRecord) -> str:
@@ -124,6 +142,7 @@ class ResultsScreen(Screen[None], ShowsWorkerErrors):
 
     CSS_PATH = "results.tcss"
     HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-narrow"), (120, "-wide")]
+    VERTICAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-tiny"), (28, "-tall")]
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding(
             "c",
@@ -167,6 +186,7 @@ class ResultsScreen(Screen[None], ShowsWorkerErrors):
         self.pending = against_previous is not None  # the comparison with the previous run
         self.chart_key: str | None = next(iter(record.get("aggregated") or {}), None)
         self.chart_run = 0  # index into the key's runs that have a timeline
+        self._narrow = False  # the vs-previous table's columns are NARROW_COLUMNS
 
     def compose(self) -> ComposeResult:
         title = Text.assemble("Results · ", status_text(self.record), " · ", run_title(self.record))
@@ -310,17 +330,34 @@ class ResultsScreen(Screen[None], ShowsWorkerErrors):
                 *(("\n⚠ set up differently: " + "; ".join(c.mismatches),) if c.mismatches else ()),
             )
         )
-        table.add_columns("profile:phase", "metric", "previous", "this run", *ROW_COLUMNS[4:])
-        for row in c.rows:
+        self._fill_previous_table()
+
+    def _fill_previous_table(self) -> None:
+        """The rows vs the previous run: below `NARROW` columns, the verdict before the values."""
+        table = self.query_one("#vs-previous", DataTable)
+        table.clear(columns=True)
+        assert self.comparison is not None
+        self._narrow = self.size.width < NARROW
+        if self._narrow:
+            names = [*NARROW_COLUMNS[:4], "previous", "this run", *NARROW_COLUMNS[6:]]
+        else:
+            names = ["profile:phase", "metric", "previous", "this run", *ROW_COLUMNS[4:]]
+        table.add_columns(*names)
+        for row in self.comparison.rows:
             if row.path is not None or row.metric not in SUMMARY_METRICS:
                 continue
-            table.add_row(*row_cells(row))
+            table.add_row(*(narrow_cells(row) if self._narrow else row_cells(row)))
+
+    def on_resize(self) -> None:
+        narrow = self.size.width < NARROW
+        if self.previous is not None and self.comparison is not None and narrow != self._narrow:
+            self._fill_previous_table()
 
     def action_timeline(self) -> None:
-        self.query_one("#results-tabs", TabbedContent).active = "tab-timeline"
+        show_tab(self.query_one("#results-tabs", TabbedContent), "tab-timeline")
 
     def action_summary(self) -> None:
-        self.query_one("#results-tabs", TabbedContent).active = "tab-summary"
+        show_tab(self.query_one("#results-tabs", TabbedContent), "tab-summary")
         self.query_one("#aggregated", DataTable).focus()
 
     def action_next_run(self) -> None:

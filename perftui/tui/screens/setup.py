@@ -112,6 +112,16 @@ class RunRequest:
     use_sim: bool
 
 
+# What the "more below" line names when it is out of sight, top to bottom.
+BELOW = (
+    ("#profiles", "Profiles"),
+    ("#runs", "Runs, Tag, Build"),
+    ("#note", "Note"),
+    ("#advanced", "Advanced"),
+    ("#start", "Start"),
+)
+
+
 class SetupScreen(Screen[None], ShowsWorkerErrors):
     """Choose what to run; the health probe says whether the device answers before Start."""
 
@@ -198,25 +208,29 @@ class SetupScreen(Screen[None], ShowsWorkerErrors):
             with Horizontal(classes="row"):
                 yield Label("Add file", classes="field-label")
                 yield Input(placeholder="path/to/profile.toml (Enter adds it)", id="profile-file")
-            with Horizontal(classes="row"):
-                yield Label("Runs", classes="field-label")
-                yield Input(
-                    str(DEFAULTS["runs"]),
-                    id="runs",
-                    validators=[_validator(POS_INT)],
-                    classes="short",
-                )
-                yield Label("Tag", classes="inline-label")
-                yield Input(
-                    placeholder="[A-Za-z0-9_-]",
-                    id="tag",
-                    validators=[Function(_tag_ok, "needs [A-Za-z0-9_-]")],
-                    classes="short",
-                )
-                yield Label("Build", classes="inline-label")
-                yield Input(placeholder="firmware label", id="build", classes="short")
-                yield Label("Note", classes="inline-label")
-                yield Input(placeholder="free text", id="note")
+            # One row on a wide screen; under WIDE columns the note goes on a row of its own
+            # (on 80 columns it had no width left, off the screen's edge).
+            with Horizontal(classes="row", id="meta-row"):
+                with Horizontal(id="meta-main"):
+                    yield Label("Runs", classes="field-label")
+                    yield Input(
+                        str(DEFAULTS["runs"]),
+                        id="runs",
+                        validators=[_validator(POS_INT)],
+                        classes="short",
+                    )
+                    yield Label("Tag", classes="inline-label")
+                    yield Input(
+                        placeholder="[A-Za-z0-9_-]",
+                        id="tag",
+                        validators=[Function(_tag_ok, "needs [A-Za-z0-9_-]")],
+                        classes="short",
+                    )
+                    yield Label("Build", classes="inline-label")
+                    yield Input(placeholder="firmware label", id="build", classes="short")
+                with Horizontal(id="note-row"):
+                    yield Label("Note", classes="inline-label", id="note-label")
+                    yield Input(placeholder="free text", id="note")
             with (
                 Collapsible(title=advanced_title(0), id="advanced"),
                 Grid(id="advanced-grid"),
@@ -232,6 +246,7 @@ class SetupScreen(Screen[None], ShowsWorkerErrors):
                 yield from self._load_mode_fields()
             yield Static("", id="setup-error")
             yield Button("Start run (ctrl+s)", variant="success", id="start")
+        yield Static("", id="more-below")
         yield Footer()
 
     def _load_mode_fields(self) -> ComposeResult:
@@ -269,6 +284,9 @@ class SetupScreen(Screen[None], ShowsWorkerErrors):
         return rates
 
     def on_mount(self) -> None:
+        form = self.query_one("#setup-form", VerticalScroll)
+        self.watch(form, "scroll_y", self._show_more_below, init=False)
+        self.watch(form, "virtual_size", self._show_more_below, init=False)
         selection = self.query_one("#profiles", SelectionList)
         for name in builtin_names():
             try:
@@ -289,6 +307,19 @@ class SetupScreen(Screen[None], ShowsWorkerErrors):
         self.query_one("#device", Select).focus()
         form = self.query_one("#setup-form", VerticalScroll)
         self.call_after_refresh(form.scroll_home, animate=False)  # expanding scrolled it down
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(self._show_more_below)
+
+    def _show_more_below(self) -> None:
+        """One line under the form naming what is below its visible part (a small terminal:
+        Note, Advanced and Start are out of sight at 80×24), or nothing when all of it shows."""
+        form = self.query_one("#setup-form", VerticalScroll)
+        bottom = form.region.bottom
+        below = [name for ref, name in BELOW if self.query_one(ref).region.y >= bottom]
+        line = self.query_one("#more-below", Static)
+        line.display = bool(below) and form.max_scroll_y > form.scroll_y
+        line.update(f"▼ more below: {', '.join(below)} · scroll, or tab to a field")
 
     # ----- profiles ----------------------------------------------------------------------
 
