@@ -82,3 +82,17 @@ async def test_a_history_call_on_the_event_loop_raises(tmp_path: Path) -> None:
         with pytest.raises(OnUILoop):
             call()
     assert await asyncio.to_thread(history.runs) == []
+
+
+@pytest.mark.parametrize("opened", ["results", "history"])
+async def test_quitting_while_a_screen_opens_is_no_traceback(tmp_path: Path, opened: str) -> None:
+    """Results open by themselves when a run ends: a ctrl+q at that moment closed the app while
+    the screen's widgets were not mounted, and its on_mount failed on them."""
+    app = create_app(tmp_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await ready(pilot, app)
+        if opened == "results":
+            app.push_screen(ResultsScreen(make_record(20.0, runs=1)))
+        else:
+            app.push_screen(HistoryScreen(app.history))
+        app.exit()  # run_test re-raises what the app died of

@@ -29,6 +29,7 @@ from perftui.engine.capacity import (
 from perftui.engine.events import Event, Heartbeat
 from perftui.runs.owner import RunOwner, search_capacity
 from perftui.tui.messages import GoBack, SearchEnded, StepDone, StepProgress
+from perftui.tui.mounting import when_composed
 from perftui.tui.screens.dialogs import ConfirmDialog
 from perftui.tui.session import SessionError, SimDevice
 from perftui.tui.workers import ShowsWorkerErrors
@@ -115,6 +116,7 @@ class CapacityScreen(Screen[None], ShowsWorkerErrors):
         yield Static("", id="cap-detail")
         yield Footer()
 
+    @when_composed
     def on_mount(self) -> None:
         self.query_one("#cap-steps", DataTable).add_columns(*STEP_COLUMNS)
         self._draw()

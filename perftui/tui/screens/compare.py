@@ -25,6 +25,7 @@ from textual_plotext import PlotextPlot
 from perftui.analysis.metrics import ALL_METRICS
 from perftui.engine.schema import RunRecord
 from perftui.tui.messages import Compared
+from perftui.tui.mounting import when_composed
 from perftui.tui.screens.dialogs import TextPrompt
 from perftui.tui.screens.results import (
     NARROW,
@@ -194,6 +195,7 @@ class CompareScreen(Screen[None], ShowsWorkerErrors):
                 yield Static("comparing…", id="noise-wait")
         yield Footer()
 
+    @when_composed
     def on_mount(self) -> None:
         self.query_one("#compare-mismatch", Static).display = False
         if self.comparison is not None:

@@ -29,6 +29,7 @@ from perftui.tui.messages import (
     OpenCompare,
     OpenRun,
 )
+from perftui.tui.mounting import when_composed
 from perftui.tui.screens.dialogs import ConfirmDialog, TextPrompt
 from perftui.tui.services import HistoryService, StoreError
 from perftui.tui.view import fmt
@@ -128,6 +129,7 @@ class HistoryScreen(Screen[None], ShowsWorkerErrors):
         yield Static("", id="selection")
         yield Footer()
 
+    @when_composed
     def on_mount(self) -> None:
         table = self.query_one("#runs", DataTable)
         for name in COLUMNS:

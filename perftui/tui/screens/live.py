@@ -40,6 +40,7 @@ from perftui.engine.events import (
 from perftui.engine.gates import RunningSlope
 from perftui.engine.schema import JsonObject
 from perftui.tui.messages import CouldNotStart, EventsArrived, GoBack, RunEnded
+from perftui.tui.mounting import when_composed
 from perftui.tui.screens.dialogs import ConfirmDialog
 from perftui.tui.session import RunSession, SessionError, SimDevice
 from perftui.tui.view import fmt
@@ -247,6 +248,7 @@ class LiveScreen(Screen[None], ShowsWorkerErrors):
         yield RichLog(id="log", max_lines=LOG_LINES, wrap=False, markup=True)
         yield Footer()
 
+    @when_composed
     def on_mount(self) -> None:
         for widget in ("#whole-target", "#whole-target-label"):
             self.query_one(widget).display = False  # until a heartbeat names a target

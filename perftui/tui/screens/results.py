@@ -21,6 +21,7 @@ from perftui.analysis.metrics import ALL_METRICS
 from perftui.analysis.reports import fmt_interval
 from perftui.engine.schema import RunRecord
 from perftui.tui.messages import OpenCompare, PreviousCompared
+from perftui.tui.mounting import when_composed
 from perftui.tui.services import Comparison, Row
 from perftui.tui.view import fmt, timeline
 from perftui.tui.widgets.tabs import show_tab
@@ -208,6 +209,7 @@ class ResultsScreen(Screen[None], ShowsWorkerErrors):
                     yield PlotextPlot(id="tl-heap")
         yield Footer()
 
+    @when_composed
     def on_mount(self) -> None:
         self._fill_aggregated()
         if self.pending:

@@ -44,6 +44,7 @@ from perftui.engine.schema import LiveStatus
 from perftui.profiles import Profile, ProfileError, builtin_names, resolve_profile
 from perftui.tui import session
 from perftui.tui.messages import ProbeAnswered, RunRequested
+from perftui.tui.mounting import when_composed
 from perftui.tui.screens.dialogs import ConfirmDialog
 from perftui.tui.session import SessionError, SimDevice
 from perftui.tui.settings import SIM_DEVICE, RememberedSetup, Settings
@@ -283,6 +284,7 @@ class SetupScreen(Screen[None], ShowsWorkerErrors):
                 return None
         return rates
 
+    @when_composed
     def on_mount(self) -> None:
         form = self.query_one("#setup-form", VerticalScroll)
         self.watch(form, "scroll_y", self._show_more_below, init=False)
