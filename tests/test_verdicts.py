@@ -117,6 +117,21 @@ def test_unlabelled_builds_interleaved_after_a_never_enter_the_noise_sample(
     assert row.verdict == REGRESSION, row.note
 
 
+def test_unlabelled_a_keeps_its_earlier_records_whichever_b_is_compared(tmp_path: Path) -> None:
+    """A A A, then three records of a build 2× slower: A (the third) keeps the first two as its
+    sample against each of them. Cut where the medians differ most, A A | A B B won over the
+    true cut once A's third record sat a little nearer B (B's median moves the right side as
+    far), so A's own records left the sample with B2 as B (found by a trial on the sim)."""
+    store = HistoryStore(tmp_path)
+    levels = [19.0, 19.5, 21.0, 40.0, 40.2, 40.1]  # A drifts up a little: still A
+    records = [workflow_record(i, p95) for i, p95 in enumerate(levels)]
+    for record in records:
+        store.add_run(record)
+    for b in records[3:]:
+        sample = pick_noise(store, records[2], b)
+        assert sorted(sample.ids) == sorted(r["run_id"] for r in records[:2]), b["run_id"]
+
+
 def test_a_long_history_is_read_only_near_a(tmp_path: Path, monkeypatch) -> None:
     """Thousands of stored runs must not all be read to pick a sample: labelled, reading stops
     at the newest `limit` of A's build; unlabelled, the split reads the SEGMENT_READ runs

@@ -159,19 +159,25 @@ def change_points(
     groups: Sequence[Sequence[float]], threshold: float, alpha: float = 0.05, log: bool = True
 ) -> list[int]:
     """Where a sequence of records (oldest first, each its runs' values) changes level: the
-    indices of the records that start a new segment. The split is `judge`'s: where the medians of
-    the record means before and after differ most; it stands when `_differ` says so. Each segment
-    is split again until no step stands (binary segmentation). A record may be a segment alone:
-    its runs speak for it, so a build measured once still stands apart."""
+    indices of the records that start a new segment. The split is where the record means sit
+    closest to their segments' medians (the least total absolute deviation, a robust least
+    squares); it stands when `_differ` says so. Each segment is split again until no step stands
+    (binary segmentation). A record may be a segment alone: its runs speak for it, so a build
+    measured once still stands apart.
+
+    Not where the medians differ most: with A A A B B, cutting A A | A B B moves the right
+    median as far as the true cut does, and the tie went to the earlier cut, so A's own third
+    record was split from the first two (and left out of A's noise sample)."""
     means = [_level(g, log) for g in groups]
+
+    def cost(lo: int, hi: int) -> float:
+        middle = statistics.median(means[lo:hi])
+        return sum(abs(m - middle) for m in means[lo:hi])
 
     def split(lo: int, hi: int) -> list[int]:
         if hi - lo < 2:
             return []
-        best = max(
-            range(lo + 1, hi),
-            key=lambda i: abs(statistics.median(means[i:hi]) - statistics.median(means[lo:i])),
-        )
+        best = min(range(lo + 1, hi), key=lambda i: cost(lo, i) + cost(i, hi))
         if not _differ(groups[lo:best], groups[best:hi], threshold, alpha, log):
             return []
         return [*split(lo, best), best, *split(best, hi)]
