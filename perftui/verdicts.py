@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from perftui.engine.schema import IndexRow, RunRecord
-from perftui.like import settings_key
+from perftui.like import identity, settings_key
 
 if TYPE_CHECKING:
     from perftui.analysis.comparison import Comparison
@@ -44,6 +44,10 @@ SEGMENT_METRICS = ("p95_ms", "rps_ok")
 
 class NoiseChoiceError(ValueError):
     """A hand-picked noise sample that cannot be used; the message is one line."""
+
+
+class SameRun(ValueError):
+    """`compare latest latest`: a run against itself is STABLE by construction, never a test."""
 
 
 @dataclass
@@ -166,7 +170,8 @@ def _labelled(
         if build != build_a:
             left.append(f"{s['run_id']}: build {build or 'unlabelled'}, not A's")
         elif _started(s) >= cut:
-            left.append(f"{s['run_id']}: started after B's build first ran")
+            after = "B's build first ran" if cut != b_key else "B"
+            left.append(f"{s['run_id']}: started after {after}")
         else:
             out.append(s)
     return out, rule
@@ -233,6 +238,8 @@ def _by_hand(
 ) -> NoiseSample:
     """`--noise none|TAG|RUN[,RUN…]`: the user's sample; runs set up unlike B are refused."""
     if isinstance(choice, str):
+        if not choice.strip():
+            raise NoiseChoiceError("--noise: give run ids, a tag, or none")
         if choice.strip().lower() == "none":
             return NoiseSample(rule="none, by hand")
         tagged = [
@@ -250,6 +257,11 @@ def _by_hand(
             raise NoiseChoiceError(f"--noise: {ref} is A or B itself, not an earlier run")
         if settings_key(record) != settings_key(b):
             raise NoiseChoiceError(f"--noise: run {record.get('run_id')} was set up unlike B")
+        if identity(record) != identity(b):
+            raise NoiseChoiceError(
+                f"--noise: run {record.get('run_id')} measured {identity(record)}, not B's "
+                f"device {identity(b)}"
+            )
         records.append(record)
     return NoiseSample(records, [], "by hand")
 
@@ -266,6 +278,8 @@ def compare(
     """Compare A with B, the noise sample picked by `pick_noise` and named in the result."""
     from perftui.analysis.compare import compare_runs
 
+    if a.get("run_id") and a.get("run_id") == b.get("run_id"):
+        raise SameRun(f"A and B are the same run ({a['run_id']}): nothing to compare")
     sample = pick_noise(store, a, b, noise)
     comparison = compare_runs(a, b, thresholds, noise=sample.records, gate_paths=gate_paths)
     comparison.noise_ids = sample.ids

@@ -24,7 +24,7 @@ from perftui.engine.record import reported_build
 from perftui.history.store import HistoryStore
 from perftui.sim.device import SimServer
 from perftui.sim.options import SimOptions
-from perftui.verdicts import compare, pick_noise
+from perftui.verdicts import NoiseChoiceError, SameRun, compare, pick_noise
 from tests.history_factory import histogram_b64, make_record, workflow_history, workflow_record
 
 SMALL = {"profiles": ("python_light",), "phases": ("burst",), "max_samples": 300}
@@ -65,6 +65,26 @@ def test_runs_of_a_after_b_and_flagged_runs_are_left_out(tmp_path: Path) -> None
     assert any(late_a["run_id"] in why and "after" in why for why in sample.left_out)
     assert pick_noise(store, a, b, "none").ids == []
     assert pick_noise(store, a, b, [flagged]).ids == [flagged]  # by hand: the user's word
+
+
+def test_refused_by_hand_and_a_run_against_itself(tmp_path: Path) -> None:
+    """By hand, a run of another device and an empty choice are refused in one line; a run
+    compared with itself is no comparison (it read STABLE and passed a gate); a run of B's own
+    build after B is said to be after B, not after "B's build first ran"."""
+    store = HistoryStore(tmp_path)
+    a, b, _ = workflow_history(store, labelled=True)
+    elsewhere = workflow_record(30, 20.0, "A")
+    elsewhere["target"] = elsewhere["device"] = "10.0.0.9:80"
+    store.add_run(elsewhere)
+    with pytest.raises(NoiseChoiceError, match=r"measured 10\.0\.0\.9:80, not B's device"):
+        pick_noise(store, a, b, [elsewhere["run_id"]])
+    with pytest.raises(NoiseChoiceError, match="give run ids, a tag, or none"):
+        pick_noise(store, a, b, " ")
+    with pytest.raises(SameRun, match="same run"):
+        compare(store, b, b, RegressionThresholds())
+    first_a, second_a = _ids(store, a, 2)
+    sample = pick_noise(store, store.get(first_a), store.get(second_a))  # A against A
+    assert any(why.endswith("started after B") for why in sample.left_out), sample.left_out
 
 
 @pytest.mark.parametrize("labelled", [True, False], ids=["labelled", "unlabelled"])

@@ -104,9 +104,8 @@ def noise_lines(comparison: Comparison) -> list[str]:
     """The runs in the noise model, and those of the device left out with why."""
     c = comparison
     rule = f" ({c.noise_rule})" if c.noise_rule else ""
-    lines = [
-        f"noise model: {len(c.noise_ids)} earlier run(s){rule}: {', '.join(c.noise_ids) or '–'}"
-    ]
+    runs = "run(s)" if "by hand" in c.noise_rule else "earlier run(s)"  # picked: any time
+    lines = [f"noise model: {len(c.noise_ids)} {runs}{rule}: {', '.join(c.noise_ids) or '–'}"]
     if c.noise_left_out:
         shown, rest = c.noise_left_out[:SHOWN_LEFT_OUT], len(c.noise_left_out) - SHOWN_LEFT_OUT
         more = f"; and {rest} more (all in the JSON report)" if rest > 0 else ""

@@ -60,9 +60,7 @@ async def test_noise_tab_names_the_sample_and_judges_again(tmp_path: Path) -> No
         await pilot.pause()
         assert screen.comparison.noise_ids == []
         assert _p95(screen).evidence == "3 runs each"  # judged again: the runs alone
-        assert "0 earlier run(s) (none, by hand)" in _text(
-            screen.query_one("#noise-summary", Static)
-        )
+        assert "0 run(s) (none, by hand)" in _text(screen.query_one("#noise-summary", Static))
         runs.select(others[0])  # a run of the slower build, put in by hand
         await pilot.pause()
         await screen.query_one("#noise-panel").workers.wait_for_complete()
