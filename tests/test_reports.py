@@ -63,6 +63,14 @@ def test_json_round_trips() -> None:
     assert data["tested"] == len(tested) < len(data["rows"]) and data["mismatches"] == []
 
 
+def test_the_simulated_device_is_named_beside_its_port() -> None:
+    """A `--sim` run's target is a new port each time; the device is "sim" in every report."""
+    a, b = _pair()
+    a["device"], a["target"] = "sim", "127.0.0.1:41979"
+    text = comparison_markdown(compare_runs(a, b))
+    assert "sim at 127.0.0.1:41979" in text
+
+
 def test_csv_one_row_per_run_per_key() -> None:
     records = list(_pair())
     rows = list(csv.DictReader(io.StringIO(runs_csv(records))))

@@ -109,3 +109,7 @@ def test_noise_flags_for_perftui_sim_and_run_sim(capsys: pytest.CaptureFixture[s
     assert sim_options(run) == SimOptions(drift=0.3, seed=7)
     assert main(["run", "127.0.0.1", "--sim-spikes", "0.1"]) == 2
     assert capsys.readouterr().err == "perftui: error: --sim-spikes needs --sim\n"
+    slower = build_parser().parse_args(["run", "--sim", "--sim-slowdown", "1.5"])
+    assert sim_options(slower) == SimOptions(slowdown=1.5)  # a slower build of the same device
+    assert main(["run", "--sim", "--sim-slowdown", "0"]) == 2
+    assert capsys.readouterr().err.startswith("perftui: error: --sim-slowdown must be a factor > 0")

@@ -142,6 +142,16 @@ def test_records_have_their_own_schema_and_old_stamps_still_load(tmp_path: Path)
     assert {r["run_id"] for r in HistoryStore(tmp_path).list_runs()} == {fresh, old}
 
 
+def test_a_run_named_by_its_build(tmp_path: Path) -> None:
+    store = HistoryStore(tmp_path)
+    kw = {"runs": 1, "profiles": ["api"], "phases": ["burst"]}
+    older, newer = (store.add_run(make_record(seed=s, **kw) | {"build": "fw1"}) for s in (1, 2))
+    store.add_run(make_record(seed=3, **kw) | {"build": "fw2"})
+    assert store.resolve("build:fw1")["run_id"] == newer != older  # the newest of that build
+    with pytest.raises(RunNotFound, match="no stored run of build 'fw3'"):
+        store.resolve("build:fw3")
+
+
 def test_resolve_filters_baselines_notes_delete(tmp_path: Path) -> None:
     store = HistoryStore(tmp_path)
     kw = {"runs": 1, "profiles": ["api"], "phases": ["burst"]}

@@ -154,6 +154,7 @@ def run_label(record: dict[str, Any]) -> dict[str, Any]:
             "started_at",
             "timestamp_utc",
             "target",
+            "device",
             "tag",
             "build",
             "status",

@@ -83,7 +83,10 @@ def _run_line(label: RunRecord | IndexRow) -> str:
     tag = f" tag `{label['tag']}`" if label.get("tag") else ""
     tag += f" build `{label['build']}`" if label.get("build") else ""
     started = label.get("started_at") or label.get("timestamp_utc") or "?"
-    return f"`{label.get('run_id')}` ({started}, {label.get('target')}{tag}, {label.get('status')})"
+    where, device = label.get("target"), label.get("device")
+    if device and device != where:  # the simulated device: one device whatever its port
+        where = f"{device} at {where}"
+    return f"`{label.get('run_id')}` ({started}, {where}{tag}, {label.get('status')})"
 
 
 def summary_line(comparison: Comparison) -> str:

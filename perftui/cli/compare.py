@@ -211,8 +211,12 @@ def cmd_trend(args: argparse.Namespace) -> int:
 def register(subparsers: Any) -> None:
     """Add `compare` and `trend` to the main parser's subparsers."""
     p = subparsers.add_parser("compare", help="compare run A (reference) with run B")
-    p.add_argument("a", metavar="A", help="run id, id prefix, tag, latest, previous, baseline")
-    p.add_argument("b", metavar="B")
+    p.add_argument(
+        "a",
+        metavar="A",
+        help="the reference: run id, prefix, tag, latest, previous, baseline[:NAME], build:LABEL",
+    )
+    p.add_argument("b", metavar="B", help="the candidate, named the same ways")
     p.add_argument("--format", choices=COMPARE_FORMATS, default=None, help="default md")
     p.add_argument("--report", type=Path, default=None, help="write the report to FILE")
     add_compare_options(p)

@@ -205,7 +205,9 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=cmd_list)
 
     p = hsub.add_parser("show", help="one run")
-    p.add_argument("run", help="run id, id prefix, tag, latest, previous or baseline[:NAME]")
+    p.add_argument(
+        "run", help="run id, id prefix, tag, latest, previous, baseline[:NAME] or build:LABEL"
+    )
     p.add_argument("--json", action="store_true", help="the whole stored record")
     p.set_defaults(func=cmd_show)
 

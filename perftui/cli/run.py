@@ -66,10 +66,17 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     add_noise_arguments(p, prefix="sim-")  # --sim-drift, --sim-drift-tau-s, --sim-spikes
     p.add_argument("--sim-seed", type=int, default=None, help="seed of the --sim device's noise")
     p.add_argument(
+        "--sim-slowdown",
+        type=float,
+        default=1.0,
+        metavar="FACTOR",
+        help="the --sim device's service times × FACTOR: a slower build to try a comparison on",
+    )
+    p.add_argument(
         "--compare-to",
         metavar="RUN",
         default=None,
-        help="after the run, compare with RUN (id, prefix, tag, previous, baseline[:NAME])",
+        help="after the run, compare with RUN (id, prefix, tag, previous, baseline[:N], build:X)",
     )
     p.add_argument(
         "--report",
@@ -159,7 +166,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     )
 
 
-SIM_NOISE = ("drift", "drift_tau_s", "spikes", "seed")
+SIM_NOISE = ("drift", "drift_tau_s", "spikes", "seed", "slowdown")
 
 
 def sim_options(args: argparse.Namespace) -> Any:

@@ -679,7 +679,7 @@ class HistoryStore:
 
     def resolve(self, ref: str, relative_to: RunRecord | None = None) -> RunRecord:
         """A run from a reference: id, unique id prefix, tag (newest with it), `latest`,
-        `previous`, `baseline` or `baseline:NAME`.
+        `previous`, `baseline`, `baseline:NAME` or `build:LABEL` (the newest of that build).
 
         With `relative_to` (a run just made), `latest` means the newest other run and `previous`
         the run before it of the same target and profiles.
@@ -697,6 +697,12 @@ class HistoryStore:
             if previous is None:
                 raise RunNotFound("no previous run of the same device, profiles and settings")
             return previous
+        if ref.startswith("build:"):
+            label = ref.partition(":")[2]
+            built = [s for s in others if s.get("build") == label]
+            if not built:
+                raise RunNotFound(f"no stored run of build {label!r}")
+            return self._read_doc(built[-1])
         if ref == "baseline" or ref.startswith("baseline:"):
             name = ref.partition(":")[2] or "default"
             run_id = self.baselines().get(name)
