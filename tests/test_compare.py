@@ -322,6 +322,9 @@ def test_setting_differences_are_named() -> None:
     sim_a = make_record(20.0, runs=1, target="127.0.0.1:4001", device="sim", **SMALL)
     sim_b = make_record(20.0, runs=1, target="127.0.0.1:4377", device="sim", **SMALL)
     assert setting_differences(sim_a, sim_b) == []
+    both = make_record(20.0, runs=1, profiles=["api", "python_light"], phases=["burst"])
+    one = make_record(20.0, runs=1, profiles=["api"], phases=["burst"])
+    assert setting_differences(both, one) == ["phases.python_light:burst: only in A"]  # no dict
 
 
 # ----- thresholds and old records ----------------------------------------------------------------
