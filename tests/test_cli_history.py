@@ -133,6 +133,22 @@ def test_import_and_export(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert cli(tmp_path, "history", "import", str(bad)) == 2
 
 
+def test_list_by_build_and_the_simulated_device_by_name(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A --sim run's target is a new port each time: `--target sim` finds them all."""
+    store = HistoryStore(tmp_path)
+    sim = make_record(20.0, seed=1, target="127.0.0.1:41979", device="sim", **KW)
+    store.add_run(sim | {"build": "A"})
+    store.add_run(make_record(21.0, seed=2, **KW) | {"build": "B"})
+    assert cli(tmp_path, "history", "list", "--target", "sim", "--json") == 0
+    assert [r["target"] for r in json.loads(capsys.readouterr().out)] == ["127.0.0.1:41979"]
+    assert cli(tmp_path, "history", "list", "--build", "B", "--json") == 0
+    assert [r["build"] for r in json.loads(capsys.readouterr().out)] == ["B"]
+    assert cli(tmp_path, "history", "show", "build:A") == 0
+    assert "- build: A\n- device: sim" in capsys.readouterr().out
+
+
 def test_delete_asks_and_refuses_without_stdin(history: Path) -> None:
     base = [sys.executable, "-c", CLI, "--history-dir", str(history), "history", "delete", "slow"]
     refused = subprocess.run(base, stdin=subprocess.DEVNULL, capture_output=True, text=True,

@@ -40,6 +40,7 @@ def _filters(args: argparse.Namespace) -> dict[str, Any]:
         "target": args.target,
         "profile": args.profile,
         "tag": args.tag,
+        "build": args.build,
         "since": args.since,
         "until": args.until,
         "passed": args.passed,
@@ -91,7 +92,8 @@ def cmd_show(args: argparse.Namespace) -> int:
     from perftui.engine.record import markdown as run_markdown
 
     print(run_markdown(record).rstrip())
-    extra = [("tag", record.get("tag")), ("note", record.get("note"))]
+    extra = [("tag", record.get("tag")), ("build", record.get("build"))]
+    extra += [("device", record.get("device")), ("note", record.get("note"))]
     extra += [("source", record.get("source")), ("started", record.get("started_at"))]
     meta = record.get("metadata") or {}
     extra += [(k, meta.get(k)) for k in ("tool_version", "hostname", "git_commit", "git_branch")]
@@ -182,9 +184,10 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def _add_filters(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--target", help="host:port")
+    p.add_argument("--target", help="host:port, or sim for the simulated device")
     p.add_argument("--profile", help="runs that include this profile")
     p.add_argument("--tag")
+    p.add_argument("--build", help="runs of this firmware build (run --build)")
     p.add_argument("--since", type=_when, help="ISO 8601 date or time (UTC unless given)")
     p.add_argument("--until", type=_when, help="ISO 8601 date or time (UTC unless given)")
     p.add_argument("--status", choices=[str(s) for s in RunStatus])

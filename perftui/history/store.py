@@ -611,17 +611,20 @@ class HistoryStore:
         passed: bool | None = None,
         status: str | None = None,
         limit: int | None = None,
+        build: str | None = None,
     ) -> list[IndexRow]:
-        """Run summaries, newest first, filtered on what the index holds."""
+        """Run summaries, newest first, filtered on what the index holds; `target` is the
+        device's host:port or its name ("sim" for the simulated device, whatever its port)."""
         since_s = iso_utc(since) if since else None
         until_s = iso_utc(until) if until else None
         out = []
         for s in self._summaries():
             started = s.get("started_at") or ""
             if (
-                (target and s.get("target") != target)
+                (target and target not in (s.get("target"), s.get("device")))
                 or (profile and profile not in s.get("profiles", []))
                 or (tag is not None and s.get("tag") != tag)
+                or (build is not None and (s.get("build") or "") != build)
                 or (since_s and started < since_s)
                 or (until_s and started > until_s)
                 or (passed is not None and bool(s.get("overall_pass")) != passed)
