@@ -52,6 +52,7 @@ def test_reports_show_settings_differences_first() -> None:
     assert "> - timeout: A 6.0, B 2.0" in text
     page = comparison_html(comparison)
     assert page.index("timeout: A 6.0, B 2.0") < page.index("<table>")
+    assert "`" not in page and f"<code>{comparison.a['run_id']}</code>" in page  # no Markdown
 
 
 def test_json_round_trips() -> None:

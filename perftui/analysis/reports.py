@@ -10,6 +10,7 @@ import csv
 import html
 import io
 import json
+import re
 from collections.abc import Iterable, Sequence
 
 from perftui.analysis import stages
@@ -255,7 +256,11 @@ def comparison_html(
     """The comparison with a latency bar chart per key and the full verdict tables; given the
     two run records (A, B), also each key's timelines over the phase."""
     c = comparison
-    e = html.escape
+
+    def e(text: str) -> str:
+        """Escaped, with the Markdown's `code` spans (run ids, builds) as <code>."""
+        return re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(text))
+
     body = ["<h1>perftui comparison</h1>"]
     if c.mismatches:
         items = "".join(f"<li>{e(m)}</li>" for m in c.mismatches)
