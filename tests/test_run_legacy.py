@@ -81,5 +81,7 @@ def test_json_with_compare_keeps_stdout_json(device, tmp_path: Path, capsys) -> 
     out, err = capsys.readouterr()
     summary = json.loads(out)
     assert summary["compare_to"] == "previous" and summary["compare_exit_code"] == 0
+    assert summary["compare_verdict"] in ("STABLE", "INCONCLUSIVE", "IMPROVEMENT")
+    assert summary["compare_reference"] != summary["run_id"]
     assert code == summary["exit_code"] == 0
     assert "## perftui comparison" in err

@@ -129,12 +129,14 @@ def compare_after_run(
     gate_paths: bool = False,
     allow_mismatch: bool = False,
     noise: str | None = None,
+    verdict: dict[str, str] | None = None,
 ) -> int:
     """`perftui run … --compare-to REF`: the Markdown report on stdout (or `report_path`, whose
     extension picks md/json/html); 1 on a regression if asked to fail, 2 if REF is unknown or
     was set up differently (see `gate_exit`), 0 with a note on stderr when REF is `previous` and
     the run is the first of its kind. A run that regressed is flagged in the store, so that it
-    never joins a noise sample."""
+    never joins a noise sample. `verdict`, if given, receives the reference and the headline
+    (for `run --json`)."""
     from perftui import verdicts
     from perftui.analysis.reports import summary_line
     from perftui.history.store import StoreError
@@ -154,6 +156,8 @@ def compare_after_run(
         store, reference, record, thresholds, noise=noise, gate_paths=gate_paths
     )
     verdicts.flag_regression(store, comparison)
+    if verdict is not None:
+        verdict.update(reference=str(reference.get("run_id")), verdict=str(comparison.verdict))
     fmt = format_for(report_path, None)
     write_or_print(_render(comparison, fmt, reference, record), report_path)
     if report_path is not None:

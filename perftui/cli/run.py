@@ -204,8 +204,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     finished, code = _run_attached(args, config, device_options)
     compared: dict[str, str | int] = {}
     if args.compare_to and finished.payload and code != EXIT_INTERRUPTED:
-        verdict = _compare_after(args, config, finished.payload, thresholds)
+        said: dict[str, str] = {}
+        verdict = _compare_after(args, config, finished.payload, thresholds, said)
         compared = {"compare_to": args.compare_to, "compare_exit_code": verdict}
+        compared |= {
+            f"compare_{k}": v for k, v in said.items()
+        }  # compare_verdict, compare_reference
         code = max(code, verdict) if code in (0, 1) else code
     if args.json:
         print(json.dumps(json_summary(finished, code, **compared), indent=1), flush=True)
@@ -244,9 +248,14 @@ def _run_attached(
 
 
 def _compare_after(
-    args: argparse.Namespace, config: RunConfig, payload: RunRecord, thresholds: Any
+    args: argparse.Namespace,
+    config: RunConfig,
+    payload: RunRecord,
+    thresholds: Any,
+    verdict: dict[str, str],
 ) -> int:
-    """`--compare-to`: the run just stored against the one named; the comparison's exit code."""
+    """`--compare-to`: the run just stored against the one named; the comparison's exit code
+    (its reference and headline into `verdict`)."""
     from perftui.cli.compare import compare_after_run
     from perftui.history.store import HistoryStore
 
@@ -262,6 +271,7 @@ def _compare_after(
             gate_paths=args.gate_paths,
             allow_mismatch=args.allow_mismatch,
             noise=args.noise,
+            verdict=verdict,
         )
 
 
