@@ -85,7 +85,7 @@ def setting_differences(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
         out.append(f"settings unknown for {' and '.join(unknown)} (recorded before they were kept)")
         return out
     for name, va, vb in _diff(like_settings(ma), like_settings(mb), ""):
-        if None in (va, vb) and isinstance(va if vb is None else vb, dict | list):
+        if None in (va, vb) and isinstance(va if vb is None else vb, dict):
             out.append(f"{name}: only in {'A' if vb is None else 'B'}")  # a profile of one side
         else:
             out.append(f"{name}: A {_short(va)}, B {_short(vb)}")

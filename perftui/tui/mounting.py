@@ -18,7 +18,8 @@ S = TypeVar("S", bound="Screen[Any]")
 
 
 def when_composed(on_mount: Callable[[S], None]) -> Callable[[S], None]:
-    """Run `on_mount` only if the screen's widgets were mounted (none are when it is closing)."""
+    """Run `on_mount` (or `on_screen_resume`, which starts History's read) only if the screen's
+    widgets were mounted (none are when it is closing)."""
 
     @functools.wraps(on_mount)
     def guarded(screen: S) -> None:

@@ -137,6 +137,7 @@ class HistoryScreen(Screen[None], ShowsWorkerErrors):
         table.loading = True  # until the first read answers
         self._show_selection()
 
+    @when_composed
     def on_screen_resume(self) -> None:
         """Read again each time the screen comes back (runs stored or changed meanwhile);
         Textual resumes a new mode's screen twice: one read is enough."""
