@@ -42,6 +42,9 @@ SEGMENT_READ = 60  # unlabelled history: the runs nearest A that the split reads
 SEGMENT_METRICS = ("p95_ms", "rps_ok")
 
 
+NONE_BY_HAND = "none, by hand"
+
+
 class NoiseChoiceError(ValueError):
     """A hand-picked noise sample that cannot be used; the message is one line."""
 
@@ -241,7 +244,7 @@ def _by_hand(
         if not choice.strip():
             raise NoiseChoiceError("--noise: give run ids, a tag, or none")
         if choice.strip().lower() == "none":
-            return NoiseSample(rule="none, by hand")
+            return NoiseSample(rule=NONE_BY_HAND)
         tagged = [
             s
             for s in store.list_runs(tag=choice)
@@ -281,7 +284,14 @@ def compare(
     if a.get("run_id") and a.get("run_id") == b.get("run_id"):
         raise SameRun(f"A and B are the same run ({a['run_id']}): nothing to compare")
     sample = pick_noise(store, a, b, noise)
-    comparison = compare_runs(a, b, thresholds, noise=sample.records, gate_paths=gate_paths)
+    comparison = compare_runs(
+        a,
+        b,
+        thresholds,
+        noise=sample.records,
+        gate_paths=gate_paths,
+        noise_refused=sample.rule == NONE_BY_HAND,
+    )
     comparison.noise_ids = sample.ids
     comparison.noise_left_out = sample.left_out
     comparison.noise_rule = sample.rule

@@ -82,6 +82,8 @@ def test_refused_by_hand_and_a_run_against_itself(tmp_path: Path) -> None:
         pick_noise(store, a, b, " ")
     with pytest.raises(SameRun, match="same run"):
         compare(store, b, b, RegressionThresholds())
+    notes = " ".join(compare(store, a, b, RegressionThresholds(), noise="none").notes)
+    assert "no noise model (none, by hand)" in notes and "record the device" not in notes
     first_a, second_a = _ids(store, a, 2)
     sample = pick_noise(store, store.get(first_a), store.get(second_a))  # A against A
     assert any(why.endswith("started after B") for why in sample.left_out), sample.left_out

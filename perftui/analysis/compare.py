@@ -84,11 +84,13 @@ def compare_runs(
     *,
     noise: Sequence[dict[str, Any]] = (),
     gate_paths: bool = False,
+    noise_refused: bool = False,
 ) -> Comparison:
     """Every shared `profile:phase` and path of run A (reference) and run B (candidate).
 
     `noise`: earlier runs of the same device, profiles and settings (not A or B), whose
     run-to-run spread the intervals may use; the caller fetches them from the store.
+    `noise_refused`: the user asked for none (`--noise none`), so no advice to record some.
     """
     thresholds = thresholds or RegressionThresholds()
     agg_a, agg_b = a.get("aggregated") or {}, b.get("aggregated") or {}
@@ -118,7 +120,12 @@ def compare_runs(
         len(noise),
         stages=stage_rows(a, b),
     )
-    if not comparison.has_noise_model and not comparison.mismatches:  # else: the mismatch
+    if noise_refused and not noise:
+        comparison.notes.append(
+            "no noise model (none, by hand): the intervals cover only the runs compared, not "
+            "the device's drift from one sitting to the next"
+        )
+    elif not comparison.has_noise_model and not comparison.mismatches:  # else: the mismatch
         comparison.notes.append(
             f"no noise model yet ({len(noise)} of {MIN_HISTORY_RUNS} earlier runs): drift "
             "between runs is unseen and can read as a change; the intervals cover only the "
