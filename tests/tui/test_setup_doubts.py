@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from textual.widgets import Input
+from textual.widgets import Input, Static
 
 from perftui.sim.device import SimServer
 from perftui.tui.factory import create_app
@@ -53,6 +53,8 @@ async def test_a_doubtful_device_asks_before_it_starts(history_dir: Path, sim: S
 
         question = await start_with(f"127.0.0.1:{sim.port}", "/no-such-page")
         assert question is not None and "answered 404" in question
+        line = setup.query_one("#probe", Static).render()
+        assert "answers, but 404: check the host and the probe path" in str(line)  # not green
         await pilot.press("y")
         await pilot.pause()
         assert len(STARTED) == 1 and STARTED[0].port == sim.port

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -431,8 +432,8 @@ class SetupScreen(Screen[None], ShowsWorkerErrors):
             try:
                 scheme, name, port = parse_target(host, None)
             except UsageError as exc:
-                why = escape(str(exc)) if host else "enter a device host:port"
-                status.update(f"probe: [dim]{why}[/]")
+                why = str(exc) if host else "enter a device host:port"
+                status.update(Text.assemble("probe: ", (why, "dim")))  # typed text: no markup
                 return
             base = _base_url(scheme, name, port)
         else:
@@ -476,11 +477,17 @@ class SetupScreen(Screen[None], ShowsWorkerErrors):
         """Show the answer; keep it (with what was probed) for Start's question."""
         if probed is not None:
             self._probe_answer = (probed, session.ProbeAnswer(healthy, text, status_code))
-        mark = "[b green]● answers[/]" if healthy else "[b red]✗ not answering[/]"
+        if not healthy:
+            mark = ("✗ not answering", "b red")
+        elif status_code is not None and status_code >= 400:  # the engine's rule: it answers
+            mark = (f"● answers, but {status_code}: check the host and the probe path", "b yellow")
+        else:
+            mark = ("● answers", "b green")
+        line = Text.assemble("probe: ", mark, " ", text)  # the text holds what was typed
         # The app may be exiting while the probe was out: a screen still attached can have lost
         # its widgets already (seen in CI), so no line to show it on is no error.
         for status in self.query("#probe").results(Static):
-            status.update(f"probe: {mark} {text}")
+            status.update(line)
 
     # ----- the setup remembered per device ----------------------------------------------
 
