@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
+from textual.content import Content
 from textual.markup import escape
 from textual.screen import Screen
 from textual.validation import Function
@@ -433,7 +433,7 @@ class SetupScreen(Screen[None], ShowsWorkerErrors):
                 scheme, name, port = parse_target(host, None)
             except UsageError as exc:
                 why = str(exc) if host else "enter a device host:port"
-                status.update(Text.assemble("probe: ", (why, "dim")))  # typed text: no markup
+                status.update(Content.assemble("probe: ", (why, "dim")))  # typed text: no markup
                 return
             base = _base_url(scheme, name, port)
         else:
@@ -483,7 +483,7 @@ class SetupScreen(Screen[None], ShowsWorkerErrors):
             mark = (f"● answers, but {status_code}: check the host and the probe path", "b yellow")
         else:
             mark = ("● answers", "b green")
-        line = Text.assemble("probe: ", mark, " ", text)  # the text holds what was typed
+        line = Content.assemble("probe: ", mark, " ", text)  # the text holds what was typed
         # The app may be exiting while the probe was out: a screen still attached can have lost
         # its widgets already (seen in CI), so no line to show it on is no error.
         for status in self.query("#probe").results(Static):
