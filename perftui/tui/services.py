@@ -96,8 +96,10 @@ def write_report(comparison: Comparison, runs: tuple[RunRecord, RunRecord], path
         text = reports.comparison_html(comparison, runs)
     elif path.suffix.lower() in (".md", ".markdown", ".txt"):
         text = reports.comparison_markdown(comparison)
+    elif path.suffix.lower() == ".json":
+        text = reports.comparison_json(comparison)
     else:
-        raise ValueError(f"{path.name}: use .md or .html")
+        raise ValueError(f"{path.name}: use .md, .json or .html")
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(path, text)
     return f"report written to {path}"

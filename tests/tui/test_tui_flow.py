@@ -122,7 +122,7 @@ async def test_two_runs_history_compare_export(history_dir: Path, tmp_path: Path
         assert compare.query_one("#compare-table", DataTable).row_count > rows
         await pilot.press("g")
 
-        for name in ("report.md", "report.html"):
+        for name in ("report.md", "report.html", "report.json"):
             await pilot.press("e")
             await wait_for(pilot, lambda: isinstance(app.screen, TextPrompt))
             app.screen.query_one("#answer", Input).value = str(tmp_path / name)
@@ -133,6 +133,7 @@ async def test_two_runs_history_compare_export(history_dir: Path, tmp_path: Path
         assert "## perftui comparison" in markdown
         assert compare.comparison.a["run_id"] in markdown
         assert "<html" in (tmp_path / "report.html").read_text().lower()
+        assert json.loads((tmp_path / "report.json").read_text())["a"]["tag"] == "first"
 
     # `perftui attach RUN` after the run ended: straight to its Results
     viewer = create_app(history_dir, attach=second.record["run_id"])

@@ -138,7 +138,11 @@ class CompareScreen(Screen[None], ShowsWorkerErrors):
             tooltip="the runs of the noise model: put runs in or take them out",
         ),
         Binding(
-            "e", "export", "Export", id="compare.export", tooltip="export the report (.md or .html)"
+            "e",
+            "export",
+            "Export",
+            id="compare.export",
+            tooltip="export the report (.md, .json or .html)",
         ),
         Binding("escape", "app.back", "Back", id="compare.back"),
     ]
@@ -523,7 +527,7 @@ class CompareScreen(Screen[None], ShowsWorkerErrors):
 
         self.app.push_screen(
             TextPrompt(
-                "Export the report to (.md = Markdown, .html = HTML):",
+                "Export the report to (.md = Markdown, .json = JSON, .html = HTML):",
                 str(self.default_export_path()),
             ),
             done,
