@@ -12,6 +12,7 @@ from perftui.analysis.compare import compare_runs
 from perftui.tui.factory import create_app
 from perftui.tui.screens.compare import CompareScreen
 from perftui.tui.screens.results import ResultsScreen
+from perftui.tui.view import timeline
 from perftui.tui.view.timeline import phase_notes
 from tests.history_factory import make_record
 from tests.tui.conftest import verdict_right_edge, wait_for
@@ -116,3 +117,11 @@ def test_phase_notes_show_co_corrected_only_when_it_differs_by_more_than_ten_per
     assert "p50" not in note
     flagged = phase_notes({"client_bound": True, "stalls": {"count": 0}})
     assert flagged == ["client-bound: these numbers describe perftui, not the device"]
+
+
+def test_a_last_window_cut_short_by_the_phase_end_is_not_drawn() -> None:
+    """12 answers in the last 56 ms drew a cliff (or a spike) at every phase's end."""
+    cut = {"window_s": 1, "t_s": [1.0, 2.0, 2.056], "rps": [294.0, 295.0, 216.0]}
+    assert timeline._points(cut, "rps") == ([1.0, 2.0], [294.0, 295.0])
+    whole = {"window_s": 1, "t_s": [1.0, 2.0, 2.9], "rps": [294.0, 295.0, 290.0]}
+    assert timeline._points(whole, "rps") == ([1.0, 2.0, 2.9], [294.0, 295.0, 290.0])

@@ -39,9 +39,14 @@ def phase_reports(record: RunRecord, key: str) -> list[tuple[int, PhaseReport]]:
 
 
 def _points(timeline: JsonObject, column: str) -> tuple[list[float], list[float]]:
-    """(t, value) where the value was measured: a window without answers has no p95."""
+    """(t, value) where the value was measured: a window without answers has no p95. A last
+    window shorter than half the others (the phase's end cut it: 12 answers in 56 ms) is left
+    out: its rate and percentiles come from a few answers and drew a spike or a cliff."""
     xs, ys = [], []
     ts, values = cast("list[float]", timeline.get("t_s") or []), timeline.get(column) or []
+    window = timeline.get("window_s")
+    if len(ts) >= 2 and isinstance(window, int | float) and ts[-1] - ts[-2] < window / 2:
+        ts = ts[:-1]
     for t, v in zip(ts, cast("list[float | None]", values), strict=False):
         if v is not None:
             xs.append(t)
@@ -106,15 +111,11 @@ def draw_overlay(
     column, label, unit = OVERLAY_METRICS[metric % len(OVERLAY_METRICS)]
     drawn = False
     for side, runs in sides.items():
-        for n, (_, report) in enumerate(runs):
+        for _, report in runs:
             xs, ys = _points(report.get("timeline") or {}, column)
             if xs:
-                plt.plot(
-                    xs,
-                    ys,
-                    label=side if n == 0 else None,
-                    color=SIDE_COLOR.get(side),
-                    marker=SIDE_MARKER.get(side),
+                plt.plot(  # no legend: it sat on the top line, over B; the key line says it
+                    xs, ys, color=SIDE_COLOR.get(side), marker=SIDE_MARKER.get(side)
                 )
                 drawn = True
     plt.title(f"{key}: {label}{f' ({unit})' if unit else ''} over the phase, every run, A vs B")
