@@ -60,7 +60,7 @@ def skip_without_open_loop(err: str) -> None:
 def test_finds_the_limited_sims_knee_and_stores_it(
     limited: SimProcess, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code = capacity(limited.port, tmp_path, "--start-rate 40 --step-s 1 --confirm-s 1.5 --json")
+    code = capacity(limited.port, tmp_path, "--start-rate 40 --step-s 1.5 --confirm-s 2 --json")
     out, err = capsys.readouterr()
     skip_without_open_loop(err)
     assert code == 0, err
